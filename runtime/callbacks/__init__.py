@@ -1,0 +1,11 @@
+"""Callbacks: ``from runtime.callbacks import ModelCheckpoint, EarlyStopping, ...``."""
+
+from runtime.callbacks.base import Callback, Checkpoint
+from runtime.callbacks.early_stopping import EarlyStopping
+from runtime.callbacks.lr_monitor import LearningRateMonitor
+from runtime.callbacks.model_checkpoint import ModelCheckpoint
+from runtime.callbacks.model_summary import ModelSummary
+from runtime.callbacks.progress import ProgressBar, TQDMProgressBar
+
+__all__ = ["Callback", "Checkpoint", "EarlyStopping", "LearningRateMonitor", "ModelCheckpoint",
+           "ModelSummary", "ProgressBar", "TQDMProgressBar"]

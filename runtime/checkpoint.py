@@ -1,0 +1,215 @@
+"""Checkpoint files: Lightning's key set, written atomically, safe to ``torch.load(weights_only=True)``.
+
+Owns the file format (dump, validate, restore). The ``ModelCheckpoint`` callback owns
+when and where files are written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from runtime.errors import CheckpointError
+from runtime.hparams import safe_hparams
+from runtime.rank_zero import warn_once
+
+FORMAT_VERSION = "2.6.6"  # the Lightning checkpoint format these files follow
+RNG_KEY = "runtime_rng_states"
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temp file in the target folder, fsync, then ``os.replace``."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".ckpt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_file(path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict:
+    """Reads a checkpoint and checks it is one (a dict with a ``state_dict``)."""
+    path_s = os.fspath(path)
+    if not os.path.isfile(path_s):
+        raise FileNotFoundError(
+            f"Checkpoint {path_s!r} does not exist. Pass the path of a `.ckpt` file written by "
+            "`Trainer.save_checkpoint` or `ModelCheckpoint` (see `trainer.checkpoint_callback."
+            "best_model_path`)."
+        )
+    try:
+        ckpt = torch.load(path_s, map_location=map_location,
+                          weights_only=True if weights_only is None else weights_only)
+    except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
+        hint = ("It holds objects other than tensors and plain values; if you trust the file, pass "
+                "`weights_only=False`." if "weights_only" in str(e) or "Unsupported" in str(e)
+                else "It is not a file written by `torch.save`.")
+        raise CheckpointError(f"Could not read checkpoint {path_s!r}: {hint} ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from e
+    if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
+        keys = sorted(ckpt)[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
+        raise CheckpointError(
+            f"{path_s!r} is not a Lightning/runtime checkpoint: it has no 'state_dict' key (found "
+            f"{keys}). A bare `model.state_dict()` file loads with `model.load_state_dict("
+            "torch.load(path))`, not with `load_from_checkpoint` / `ckpt_path`."
+        )
+    return dict(ckpt)
+
+
+def _progress(ready: int, completed: int, started: int | None = None,
+              processed: int | None = None) -> dict[str, int]:
+    d = {"ready": ready, "completed": completed}
+    if started is not None:
+        d["started"] = started
+    if processed is not None:
+        d["processed"] = processed
+    return d
+
+
+def _batch_progress(total: tuple, current: tuple, is_last: bool | None) -> dict[str, Any]:
+    d: dict[str, Any] = {"total": _progress(*total), "current": _progress(*current)}
+    if is_last is not None:
+        d["is_last_batch"] = is_last
+    return d
+
+
+def loops_state(trainer: Any) -> dict[str, Any]:
+    """The ``loops`` entry, with Lightning's progress counters, so either engine can resume."""
+    c = trainer._counters
+    at_batch_end = c.in_batch_end
+    n_cur = c.batches_in_epoch
+    b_cur_done = n_cur - 1 if at_batch_end else n_cur
+    b_tot_done = c.batches_total - 1 if at_batch_end else c.batches_total
+    steps = trainer.global_step
+    auto = trainer._automatic
+    e = trainer.current_epoch
+    fit = {
+        "state_dict": {},
+        "epoch_loop.state_dict": {"_batches_that_stepped": trainer._batches_that_stepped},
+        "epoch_loop.batch_progress": _batch_progress(
+            (c.batches_total, b_tot_done, c.batches_total, c.batches_total),
+            (n_cur, b_cur_done, n_cur, n_cur), c.is_last_batch),
+        "epoch_loop.scheduler_progress": {"total": _progress(c.sched_total, c.sched_total),
+                                          "current": _progress(c.sched_cur, c.sched_cur)},
+        "epoch_loop.automatic_optimization.state_dict": {},
+        "epoch_loop.automatic_optimization.optim_progress": {"optimizer": {
+            "step": {"total": _progress(steps if auto else 0, steps if auto else 0),
+                     "current": _progress(c.steps_in_epoch if auto else 0,
+                                          c.steps_in_epoch if auto else 0)},
+            "zero_grad": {"total": _progress(c.zero_grad_total, c.zero_grad_total, c.zero_grad_total),
+                          "current": _progress(c.zero_grad_cur, c.zero_grad_cur, c.zero_grad_cur)},
+        }},
+        "epoch_loop.manual_optimization.state_dict": {},
+        "epoch_loop.manual_optimization.optim_step_progress": {
+            "total": _progress(0 if auto else steps, 0 if auto else steps),
+            "current": _progress(0 if auto else c.steps_in_epoch, 0 if auto else c.steps_in_epoch)},
+        "epoch_loop.val_loop.state_dict": {},
+        "epoch_loop.val_loop.batch_progress": _batch_progress(
+            (c.val_batches,) * 4, (c.val_batches,) * 4, bool(c.val_batches)),
+        "epoch_progress": {"total": _progress(e + 1, e, e + 1, c.epoch_processed),
+                           "current": _progress(e + 1, e, e + 1, c.epoch_processed)},
+    }
+    zero = _batch_progress((0, 0, 0, 0), (0, 0, 0, 0), False)
+    other = {"state_dict": {}, "batch_progress": zero}
+    predict = {"state_dict": {}, "batch_progress": _batch_progress((0, 0, 0, 0), (0, 0, 0, 0), None)}
+    return {"fit_loop": fit, "validate_loop": dict(other), "test_loop": dict(other),
+            "predict_loop": predict}
+
+
+def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
+    module = trainer.lightning_module
+    ckpt: dict[str, Any] = {
+        "epoch": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "pytorch-lightning_version": FORMAT_VERSION,
+        "state_dict": trainer.strategy.module_state_dict(module),
+        "loops": loops_state(trainer),
+    }
+    if not weights_only:
+        cb_states = {}
+        for cb in trainer.callbacks:
+            state = cb.state_dict()
+            if state:
+                cb_states[cb.state_key] = state
+        ckpt["callbacks"] = cb_states
+        ckpt["optimizer_states"] = [trainer.strategy.optimizer_state(o) for o in trainer.optimizers]
+        ckpt["lr_schedulers"] = [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs]
+        precision_state = trainer._precision.state_dict()
+        if precision_state:
+            ckpt[trainer._precision.state_key] = precision_state
+        dm = trainer.datamodule
+        if dm is not None:
+            state = dm.state_dict()
+            if state:
+                ckpt[type(dm).__qualname__] = state
+        rng = trainer._rng_checkpoint_state()
+        if rng is not None:
+            ckpt[RNG_KEY] = rng
+    hp = getattr(module, "_hparams", None)
+    if hp:
+        ckpt["hparams_name"] = getattr(module, "_hparams_name", None) or "kwargs"
+        ckpt["hyper_parameters"] = safe_hparams(hp, type(module).__name__)
+    dm = trainer.datamodule
+    if dm is not None and getattr(dm, "_hparams", None):
+        ckpt["datamodule_hparams_name"] = getattr(dm, "_hparams_name", None) or "kwargs"
+        ckpt["datamodule_hyper_parameters"] = safe_hparams(dm._hparams, type(dm).__name__)
+    if not weights_only:
+        for cb in trainer.callbacks:
+            cb.on_save_checkpoint(trainer, module, ckpt)
+        if dm is not None:
+            dm.on_save_checkpoint(ckpt)
+    module.on_save_checkpoint(ckpt)
+    return ckpt
+
+
+def load_module_from_checkpoint(cls: type, path: Any, map_location: Any, hparams_file: Any,
+                                strict: bool | None, weights_only: bool | None,
+                                overrides: dict[str, Any]) -> Any:
+    ckpt = load_file(path, map_location=map_location or "cpu", weights_only=weights_only)
+    hparams = dict(ckpt.get("hyper_parameters") or {})
+    if hparams_file is not None:
+        import yaml
+
+        with open(hparams_file) as f:
+            hparams.update(yaml.safe_load(f) or {})
+    hparams.update(overrides)
+    try:
+        obj = cls(**hparams)
+    except TypeError as e:
+        raise TypeError(
+            f"Could not rebuild {cls.__name__} from the checkpoint's hyper-parameters "
+            f"{sorted(hparams)}: {e}. Pass the missing arguments as keyword arguments to "
+            f"`{cls.__name__}.load_from_checkpoint(path, name=value)`."
+        ) from e
+    from runtime.datamodule import LightningDataModule
+    from runtime.module import LightningModule
+    from runtime.utilities import is_overridden
+
+    if isinstance(obj, LightningDataModule):
+        state = ckpt.get(type(obj).__qualname__)
+        if state:
+            obj.load_state_dict(state)
+        return obj
+    if is_overridden("configure_model", obj, LightningModule):
+        obj.configure_model()
+    obj.on_load_checkpoint(ckpt)
+    strict = obj.strict_loading if strict is None else strict
+    result = obj.load_state_dict(ckpt["state_dict"], strict=strict)
+    if not strict and (result.missing_keys or result.unexpected_keys):
+        warn_once(f"Loaded with strict=False: missing keys {result.missing_keys}, unexpected keys "
+                  f"{result.unexpected_keys}.")
+    first = next(iter(ckpt["state_dict"].values()), None)
+    if isinstance(first, torch.Tensor):
+        obj.to(first.device)
+    return obj

@@ -1,0 +1,184 @@
+"""Where each stage's loaders come from, and how many batches each contributes.
+
+Loaders are asked for lazily, in Lightning's order (val before train when a sanity check
+runs). Counting never iterates a loader: ``len()`` when it has one, ``inf`` otherwise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from runtime.errors import MisconfigurationException
+from runtime.hooks import DataHooks
+from runtime.rank_zero import rank_zero_warn
+
+
+def overridden(obj: Any, name: str) -> bool:
+    from runtime.utilities import is_overridden
+
+    return is_overridden(name, obj, DataHooks)
+
+
+def _length(loader: Any) -> float:
+    try:
+        return float(len(loader))
+    except (TypeError, NotImplementedError):
+        return math.inf
+
+
+def limited(total: float, limit: int | float, name: str) -> float:
+    if isinstance(limit, int):
+        return float(min(total, limit))
+    if total == math.inf:
+        if limit in (0.0, 1.0):
+            return 0.0 if limit == 0.0 else math.inf
+        raise MisconfigurationException(
+            f"`{name}={limit}` is a fraction, but the loader has no length (an IterableDataset?). "
+            f"Pass an int number of batches instead."
+        )
+    n = float(int(total * limit))
+    if limit > 0 and n == 0 and total > 0:
+        raise MisconfigurationException(
+            f"`{name}={limit}` of {int(total)} batches gives 0 batches. Raise it, or use an int."
+        )
+    return n
+
+
+class CycleLoaders:
+    """Train-time combination of several loaders: cycles the shorter ones (``max_size_cycle``)."""
+
+    def __init__(self, loaders: Any) -> None:
+        self.loaders = loaders
+        self.is_dict = isinstance(loaders, Mapping)
+        self._items = list(loaders.values()) if self.is_dict else list(loaders)
+
+    def __len__(self) -> int:
+        return int(max(_length(x) for x in self._items))
+
+    def __iter__(self) -> Any:
+        n = len(self)
+        iters = [itertools.cycle(x) if _length(x) < n else iter(x) for x in self._items]
+        keys = list(self.loaders) if self.is_dict else None
+        for _ in range(n):
+            batch = [next(it) for it in iters]
+            yield dict(zip(keys, batch)) if keys is not None else batch
+
+
+def _flatten_eval(loaders: Any) -> list[Any]:
+    if loaders is None:
+        return []
+    if isinstance(loaders, Mapping):
+        return list(loaders.values())
+    if isinstance(loaders, (list, tuple)):
+        return list(loaders)
+    return [loaders]
+
+
+class DataSource:
+    """The loaders of one ``fit``/``validate``/``test``/``predict`` call."""
+
+    def __init__(self, trainer: Any, module: Any, datamodule: Any, given: dict[str, Any]) -> None:
+        self.trainer = trainer
+        self.module = module
+        self.datamodule = datamodule
+        self.given = given
+        self.train_loader: Any = None
+        self.eval_loaders: dict[str, list[Any]] = {}
+        self.eval_counts: dict[str, list[float]] = {}
+        self.current_eval_counts: list[float] = []
+        self.has_val = self._has_source("val") and overridden_step(module, "validation_step")
+        if self._has_source("val") and not overridden_step(module, "validation_step") \
+                and trainer.state.fn == "fit" and given.get("val") is not None:
+            rank_zero_warn("You passed in a `val_dataloader` but have no `validation_step`. "
+                           "Skipping val loop.")
+
+    def _source_of(self, stage: str) -> Any:
+        hook = f"{stage}_dataloader"
+        if self.datamodule is not None:
+            return self.datamodule if overridden(self.datamodule, hook) else None
+        return self.module if overridden(self.module, hook) else None
+
+    def _has_source(self, stage: str) -> bool:
+        return self.given.get(stage) is not None or self._source_of(stage) is not None
+
+    def _call_hook(self, stage: str) -> Any:
+        if self.given.get(stage) is not None:
+            return self.given[stage]
+        source = self._source_of(stage)
+        if source is None:
+            where = "the DataModule" if self.datamodule is not None else type(self.module).__name__
+            arg = "train_dataloaders" if stage == "train" else "dataloaders"
+            raise MisconfigurationException(
+                f"No `{stage}_dataloader()` method defined on {where}, and no loader was passed. "
+                f"Define `{stage}_dataloader` or pass `{arg}=` to the Trainer call."
+            )
+        results = self.trainer._results
+        if results is not None:
+            results.fx = f"{stage}_dataloader"
+        return getattr(source, f"{stage}_dataloader")()
+
+    def load_train(self) -> Any:
+        trainer = self.trainer
+        loader = self._call_hook("train")
+        if isinstance(loader, (list, tuple, Mapping)):
+            loader = CycleLoaders(loader)
+        if trainer.overfit_batches:
+            loader = _sequential(loader)
+        self.train_loader = loader
+        total = _length(loader)
+        trainer.num_training_batches = limited(total, trainer.limit_train_batches,
+                                               "limit_train_batches")
+        return loader
+
+    def load_eval(self, stage: str) -> list[Any]:
+        trainer = self.trainer
+        loaders = _flatten_eval(self._call_hook(stage))
+        limit = {"val": trainer.limit_val_batches, "test": trainer.limit_test_batches,
+                 "predict": trainer.limit_predict_batches}[stage]
+        counts = [limited(_length(dl), limit, f"limit_{stage}_batches") for dl in loaders]
+        self.eval_loaders[stage] = loaders
+        self.eval_counts[stage] = counts
+        if stage == "val":
+            trainer.num_val_batches = counts
+        elif stage == "test":
+            trainer.num_test_batches = counts
+        else:
+            trainer.num_predict_batches = counts
+        return loaders
+
+    def val_loaders_public(self) -> Any:
+        loaders = self.eval_loaders.get("val")
+        if loaders is None:
+            return None
+        return loaders[0] if len(loaders) == 1 else loaders
+
+    def eval_public(self, stage: str) -> Any:
+        loaders = self.eval_loaders.get(stage)
+        if loaders is None:
+            return None
+        return loaders[0] if len(loaders) == 1 else loaders
+
+
+def overridden_step(module: Any, name: str) -> bool:
+    from runtime.module import LightningModule
+    from runtime.utilities import is_overridden
+
+    return is_overridden(name, module, LightningModule)
+
+
+def _sequential(loader: Any) -> Any:
+    """The same DataLoader without shuffling (``overfit_batches`` trains on a fixed subset)."""
+    from torch.utils.data import DataLoader, RandomSampler
+
+    if isinstance(loader, DataLoader) and isinstance(loader.sampler, RandomSampler):
+        rank_zero_warn("You requested to overfit but enabled training dataloader shuffling. We are "
+                       "turning off the training dataloader shuffling for you.")
+        return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
+                          num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                          pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+                          timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+                          persistent_workers=loader.persistent_workers)
+    return loader

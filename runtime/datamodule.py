@@ -1,0 +1,73 @@
+"""``LightningDataModule``: the data side of a project (download, split, loaders)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runtime.hooks import CheckpointHooks, DataHooks
+from runtime.hparams import HyperparametersMixin
+from runtime.module import _ClassOnly
+
+
+class LightningDataModule(HyperparametersMixin, DataHooks, CheckpointHooks):
+    name: str | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trainer: Any = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+    def on_exception(self, exception: BaseException) -> None: ...
+
+    @classmethod
+    def from_datasets(
+        cls,
+        train_dataset: Any = None,
+        val_dataset: Any = None,
+        test_dataset: Any = None,
+        predict_dataset: Any = None,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        **datamodule_kwargs: Any,
+    ) -> LightningDataModule:
+        """A DataModule whose loaders wrap the given datasets (lists/dicts of datasets allowed)."""
+        from torch.utils.data import DataLoader, IterableDataset
+
+        def loaders(ds: Any, shuffle: bool) -> Any:
+            if isinstance(ds, Mapping):
+                return {k: loaders(v, shuffle) for k, v in ds.items()}
+            if isinstance(ds, (list, tuple)):
+                return [loaders(d, shuffle) for d in ds]
+            return DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
+                              shuffle=shuffle and not isinstance(ds, IterableDataset))
+
+        dm = cls(**datamodule_kwargs)
+        for stage, ds, shuffle in (("train", train_dataset, True), ("val", val_dataset, False),
+                                   ("test", test_dataset, False),
+                                   ("predict", predict_dataset, False)):
+            if ds is not None:
+                setattr(dm, f"{stage}_dataloader",
+                        lambda ds=ds, shuffle=shuffle: loaders(ds, shuffle))
+        return dm
+
+    @_ClassOnly
+    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None,
+                             hparams_file: Any = None, weights_only: bool | None = None,
+                             **kwargs: Any) -> Any:
+        from runtime.checkpoint import load_file
+
+        ckpt = load_file(checkpoint_path, map_location or "cpu", weights_only)
+        hp = dict(ckpt.get("datamodule_hyper_parameters") or {})
+        hp.update(kwargs)
+        dm = cls(**hp)
+        state = ckpt.get(cls.__qualname__)
+        if state:
+            dm.load_state_dict(state)
+        return dm
+
+

@@ -1,0 +1,164 @@
+"""``save_hyperparameters`` / ``hparams``: the init arguments a module can be rebuilt from."""
+
+from __future__ import annotations
+
+import copy
+import enum
+import inspect
+import pathlib
+import types
+from argparse import Namespace
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from runtime.rank_zero import warn_once
+from runtime.utilities import AttributeDict
+
+_PRIMITIVES = (bool, int, float, str, type(None))
+
+
+def _init_args(frame: types.FrameType) -> dict[str, Any]:
+    """The arguments of the ``__init__`` running in ``frame`` (defaults included, **kwargs merged)."""
+    code = frame.f_code
+    local_vars = frame.f_locals
+    n_args = code.co_argcount + code.co_kwonlyargcount
+    names = list(code.co_varnames[:n_args])
+    out: dict[str, Any] = {}
+    for name in names[1:]:  # drop self
+        if name in local_vars:
+            out[name] = local_vars[name]
+    flags = code.co_flags
+    idx = n_args
+    if flags & inspect.CO_VARARGS:
+        idx += 1
+    if flags & inspect.CO_VARKEYWORDS:
+        extra = local_vars.get(code.co_varnames[idx], {})
+        if isinstance(extra, Mapping):
+            out.update(extra)
+    return out
+
+
+def _init_frames(obj: Any, start: types.FrameType | None) -> list[types.FrameType]:
+    """Every ``__init__`` frame for ``obj`` up the super() chain, outermost (child) last."""
+    frames = []
+    frame = start
+    while frame is not None:
+        if frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is obj:
+            frames.append(frame)
+        elif frames:
+            break
+        frame = frame.f_back
+    return frames[::-1]
+
+
+def to_safe(value: Any) -> tuple[bool, Any]:
+    """(ok, value converted to plain types) for a checkpoint that ``weights_only`` can read."""
+    if isinstance(value, _PRIMITIVES):
+        return True, value
+    if isinstance(value, enum.Enum):
+        return to_safe(value.value)
+    if isinstance(value, pathlib.PurePath):
+        return True, str(value)
+    if isinstance(value, Namespace):
+        value = vars(value)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            ok, conv = to_safe(v)
+            if not ok or not isinstance(k, _PRIMITIVES):
+                return False, value
+            out[k] = conv
+        return True, out
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        items = []
+        for v in value:
+            ok, conv = to_safe(v)
+            if not ok:
+                return False, value
+            items.append(conv)
+        return True, items if isinstance(value, list) else tuple(items)
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return True, value.detach().cpu()
+    if isinstance(value, (torch.dtype, torch.device)):
+        return True, str(value)
+    return False, value
+
+
+def safe_hparams(hparams: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    out = {}
+    for key, value in hparams.items():
+        ok, conv = to_safe(value)
+        if ok:
+            out[key] = conv
+        else:
+            warn_once(
+                f"{owner}: hyperparameter {key!r} (a {type(value).__name__}) is not a plain value, so it "
+                f"is left out of the checkpoint to keep it loadable with `weights_only=True`. Pass it "
+                f"again to `load_from_checkpoint(..., {key}=...)`, or use "
+                f"`save_hyperparameters(ignore=[{key!r}])` to silence this."
+            )
+    return out
+
+
+class HyperparametersMixin:
+    __jit_unused_properties__: list[str] = ["hparams", "hparams_initial"]
+
+    def save_hyperparameters(
+        self,
+        *args: Any,
+        ignore: Sequence[str] | str | None = None,
+        frame: types.FrameType | None = None,
+        logger: bool = True,
+    ) -> None:
+        """Stores init arguments (or the given dict/Namespace/names) in ``self.hparams``."""
+        self._log_hyperparams = logger
+        ignore = [ignore] if isinstance(ignore, str) else list(ignore or [])
+        if len(args) == 1 and isinstance(args[0], (Mapping, Namespace)):
+            hp = dict(vars(args[0]) if isinstance(args[0], Namespace) else args[0])
+            self._hparams_name = None
+        else:
+            caller = frame or inspect.currentframe().f_back  # type: ignore[union-attr]
+            init_args: dict[str, Any] = {}
+            for f in _init_frames(self, caller) or [caller]:
+                init_args.update(_init_args(f))
+            if args:
+                missing = [a for a in args if not isinstance(a, str) or a not in init_args]
+                if missing:
+                    raise ValueError(
+                        f"save_hyperparameters: {missing!r} are not arguments of "
+                        f"{type(self).__name__}.__init__; allowed are {sorted(init_args)}."
+                    )
+                hp = {a: init_args[a] for a in args}
+            else:
+                hp = init_args
+            self._hparams_name = "kwargs"
+        for key in ignore:
+            hp.pop(key, None)
+        import torch.nn as nn
+
+        for key, value in hp.items():
+            if isinstance(value, nn.Module):
+                warn_once(
+                    f"Attribute {key!r} is an instance of `nn.Module` and is already saved during "
+                    f"checkpointing. It is recommended to ignore them using "
+                    f"`self.save_hyperparameters(ignore=[{key!r}])`."
+                )
+        self._set_hparams(hp)
+        self._hparams_initial = copy.deepcopy(self._hparams)
+
+    def _set_hparams(self, hp: Mapping[str, Any]) -> None:
+        self._hparams = AttributeDict(hp)
+
+    @property
+    def hparams(self) -> AttributeDict:
+        if not hasattr(self, "_hparams"):
+            self._hparams = AttributeDict()
+        return self._hparams
+
+    @property
+    def hparams_initial(self) -> AttributeDict:
+        if not hasattr(self, "_hparams_initial"):
+            return AttributeDict()
+        return copy.deepcopy(self._hparams_initial)

@@ -1,0 +1,99 @@
+"""``Logger`` base class and the ``version_N`` folder convention."""
+
+from __future__ import annotations
+
+import os
+import re
+from argparse import Namespace
+from collections.abc import Mapping
+from typing import Any
+
+from runtime.rank_zero import rank_zero_only
+
+
+def next_version(root: str) -> int:
+    """1 + the highest ``version_N`` under ``root`` (0 when there is none)."""
+    if not os.path.isdir(root):
+        return 0
+    found = [int(m.group(1)) for d in os.listdir(root)
+             if (m := re.fullmatch(r"version_(\d+)", d)) and os.path.isdir(os.path.join(root, d))]
+    return max(found) + 1 if found else 0
+
+
+def flatten_params(params: Mapping[str, Any] | Namespace | None, sep: str = "/") -> dict[str, Any]:
+    if params is None:
+        return {}
+    if isinstance(params, Namespace):
+        params = vars(params)
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, Namespace):
+            v = vars(v)
+        if isinstance(v, Mapping):
+            for kk, vv in flatten_params(v, sep).items():
+                out[f"{k}{sep}{kk}"] = vv
+        else:
+            out[str(k)] = v
+    return out
+
+
+class Logger:
+    """What the trainer needs from a logger; subclasses write somewhere."""
+
+    @property
+    def name(self) -> str | None:
+        return None
+
+    @property
+    def version(self) -> int | str | None:
+        return None
+
+    @property
+    def root_dir(self) -> str | None:
+        return None
+
+    @property
+    def log_dir(self) -> str | None:
+        return None
+
+    @property
+    def save_dir(self) -> str | None:
+        return None
+
+    @property
+    def group_separator(self) -> str:
+        return "/"
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        raise NotImplementedError
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def log_graph(self, model: Any, input_array: Any = None) -> None: ...
+
+    def save(self) -> None: ...
+
+    def finalize(self, status: str) -> None:
+        self.save()
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None: ...
+
+
+class DummyLogger(Logger):
+    """Swallows everything (used by ``fast_dev_run``)."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None: ...
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    @property
+    def version(self) -> str:
+        return ""
+
+
+__all__ = ["DummyLogger", "Logger", "flatten_params", "next_version", "rank_zero_only"]

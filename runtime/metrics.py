@@ -1,0 +1,258 @@
+"""``self.log``: per-hook defaults, step/epoch forking, batch-size-weighted epoch reduction.
+
+One ``Results`` object per running stage collects what the hooks log. It keeps only
+references on the per-step path (no ``.item()``, no host sync); values are turned into
+floats when a logger or the progress bar actually reads them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+
+from runtime.errors import MisconfigurationException
+from runtime.rank_zero import warn_once
+from runtime.utilities import extract_batch_size
+
+_STEP_HOOKS = ["training_step", "on_train_batch_start", "on_train_batch_end", "on_before_backward", "backward", "on_after_backward", "on_before_optimizer_step", "optimizer_step", "configure_gradient_clipping", "clip_gradients", "on_before_zero_grad", "optimizer_zero_grad"]
+_EVAL_STEP_HOOKS = ["validation_step", "test_step", "on_validation_batch_start", "on_validation_batch_end", "on_test_batch_start", "on_test_batch_end"]
+_EPOCH_HOOKS = ["on_train_start", "on_train_epoch_start", "on_train_epoch_end", "on_validation_start", "on_validation_epoch_start", "on_validation_epoch_end", "on_test_start", "on_test_epoch_start", "on_test_epoch_end"]
+
+# hook -> (default on_step, default on_epoch, on_step allowed values, on_epoch allowed values)
+FX_RULES: dict[str, tuple[bool, bool, tuple[bool, ...], tuple[bool, ...]]] = {}
+for _fx in _STEP_HOOKS:
+    FX_RULES[_fx] = (True, False, (False, True), (False, True))
+for _fx in _EVAL_STEP_HOOKS:
+    FX_RULES[_fx] = (False, True, (False, True), (False, True))
+for _fx in _EPOCH_HOOKS:
+    FX_RULES[_fx] = (False, True, (False,), (True,))
+
+_REDUCE = {"mean": "mean", "avg": "mean", "sum": "sum", "max": "max", "min": "min"}
+
+
+def _reduce_name(reduce_fx: Any) -> str:
+    if isinstance(reduce_fx, str) and reduce_fx.lower() in _REDUCE:
+        return _REDUCE[reduce_fx.lower()]
+    for fn, name in ((torch.mean, "mean"), (torch.sum, "sum"), (torch.max, "max"),
+                     (torch.min, "min"), (sum, "sum"), (max, "max"), (min, "min")):
+        if reduce_fx is fn:
+            return name
+    raise MisconfigurationException(
+        f"self.log(..., reduce_fx={reduce_fx!r}): only `reduce_fx` in {{min, max, mean, sum}} (as a "
+        "string or torch function) is supported. For anything else, compute the value yourself."
+    )
+
+
+def _is_metric(value: Any) -> bool:
+    tm = sys.modules.get("torchmetrics")
+    return tm is not None and isinstance(value, tm.Metric)
+
+
+class _Entry:
+    """One logged key in one hook."""
+
+    __slots__ = ("name", "fx", "on_step", "on_epoch", "prog_bar", "logger", "reduce", "args",
+                 "value", "vals", "sizes", "total", "count", "metric", "sync", "dl_idx",
+                 "step_name", "epoch_name")
+
+    def __init__(self, name, fx, on_step, on_epoch, prog_bar, logger, reduce, args, sync, dl_idx):
+        self.name, self.fx = name, fx
+        self.on_step, self.on_epoch = on_step, on_epoch
+        self.prog_bar, self.logger, self.reduce, self.args = prog_bar, logger, reduce, args
+        self.sync, self.dl_idx = sync, dl_idx
+        forked = on_step and on_epoch
+        self.step_name = f"{name}_step" if forked else name
+        self.epoch_name = f"{name}_epoch" if forked else name
+        self.value: Any = None
+        self.metric: Any = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.vals: list = []
+        self.sizes: list = []
+        self.total: Any = None
+        self.count = 0
+
+    def add(self, value: Any, batch_size: int) -> None:
+        vals = self.vals
+        vals.append(value)
+        self.sizes.append(batch_size)
+        if len(vals) >= 512:
+            self._fold()
+
+    def _fold(self) -> None:
+        if not self.vals:
+            return
+        stacked = torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in self.vals])
+        if self.reduce == "mean":
+            w = torch.tensor(self.sizes, dtype=torch.float64, device=stacked.device)
+            part, self.count = (stacked * w).sum(), self.count + sum(self.sizes)
+        elif self.reduce == "sum":
+            part = stacked.sum()
+        elif self.reduce == "max":
+            part = stacked.max()
+        else:
+            part = stacked.min()
+        if self.total is None:
+            self.total = part
+        elif self.reduce in ("mean", "sum"):
+            self.total = self.total + part
+        elif self.reduce == "max":
+            self.total = torch.maximum(self.total, part)
+        else:
+            self.total = torch.minimum(self.total, part)
+        self.vals, self.sizes = [], []
+
+    def compute(self) -> Any:
+        if self.metric is not None:
+            return self.metric.compute()
+        self._fold()
+        if self.total is None:
+            return None
+        out = self.total / self.count if self.reduce == "mean" else self.total
+        return out.to(torch.get_default_dtype())
+
+
+class Results:
+    """What the hooks of one stage logged. ``fx`` is the hook that is running now."""
+
+    def __init__(self, stage: str, sync: Any = None) -> None:
+        self.stage = stage
+        self.entries: dict[tuple[str, str], _Entry] = {}
+        self.fx: str | None = None
+        self.batch: Any = None
+        self.batch_size: int | None = None
+        self.dataloader_idx: int | None = None
+        self.multi_dataloader = False
+        self.sync = sync  # callable(tensor, reduce_name) -> tensor, set by distributed strategies
+
+    # ------------------------------------------------------------------ logging
+    def log(self, name: str, value: Any, prog_bar: bool, logger: bool | None, on_step: bool | None,
+            on_epoch: bool | None, reduce_fx: Any, enable_graph: bool, sync_dist: bool,
+            add_dataloader_idx: bool, batch_size: int | None) -> None:
+        fx = self.fx
+        dl_idx = self.dataloader_idx if self.multi_dataloader and add_dataloader_idx else None
+        key = (fx, name) if dl_idx is None else (fx, f"{name}/dataloader_idx_{dl_idx}")
+        args = (prog_bar, logger, on_step, on_epoch, reduce_fx, sync_dist)
+        entry = self.entries.get(key)
+        if entry is None or entry.args != args:
+            entry = self._new_entry(key, name, args, dl_idx)
+        if isinstance(value, torch.Tensor):
+            if not enable_graph:
+                value = value.detach()
+            if value.numel() != 1:
+                raise ValueError(
+                    f"self.log({name!r}, value): `value` must be a scalar (one element), got a tensor "
+                    f"of shape {tuple(value.shape)}. Reduce it first, e.g. `value.mean()`."
+                )
+            if not value.is_floating_point():
+                warn_once(f"self.log({name!r}) got a {value.dtype} tensor; it is cast to float.")
+                value = value.to(torch.get_default_dtype())
+            if sync_dist and self.sync is not None:
+                value = self.sync(value, entry.reduce)
+        elif _is_metric(value):
+            entry.metric = value
+            value = getattr(value, "_forward_cache", None)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) or isinstance(value, bool):
+            value = float(value)
+        else:
+            raise ValueError(
+                f"self.log({name!r}, value) was called with a {type(value).__name__}; allowed are a "
+                "number, a scalar tensor or a torchmetrics Metric. For a dict use `self.log_dict`."
+            )
+        entry.value = value
+        if entry.on_epoch and entry.metric is None and value is not None:
+            if entry.reduce == "mean":
+                if batch_size is None:
+                    batch_size = self.batch_size
+                    if batch_size is None:
+                        batch_size = self._infer_batch_size() if isinstance(value, torch.Tensor) else 1
+                entry.add(value, batch_size)
+            else:
+                entry.add(value, 1)
+
+    def _infer_batch_size(self) -> int:
+        self.batch_size = 1 if self.batch is None else extract_batch_size(self.batch)
+        return self.batch_size
+
+    def _new_entry(self, key: tuple[str, str], name: str, args: tuple, dl_idx: int | None) -> _Entry:
+        prog_bar, logger, on_step, on_epoch, reduce_fx, sync_dist = args
+        fx = key[0]
+        rules = FX_RULES.get(fx)
+        if rules is None:
+            raise MisconfigurationException(
+                f"You can't `self.log()` inside `{fx}`. Log from a step or epoch hook (e.g. "
+                "`training_step`, `validation_step`, `on_train_epoch_end`)."
+            )
+        d_step, d_epoch, ok_step, ok_epoch = rules
+        on_step = d_step if on_step is None else bool(on_step)
+        on_epoch = d_epoch if on_epoch is None else bool(on_epoch)
+        if on_step not in ok_step:
+            raise MisconfigurationException(
+                f"You can't `self.log({name!r}, on_step={on_step})` inside `{fx}`, must be one of "
+                f"{ok_step}."
+            )
+        if on_epoch not in ok_epoch:
+            raise MisconfigurationException(
+                f"You can't `self.log({name!r}, on_epoch={on_epoch})` inside `{fx}`, must be one of "
+                f"{ok_epoch}."
+            )
+        if not on_step and not on_epoch:
+            raise MisconfigurationException(
+                f"`self.log({name!r}, on_step=False, on_epoch=False)` is not useful: the value would "
+                "never be recorded. Set one of them to True."
+            )
+        if "/dataloader_idx_" in name and dl_idx is not None:
+            raise MisconfigurationException(
+                f"self.log({name!r}): the name already holds a dataloader suffix; use "
+                "`add_dataloader_idx=False` to keep your own."
+            )
+        entry = _Entry(key[1], fx, on_step, on_epoch, bool(prog_bar),
+                       True if logger is None else bool(logger), _reduce_name(reduce_fx), args,
+                       sync_dist, dl_idx)
+        self.entries[key] = entry
+        return entry
+
+    # ------------------------------------------------------------------ views
+    def step_metrics(self) -> tuple[dict, dict, dict]:
+        """(callback, logged, progress bar) values of on_step entries, latest value each."""
+        cb, lg, pb = {}, {}, {}
+        for e in self.entries.values():
+            if not e.on_step or e.value is None:
+                continue
+            v = e.value
+            if self.stage == "train":
+                cb[e.name] = v
+                cb[e.step_name] = v
+            if e.logger:
+                lg[e.step_name] = v
+            if e.prog_bar:
+                pb[e.step_name] = v
+        return cb, lg, pb
+
+    def epoch_metrics(self) -> tuple[dict, dict, dict]:
+        cb, lg, pb = {}, {}, {}
+        for e in self.entries.values():
+            if not e.on_epoch:
+                continue
+            v = e.compute()
+            if v is None:
+                continue
+            if e.sync and self.sync is not None and e.metric is None:
+                v = self.sync(v, e.reduce)
+            cb[e.name] = v
+            cb[e.epoch_name] = v
+            if e.logger:
+                lg[e.epoch_name] = v
+            if e.prog_bar:
+                pb[e.epoch_name] = v
+        return cb, lg, pb
+
+    def reset(self) -> None:
+        for e in self.entries.values():
+            if e.metric is not None and e.on_epoch:
+                e.metric.reset()
+            e.reset()
+            e.value = None

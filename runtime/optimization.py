@@ -1,0 +1,189 @@
+"""``configure_optimizers`` parsing, LR-scheduler configs and the optimizer wrapper.
+
+Owns the six return forms Lightning accepts and the scheduler dict keys; the loops own
+when schedulers step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from runtime.errors import MisconfigurationException
+
+_SCHED_KEYS = {"scheduler", "name", "interval", "frequency", "reduce_on_plateau", "monitor",
+               "strict", "opt_idx"}
+_OPT_KEYS = {"optimizer", "lr_scheduler", "monitor"}
+_FORMS = (
+    "Output from `configure_optimizers` should be one of: a single optimizer; a list/tuple of "
+    "optimizers; two lists (optimizers, schedulers); a dict with 'optimizer' and optionally "
+    "'lr_scheduler' and 'monitor'; a list/tuple of such dicts; or None."
+)
+
+
+@dataclasses.dataclass
+class LRSchedulerConfig:
+    scheduler: Any
+    name: str | None = None
+    interval: str = "epoch"
+    frequency: int = 1
+    reduce_on_plateau: bool = False
+    monitor: str | None = None
+    strict: bool = True
+    opt_idx: int | None = None
+
+
+def _is_plateau(s: Any) -> bool:
+    return isinstance(s, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def _sched_config(item: Any, monitor: str | None) -> LRSchedulerConfig:
+    if isinstance(item, Mapping):
+        if "scheduler" not in item:
+            raise MisconfigurationException(
+                f"An lr scheduler dict needs a 'scheduler' key; got keys {sorted(item)}. Example: "
+                "{'scheduler': StepLR(opt, 10), 'interval': 'epoch'}."
+            )
+        extra = set(item) - _SCHED_KEYS
+        if extra:
+            warnings.warn(f"Found unsupported keys in the lr scheduler dict: {sorted(extra)}; "
+                          f"allowed are {sorted(_SCHED_KEYS)}.", RuntimeWarning, stacklevel=5)
+        kw = {k: v for k, v in item.items() if k in _SCHED_KEYS}
+        interval = kw.get("interval", "epoch")
+        if interval not in ("step", "epoch"):
+            raise MisconfigurationException(
+                f"lr scheduler 'interval' is {interval!r}; allowed are 'step' and 'epoch'."
+            )
+        cfg = LRSchedulerConfig(**kw)
+        cfg.reduce_on_plateau = kw.get("reduce_on_plateau", _is_plateau(cfg.scheduler))
+        if cfg.reduce_on_plateau and cfg.monitor is None:
+            cfg.monitor = monitor
+    else:
+        cfg = LRSchedulerConfig(item, reduce_on_plateau=_is_plateau(item))
+        if cfg.reduce_on_plateau:
+            cfg.monitor = monitor
+    if cfg.reduce_on_plateau and cfg.monitor is None:
+        raise MisconfigurationException(
+            "`ReduceLROnPlateau` needs a metric to monitor: return "
+            "{'optimizer': opt, 'lr_scheduler': {'scheduler': sched, 'monitor': 'val_loss'}} "
+            "from `configure_optimizers`."
+        )
+    if isinstance(cfg.scheduler, torch.optim.lr_scheduler.OneCycleLR) and cfg.interval == "epoch":
+        warnings.warn("A `OneCycleLR` scheduler is stepped once per epoch (interval='epoch'); it "
+                      "is usually meant to step every batch: set 'interval': 'step'.",
+                      RuntimeWarning, stacklevel=5)
+    return cfg
+
+
+def parse_configure_optimizers(out: Any) -> tuple[list[Optimizer], list[LRSchedulerConfig]]:
+    """Normalises every return form of ``configure_optimizers`` to (optimizers, scheduler configs)."""
+    monitor = None
+    scheds: list[Any] = []
+    if out is None:
+        warnings.warn("`LightningModule.configure_optimizers` returned `None`, this fit will run "
+                      "with no optimizer", UserWarning, stacklevel=4)
+        return [], []
+    if isinstance(out, Optimizer):
+        opts = [out]
+    elif isinstance(out, Mapping):
+        opts, scheds, monitor = _from_dict(out)
+    elif (isinstance(out, Sequence) and len(out) == 2 and isinstance(out[0], list)
+          and all(isinstance(o, Optimizer) for o in out[0])):
+        opts = list(out[0])
+        scheds = list(out[1]) if isinstance(out[1], (list, tuple)) else [out[1]]
+    elif isinstance(out, Sequence) and out and all(isinstance(d, Mapping) for d in out):
+        opts = []
+        for d in out:
+            o, s, m = _from_dict(d)
+            opts += o
+            scheds += [(x, m) for x in s]
+    elif isinstance(out, Sequence) and out and all(isinstance(o, Optimizer) for o in out):
+        opts = list(out)
+    else:
+        raise MisconfigurationException(
+            f"Unknown configuration for model optimizers: got {type(out).__name__} {out!r:.200}. "
+            + _FORMS
+        )
+    configs = []
+    for item in scheds:
+        item, mon = item if isinstance(item, tuple) else (item, monitor)
+        configs.append(_sched_config(item, mon))
+    for cfg in configs:
+        sched_opt = getattr(cfg.scheduler, "optimizer", None)
+        if sched_opt is not None and not any(sched_opt is o for o in opts):
+            raise MisconfigurationException(
+                "An lr scheduler was given an optimizer that `configure_optimizers` did not return. "
+                "Build the scheduler from one of the returned optimizers."
+            )
+        cfg.opt_idx = next((i for i, o in enumerate(opts) if o is sched_opt), 0)
+        if not hasattr(cfg.scheduler, "state_dict"):
+            raise MisconfigurationException(
+                f"The lr scheduler {type(cfg.scheduler).__name__} has no `state_dict`; schedulers "
+                "must implement `state_dict`/`load_state_dict` to be checkpointed."
+            )
+    return opts, configs
+
+
+def _from_dict(d: Mapping[str, Any]) -> tuple[list[Optimizer], list[Any], str | None]:
+    if "optimizer" not in d:
+        raise MisconfigurationException(
+            f"`configure_optimizers` returned a dict without an 'optimizer' key (keys: {sorted(d)}). "
+            + _FORMS
+        )
+    extra = set(d) - _OPT_KEYS
+    if extra:
+        warnings.warn(f"Found unsupported keys in the optimizer configuration: {sorted(extra)}",
+                      RuntimeWarning, stacklevel=5)
+    sched = d.get("lr_scheduler")
+    return [d["optimizer"]], ([] if sched is None else [sched]), d.get("monitor")
+
+
+class LightningOptimizer:
+    """Wraps a torch optimizer so ``step`` runs through the trainer's precision and hooks.
+
+    The instance's class is a generated subclass of both this wrapper and the optimizer's
+    class (named ``Lightning<Optimizer>``), so ``isinstance(opt, torch.optim.SGD)`` holds.
+    """
+
+    def __init__(self, optimizer: Optimizer, trainer: Any) -> None:
+        self.__dict__.update({k: v for k, v in optimizer.__dict__.items()
+                              if k not in ("step", "zero_grad", "state_dict", "load_state_dict")})
+        self._optimizer = optimizer
+        self._trainer = trainer
+        self.__class__ = type(f"Lightning{type(optimizer).__name__}",
+                              (LightningOptimizer, type(optimizer)), {})
+
+    @property
+    def optimizer(self) -> Optimizer:
+        return self._optimizer
+
+    def step(self, closure: Any = None, **kwargs: Any) -> Any:
+        """Steps the wrapped optimizer; in manual optimization this counts toward ``global_step``."""
+        trainer = self._trainer
+        if closure is None:
+            closure = _noop_closure
+        out = trainer._precision.optimizer_step(self._optimizer, closure, trainer._after_closure,
+                                                **kwargs)
+        trainer._on_optimizer_step()
+        return out
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._optimizer.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return self._optimizer.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self._optimizer.load_state_dict(state)
+
+    def __repr__(self) -> str:
+        return f"Lightning{self._optimizer!r}"
+
+
+def _noop_closure() -> None:
+    return None

@@ -1,0 +1,75 @@
+"""``Strategy`` base and ``SingleDeviceStrategy``: one process, one device, no communication."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+
+class Strategy:
+    """What the trainer asks of a strategy. The single-device answers are the defaults."""
+
+    launcher: Any = None
+
+    def __init__(self, device: torch.device | str | None = None) -> None:
+        self._root_device = torch.device(device) if device is not None else torch.device("cpu")
+        self.model: Any = None
+
+    @property
+    def root_device(self) -> torch.device:
+        return self._root_device
+
+    @property
+    def world_size(self) -> int:
+        return 1
+
+    @property
+    def global_rank(self) -> int:
+        return 0
+
+    @property
+    def local_rank(self) -> int:
+        return 0
+
+    @property
+    def node_rank(self) -> int:
+        return 0
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.global_rank == 0
+
+    def setup_module(self, module: torch.nn.Module) -> torch.nn.Module:
+        """Moves the module to the device; returns what the trainer calls (``trainer.model``)."""
+        module.to(self.root_device)
+        self.model = module
+        return module
+
+    def module_state_dict(self, module: torch.nn.Module) -> dict[str, Any]:
+        return module.state_dict()
+
+    def optimizer_state(self, optimizer: Any) -> dict[str, Any]:
+        return optimizer.state_dict()
+
+    def block_sync(self) -> contextlib.AbstractContextManager:
+        """Context for accumulating batches (DDP's ``no_sync``); nothing to block here."""
+        return contextlib.nullcontext()
+
+    def reduce(self, tensor: Any, group: Any = None, reduce_op: str | None = "mean") -> Any:
+        return tensor
+
+    def all_gather(self, data: Any, group: Any = None, sync_grads: bool = False) -> Any:
+        return data
+
+    def broadcast(self, obj: Any, src: int = 0) -> Any:
+        return obj
+
+    def barrier(self, name: str | None = None) -> None: ...
+
+    def teardown(self) -> None: ...
+
+
+class SingleDeviceStrategy(Strategy):
+    """One process on one device (cpu, cuda:N or mps)."""

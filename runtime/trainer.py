@@ -1,0 +1,695 @@
+"""``Trainer``: stores and validates flags, exposes Lightning's public attributes, and runs stages.
+
+The stage sequence (setup chain, restore, sanity check, teardown) lives in ``_run``; the
+loops themselves are plain functions in ``loops.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+import torch
+
+from runtime import connector, loops
+from runtime.callbacks.base import Callback, Checkpoint
+from runtime.errors import MisconfigurationException
+from runtime.precision import make_precision, normalize_precision
+from runtime.rank_zero import rank_zero_info, rank_zero_warn
+
+_REMOVED_HOOKS = {
+    "training_epoch_end": "on_train_epoch_end",
+    "validation_epoch_end": "on_validation_epoch_end",
+    "test_epoch_end": "on_test_epoch_end",
+    "training_step_end": "training_step (do the reduction there)",
+    "validation_step_end": "validation_step (do the reduction there)",
+    "test_step_end": "test_step (do the reduction there)",
+}
+_REMOVED_CB_HOOKS = {
+    "on_epoch_start": "on_train_epoch_start / on_validation_epoch_start",
+    "on_epoch_end": "on_train_epoch_end / on_validation_epoch_end",
+    "on_batch_start": "on_train_batch_start",
+    "on_batch_end": "on_train_batch_end",
+    "on_init_start": "__init__ of your callback",
+    "on_init_end": "__init__ of your callback",
+    "on_pretrain_routine_start": "on_fit_start",
+    "on_pretrain_routine_end": "on_fit_start",
+}
+
+
+class TrainerState:
+    __slots__ = ("fn", "status", "stage")
+
+    def __init__(self) -> None:
+        self.fn: str | None = None
+        self.status = "initializing"
+        self.stage: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+
+class _Counters:
+    """Progress counters kept in Lightning's checkpoint layout (see ``checkpoint.loops_state``)."""
+
+    __slots__ = ("batches_total", "batches_in_epoch", "in_batch_end", "is_last_batch", "sched_total",
+                 "sched_cur", "steps_in_epoch", "zero_grad_total", "zero_grad_cur", "val_batches",
+                 "epoch_processed")
+
+    def __init__(self) -> None:
+        self.batches_total = self.batches_in_epoch = 0
+        self.in_batch_end = self.is_last_batch = False
+        self.sched_total = self.sched_cur = self.steps_in_epoch = 0
+        self.zero_grad_total = self.zero_grad_cur = self.val_batches = 0
+        self.epoch_processed = 0
+
+    def new_epoch(self) -> None:
+        self.batches_in_epoch = self.sched_cur = self.steps_in_epoch = self.zero_grad_cur = 0
+        self.is_last_batch = False
+
+
+class Trainer:
+    def __init__(
+        self,
+        *,
+        accelerator: str = "auto",
+        strategy: Any = "auto",
+        devices: Any = "auto",
+        num_nodes: int = 1,
+        precision: Any = None,
+        logger: Any = None,
+        callbacks: Any = None,
+        fast_dev_run: int | bool = False,
+        max_epochs: int | None = None,
+        min_epochs: int | None = None,
+        max_steps: int = -1,
+        min_steps: int | None = None,
+        max_time: Any = None,
+        limit_train_batches: int | float | None = None,
+        limit_val_batches: int | float | None = None,
+        limit_test_batches: int | float | None = None,
+        limit_predict_batches: int | float | None = None,
+        overfit_batches: int | float = 0.0,
+        val_check_interval: int | float | None = None,
+        check_val_every_n_epoch: int | None = 1,
+        num_sanity_val_steps: int | None = None,
+        log_every_n_steps: int | None = None,
+        enable_checkpointing: bool | None = None,
+        enable_progress_bar: bool | None = None,
+        enable_model_summary: bool | None = None,
+        accumulate_grad_batches: int = 1,
+        gradient_clip_val: int | float | None = None,
+        gradient_clip_algorithm: str | None = None,
+        deterministic: bool | str | None = None,
+        benchmark: bool | None = None,
+        inference_mode: bool = True,
+        use_distributed_sampler: bool = True,
+        profiler: Any = None,
+        detect_anomaly: bool = False,
+        barebones: bool = False,
+        plugins: Any = None,
+        sync_batchnorm: bool = False,
+        reload_dataloaders_every_n_epochs: int = 0,
+        default_root_dir: str | os.PathLike | None = None,
+        enable_autolog_hparams: bool = True,
+        model_registry: str | None = None,
+        **removed: Any,
+    ) -> None:
+        if removed:
+            raise connector.removed_args_error(removed)
+        self.barebones = bool(barebones)
+        if barebones:
+            for name, value in (("enable_checkpointing", enable_checkpointing),
+                                ("enable_progress_bar", enable_progress_bar),
+                                ("enable_model_summary", enable_model_summary),
+                                ("log_every_n_steps", log_every_n_steps),
+                                ("num_sanity_val_steps", num_sanity_val_steps)):
+                if value not in (None, False, 0):
+                    raise ValueError(
+                        f"`Trainer(barebones=True, {name}={value!r})` conflicts: barebones turns "
+                        f"{name} off. Drop one of the two."
+                    )
+            if logger not in (None, False):
+                raise ValueError("`Trainer(barebones=True, logger=...)` conflicts: barebones has no "
+                                 "logger. Drop one of the two.")
+            logger, enable_checkpointing, enable_progress_bar = False, False, False
+            enable_model_summary, log_every_n_steps, num_sanity_val_steps = False, 0, 0
+        self._check_int("max_steps", max_steps, minimum=-1)
+        self._check_int("accumulate_grad_batches", accumulate_grad_batches, minimum=1)
+        self._check_int("num_nodes", num_nodes, minimum=1)
+        self._check_int("reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs, 0)
+        if max_epochs is not None:
+            self._check_int("max_epochs", max_epochs, minimum=-1)
+        if check_val_every_n_epoch is not None:
+            self._check_int("check_val_every_n_epoch", check_val_every_n_epoch, minimum=1)
+        if gradient_clip_algorithm not in (None, "norm", "value"):
+            raise MisconfigurationException(
+                f"`gradient_clip_algorithm` {gradient_clip_algorithm!r} is invalid. Allowed "
+                "algorithms: 'norm', 'value'."
+            )
+        if gradient_clip_val is not None and (not isinstance(gradient_clip_val, (int, float))
+                                              or gradient_clip_val < 0):
+            raise MisconfigurationException(
+                f"`gradient_clip_val` should be a non-negative number, got {gradient_clip_val!r}."
+            )
+        if deterministic not in (None, True, False, "warn"):
+            raise MisconfigurationException(
+                f"`deterministic` must be True, False, None or 'warn', got {deterministic!r}."
+            )
+
+        self.default_root_dir = os.fspath(default_root_dir) if default_root_dir else os.getcwd()
+        if isinstance(self.default_root_dir, str) and "://" not in self.default_root_dir:
+            self.default_root_dir = os.path.abspath(os.path.expanduser(self.default_root_dir))
+
+        # devices, strategy, precision
+        self._accelerator_flag = accelerator
+        acc = connector.resolve_accelerator(accelerator)
+        indices = connector.resolve_devices(acc, devices)
+        self._device_ids = indices
+        self.num_nodes = num_nodes
+        self._strategy_flag = strategy
+        self.strategy = self._select_strategy(strategy, acc, indices, num_nodes)
+        self._accelerator = acc
+        self._precision_name = normalize_precision(precision)
+        self._precision = make_precision(self._precision_name, acc)
+        if self._precision.name == "bf16-mixed" and acc == "cuda" and not torch.cuda.is_bf16_supported():
+            raise MisconfigurationException(
+                "precision='bf16-mixed' needs a GPU with bfloat16 support (Ampere or newer); use "
+                "'16-mixed' on this GPU."
+            )
+        self.sync_batchnorm = sync_batchnorm
+        self.use_distributed_sampler = use_distributed_sampler
+        self.plugins = plugins
+        self.profiler = profiler
+
+        # loop limits
+        self.fast_dev_run = fast_dev_run
+        if fast_dev_run:
+            n = 1 if fast_dev_run is True else fast_dev_run
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise MisconfigurationException(
+                    f"fast_dev_run={fast_dev_run!r} is invalid: use True or a positive int."
+                )
+            self.fast_dev_run = n
+            limit_train_batches = limit_val_batches = limit_test_batches = n
+            limit_predict_batches = n
+            max_steps, max_epochs, num_sanity_val_steps = n, 1, 0
+            val_check_interval, check_val_every_n_epoch = 1.0, 1
+            log_every_n_steps = 1
+            rank_zero_info(f"Running in `fast_dev_run` mode: will run the requested loop using {n} "
+                           f"batch(es). Logging and checkpointing is suppressed.")
+        if max_epochs is None:
+            if max_steps == -1 and max_time is None:
+                rank_zero_warn("`max_epochs` was not set. Setting it to 1000 epochs. To train "
+                               "without an epoch limit, set `max_epochs=-1`.")
+                max_epochs = 1000
+            else:
+                max_epochs = -1
+        self.max_epochs = max_epochs
+        self.min_epochs = min_epochs if min_epochs is not None else (1 if min_steps else 0)
+        self.max_steps = max_steps
+        self.min_steps = min_steps
+        self.max_time = self._parse_max_time(max_time)
+        self.overfit_batches = self._limit("overfit_batches", overfit_batches, 0.0)
+        if self.overfit_batches:
+            limit_train_batches = limit_val_batches = self.overfit_batches
+        self.limit_train_batches = self._limit("limit_train_batches", limit_train_batches)
+        self.limit_val_batches = self._limit("limit_val_batches", limit_val_batches)
+        self.limit_test_batches = self._limit("limit_test_batches", limit_test_batches)
+        self.limit_predict_batches = self._limit("limit_predict_batches", limit_predict_batches)
+        self.val_check_interval = self._limit("val_check_interval", val_check_interval)
+        self.check_val_every_n_epoch = check_val_every_n_epoch
+        if isinstance(self.val_check_interval, float) and self.val_check_interval > 1.0:
+            raise MisconfigurationException(
+                f"`val_check_interval` ({val_check_interval}) must be <= 1.0 as a float (fraction "
+                "of an epoch) or an int (number of batches)."
+            )
+        self.num_sanity_val_steps = 2 if num_sanity_val_steps is None else num_sanity_val_steps
+        if self.num_sanity_val_steps == -1:
+            self.num_sanity_val_steps = math.inf
+        self.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
+        self._check_int("log_every_n_steps", self.log_every_n_steps, minimum=0)
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm or ("norm" if gradient_clip_val else None)
+        self.deterministic = deterministic
+        self.benchmark = benchmark
+        self.inference_mode = inference_mode
+        self.detect_anomaly = detect_anomaly
+        self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
+        self.enable_autolog_hparams = enable_autolog_hparams
+        self._set_determinism()
+
+        # loggers and callbacks
+        self.loggers = connector.resolve_loggers(logger, self.default_root_dir)
+        if self.fast_dev_run and self.loggers:
+            from runtime.loggers.base import DummyLogger
+
+            self.loggers = [DummyLogger()]
+        self.enable_checkpointing = (not self.barebones) if enable_checkpointing is None else enable_checkpointing
+        self.callbacks: list[Callback] = connector.build_callbacks(
+            callbacks, self.enable_checkpointing,
+            True if enable_progress_bar is None else enable_progress_bar,
+            True if enable_model_summary is None else enable_model_summary)
+
+        # run state
+        self.state = TrainerState()
+        self.should_stop = False
+        self.interrupted = False
+        self.sanity_checking = False
+        self.training = self.validating = self.testing = self.predicting = False
+        self.current_epoch = 0
+        self.global_step = 0
+        self._batches_that_stepped = 0
+        self._counters = _Counters()
+        self.lightning_module: Any = None
+        self.datamodule: Any = None
+        self.optimizers: list[Any] = []
+        self._lightning_optimizers: list[Any] = []
+        self.lr_scheduler_configs: list[Any] = []
+        self._results: Any = None
+        self._train_results: Any = None
+        self._callback_metrics: dict[str, Any] = {}
+        self._logged_metrics: dict[str, Any] = {}
+        self._pbar_metrics: dict[str, Any] = {}
+        self._data: Any = None
+        self._validation_ran = False
+        self._resumed_ckpt_path: str | None = None
+        self._epoch_start_rng: Any = None
+        self._start_time: float | None = None
+        self.ckpt_path: str | None = None
+        self.num_training_batches: float = math.inf
+        self.num_val_batches: list[float] = []
+        self.num_test_batches: list[float] = []
+        self.num_predict_batches: list[float] = []
+
+    # ------------------------------------------------------------------ flag helpers
+    @staticmethod
+    def _check_int(name: str, value: Any, minimum: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise MisconfigurationException(
+                f"Trainer({name}={value!r}) is invalid: expected an int >= {minimum}."
+            )
+
+    @staticmethod
+    def _limit(name: str, value: Any, default: float = 1.0) -> int | float:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise MisconfigurationException(
+                f"Trainer({name}={value!r}) is invalid: use a float in [0.0, 1.0] (fraction of the "
+                "batches) or an int >= 0 (number of batches)."
+            )
+        if isinstance(value, float) and value > 1.0:
+            if value.is_integer():
+                raise MisconfigurationException(
+                    f"Trainer({name}={value}) is a float > 1.0: for {int(value)} batches pass the "
+                    f"int {int(value)}; for a fraction pass a float in [0.0, 1.0]."
+                )
+            raise MisconfigurationException(
+                f"Trainer({name}={value}) must be a float in [0.0, 1.0] or an int."
+            )
+        if isinstance(value, int) and value == 1 and name.startswith("limit"):
+            rank_zero_info(f"`Trainer({name}=1)` was configured so 1 batch will be used.")
+        return value
+
+    @staticmethod
+    def _parse_max_time(value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, timedelta):
+            return value.total_seconds()
+        if isinstance(value, dict):
+            return timedelta(**value).total_seconds()
+        if isinstance(value, str):
+            parts = [int(p) for p in value.split(":")]
+            if len(parts) != 4:
+                raise MisconfigurationException(
+                    f"Trainer(max_time={value!r}): use 'DD:HH:MM:SS', a timedelta or a dict."
+                )
+            d, h, m, s = parts
+            return timedelta(days=d, hours=h, minutes=m, seconds=s).total_seconds()
+        raise MisconfigurationException(
+            f"Trainer(max_time={value!r}): use 'DD:HH:MM:SS', a timedelta or a dict."
+        )
+
+    def _select_strategy(self, strategy: Any, acc: str, indices: list[int], num_nodes: int) -> Any:
+        from runtime.strategies import SingleDeviceStrategy, Strategy
+
+        if isinstance(strategy, Strategy):
+            return strategy
+        many = len(indices) > 1 or num_nodes > 1
+        if strategy in ("auto", "single_device") and not many:
+            return SingleDeviceStrategy(connector.root_device(acc, indices))
+        if strategy == "dp":
+            raise MisconfigurationException(
+                "You selected an invalid strategy name: `strategy='dp'`. DataParallel was removed "
+                "in Lightning 2.0; use strategy='ddp'."
+            )
+        raise MisconfigurationException(
+            f"Trainer(strategy={strategy!r}, devices={len(indices)}, num_nodes={num_nodes}) needs "
+            "multi-process training, which this runtime version does not provide yet. Use "
+            "devices=1 (the single-process strategies are 'auto' and 'single_device')."
+        )
+
+    def _set_determinism(self) -> None:
+        if self.deterministic:
+            warn_only = self.deterministic == "warn"
+            torch.use_deterministic_algorithms(True, warn_only=warn_only)
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+        elif self.benchmark is not None:
+            torch.backends.cudnn.benchmark = self.benchmark
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def precision(self) -> str:
+        return self._precision.name
+
+    @property
+    def accelerator(self) -> str:
+        return self._accelerator
+
+    @property
+    def device_ids(self) -> list[int]:
+        return self._device_ids
+
+    @property
+    def num_devices(self) -> int:
+        return len(self._device_ids)
+
+    @property
+    def world_size(self) -> int:
+        return self.strategy.world_size
+
+    @property
+    def global_rank(self) -> int:
+        return self.strategy.global_rank
+
+    @property
+    def local_rank(self) -> int:
+        return self.strategy.local_rank
+
+    @property
+    def node_rank(self) -> int:
+        return self.strategy.node_rank
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.strategy.is_global_zero
+
+    @property
+    def model(self) -> Any:
+        return self.strategy.model if self.strategy.model is not None else self.lightning_module
+
+    @property
+    def scaler(self) -> Any:
+        return getattr(self._precision, "scaler", None)
+
+    @property
+    def logger(self) -> Any:
+        return self.loggers[0] if self.loggers else None
+
+    @logger.setter
+    def logger(self, logger: Any) -> None:
+        self.loggers = [] if logger is None else [logger]
+
+    @property
+    def log_dir(self) -> str:
+        if self.loggers and self.loggers[0].log_dir is not None:
+            return self.loggers[0].log_dir
+        return self.default_root_dir
+
+    @property
+    def checkpoint_callbacks(self) -> list[Any]:
+        return [c for c in self.callbacks if isinstance(c, Checkpoint)]
+
+    @property
+    def checkpoint_callback(self) -> Any:
+        cbs = self.checkpoint_callbacks
+        return cbs[0] if cbs else None
+
+    @property
+    def early_stopping_callbacks(self) -> list[Any]:
+        from runtime.callbacks.early_stopping import EarlyStopping
+
+        return [c for c in self.callbacks if isinstance(c, EarlyStopping)]
+
+    @property
+    def early_stopping_callback(self) -> Any:
+        cbs = self.early_stopping_callbacks
+        return cbs[0] if cbs else None
+
+    @property
+    def _progress_bar_callback(self) -> Any:
+        from runtime.callbacks.progress import ProgressBar
+
+        return next((c for c in self.callbacks if isinstance(c, ProgressBar)), None)
+
+    @property
+    def progress_bar_callback(self) -> Any:
+        return self._progress_bar_callback
+
+    @property
+    def _automatic(self) -> bool:
+        m = self.lightning_module
+        return True if m is None else m._automatic_optimization
+
+    @property
+    def callback_metrics(self) -> dict[str, Any]:
+        self._merge_live_step_metrics()
+        return self._callback_metrics
+
+    @property
+    def logged_metrics(self) -> dict[str, Any]:
+        self._merge_live_step_metrics()
+        return self._logged_metrics
+
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]:
+        self._merge_live_step_metrics()
+        return {k: (v.item() if isinstance(v, torch.Tensor) else v)
+                for k, v in self._pbar_metrics.items()}
+
+    def _merge_live_step_metrics(self) -> None:
+        results = self._train_results
+        if results is not None and self.training and not self.sanity_checking:
+            cb, lg, pb = results.step_metrics()
+            self._callback_metrics.update(cb)
+            self._logged_metrics.update(lg)
+            self._pbar_metrics.update(pb)
+
+    @property
+    def is_last_batch(self) -> bool:
+        return self._counters.is_last_batch
+
+    @property
+    def train_dataloader(self) -> Any:
+        return self._data.train_loader if self._data is not None else None
+
+    @property
+    def val_dataloaders(self) -> Any:
+        return self._data.val_loaders_public() if self._data is not None else None
+
+    @property
+    def test_dataloaders(self) -> Any:
+        return self._data.eval_public("test") if self._data is not None else None
+
+    @property
+    def predict_dataloaders(self) -> Any:
+        return self._data.eval_public("predict") if self._data is not None else None
+
+    @property
+    def estimated_stepping_batches(self) -> int | float:
+        if self.max_steps != -1 and (self.max_epochs == -1 or self.max_epochs is None):
+            return self.max_steps
+        if self._data is not None and self._data.train_loader is None:
+            self._data.load_train()
+        n = self.num_training_batches
+        if n == math.inf or self.max_epochs == -1:
+            return self.max_steps if self.max_steps != -1 else math.inf
+        total = math.ceil(n / self.accumulate_grad_batches) * max(self.max_epochs, 1)
+        return min(total, self.max_steps) if self.max_steps != -1 else total
+
+    def _num_training_batches_int(self) -> int | None:
+        n = self.num_training_batches
+        return None if n == math.inf else int(n)
+
+    def _num_eval_batches_int(self) -> int | None:
+        counts = self._data.current_eval_counts if self._data is not None else []
+        if not counts or any(c == math.inf for c in counts):
+            return None
+        return int(sum(counts))
+
+    def _has_val_batches(self) -> bool:
+        return self._data is not None and self._data.has_val and self.limit_val_batches != 0
+
+    def _logger_should_update(self) -> bool:
+        n = self.log_every_n_steps
+        return bool(n) and ((self._batches_that_stepped + 1) % n == 0 or self.should_stop)
+
+    def _resuming_from(self, dirpath: str) -> bool:
+        p = self._resumed_ckpt_path
+        return p is not None and os.path.dirname(p) == os.path.realpath(dirpath)
+
+    # ------------------------------------------------------------------ entry points
+    def fit(self, model: Any, train_dataloaders: Any = None, val_dataloaders: Any = None,
+            datamodule: Any = None, ckpt_path: str | os.PathLike | None = None,
+            weights_only: bool | None = None) -> None:
+        from runtime.datamodule import LightningDataModule
+
+        if isinstance(train_dataloaders, LightningDataModule):
+            if datamodule is not None:
+                raise MisconfigurationException(
+                    "trainer.fit got a DataModule twice (as `train_dataloaders` and `datamodule`)."
+                )
+            datamodule, train_dataloaders = train_dataloaders, None
+        if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
+            raise MisconfigurationException(
+                "You cannot pass `train_dataloaders` or `val_dataloaders` to "
+                "`trainer.fit(datamodule=...)`: put the loaders in the DataModule or drop it."
+            )
+        self._check_model(model, "fit")
+        loaders = {"train": train_dataloaders, "val": val_dataloaders}
+        loops.run_stage(self, "fit", model, datamodule, loaders, ckpt_path, weights_only)
+
+    def validate(self, model: Any = None, dataloaders: Any = None, ckpt_path: Any = None,
+                 verbose: bool = True, datamodule: Any = None,
+                 weights_only: bool | None = None) -> list[dict[str, float]]:
+        return self._evaluate("validate", model, dataloaders, ckpt_path, verbose, datamodule,
+                              weights_only)
+
+    def test(self, model: Any = None, dataloaders: Any = None, ckpt_path: Any = None,
+             verbose: bool = True, datamodule: Any = None,
+             weights_only: bool | None = None) -> list[dict[str, float]]:
+        return self._evaluate("test", model, dataloaders, ckpt_path, verbose, datamodule,
+                              weights_only)
+
+    def predict(self, model: Any = None, dataloaders: Any = None, datamodule: Any = None,
+                return_predictions: bool | None = None, ckpt_path: Any = None,
+                weights_only: bool | None = None) -> Any:
+        model, datamodule, dataloaders, ckpt_path = self._eval_args(
+            "predict", model, dataloaders, datamodule, ckpt_path)
+        key = "predict"
+        return loops.run_stage(self, "predict", model, datamodule, {key: dataloaders}, ckpt_path,
+                               weights_only, return_predictions=return_predictions is not False)
+
+    def _evaluate(self, fn: str, model: Any, dataloaders: Any, ckpt_path: Any, verbose: bool,
+                  datamodule: Any, weights_only: bool | None) -> list[dict[str, float]]:
+        model, datamodule, dataloaders, ckpt_path = self._eval_args(
+            fn, model, dataloaders, datamodule, ckpt_path)
+        key = "val" if fn == "validate" else "test"
+        return loops.run_stage(self, fn, model, datamodule, {key: dataloaders}, ckpt_path,
+                               weights_only, verbose=verbose)
+
+    def _eval_args(self, fn: str, model: Any, dataloaders: Any, datamodule: Any,
+                   ckpt_path: Any) -> tuple:
+        from runtime.datamodule import LightningDataModule
+
+        if isinstance(dataloaders, LightningDataModule):
+            datamodule, dataloaders = dataloaders, None
+        if datamodule is not None and dataloaders is not None:
+            raise MisconfigurationException(
+                f"You cannot pass both `dataloaders` and `datamodule` to `trainer.{fn}`."
+            )
+        if model is None:
+            model = self.lightning_module
+            if model is None:
+                raise MisconfigurationException(
+                    f"`trainer.{fn}()` needs a `model` (no model was fitted with this Trainer): call "
+                    f"`trainer.{fn}(model, ...)`."
+                )
+            cb = self.checkpoint_callback
+            if ckpt_path is None and cb is not None and getattr(cb, "best_model_path", ""):
+                ckpt_path = "best"
+                rank_zero_warn(f"`trainer.{fn}()` was called without a model: the best checkpoint "
+                               f"({cb.best_model_path}) is loaded. Pass `ckpt_path=` to choose.")
+        self._check_model(model, fn)
+        if datamodule is None and dataloaders is None and self.datamodule is not None \
+                and model is self.lightning_module:
+            datamodule = self.datamodule
+        return model, datamodule, dataloaders, ckpt_path
+
+    def _check_model(self, model: Any, fn: str) -> None:
+        from runtime.module import LightningModule
+
+        if not isinstance(model, LightningModule):
+            kind = type(model).__module__.split(".")[0]
+            hint = (" It comes from the `lightning` package: use `import runtime as L` in the file "
+                    "that defines the module too." if kind in ("lightning", "pytorch_lightning")
+                    else "")
+            raise TypeError(
+                f"`model` must be a `runtime.LightningModule`, got `{type(model).__qualname__}`.{hint}"
+            )
+        for hook, new in _REMOVED_HOOKS.items():
+            if callable(getattr(type(model), hook, None)):
+                raise NotImplementedError(
+                    f"Support for `{hook}` was removed in Lightning 2.0 and `{type(model).__name__}."
+                    f"{hook}` would never be called. Move its code to `{new}`; to access step "
+                    "outputs, save them in-memory as instance attributes."
+                )
+        for cb in self.callbacks:
+            for hook, new in _REMOVED_CB_HOOKS.items():
+                if callable(getattr(type(cb), hook, None)):
+                    raise NotImplementedError(
+                        f"Callback hook `{type(cb).__name__}.{hook}` was removed in Lightning 2.0 "
+                        f"and would never be called. Use `{new}` instead."
+                    )
+        if fn == "fit" and not loops.overridden(model, "training_step"):
+            raise MisconfigurationException(
+                f"{type(model).__name__} has no `training_step`, so `trainer.fit` has nothing to "
+                "run. Define `training_step(self, batch, batch_idx)` returning the loss."
+            )
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, filepath: str | os.PathLike, weights_only: bool = False,
+                        storage_options: Any = None) -> None:
+        if self.lightning_module is None:
+            raise AttributeError("Saving a checkpoint is only possible if a model is attached to "
+                                 "the Trainer: call `trainer.fit(model)` (or validate/test) first.")
+        from runtime.checkpoint import atomic_save, dump_checkpoint
+
+        ckpt = dump_checkpoint(self, weights_only)
+        if self.is_global_zero:
+            atomic_save(ckpt, filepath)
+            for lg in self.loggers:
+                lg.after_save_checkpoint(self.checkpoint_callback)
+        self.strategy.barrier("save_checkpoint")
+
+    # ------------------------------------------------------------------ internals used by loops
+    def _after_closure(self, optimizer: Any) -> None:
+        loops.after_closure(self, optimizer)
+
+    def _sync_fn(self) -> Any:
+        return getattr(self.strategy, "sync_metric", None)
+
+    def _on_optimizer_step(self) -> None:
+        self.global_step += 1
+        self._counters.steps_in_epoch += 1
+
+    def _backward(self, loss: torch.Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
+        loops.backward(self, loss, *args, **kwargs)
+
+    def _rng_checkpoint_state(self) -> Any:
+        return loops.rng_checkpoint_state(self)
+
+    def _time_is_up(self) -> bool:
+        return (self.max_time is not None and self._start_time is not None
+                and time.monotonic() - self._start_time >= self.max_time)
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        if self.is_global_zero:
+            print(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f"Trainer(accelerator={self.accelerator!r}, devices={self.num_devices}, "
+                f"precision={self.precision!r}, max_epochs={self.max_epochs}, "
+                f"max_steps={self.max_steps})")
+
+
+
+
