@@ -16,8 +16,14 @@ from runtime.trainer import Trainer
 
 __version__ = "0.1.0"
 
-__all__ = ["Callback", "LightningDataModule", "LightningModule", "Trainer", "seed_everything",
-           "__version__"]
+__all__ = [
+    "Callback",
+    "LightningDataModule",
+    "LightningModule",
+    "Trainer",
+    "seed_everything",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -49,14 +49,22 @@ def load_file(path: Any, map_location: Any = None, weights_only: bool | None = N
             "best_model_path`)."
         )
     try:
-        ckpt = torch.load(path_s, map_location=map_location,
-                          weights_only=True if weights_only is None else weights_only)
+        ckpt = torch.load(
+            path_s,
+            map_location=map_location,
+            weights_only=True if weights_only is None else weights_only,
+        )
     except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-        hint = ("It holds objects other than tensors and plain values; if you trust the file, pass "
-                "`weights_only=False`." if "weights_only" in str(e) or "Unsupported" in str(e)
-                else "It is not a file written by `torch.save`.")
-        raise CheckpointError(f"Could not read checkpoint {path_s!r}: {hint} ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from e
+        hint = (
+            "It holds objects other than tensors and plain values; if you trust the file, pass "
+            "`weights_only=False`."
+            if "weights_only" in str(e) or "Unsupported" in str(e)
+            else "It is not a file written by `torch.save`."
+        )
+        raise CheckpointError(
+            f"Could not read checkpoint {path_s!r}: {hint} ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''})"
+        ) from e
     if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
         keys = sorted(ckpt)[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
         raise CheckpointError(
@@ -67,8 +75,9 @@ def load_file(path: Any, map_location: Any = None, weights_only: bool | None = N
     return dict(ckpt)
 
 
-def _progress(ready: int, completed: int, started: int | None = None,
-              processed: int | None = None) -> dict[str, int]:
+def _progress(
+    ready: int, completed: int, started: int | None = None, processed: int | None = None
+) -> dict[str, int]:
     d = {"ready": ready, "completed": completed}
     if started is not None:
         d["started"] = started
@@ -99,32 +108,54 @@ def loops_state(trainer: Any) -> dict[str, Any]:
         "epoch_loop.state_dict": {"_batches_that_stepped": trainer._batches_that_stepped},
         "epoch_loop.batch_progress": _batch_progress(
             (c.batches_total, b_tot_done, c.batches_total, c.batches_total),
-            (n_cur, b_cur_done, n_cur, n_cur), c.is_last_batch),
-        "epoch_loop.scheduler_progress": {"total": _progress(c.sched_total, c.sched_total),
-                                          "current": _progress(c.sched_cur, c.sched_cur)},
+            (n_cur, b_cur_done, n_cur, n_cur),
+            c.is_last_batch,
+        ),
+        "epoch_loop.scheduler_progress": {
+            "total": _progress(c.sched_total, c.sched_total),
+            "current": _progress(c.sched_cur, c.sched_cur),
+        },
         "epoch_loop.automatic_optimization.state_dict": {},
-        "epoch_loop.automatic_optimization.optim_progress": {"optimizer": {
-            "step": {"total": _progress(steps if auto else 0, steps if auto else 0),
-                     "current": _progress(c.steps_in_epoch if auto else 0,
-                                          c.steps_in_epoch if auto else 0)},
-            "zero_grad": {"total": _progress(c.zero_grad_total, c.zero_grad_total, c.zero_grad_total),
-                          "current": _progress(c.zero_grad_cur, c.zero_grad_cur, c.zero_grad_cur)},
-        }},
+        "epoch_loop.automatic_optimization.optim_progress": {
+            "optimizer": {
+                "step": {
+                    "total": _progress(steps if auto else 0, steps if auto else 0),
+                    "current": _progress(
+                        c.steps_in_epoch if auto else 0, c.steps_in_epoch if auto else 0
+                    ),
+                },
+                "zero_grad": {
+                    "total": _progress(c.zero_grad_total, c.zero_grad_total, c.zero_grad_total),
+                    "current": _progress(c.zero_grad_cur, c.zero_grad_cur, c.zero_grad_cur),
+                },
+            }
+        },
         "epoch_loop.manual_optimization.state_dict": {},
         "epoch_loop.manual_optimization.optim_step_progress": {
             "total": _progress(0 if auto else steps, 0 if auto else steps),
-            "current": _progress(0 if auto else c.steps_in_epoch, 0 if auto else c.steps_in_epoch)},
+            "current": _progress(0 if auto else c.steps_in_epoch, 0 if auto else c.steps_in_epoch),
+        },
         "epoch_loop.val_loop.state_dict": {},
         "epoch_loop.val_loop.batch_progress": _batch_progress(
-            (c.val_batches,) * 4, (c.val_batches,) * 4, bool(c.val_batches)),
-        "epoch_progress": {"total": _progress(e + 1, e, e + 1, c.epoch_processed),
-                           "current": _progress(e + 1, e, e + 1, c.epoch_processed)},
+            (c.val_batches,) * 4, (c.val_batches,) * 4, bool(c.val_batches)
+        ),
+        "epoch_progress": {
+            "total": _progress(e + 1, e, e + 1, c.epoch_processed),
+            "current": _progress(e + 1, e, e + 1, c.epoch_processed),
+        },
     }
     zero = _batch_progress((0, 0, 0, 0), (0, 0, 0, 0), False)
     other = {"state_dict": {}, "batch_progress": zero}
-    predict = {"state_dict": {}, "batch_progress": _batch_progress((0, 0, 0, 0), (0, 0, 0, 0), None)}
-    return {"fit_loop": fit, "validate_loop": dict(other), "test_loop": dict(other),
-            "predict_loop": predict}
+    predict = {
+        "state_dict": {},
+        "batch_progress": _batch_progress((0, 0, 0, 0), (0, 0, 0, 0), None),
+    }
+    return {
+        "fit_loop": fit,
+        "validate_loop": dict(other),
+        "test_loop": dict(other),
+        "predict_loop": predict,
+    }
 
 
 def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
@@ -173,9 +204,15 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
     return ckpt
 
 
-def load_module_from_checkpoint(cls: type, path: Any, map_location: Any, hparams_file: Any,
-                                strict: bool | None, weights_only: bool | None,
-                                overrides: dict[str, Any]) -> Any:
+def load_module_from_checkpoint(
+    cls: type,
+    path: Any,
+    map_location: Any,
+    hparams_file: Any,
+    strict: bool | None,
+    weights_only: bool | None,
+    overrides: dict[str, Any],
+) -> Any:
     ckpt = load_file(path, map_location=map_location or "cpu", weights_only=weights_only)
     hparams = dict(ckpt.get("hyper_parameters") or {})
     if hparams_file is not None:
@@ -207,8 +244,10 @@ def load_module_from_checkpoint(cls: type, path: Any, map_location: Any, hparams
     strict = obj.strict_loading if strict is None else strict
     result = obj.load_state_dict(ckpt["state_dict"], strict=strict)
     if not strict and (result.missing_keys or result.unexpected_keys):
-        warn_once(f"Loaded with strict=False: missing keys {result.missing_keys}, unexpected keys "
-                  f"{result.unexpected_keys}.")
+        warn_once(
+            f"Loaded with strict=False: missing keys {result.missing_keys}, unexpected keys "
+            f"{result.unexpected_keys}."
+        )
     first = next(iter(ckpt["state_dict"].values()), None)
     if isinstance(first, torch.Tensor):
         obj.to(first.device)

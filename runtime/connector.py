@@ -55,8 +55,12 @@ def removed_args_error(kwargs: dict[str, Any]) -> Exception:
 
     from runtime.trainer import Trainer
 
-    known = [p for p in Trainer.__init__.__code__.co_varnames[1:Trainer.__init__.__code__.co_argcount
-                                                                 + Trainer.__init__.__code__.co_kwonlyargcount]]
+    known = [
+        p
+        for p in Trainer.__init__.__code__.co_varnames[
+            1 : Trainer.__init__.__code__.co_argcount + Trainer.__init__.__code__.co_kwonlyargcount
+        ]
+    ]
     name = next(iter(kwargs))
     close = difflib.get_close_matches(name, known, n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -74,8 +78,9 @@ def _mps_available() -> bool:
 
 def resolve_accelerator(accelerator: Any) -> str:
     if not isinstance(accelerator, str) or accelerator not in ACCELERATORS:
-        hint = (" ('dp' was removed in 2.0; use strategy='ddp')" if accelerator in ("dp", "ddp")
-                else "")
+        hint = (
+            " ('dp' was removed in 2.0; use strategy='ddp')" if accelerator in ("dp", "ddp") else ""
+        )
         raise MisconfigurationException(
             f"You selected an invalid accelerator name: `accelerator={accelerator!r}`{hint}. "
             f"Available names are: {', '.join(ACCELERATORS)}."
@@ -107,7 +112,11 @@ def resolve_accelerator(accelerator: Any) -> str:
 
 def resolve_devices(accelerator: str, devices: Any) -> list[int]:
     """Device indices for this run; raises when the machine has fewer than asked."""
-    available = _cuda_count() if accelerator == "cuda" else (1 if accelerator == "mps" else os.cpu_count() or 1)
+    available = (
+        _cuda_count()
+        if accelerator == "cuda"
+        else (1 if accelerator == "mps" else os.cpu_count() or 1)
+    )
     if devices == "auto":
         return list(range(available)) if accelerator == "cuda" else [0]
     if isinstance(devices, str):
@@ -184,8 +193,12 @@ def resolve_loggers(logger: Any, root: str) -> list[Any]:
     return loggers
 
 
-def build_callbacks(callbacks: Any, enable_checkpointing: bool, enable_progress_bar: bool,
-                    enable_model_summary: bool) -> list[Callback]:
+def build_callbacks(
+    callbacks: Any,
+    enable_checkpointing: bool,
+    enable_progress_bar: bool,
+    enable_model_summary: bool,
+) -> list[Callback]:
     from runtime.callbacks.model_checkpoint import ModelCheckpoint
     from runtime.callbacks.model_summary import ModelSummary
     from runtime.callbacks.progress import ProgressBar, TQDMProgressBar
@@ -226,7 +239,9 @@ def build_callbacks(callbacks: Any, enable_checkpointing: bool, enable_progress_
 
 def reorder_callbacks(cbs: list[Callback]) -> list[Callback]:
     """Checkpoint callbacks last, so they see what every other callback did this step."""
-    return [c for c in cbs if not isinstance(c, Checkpoint)] + [c for c in cbs if isinstance(c, Checkpoint)]
+    return [c for c in cbs if not isinstance(c, Checkpoint)] + [
+        c for c in cbs if isinstance(c, Checkpoint)
+    ]
 
 
 def merge_model_callbacks(trainer_cbs: list[Callback], model_cbs: Any) -> list[Callback]:

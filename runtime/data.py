@@ -90,10 +90,15 @@ class DataSource:
         self.eval_counts: dict[str, list[float]] = {}
         self.current_eval_counts: list[float] = []
         self.has_val = self._has_source("val") and overridden_step(module, "validation_step")
-        if self._has_source("val") and not overridden_step(module, "validation_step") \
-                and trainer.state.fn == "fit" and given.get("val") is not None:
-            rank_zero_warn("You passed in a `val_dataloader` but have no `validation_step`. "
-                           "Skipping val loop.")
+        if (
+            self._has_source("val")
+            and not overridden_step(module, "validation_step")
+            and trainer.state.fn == "fit"
+            and given.get("val") is not None
+        ):
+            rank_zero_warn(
+                "You passed in a `val_dataloader` but have no `validation_step`. Skipping val loop."
+            )
 
     def _source_of(self, stage: str) -> Any:
         hook = f"{stage}_dataloader"
@@ -129,15 +134,19 @@ class DataSource:
             loader = _sequential(loader)
         self.train_loader = loader
         total = _length(loader)
-        trainer.num_training_batches = limited(total, trainer.limit_train_batches,
-                                               "limit_train_batches")
+        trainer.num_training_batches = limited(
+            total, trainer.limit_train_batches, "limit_train_batches"
+        )
         return loader
 
     def load_eval(self, stage: str) -> list[Any]:
         trainer = self.trainer
         loaders = _flatten_eval(self._call_hook(stage))
-        limit = {"val": trainer.limit_val_batches, "test": trainer.limit_test_batches,
-                 "predict": trainer.limit_predict_batches}[stage]
+        limit = {
+            "val": trainer.limit_val_batches,
+            "test": trainer.limit_test_batches,
+            "predict": trainer.limit_predict_batches,
+        }[stage]
         counts = [limited(_length(dl), limit, f"limit_{stage}_batches") for dl in loaders]
         self.eval_loaders[stage] = loaders
         self.eval_counts[stage] = counts
@@ -174,11 +183,20 @@ def _sequential(loader: Any) -> Any:
     from torch.utils.data import DataLoader, RandomSampler
 
     if isinstance(loader, DataLoader) and isinstance(loader.sampler, RandomSampler):
-        rank_zero_warn("You requested to overfit but enabled training dataloader shuffling. We are "
-                       "turning off the training dataloader shuffling for you.")
-        return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
-                          num_workers=loader.num_workers, collate_fn=loader.collate_fn,
-                          pin_memory=loader.pin_memory, drop_last=loader.drop_last,
-                          timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
-                          persistent_workers=loader.persistent_workers)
+        rank_zero_warn(
+            "You requested to overfit but enabled training dataloader shuffling. We are "
+            "turning off the training dataloader shuffling for you."
+        )
+        return DataLoader(
+            loader.dataset,
+            batch_size=loader.batch_size,
+            shuffle=False,
+            num_workers=loader.num_workers,
+            collate_fn=loader.collate_fn,
+            pin_memory=loader.pin_memory,
+            drop_last=loader.drop_last,
+            timeout=loader.timeout,
+            worker_init_fn=loader.worker_init_fn,
+            persistent_workers=loader.persistent_workers,
+        )
     return loader

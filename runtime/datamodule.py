@@ -43,22 +43,35 @@ class LightningDataModule(HyperparametersMixin, DataHooks, CheckpointHooks):
                 return {k: loaders(v, shuffle) for k, v in ds.items()}
             if isinstance(ds, (list, tuple)):
                 return [loaders(d, shuffle) for d in ds]
-            return DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
-                              shuffle=shuffle and not isinstance(ds, IterableDataset))
+            return DataLoader(
+                ds,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                shuffle=shuffle and not isinstance(ds, IterableDataset),
+            )
 
         dm = cls(**datamodule_kwargs)
-        for stage, ds, shuffle in (("train", train_dataset, True), ("val", val_dataset, False),
-                                   ("test", test_dataset, False),
-                                   ("predict", predict_dataset, False)):
+        for stage, ds, shuffle in (
+            ("train", train_dataset, True),
+            ("val", val_dataset, False),
+            ("test", test_dataset, False),
+            ("predict", predict_dataset, False),
+        ):
             if ds is not None:
-                setattr(dm, f"{stage}_dataloader",
-                        lambda ds=ds, shuffle=shuffle: loaders(ds, shuffle))
+                setattr(
+                    dm, f"{stage}_dataloader", lambda ds=ds, shuffle=shuffle: loaders(ds, shuffle)
+                )
         return dm
 
     @_ClassOnly
-    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None,
-                             hparams_file: Any = None, weights_only: bool | None = None,
-                             **kwargs: Any) -> Any:
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        weights_only: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
         from runtime.checkpoint import load_file
 
         ckpt = load_file(checkpoint_path, map_location or "cpu", weights_only)
@@ -69,5 +82,3 @@ class LightningDataModule(HyperparametersMixin, DataHooks, CheckpointHooks):
         if state:
             dm.load_state_dict(state)
         return dm
-
-

@@ -55,15 +55,20 @@ def build_callback_table(trainer: Any) -> None:
     table: dict[str, list] = {}
     names = [n for n in vars(Callback) if n.startswith(("on_", "setup", "teardown"))]
     for name in names:
-        table[name] = [getattr(cb, name) for cb in trainer.callbacks
-                       if is_overridden(name, cb, Callback)]
+        table[name] = [
+            getattr(cb, name) for cb in trainer.callbacks if is_overridden(name, cb, Callback)
+        ]
     monitoring = (Checkpoint, EarlyStopping)
-    table["on_train_epoch_end:plain"] = [cb.on_train_epoch_end for cb in trainer.callbacks
-                                         if not isinstance(cb, monitoring)
-                                         and is_overridden("on_train_epoch_end", cb, Callback)]
-    table["on_train_epoch_end:monitor"] = [cb.on_train_epoch_end for cb in trainer.callbacks
-                                           if isinstance(cb, monitoring)
-                                           and is_overridden("on_train_epoch_end", cb, Callback)]
+    table["on_train_epoch_end:plain"] = [
+        cb.on_train_epoch_end
+        for cb in trainer.callbacks
+        if not isinstance(cb, monitoring) and is_overridden("on_train_epoch_end", cb, Callback)
+    ]
+    table["on_train_epoch_end:monitor"] = [
+        cb.on_train_epoch_end
+        for cb in trainer.callbacks
+        if isinstance(cb, monitoring) and is_overridden("on_train_epoch_end", cb, Callback)
+    ]
     trainer._cb = table
 
 
@@ -91,9 +96,17 @@ def call_both(trainer: Any, name: str, *args: Any) -> None:
 
 
 # ---------------------------------------------------------------------- stage entry
-def run_stage(trainer: Any, fn: str, model: Any, datamodule: Any, given: dict[str, Any],
-              ckpt_path: Any, weights_only: bool | None, verbose: bool = True,
-              return_predictions: bool = True) -> Any:
+def run_stage(
+    trainer: Any,
+    fn: str,
+    model: Any,
+    datamodule: Any,
+    given: dict[str, Any],
+    ckpt_path: Any,
+    weights_only: bool | None,
+    verbose: bool = True,
+    return_predictions: bool = True,
+) -> Any:
     t = trainer
     t.state.fn, t.state.status = fn, "running"
     t.interrupted = False
@@ -107,8 +120,11 @@ def run_stage(trainer: Any, fn: str, model: Any, datamodule: Any, given: dict[st
     t._data = DataSource(t, model, datamodule, given)
     t._start_time = time.monotonic()
     t._results = None if t.barebones else Results("setup")
-    anomaly = (torch.autograd.set_detect_anomaly(True) if t.detect_anomaly and fn == "fit"
-               else contextlib.nullcontext())
+    anomaly = (
+        torch.autograd.set_detect_anomaly(True)
+        if t.detect_anomaly and fn == "fit"
+        else contextlib.nullcontext()
+    )
     try:
         with anomaly:
             out = _run(t, fn, ckpt_path, weights_only, verbose, return_predictions)
@@ -118,8 +134,10 @@ def run_stage(trainer: Any, fn: str, model: Any, datamodule: Any, given: dict[st
         rank_zero_info("\nDetected KeyboardInterrupt, attempting graceful shutdown ...")
         _interrupt(t, e)
         t.interrupted = True
-        rank_zero_warn(f"`trainer.{fn}` was interrupted by the user (KeyboardInterrupt); the last "
-                       "complete checkpoint is kept. Code after this call runs as usual.")
+        rank_zero_warn(
+            f"`trainer.{fn}` was interrupted by the user (KeyboardInterrupt); the last "
+            "complete checkpoint is kept. Code after this call runs as usual."
+        )
         return [] if fn in ("validate", "test") else None
     except BaseException as e:
         _interrupt(t, e)
@@ -142,8 +160,14 @@ def _interrupt(t: Any, exception: BaseException) -> None:
         lg.finalize("failed")
 
 
-def _run(t: Any, fn: str, ckpt_path: Any, weights_only: bool | None, verbose: bool,
-         return_predictions: bool) -> Any:
+def _run(
+    t: Any,
+    fn: str,
+    ckpt_path: Any,
+    weights_only: bool | None,
+    verbose: bool,
+    return_predictions: bool,
+) -> Any:
     from runtime.connector import merge_model_callbacks
 
     model, dm, strategy = t.lightning_module, t.datamodule, t.strategy
@@ -176,8 +200,11 @@ def _run(t: Any, fn: str, ckpt_path: Any, weights_only: bool | None, verbose: bo
         result = _fit(t, ckpt)
     else:
         call_lm(t, "zero_grad")
-        result = run_eval_stage(t, fn, verbose) if fn != "predict" else \
-            run_predict(t, return_predictions)
+        result = (
+            run_eval_stage(t, fn, verbose)
+            if fn != "predict"
+            else run_predict(t, return_predictions)
+        )
     if dm is not None:
         dm.teardown(stage=fn)
     call_cb(t, "teardown", stage=fn)
@@ -247,9 +274,10 @@ def configure_optimizers(t: Any) -> None:
                 "gradient_clip_val=..., gradient_clip_algorithm=...)` in `training_step`."
             )
     for cfg in configs:
-        if not isinstance(cfg.scheduler, (torch.optim.lr_scheduler.LRScheduler,
-                                          torch.optim.lr_scheduler.ReduceLROnPlateau)) \
-                and not overridden(model, "lr_scheduler_step"):
+        if not isinstance(
+            cfg.scheduler,
+            (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau),
+        ) and not overridden(model, "lr_scheduler_step"):
             raise MisconfigurationException(
                 f"The provided lr scheduler `{type(cfg.scheduler).__name__}` doesn't follow "
                 "PyTorch's LRScheduler API. Override `LightningModule.lr_scheduler_step` to step it."
@@ -298,8 +326,10 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
             return cb.best_model_path
         path = cb.last_model_path or _newest_ckpt(cb.dirpath or cb._resolve_dir(t))
         if not path:
-            rank_zero_warn(f".{fn}(ckpt_path='last') is set, but there is no last checkpoint "
-                           "available. No checkpoint will be loaded.")
+            rank_zero_warn(
+                f".{fn}(ckpt_path='last') is set, but there is no last checkpoint "
+                "available. No checkpoint will be loaded."
+            )
             return None
         return path
     if ckpt_path == "hpc":
@@ -335,14 +365,18 @@ def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
         dm.on_load_checkpoint(ckpt)
     result = model.load_state_dict(ckpt["state_dict"], strict=model.strict_loading)
     if result is not None and (result.missing_keys or result.unexpected_keys):
-        warn_once(f"Checkpoint loaded with missing keys {result.missing_keys} and unexpected keys "
-                  f"{result.unexpected_keys}.")
+        warn_once(
+            f"Checkpoint loaded with missing keys {result.missing_keys} and unexpected keys "
+            f"{result.unexpected_keys}."
+        )
 
 
 def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
     if "optimizer_states" not in ckpt:
-        rank_zero_warn("The checkpoint has no optimizer state (saved with weights_only=True?); "
-                       "training resumes with fresh optimizers.")
+        rank_zero_warn(
+            "The checkpoint has no optimizer state (saved with weights_only=True?); "
+            "training resumes with fresh optimizers."
+        )
     else:
         states = ckpt["optimizer_states"]
         if len(states) != len(t.optimizers):
@@ -386,8 +420,11 @@ def rng_checkpoint_state(t: Any) -> Any:
 
 def _loader_generators(loader: Any) -> list[torch.Generator]:
     gens: list[torch.Generator] = []
-    for obj in (loader, getattr(loader, "sampler", None),
-                getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+    for obj in (
+        loader,
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    ):
         g = getattr(obj, "generator", None)
         if isinstance(g, torch.Generator) and all(g is not x for x in gens):
             gens.append(g)
@@ -431,8 +468,10 @@ def _prepare_step_fns(t: Any) -> None:
     for hook in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
         if dm is not None and _dm_overrides(dm, hook):
             if overridden(model, hook):
-                warn_once(f"You have overridden `{hook}` in both the LightningModule and the "
-                          "LightningDataModule. The DataModule's is used.")
+                warn_once(
+                    f"You have overridden `{hook}` in both the LightningModule and the "
+                    "LightningDataModule. The DataModule's is used."
+                )
             owner[hook] = getattr(dm, hook)
         else:
             owner[hook] = None
@@ -485,9 +524,11 @@ def _done(t: Any) -> bool:
     if t.should_stop:
         if _can_stop_early(t):
             return True
-        rank_zero_info(f"Trainer was signaled to stop but the required `min_epochs="
-                       f"{t.min_epochs}` or `min_steps={t.min_steps}` has not been met. Training "
-                       "will continue...")
+        rank_zero_info(
+            f"Trainer was signaled to stop but the required `min_epochs="
+            f"{t.min_epochs}` or `min_steps={t.min_steps}` has not been met. Training "
+            "will continue..."
+        )
         t.should_stop = False
     return False
 
@@ -529,8 +570,10 @@ def fit_loop(t: Any) -> None:
 
 
 def _set_sampler_epoch(loader: Any, epoch: int) -> None:
-    for obj in (getattr(loader, "sampler", None),
-                getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+    for obj in (
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    ):
         set_epoch = getattr(obj, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)
@@ -562,8 +605,7 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
     early_break = n < full
     val_every = _val_check_batch(t)
     cvne = t.check_val_every_n_epoch
-    val_epoch = (t._has_val_batches()
-                 and (cvne is None or (t.current_epoch + 1) % cvne == 0))
+    val_epoch = t._has_val_batches() and (cvne is None or (t.current_epoch + 1) % cvne == 0)
     skip = t._resume_skip
     t._resume_skip = 0
     batch_idx = -1
@@ -585,7 +627,8 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
         idx_for_val = total_idx if cvne is None else batch_idx
         check_val = val_epoch and (
             (val_every != math.inf and (idx_for_val + 1) % val_every == 0)
-            or (t.should_stop and _can_stop_early(t)))
+            or (t.should_stop and _can_stop_early(t))
+        )
         if is_last:
             pending = (stepped, check_val)
             if early_break:
@@ -790,8 +833,10 @@ def _automatic_step(t: Any, batch: Any, batch_idx: int, is_last: bool) -> tuple[
     if should_step:
         call_lm(t, "optimizer_step", t.current_epoch, batch_idx, opt, closure)
         if not closure.ran:
-            warn_once("`optimizer_step` did not call `optimizer.step(closure=optimizer_closure)`, "
-                      "so `training_step` did not run. Pass the closure to the optimizer.")
+            warn_once(
+                "`optimizer_step` did not call `optimizer.step(closure=optimizer_closure)`, "
+                "so `training_step` did not run. Pass the closure to the optimizer."
+            )
     else:
         with t.strategy.block_sync():
             closure()
@@ -804,7 +849,9 @@ def _manual_step(t: Any, batch: Any, batch_idx: int) -> Any:
     if results is not None:
         results.fx = "training_step"
     with t._precision.step_context():
-        out = model.training_step(batch, batch_idx) if t._ts_takes_idx else model.training_step(batch)
+        out = (
+            model.training_step(batch, batch_idx) if t._ts_takes_idx else model.training_step(batch)
+        )
     if out is not None and not isinstance(out, (torch.Tensor, dict)):
         raise MisconfigurationException(
             "In manual optimization, `training_step` must either return a Tensor, a dict, or have "
@@ -827,8 +874,13 @@ def after_closure(t: Any, optimizer: Any) -> None:
     call_cb(t, "on_before_optimizer_step", optimizer)
     call_lm(t, "on_before_optimizer_step", optimizer)
     if t.lightning_module._automatic_optimization:
-        call_lm(t, "configure_gradient_clipping", optimizer, t.gradient_clip_val,
-                t.gradient_clip_algorithm)
+        call_lm(
+            t,
+            "configure_gradient_clipping",
+            optimizer,
+            t.gradient_clip_val,
+            t.gradient_clip_algorithm,
+        )
 
 
 def step_schedulers(t: Any, interval: str, plateau: bool = False) -> None:
@@ -839,7 +891,7 @@ def step_schedulers(t: Any, interval: str, plateau: bool = False) -> None:
     for cfg in configs:
         if cfg.interval != interval or cfg.reduce_on_plateau != plateau:
             continue
-        count = (counters.batches_in_epoch if interval == "step" else t.current_epoch + 1)
+        count = counters.batches_in_epoch if interval == "step" else t.current_epoch + 1
         if count % cfg.frequency:
             continue
         metric = None
@@ -852,9 +904,11 @@ def step_schedulers(t: Any, interval: str, plateau: bool = False) -> None:
                         f"available. Available metrics are: {sorted(t.callback_metrics)}. Condition "
                         "can be set using `monitor` key in lr scheduler dict."
                     )
-                rank_zero_warn(f"ReduceLROnPlateau conditioned on metric {cfg.monitor!r} which is "
-                               "not available but strict is set to `False`. Skipping learning rate "
-                               "update.")
+                rank_zero_warn(
+                    f"ReduceLROnPlateau conditioned on metric {cfg.monitor!r} which is "
+                    "not available but strict is set to `False`. Skipping learning rate "
+                    "update."
+                )
                 continue
         call_lm(t, "lr_scheduler_step", cfg.scheduler, metric)
         counters.sched_total += 1
@@ -876,7 +930,9 @@ _EVAL = {
 def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
     stage = "val" if fn == "validate" else "test"
     data = t._data
-    if not overridden_step(t.lightning_module, "validation_step" if stage == "val" else "test_step"):
+    if not overridden_step(
+        t.lightning_module, "validation_step" if stage == "val" else "test_step"
+    ):
         raise MisconfigurationException(
             f"No `{'validation_step' if stage == 'val' else 'test_step'}()` method defined on "
             f"{type(t.lightning_module).__name__} to run `Trainer.{fn}`."
@@ -938,8 +994,12 @@ def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> d
                 call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
                 batches += 1
                 eval_step_count += 1
-                if results is not None and not sanity and t.log_every_n_steps \
-                        and eval_step_count % t.log_every_n_steps == 0:
+                if (
+                    results is not None
+                    and not sanity
+                    and t.log_every_n_steps
+                    and eval_step_count % t.log_every_n_steps == 0
+                ):
                     _, logged, _ = results.step_metrics()
                     if logged:
                         _send_to_loggers(t, logged, step=eval_step_count - 1)
@@ -972,8 +1032,9 @@ def _results_per_loader(logged: dict[str, Any], n: int) -> list[dict[str, float]
     out = []
     for i in range(n):
         suffix = f"/dataloader_idx_{i}"
-        out.append({k: v for k, v in scalars.items()
-                    if k.endswith(suffix) or "/dataloader_idx_" not in k})
+        out.append(
+            {k: v for k, v in scalars.items() if k.endswith(suffix) or "/dataloader_idx_" not in k}
+        )
     return out
 
 

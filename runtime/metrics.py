@@ -16,9 +16,39 @@ from runtime.errors import MisconfigurationException
 from runtime.rank_zero import warn_once
 from runtime.utilities import extract_batch_size
 
-_STEP_HOOKS = ["training_step", "on_train_batch_start", "on_train_batch_end", "on_before_backward", "backward", "on_after_backward", "on_before_optimizer_step", "optimizer_step", "configure_gradient_clipping", "clip_gradients", "on_before_zero_grad", "optimizer_zero_grad"]
-_EVAL_STEP_HOOKS = ["validation_step", "test_step", "on_validation_batch_start", "on_validation_batch_end", "on_test_batch_start", "on_test_batch_end"]
-_EPOCH_HOOKS = ["on_train_start", "on_train_epoch_start", "on_train_epoch_end", "on_validation_start", "on_validation_epoch_start", "on_validation_epoch_end", "on_test_start", "on_test_epoch_start", "on_test_epoch_end"]
+_STEP_HOOKS = [
+    "training_step",
+    "on_train_batch_start",
+    "on_train_batch_end",
+    "on_before_backward",
+    "backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "optimizer_step",
+    "configure_gradient_clipping",
+    "clip_gradients",
+    "on_before_zero_grad",
+    "optimizer_zero_grad",
+]
+_EVAL_STEP_HOOKS = [
+    "validation_step",
+    "test_step",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_test_batch_start",
+    "on_test_batch_end",
+]
+_EPOCH_HOOKS = [
+    "on_train_start",
+    "on_train_epoch_start",
+    "on_train_epoch_end",
+    "on_validation_start",
+    "on_validation_epoch_start",
+    "on_validation_epoch_end",
+    "on_test_start",
+    "on_test_epoch_start",
+    "on_test_epoch_end",
+]
 
 # hook -> (default on_step, default on_epoch, on_step allowed values, on_epoch allowed values)
 FX_RULES: dict[str, tuple[bool, bool, tuple[bool, ...], tuple[bool, ...]]] = {}
@@ -35,8 +65,15 @@ _REDUCE = {"mean": "mean", "avg": "mean", "sum": "sum", "max": "max", "min": "mi
 def _reduce_name(reduce_fx: Any) -> str:
     if isinstance(reduce_fx, str) and reduce_fx.lower() in _REDUCE:
         return _REDUCE[reduce_fx.lower()]
-    for fn, name in ((torch.mean, "mean"), (torch.sum, "sum"), (torch.max, "max"),
-                     (torch.min, "min"), (sum, "sum"), (max, "max"), (min, "min")):
+    for fn, name in (
+        (torch.mean, "mean"),
+        (torch.sum, "sum"),
+        (torch.max, "max"),
+        (torch.min, "min"),
+        (sum, "sum"),
+        (max, "max"),
+        (min, "min"),
+    ):
         if reduce_fx is fn:
             return name
     raise MisconfigurationException(
@@ -53,9 +90,26 @@ def _is_metric(value: Any) -> bool:
 class _Entry:
     """One logged key in one hook."""
 
-    __slots__ = ("name", "fx", "on_step", "on_epoch", "prog_bar", "logger", "reduce", "args",
-                 "value", "vals", "sizes", "total", "count", "metric", "sync", "dl_idx",
-                 "step_name", "epoch_name")
+    __slots__ = (
+        "name",
+        "fx",
+        "on_step",
+        "on_epoch",
+        "prog_bar",
+        "logger",
+        "reduce",
+        "args",
+        "value",
+        "vals",
+        "sizes",
+        "total",
+        "count",
+        "metric",
+        "sync",
+        "dl_idx",
+        "step_name",
+        "epoch_name",
+    )
 
     def __init__(self, name, fx, on_step, on_epoch, prog_bar, logger, reduce, args, sync, dl_idx):
         self.name, self.fx = name, fx
@@ -129,9 +183,20 @@ class Results:
         self.sync = sync  # callable(tensor, reduce_name) -> tensor, set by distributed strategies
 
     # ------------------------------------------------------------------ logging
-    def log(self, name: str, value: Any, prog_bar: bool, logger: bool | None, on_step: bool | None,
-            on_epoch: bool | None, reduce_fx: Any, enable_graph: bool, sync_dist: bool,
-            add_dataloader_idx: bool, batch_size: int | None) -> None:
+    def log(
+        self,
+        name: str,
+        value: Any,
+        prog_bar: bool,
+        logger: bool | None,
+        on_step: bool | None,
+        on_epoch: bool | None,
+        reduce_fx: Any,
+        enable_graph: bool,
+        sync_dist: bool,
+        add_dataloader_idx: bool,
+        batch_size: int | None,
+    ) -> None:
         fx = self.fx
         dl_idx = self.dataloader_idx if self.multi_dataloader and add_dataloader_idx else None
         key = (fx, name) if dl_idx is None else (fx, f"{name}/dataloader_idx_{dl_idx}")
@@ -155,7 +220,11 @@ class Results:
         elif _is_metric(value):
             entry.metric = value
             value = getattr(value, "_forward_cache", None)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) or isinstance(value, bool):
+        elif (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            or isinstance(value, bool)
+        ):
             value = float(value)
         else:
             raise ValueError(
@@ -168,7 +237,9 @@ class Results:
                 if batch_size is None:
                     batch_size = self.batch_size
                     if batch_size is None:
-                        batch_size = self._infer_batch_size() if isinstance(value, torch.Tensor) else 1
+                        batch_size = (
+                            self._infer_batch_size() if isinstance(value, torch.Tensor) else 1
+                        )
                 entry.add(value, batch_size)
             else:
                 entry.add(value, 1)
@@ -177,7 +248,9 @@ class Results:
         self.batch_size = 1 if self.batch is None else extract_batch_size(self.batch)
         return self.batch_size
 
-    def _new_entry(self, key: tuple[str, str], name: str, args: tuple, dl_idx: int | None) -> _Entry:
+    def _new_entry(
+        self, key: tuple[str, str], name: str, args: tuple, dl_idx: int | None
+    ) -> _Entry:
         prog_bar, logger, on_step, on_epoch, reduce_fx, sync_dist = args
         fx = key[0]
         rules = FX_RULES.get(fx)
@@ -209,9 +282,18 @@ class Results:
                 f"self.log({name!r}): the name already holds a dataloader suffix; use "
                 "`add_dataloader_idx=False` to keep your own."
             )
-        entry = _Entry(key[1], fx, on_step, on_epoch, bool(prog_bar),
-                       True if logger is None else bool(logger), _reduce_name(reduce_fx), args,
-                       sync_dist, dl_idx)
+        entry = _Entry(
+            key[1],
+            fx,
+            on_step,
+            on_epoch,
+            bool(prog_bar),
+            True if logger is None else bool(logger),
+            _reduce_name(reduce_fx),
+            args,
+            sync_dist,
+            dl_idx,
+        )
         self.entries[key] = entry
         return entry
 

@@ -28,21 +28,37 @@ class _ClassOnly:
 
     def __get__(self, instance: Any, owner: type) -> Any:
         if instance is not None:
+
             def refuse(*args: Any, **kwargs: Any) -> Any:
                 raise TypeError(
                     f"The classmethod `{owner.__name__}.{self.fn.__name__}` cannot be called on an "
                     "instance. Call it on the class and use the return value: "
                     f"`model = {owner.__name__}.{self.fn.__name__}(path)`."
                 )
+
             return refuse
         return self.fn.__get__(owner, type(owner))
 
 
 class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHooks, nn.Module):
     __jit_unused_properties__: list[str] = [
-        "example_input_array", "on_gpu", "current_epoch", "global_step", "global_rank",
-        "local_rank", "logger", "loggers", "automatic_optimization", "trainer", "fabric",
-        "strict_loading", "device_mesh", "hparams", "hparams_initial", "dtype", "device",
+        "example_input_array",
+        "on_gpu",
+        "current_epoch",
+        "global_step",
+        "global_rank",
+        "local_rank",
+        "logger",
+        "loggers",
+        "automatic_optimization",
+        "trainer",
+        "fabric",
+        "strict_loading",
+        "device_mesh",
+        "hparams",
+        "hparams_initial",
+        "dtype",
+        "device",
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -190,8 +206,10 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         results = trainer._results if trainer is not None else None
         if results is None:
             if trainer is None:
-                warn_once("You are trying to `self.log()` but the module is not attached to a "
-                          "`Trainer`; the call is ignored.")
+                warn_once(
+                    "You are trying to `self.log()` but the module is not attached to a "
+                    "`Trainer`; the call is ignored."
+                )
             elif trainer.barebones:
                 warn_once("`self.log()` does nothing under `Trainer(barebones=True)`.")
             else:
@@ -202,8 +220,19 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
             return
         if not isinstance(name, str):
             raise ValueError(f"self.log: `name` must be a str, got {type(name).__name__}.")
-        results.log(name, value, prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph,
-                    sync_dist, add_dataloader_idx, batch_size)
+        results.log(
+            name,
+            value,
+            prog_bar,
+            logger,
+            on_step,
+            on_epoch,
+            reduce_fx,
+            enable_graph,
+            sync_dist,
+            add_dataloader_idx,
+            batch_size,
+        )
 
     def log_dict(
         self,
@@ -224,9 +253,19 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         if tm is not None and isinstance(dictionary, tm.MetricCollection):
             dictionary = dict(dictionary.items())
         for k, v in dictionary.items():
-            self.log(k, v, prog_bar=prog_bar, logger=logger, on_step=on_step, on_epoch=on_epoch,
-                     reduce_fx=reduce_fx, enable_graph=enable_graph, sync_dist=sync_dist,
-                     add_dataloader_idx=add_dataloader_idx, batch_size=batch_size)
+            self.log(
+                k,
+                v,
+                prog_bar=prog_bar,
+                logger=logger,
+                on_step=on_step,
+                on_epoch=on_epoch,
+                reduce_fx=reduce_fx,
+                enable_graph=enable_graph,
+                sync_dist=sync_dist,
+                add_dataloader_idx=add_dataloader_idx,
+                batch_size=batch_size,
+            )
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self.trainer.is_global_zero:
@@ -263,8 +302,9 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
         loss.backward(*args, **kwargs)
 
-    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any,
-                       optimizer_closure: Any = None) -> None:
+    def optimizer_step(
+        self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None
+    ) -> None:
         optimizer.step(closure=optimizer_closure)
 
     def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: Any) -> None:
@@ -276,12 +316,20 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         else:
             scheduler.step(metric)
 
-    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: float | None = None,
-                                    gradient_clip_algorithm: str | None = None) -> None:
+    def configure_gradient_clipping(
+        self,
+        optimizer: Any,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
-    def clip_gradients(self, optimizer: Any, gradient_clip_val: float | None = None,
-                       gradient_clip_algorithm: str | None = None) -> None:
+    def clip_gradients(
+        self,
+        optimizer: Any,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
         trainer = self._trainer
         if trainer is not None and self._automatic_optimization:
             t_val, t_alg = trainer.gradient_clip_val, trainer.gradient_clip_algorithm
@@ -353,8 +401,13 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         self.train()
 
     @torch.no_grad()
-    def to_torchscript(self, file_path: str | os.PathLike | None = None, method: str = "script",
-                       example_inputs: Any = None, **kwargs: Any) -> Any:
+    def to_torchscript(
+        self,
+        file_path: str | os.PathLike | None = None,
+        method: str = "script",
+        example_inputs: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         mode = self.training
         self.eval()
         try:
@@ -369,7 +422,9 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                     )
                 script = torch.jit.trace(self, inputs, **kwargs)
             else:
-                raise ValueError(f"to_torchscript: method={method!r}; allowed are 'script', 'trace'.")
+                raise ValueError(
+                    f"to_torchscript: method={method!r}; allowed are 'script', 'trace'."
+                )
         finally:
             self.train(mode)
         if file_path is not None:
@@ -377,8 +432,9 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         return script
 
     @torch.no_grad()
-    def to_onnx(self, file_path: str | os.PathLike | None = None, input_sample: Any = None,
-                **kwargs: Any) -> Any:
+    def to_onnx(
+        self, file_path: str | os.PathLike | None = None, input_sample: Any = None, **kwargs: Any
+    ) -> Any:
         try:
             import onnx  # noqa: F401
         except ImportError as e:
@@ -397,11 +453,18 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
             self.train(mode)
 
     @_ClassOnly
-    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None,
-                             hparams_file: Any = None, strict: bool | None = None,
-                             weights_only: bool | None = None, **kwargs: Any) -> Any:
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Rebuilds the module from the saved hyper-parameters (``kwargs`` override them)."""
         from runtime.checkpoint import load_module_from_checkpoint
 
-        return load_module_from_checkpoint(cls, checkpoint_path, map_location, hparams_file, strict,
-                                           weights_only, kwargs)
+        return load_module_from_checkpoint(
+            cls, checkpoint_path, map_location, hparams_file, strict, weights_only, kwargs
+        )

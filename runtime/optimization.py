@@ -16,8 +16,16 @@ from torch.optim import Optimizer
 
 from runtime.errors import MisconfigurationException
 
-_SCHED_KEYS = {"scheduler", "name", "interval", "frequency", "reduce_on_plateau", "monitor",
-               "strict", "opt_idx"}
+_SCHED_KEYS = {
+    "scheduler",
+    "name",
+    "interval",
+    "frequency",
+    "reduce_on_plateau",
+    "monitor",
+    "strict",
+    "opt_idx",
+}
 _OPT_KEYS = {"optimizer", "lr_scheduler", "monitor"}
 _FORMS = (
     "Output from `configure_optimizers` should be one of: a single optimizer; a list/tuple of "
@@ -51,8 +59,12 @@ def _sched_config(item: Any, monitor: str | None) -> LRSchedulerConfig:
             )
         extra = set(item) - _SCHED_KEYS
         if extra:
-            warnings.warn(f"Found unsupported keys in the lr scheduler dict: {sorted(extra)}; "
-                          f"allowed are {sorted(_SCHED_KEYS)}.", RuntimeWarning, stacklevel=5)
+            warnings.warn(
+                f"Found unsupported keys in the lr scheduler dict: {sorted(extra)}; "
+                f"allowed are {sorted(_SCHED_KEYS)}.",
+                RuntimeWarning,
+                stacklevel=5,
+            )
         kw = {k: v for k, v in item.items() if k in _SCHED_KEYS}
         interval = kw.get("interval", "epoch")
         if interval not in ("step", "epoch"):
@@ -74,9 +86,12 @@ def _sched_config(item: Any, monitor: str | None) -> LRSchedulerConfig:
             "from `configure_optimizers`."
         )
     if isinstance(cfg.scheduler, torch.optim.lr_scheduler.OneCycleLR) and cfg.interval == "epoch":
-        warnings.warn("A `OneCycleLR` scheduler is stepped once per epoch (interval='epoch'); it "
-                      "is usually meant to step every batch: set 'interval': 'step'.",
-                      RuntimeWarning, stacklevel=5)
+        warnings.warn(
+            "A `OneCycleLR` scheduler is stepped once per epoch (interval='epoch'); it "
+            "is usually meant to step every batch: set 'interval': 'step'.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
     return cfg
 
 
@@ -85,15 +100,23 @@ def parse_configure_optimizers(out: Any) -> tuple[list[Optimizer], list[LRSchedu
     monitor = None
     scheds: list[Any] = []
     if out is None:
-        warnings.warn("`LightningModule.configure_optimizers` returned `None`, this fit will run "
-                      "with no optimizer", UserWarning, stacklevel=4)
+        warnings.warn(
+            "`LightningModule.configure_optimizers` returned `None`, this fit will run "
+            "with no optimizer",
+            UserWarning,
+            stacklevel=4,
+        )
         return [], []
     if isinstance(out, Optimizer):
         opts = [out]
     elif isinstance(out, Mapping):
         opts, scheds, monitor = _from_dict(out)
-    elif (isinstance(out, Sequence) and len(out) == 2 and isinstance(out[0], list)
-          and all(isinstance(o, Optimizer) for o in out[0])):
+    elif (
+        isinstance(out, Sequence)
+        and len(out) == 2
+        and isinstance(out[0], list)
+        and all(isinstance(o, Optimizer) for o in out[0])
+    ):
         opts = list(out[0])
         scheds = list(out[1]) if isinstance(out[1], (list, tuple)) else [out[1]]
     elif isinstance(out, Sequence) and out and all(isinstance(d, Mapping) for d in out):
@@ -137,8 +160,11 @@ def _from_dict(d: Mapping[str, Any]) -> tuple[list[Optimizer], list[Any], str | 
         )
     extra = set(d) - _OPT_KEYS
     if extra:
-        warnings.warn(f"Found unsupported keys in the optimizer configuration: {sorted(extra)}",
-                      RuntimeWarning, stacklevel=5)
+        warnings.warn(
+            f"Found unsupported keys in the optimizer configuration: {sorted(extra)}",
+            RuntimeWarning,
+            stacklevel=5,
+        )
     sched = d.get("lr_scheduler")
     return [d["optimizer"]], ([] if sched is None else [sched]), d.get("monitor")
 
@@ -151,12 +177,18 @@ class LightningOptimizer:
     """
 
     def __init__(self, optimizer: Optimizer, trainer: Any) -> None:
-        self.__dict__.update({k: v for k, v in optimizer.__dict__.items()
-                              if k not in ("step", "zero_grad", "state_dict", "load_state_dict")})
+        self.__dict__.update(
+            {
+                k: v
+                for k, v in optimizer.__dict__.items()
+                if k not in ("step", "zero_grad", "state_dict", "load_state_dict")
+            }
+        )
         self._optimizer = optimizer
         self._trainer = trainer
-        self.__class__ = type(f"Lightning{type(optimizer).__name__}",
-                              (LightningOptimizer, type(optimizer)), {})
+        self.__class__ = type(
+            f"Lightning{type(optimizer).__name__}", (LightningOptimizer, type(optimizer)), {}
+        )
 
     @property
     def optimizer(self) -> Optimizer:
@@ -167,8 +199,9 @@ class LightningOptimizer:
         trainer = self._trainer
         if closure is None:
             closure = _noop_closure
-        out = trainer._precision.optimizer_step(self._optimizer, closure, trainer._after_closure,
-                                                **kwargs)
+        out = trainer._precision.optimizer_step(
+            self._optimizer, closure, trainer._after_closure, **kwargs
+        )
         trainer._on_optimizer_step()
         return out
 

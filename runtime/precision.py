@@ -16,8 +16,15 @@ from runtime.errors import MisconfigurationException
 from runtime.rank_zero import rank_zero_warn
 
 PRECISIONS = ("16-true", "16-mixed", "bf16-true", "bf16-mixed", "32-true", "64-true")
-_LEGACY = {16: "16-mixed", "16": "16-mixed", "bf16": "bf16-mixed", 32: "32-true", "32": "32-true",
-           64: "64-true", "64": "64-true"}
+_LEGACY = {
+    16: "16-mixed",
+    "16": "16-mixed",
+    "bf16": "bf16-mixed",
+    32: "32-true",
+    "32": "32-true",
+    64: "64-true",
+    "64": "64-true",
+}
 
 
 def normalize_precision(value: Any) -> str:
@@ -57,8 +64,9 @@ class Precision:
     def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
         return loss
 
-    def optimizer_step(self, optimizer: Any, closure: Callable, after_closure: Callable,
-                       **kwargs: Any) -> Any:
+    def optimizer_step(
+        self, optimizer: Any, closure: Callable, after_closure: Callable, **kwargs: Any
+    ) -> Any:
         def wrapped() -> Any:
             out = closure()
             after_closure(optimizer)
@@ -93,8 +101,9 @@ class MixedPrecision(Precision):
     def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
         return self.scaler.scale(loss) if self.scaler is not None else loss
 
-    def optimizer_step(self, optimizer: Any, closure: Callable, after_closure: Callable,
-                       **kwargs: Any) -> Any:
+    def optimizer_step(
+        self, optimizer: Any, closure: Callable, after_closure: Callable, **kwargs: Any
+    ) -> Any:
         scaler = self.scaler
         if scaler is None:
             return super().optimizer_step(optimizer, closure, after_closure, **kwargs)

@@ -53,8 +53,9 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
 def reset_seed() -> None:
     seed = os.environ.get("PL_GLOBAL_SEED")
     if seed is not None:
-        seed_everything(int(seed), workers=bool(int(os.environ.get("PL_SEED_WORKERS", "0"))),
-                        verbose=False)
+        seed_everything(
+            int(seed), workers=bool(int(os.environ.get("PL_SEED_WORKERS", "0"))), verbose=False
+        )
 
 
 def collect_rng_states() -> dict[str, Any]:
@@ -65,8 +66,13 @@ def collect_rng_states() -> dict[str, Any]:
     np = sys.modules.get("numpy")
     if np is not None:
         kind, keys, pos, has_gauss, cached = np.random.get_state()
-        states["numpy"] = [kind, torch.from_numpy(keys.astype("int64")), int(pos),
-                           int(has_gauss), float(cached)]
+        states["numpy"] = [
+            kind,
+            torch.from_numpy(keys.astype("int64")),
+            int(pos),
+            int(has_gauss),
+            float(cached),
+        ]
     return states
 
 

@@ -56,9 +56,19 @@ class TrainerState:
 class _Counters:
     """Progress counters kept in Lightning's checkpoint layout (see ``checkpoint.loops_state``)."""
 
-    __slots__ = ("batches_total", "batches_in_epoch", "in_batch_end", "is_last_batch", "sched_total",
-                 "sched_cur", "steps_in_epoch", "zero_grad_total", "zero_grad_cur", "val_batches",
-                 "epoch_processed")
+    __slots__ = (
+        "batches_total",
+        "batches_in_epoch",
+        "in_batch_end",
+        "is_last_batch",
+        "sched_total",
+        "sched_cur",
+        "steps_in_epoch",
+        "zero_grad_total",
+        "zero_grad_cur",
+        "val_batches",
+        "epoch_processed",
+    )
 
     def __init__(self) -> None:
         self.batches_total = self.batches_in_epoch = 0
@@ -123,19 +133,23 @@ class Trainer:
             raise connector.removed_args_error(removed)
         self.barebones = bool(barebones)
         if barebones:
-            for name, value in (("enable_checkpointing", enable_checkpointing),
-                                ("enable_progress_bar", enable_progress_bar),
-                                ("enable_model_summary", enable_model_summary),
-                                ("log_every_n_steps", log_every_n_steps),
-                                ("num_sanity_val_steps", num_sanity_val_steps)):
+            for name, value in (
+                ("enable_checkpointing", enable_checkpointing),
+                ("enable_progress_bar", enable_progress_bar),
+                ("enable_model_summary", enable_model_summary),
+                ("log_every_n_steps", log_every_n_steps),
+                ("num_sanity_val_steps", num_sanity_val_steps),
+            ):
                 if value not in (None, False, 0):
                     raise ValueError(
                         f"`Trainer(barebones=True, {name}={value!r})` conflicts: barebones turns "
                         f"{name} off. Drop one of the two."
                     )
             if logger not in (None, False):
-                raise ValueError("`Trainer(barebones=True, logger=...)` conflicts: barebones has no "
-                                 "logger. Drop one of the two.")
+                raise ValueError(
+                    "`Trainer(barebones=True, logger=...)` conflicts: barebones has no "
+                    "logger. Drop one of the two."
+                )
             logger, enable_checkpointing, enable_progress_bar = False, False, False
             enable_model_summary, log_every_n_steps, num_sanity_val_steps = False, 0, 0
         self._check_int("max_steps", max_steps, minimum=-1)
@@ -151,8 +165,9 @@ class Trainer:
                 f"`gradient_clip_algorithm` {gradient_clip_algorithm!r} is invalid. Allowed "
                 "algorithms: 'norm', 'value'."
             )
-        if gradient_clip_val is not None and (not isinstance(gradient_clip_val, (int, float))
-                                              or gradient_clip_val < 0):
+        if gradient_clip_val is not None and (
+            not isinstance(gradient_clip_val, (int, float)) or gradient_clip_val < 0
+        ):
             raise MisconfigurationException(
                 f"`gradient_clip_val` should be a non-negative number, got {gradient_clip_val!r}."
             )
@@ -176,7 +191,11 @@ class Trainer:
         self._accelerator = acc
         self._precision_name = normalize_precision(precision)
         self._precision = make_precision(self._precision_name, acc)
-        if self._precision.name == "bf16-mixed" and acc == "cuda" and not torch.cuda.is_bf16_supported():
+        if (
+            self._precision.name == "bf16-mixed"
+            and acc == "cuda"
+            and not torch.cuda.is_bf16_supported()
+        ):
             raise MisconfigurationException(
                 "precision='bf16-mixed' needs a GPU with bfloat16 support (Ampere or newer); use "
                 "'16-mixed' on this GPU."
@@ -200,12 +219,16 @@ class Trainer:
             max_steps, max_epochs, num_sanity_val_steps = n, 1, 0
             val_check_interval, check_val_every_n_epoch = 1.0, 1
             log_every_n_steps = 1
-            rank_zero_info(f"Running in `fast_dev_run` mode: will run the requested loop using {n} "
-                           f"batch(es). Logging and checkpointing is suppressed.")
+            rank_zero_info(
+                f"Running in `fast_dev_run` mode: will run the requested loop using {n} "
+                f"batch(es). Logging and checkpointing is suppressed."
+            )
         if max_epochs is None:
             if max_steps == -1 and max_time is None:
-                rank_zero_warn("`max_epochs` was not set. Setting it to 1000 epochs. To train "
-                               "without an epoch limit, set `max_epochs=-1`.")
+                rank_zero_warn(
+                    "`max_epochs` was not set. Setting it to 1000 epochs. To train "
+                    "without an epoch limit, set `max_epochs=-1`."
+                )
                 max_epochs = 1000
             else:
                 max_epochs = -1
@@ -235,7 +258,9 @@ class Trainer:
         self._check_int("log_every_n_steps", self.log_every_n_steps, minimum=0)
         self.accumulate_grad_batches = accumulate_grad_batches
         self.gradient_clip_val = gradient_clip_val
-        self.gradient_clip_algorithm = gradient_clip_algorithm or ("norm" if gradient_clip_val else None)
+        self.gradient_clip_algorithm = gradient_clip_algorithm or (
+            "norm" if gradient_clip_val else None
+        )
         self.deterministic = deterministic
         self.benchmark = benchmark
         self.inference_mode = inference_mode
@@ -250,11 +275,15 @@ class Trainer:
             from runtime.loggers.base import DummyLogger
 
             self.loggers = [DummyLogger()]
-        self.enable_checkpointing = (not self.barebones) if enable_checkpointing is None else enable_checkpointing
+        self.enable_checkpointing = (
+            (not self.barebones) if enable_checkpointing is None else enable_checkpointing
+        )
         self.callbacks: list[Callback] = connector.build_callbacks(
-            callbacks, self.enable_checkpointing,
+            callbacks,
+            self.enable_checkpointing,
             True if enable_progress_bar is None else enable_progress_bar,
-            True if enable_model_summary is None else enable_model_summary)
+            True if enable_model_summary is None else enable_model_summary,
+        )
 
         # run state
         self.state = TrainerState()
@@ -472,8 +501,10 @@ class Trainer:
     @property
     def progress_bar_metrics(self) -> dict[str, float]:
         self._merge_live_step_metrics()
-        return {k: (v.item() if isinstance(v, torch.Tensor) else v)
-                for k, v in self._pbar_metrics.items()}
+        return {
+            k: (v.item() if isinstance(v, torch.Tensor) else v)
+            for k, v in self._pbar_metrics.items()
+        }
 
     def _merge_live_step_metrics(self) -> None:
         results = self._train_results
@@ -537,9 +568,15 @@ class Trainer:
         return p is not None and os.path.dirname(p) == os.path.realpath(dirpath)
 
     # ------------------------------------------------------------------ entry points
-    def fit(self, model: Any, train_dataloaders: Any = None, val_dataloaders: Any = None,
-            datamodule: Any = None, ckpt_path: str | os.PathLike | None = None,
-            weights_only: bool | None = None) -> None:
+    def fit(
+        self,
+        model: Any,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        datamodule: Any = None,
+        ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
+    ) -> None:
         from runtime.datamodule import LightningDataModule
 
         if isinstance(train_dataloaders, LightningDataModule):
@@ -548,7 +585,9 @@ class Trainer:
                     "trainer.fit got a DataModule twice (as `train_dataloaders` and `datamodule`)."
                 )
             datamodule, train_dataloaders = train_dataloaders, None
-        if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
+        if datamodule is not None and (
+            train_dataloaders is not None or val_dataloaders is not None
+        ):
             raise MisconfigurationException(
                 "You cannot pass `train_dataloaders` or `val_dataloaders` to "
                 "`trainer.fit(datamodule=...)`: put the loaders in the DataModule or drop it."
@@ -557,37 +596,84 @@ class Trainer:
         loaders = {"train": train_dataloaders, "val": val_dataloaders}
         loops.run_stage(self, "fit", model, datamodule, loaders, ckpt_path, weights_only)
 
-    def validate(self, model: Any = None, dataloaders: Any = None, ckpt_path: Any = None,
-                 verbose: bool = True, datamodule: Any = None,
-                 weights_only: bool | None = None) -> list[dict[str, float]]:
-        return self._evaluate("validate", model, dataloaders, ckpt_path, verbose, datamodule,
-                              weights_only)
+    def validate(
+        self,
+        model: Any = None,
+        dataloaders: Any = None,
+        ckpt_path: Any = None,
+        verbose: bool = True,
+        datamodule: Any = None,
+        weights_only: bool | None = None,
+    ) -> list[dict[str, float]]:
+        return self._evaluate(
+            "validate", model, dataloaders, ckpt_path, verbose, datamodule, weights_only
+        )
 
-    def test(self, model: Any = None, dataloaders: Any = None, ckpt_path: Any = None,
-             verbose: bool = True, datamodule: Any = None,
-             weights_only: bool | None = None) -> list[dict[str, float]]:
-        return self._evaluate("test", model, dataloaders, ckpt_path, verbose, datamodule,
-                              weights_only)
+    def test(
+        self,
+        model: Any = None,
+        dataloaders: Any = None,
+        ckpt_path: Any = None,
+        verbose: bool = True,
+        datamodule: Any = None,
+        weights_only: bool | None = None,
+    ) -> list[dict[str, float]]:
+        return self._evaluate(
+            "test", model, dataloaders, ckpt_path, verbose, datamodule, weights_only
+        )
 
-    def predict(self, model: Any = None, dataloaders: Any = None, datamodule: Any = None,
-                return_predictions: bool | None = None, ckpt_path: Any = None,
-                weights_only: bool | None = None) -> Any:
+    def predict(
+        self,
+        model: Any = None,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+        return_predictions: bool | None = None,
+        ckpt_path: Any = None,
+        weights_only: bool | None = None,
+    ) -> Any:
         model, datamodule, dataloaders, ckpt_path = self._eval_args(
-            "predict", model, dataloaders, datamodule, ckpt_path)
+            "predict", model, dataloaders, datamodule, ckpt_path
+        )
         key = "predict"
-        return loops.run_stage(self, "predict", model, datamodule, {key: dataloaders}, ckpt_path,
-                               weights_only, return_predictions=return_predictions is not False)
+        return loops.run_stage(
+            self,
+            "predict",
+            model,
+            datamodule,
+            {key: dataloaders},
+            ckpt_path,
+            weights_only,
+            return_predictions=return_predictions is not False,
+        )
 
-    def _evaluate(self, fn: str, model: Any, dataloaders: Any, ckpt_path: Any, verbose: bool,
-                  datamodule: Any, weights_only: bool | None) -> list[dict[str, float]]:
+    def _evaluate(
+        self,
+        fn: str,
+        model: Any,
+        dataloaders: Any,
+        ckpt_path: Any,
+        verbose: bool,
+        datamodule: Any,
+        weights_only: bool | None,
+    ) -> list[dict[str, float]]:
         model, datamodule, dataloaders, ckpt_path = self._eval_args(
-            fn, model, dataloaders, datamodule, ckpt_path)
+            fn, model, dataloaders, datamodule, ckpt_path
+        )
         key = "val" if fn == "validate" else "test"
-        return loops.run_stage(self, fn, model, datamodule, {key: dataloaders}, ckpt_path,
-                               weights_only, verbose=verbose)
+        return loops.run_stage(
+            self,
+            fn,
+            model,
+            datamodule,
+            {key: dataloaders},
+            ckpt_path,
+            weights_only,
+            verbose=verbose,
+        )
 
-    def _eval_args(self, fn: str, model: Any, dataloaders: Any, datamodule: Any,
-                   ckpt_path: Any) -> tuple:
+    def _eval_args(
+        self, fn: str, model: Any, dataloaders: Any, datamodule: Any, ckpt_path: Any
+    ) -> tuple:
         from runtime.datamodule import LightningDataModule
 
         if isinstance(dataloaders, LightningDataModule):
@@ -606,11 +692,17 @@ class Trainer:
             cb = self.checkpoint_callback
             if ckpt_path is None and cb is not None and getattr(cb, "best_model_path", ""):
                 ckpt_path = "best"
-                rank_zero_warn(f"`trainer.{fn}()` was called without a model: the best checkpoint "
-                               f"({cb.best_model_path}) is loaded. Pass `ckpt_path=` to choose.")
+                rank_zero_warn(
+                    f"`trainer.{fn}()` was called without a model: the best checkpoint "
+                    f"({cb.best_model_path}) is loaded. Pass `ckpt_path=` to choose."
+                )
         self._check_model(model, fn)
-        if datamodule is None and dataloaders is None and self.datamodule is not None \
-                and model is self.lightning_module:
+        if (
+            datamodule is None
+            and dataloaders is None
+            and self.datamodule is not None
+            and model is self.lightning_module
+        ):
             datamodule = self.datamodule
         return model, datamodule, dataloaders, ckpt_path
 
@@ -619,9 +711,12 @@ class Trainer:
 
         if not isinstance(model, LightningModule):
             kind = type(model).__module__.split(".")[0]
-            hint = (" It comes from the `lightning` package: use `import runtime as L` in the file "
-                    "that defines the module too." if kind in ("lightning", "pytorch_lightning")
-                    else "")
+            hint = (
+                " It comes from the `lightning` package: use `import runtime as L` in the file "
+                "that defines the module too."
+                if kind in ("lightning", "pytorch_lightning")
+                else ""
+            )
             raise TypeError(
                 f"`model` must be a `runtime.LightningModule`, got `{type(model).__qualname__}`.{hint}"
             )
@@ -646,11 +741,14 @@ class Trainer:
             )
 
     # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint(self, filepath: str | os.PathLike, weights_only: bool = False,
-                        storage_options: Any = None) -> None:
+    def save_checkpoint(
+        self, filepath: str | os.PathLike, weights_only: bool = False, storage_options: Any = None
+    ) -> None:
         if self.lightning_module is None:
-            raise AttributeError("Saving a checkpoint is only possible if a model is attached to "
-                                 "the Trainer: call `trainer.fit(model)` (or validate/test) first.")
+            raise AttributeError(
+                "Saving a checkpoint is only possible if a model is attached to "
+                "the Trainer: call `trainer.fit(model)` (or validate/test) first."
+            )
         from runtime.checkpoint import atomic_save, dump_checkpoint
 
         ckpt = dump_checkpoint(self, weights_only)
@@ -678,18 +776,19 @@ class Trainer:
         return loops.rng_checkpoint_state(self)
 
     def _time_is_up(self) -> bool:
-        return (self.max_time is not None and self._start_time is not None
-                and time.monotonic() - self._start_time >= self.max_time)
+        return (
+            self.max_time is not None
+            and self._start_time is not None
+            and time.monotonic() - self._start_time >= self.max_time
+        )
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self.is_global_zero:
             print(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return (f"Trainer(accelerator={self.accelerator!r}, devices={self.num_devices}, "
-                f"precision={self.precision!r}, max_epochs={self.max_epochs}, "
-                f"max_steps={self.max_steps})")
-
-
-
-
+        return (
+            f"Trainer(accelerator={self.accelerator!r}, devices={self.num_devices}, "
+            f"precision={self.precision!r}, max_epochs={self.max_epochs}, "
+            f"max_steps={self.max_steps})"
+        )

@@ -30,7 +30,9 @@ class AttributeDict(dict):
         if not self:
             return ""
         width = max(len(str(k)) for k in self)
-        return "\n".join(f'"{k}":{" " * (width - len(str(k)))} {v}' for k, v in sorted(self.items()))
+        return "\n".join(
+            f'"{k}":{" " * (width - len(str(k)))} {v}' for k, v in sorted(self.items())
+        )
 
 
 def is_overridden(name: str, obj: Any, base: type) -> bool:
@@ -66,8 +68,11 @@ def move_data_to_device(batch: Any, device: torch.device) -> Any:
         except TypeError:
             return out
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        changes = {f.name: move_data_to_device(getattr(batch, f.name), device)
-                   for f in dataclasses.fields(batch) if f.init}
+        changes = {
+            f.name: move_data_to_device(getattr(batch, f.name), device)
+            for f in dataclasses.fields(batch)
+            if f.init
+        }
         return dataclasses.replace(batch, **changes)
     to = getattr(batch, "to", None)
     if callable(to) and not isinstance(batch, (str, bytes, type)):

@@ -7,5 +7,13 @@ from runtime.callbacks.model_checkpoint import ModelCheckpoint
 from runtime.callbacks.model_summary import ModelSummary
 from runtime.callbacks.progress import ProgressBar, TQDMProgressBar
 
-__all__ = ["Callback", "Checkpoint", "EarlyStopping", "LearningRateMonitor", "ModelCheckpoint",
-           "ModelSummary", "ProgressBar", "TQDMProgressBar"]
+__all__ = [
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ModelSummary",
+    "ProgressBar",
+    "TQDMProgressBar",
+]

@@ -62,7 +62,8 @@ class EarlyStopping(Callback):
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if self._check_on_train_epoch_end is None:
             self._check_on_train_epoch_end = (
-                trainer.val_check_interval == 1.0 and trainer.check_val_every_n_epoch == 1
+                trainer.val_check_interval == 1.0
+                and trainer.check_val_every_n_epoch == 1
                 and not trainer._has_val_batches()
             )
 
@@ -75,10 +76,14 @@ class EarlyStopping(Callback):
             self._run_check(trainer)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"wait_count": self.wait_count, "stopped_epoch": self.stopped_epoch,
-                "best_score": self.best_score, "patience": self.patience,
-                "stopping_reason": self.stopping_reason,
-                "stopping_reason_message": self.stopping_reason_message}
+        return {
+            "wait_count": self.wait_count,
+            "stopped_epoch": self.stopped_epoch,
+            "best_score": self.best_score,
+            "patience": self.patience,
+            "stopping_reason": self.stopping_reason,
+            "stopping_reason_message": self.stopping_reason_message,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.wait_count = state_dict["wait_count"]
@@ -96,9 +101,11 @@ class EarlyStopping(Callback):
         if trainer.fast_dev_run:
             return
         if self.monitor not in metrics:
-            message = (f"Early stopping conditioned on metric {self.monitor!r} which is not "
-                       f"available. Pass in or modify your `EarlyStopping` callback to use any of "
-                       f"the following: {', '.join(sorted(metrics)) or '(none logged)'}")
+            message = (
+                f"Early stopping conditioned on metric {self.monitor!r} which is not "
+                f"available. Pass in or modify your `EarlyStopping` callback to use any of "
+                f"the following: {', '.join(sorted(metrics)) or '(none logged)'}"
+            )
             if self.strict:
                 raise MisconfigurationException(message)
             rank_zero_warn(message)
@@ -116,32 +123,42 @@ class EarlyStopping(Callback):
         op = self.monitor_op
         if self.check_finite and not torch.isfinite(current):
             self.stopping_reason = 3
-            return True, (f"Monitored metric {self.monitor} = {float(current)} is not finite. "
-                          f"Previous best value was {float(self.best_score):.3f}. Signaling Trainer "
-                          "to stop.")
+            return True, (
+                f"Monitored metric {self.monitor} = {float(current)} is not finite. "
+                f"Previous best value was {float(self.best_score):.3f}. Signaling Trainer "
+                "to stop."
+            )
         if self.stopping_threshold is not None and op(current, self.stopping_threshold):
             self.stopping_reason = 1
-            return True, (f"Stopping threshold reached: {self.monitor} = {float(current)} "
-                          f"{'<' if self.mode == 'min' else '>'} {self.stopping_threshold}. "
-                          "Signaling Trainer to stop.")
+            return True, (
+                f"Stopping threshold reached: {self.monitor} = {float(current)} "
+                f"{'<' if self.mode == 'min' else '>'} {self.stopping_threshold}. "
+                "Signaling Trainer to stop."
+            )
         if self.divergence_threshold is not None and op(-current, -self.divergence_threshold):
             self.stopping_reason = 2
-            return True, (f"Divergence threshold reached: {self.monitor} = {float(current)} "
-                          f"{'>' if self.mode == 'min' else '<'} {self.divergence_threshold}. "
-                          "Signaling Trainer to stop.")
+            return True, (
+                f"Divergence threshold reached: {self.monitor} = {float(current)} "
+                f"{'>' if self.mode == 'min' else '<'} {self.divergence_threshold}. "
+                "Signaling Trainer to stop."
+            )
         if op(current - self.min_delta.to(current.dtype), self.best_score.to(current.dtype)):
             improved = torch.isfinite(self.best_score)
             delta = abs(float(self.best_score) - float(current)) if improved else None
             self.best_score = current
             self.wait_count = 0
-            return False, (f"Metric {self.monitor} improved by {delta:.3f} >= min_delta = "
-                           f"{abs(float(self.min_delta))}. New best score: {float(current):.3f}"
-                           if delta is not None else
-                           f"Metric {self.monitor} improved. New best score: {float(current):.3f}")
+            return False, (
+                f"Metric {self.monitor} improved by {delta:.3f} >= min_delta = "
+                f"{abs(float(self.min_delta))}. New best score: {float(current):.3f}"
+                if delta is not None
+                else f"Metric {self.monitor} improved. New best score: {float(current):.3f}"
+            )
         self.wait_count += 1
         if self.wait_count >= self.patience:
             self.stopping_reason = 4
-            return True, (f"Monitored metric {self.monitor} did not improve in the last "
-                          f"{self.wait_count} records. Best score: {float(self.best_score):.3f}. "
-                          "Signaling Trainer to stop.")
+            return True, (
+                f"Monitored metric {self.monitor} did not improve in the last "
+                f"{self.wait_count} records. Best score: {float(self.best_score):.3f}. "
+                "Signaling Trainer to stop."
+            )
         return False, None

@@ -9,8 +9,12 @@ from runtime.errors import MisconfigurationException
 
 
 class LearningRateMonitor(Callback):
-    def __init__(self, logging_interval: str | None = None, log_momentum: bool = False,
-                 log_weight_decay: bool = False) -> None:
+    def __init__(
+        self,
+        logging_interval: str | None = None,
+        log_momentum: bool = False,
+        log_weight_decay: bool = False,
+    ) -> None:
         if logging_interval not in (None, "step", "epoch"):
             raise MisconfigurationException(
                 f"LearningRateMonitor(logging_interval={logging_interval!r}): allowed are None, "
@@ -28,7 +32,9 @@ class LearningRateMonitor(Callback):
                 "Trainer a logger or remove the callback."
             )
 
-    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.logging_interval != "epoch" and trainer._logger_should_update():
             self._log(trainer, interval="step")
 
@@ -71,7 +77,8 @@ class LearningRateMonitor(Callback):
                     stats[f"{key.replace(name, name + '-momentum', 1)}"] = float(m)
                 if self.log_weight_decay:
                     stats[f"{key.replace(name, name + '-weight_decay', 1)}"] = float(
-                        g.get("weight_decay", 0.0))
+                        g.get("weight_decay", 0.0)
+                    )
         if stats:
             step = trainer._batches_that_stepped
             for logger in trainer.loggers:

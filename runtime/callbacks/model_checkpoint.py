@@ -46,7 +46,9 @@ class ModelCheckpoint(Checkpoint):
         enable_version_counter: bool = True,
     ) -> None:
         if mode not in ("min", "max"):
-            raise MisconfigurationException(f"ModelCheckpoint(mode={mode!r}): allowed are 'min', 'max'.")
+            raise MisconfigurationException(
+                f"ModelCheckpoint(mode={mode!r}): allowed are 'min', 'max'."
+            )
         if save_top_k < -1:
             raise MisconfigurationException(
                 f"ModelCheckpoint(save_top_k={save_top_k}): must be -1 (all), 0 (none) or positive."
@@ -60,8 +62,10 @@ class ModelCheckpoint(Checkpoint):
             raise MisconfigurationException(
                 f"ModelCheckpoint(save_last={save_last!r}): allowed are None, True, False, 'link'."
             )
-        for name, value in (("every_n_train_steps", every_n_train_steps),
-                            ("every_n_epochs", every_n_epochs)):
+        for name, value in (
+            ("every_n_train_steps", every_n_train_steps),
+            ("every_n_epochs", every_n_epochs),
+        ):
             if value is not None and value < 0:
                 raise MisconfigurationException(f"ModelCheckpoint({name}={value}) must be >= 0.")
         if every_n_train_steps and every_n_epochs:
@@ -81,8 +85,9 @@ class ModelCheckpoint(Checkpoint):
         self.auto_insert_metric_name = auto_insert_metric_name
         self._every_n_train_steps = every_n_train_steps or 0
         self._train_time_interval = train_time_interval
-        self._every_n_epochs = (every_n_epochs if every_n_epochs is not None
-                                else (0 if every_n_train_steps else 1))
+        self._every_n_epochs = (
+            every_n_epochs if every_n_epochs is not None else (0 if every_n_train_steps else 1)
+        )
         self._save_on_train_epoch_end = save_on_train_epoch_end
         self._enable_version_counter = enable_version_counter
         self.best_k_models: dict[str, torch.Tensor] = {}
@@ -97,8 +102,11 @@ class ModelCheckpoint(Checkpoint):
     @property
     def state_key(self) -> str:
         return self._generate_state_key(
-            monitor=self.monitor, mode=self.mode, every_n_train_steps=self._every_n_train_steps,
-            every_n_epochs=self._every_n_epochs, train_time_interval=self._train_time_interval,
+            monitor=self.monitor,
+            mode=self.mode,
+            every_n_train_steps=self._every_n_train_steps,
+            every_n_epochs=self._every_n_epochs,
+            train_time_interval=self._train_time_interval,
         )
 
     @property
@@ -108,12 +116,18 @@ class ModelCheckpoint(Checkpoint):
     # ------------------------------------------------------------------ hooks
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self.dirpath = self._resolve_dir(trainer)
-        if stage == "fit" and trainer.is_global_zero and os.path.isdir(self.dirpath) \
-                and os.listdir(self.dirpath) and not trainer._resuming_from(self.dirpath):
+        if (
+            stage == "fit"
+            and trainer.is_global_zero
+            and os.path.isdir(self.dirpath)
+            and os.listdir(self.dirpath)
+            and not trainer._resuming_from(self.dirpath)
+        ):
             rank_zero_warn(f"Checkpoint directory {self.dirpath} exists and is not empty.")
 
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         n = self._every_n_train_steps
         if n and not self._skip(trainer) and trainer.global_step % n == 0:
             self._save_due(trainer, on_batch=True)
@@ -166,12 +180,16 @@ class ModelCheckpoint(Checkpoint):
 
     # ------------------------------------------------------------------ decisions
     def _skip(self, trainer: Any) -> bool:
-        return (trainer.sanity_checking or trainer.fast_dev_run or trainer.state.fn != "fit"
-                or self._last_global_step_saved == trainer.global_step)
+        return (
+            trainer.sanity_checking
+            or trainer.fast_dev_run
+            or trainer.state.fn != "fit"
+            or self._last_global_step_saved == trainer.global_step
+        )
 
     def _epoch_due(self, trainer: Any) -> bool:
         n = self._every_n_epochs
-        return (not self._skip(trainer) and n >= 1 and (trainer.current_epoch + 1) % n == 0)
+        return not self._skip(trainer) and n >= 1 and (trainer.current_epoch + 1) % n == 0
 
     def _should_save_on_train_epoch_end(self, trainer: Any) -> bool:
         if self._save_on_train_epoch_end is not None:
@@ -224,14 +242,18 @@ class ModelCheckpoint(Checkpoint):
         current = metrics[self.monitor]
         current = torch.as_tensor(current, dtype=torch.float64).detach().cpu()
         if torch.isnan(current):
-            current = torch.tensor(math.inf if self.mode == "min" else -math.inf, dtype=torch.float64)
+            current = torch.tensor(
+                math.inf if self.mode == "min" else -math.inf, dtype=torch.float64
+            )
         self.current_score = current
         better = torch.lt if self.mode == "min" else torch.gt
         k = len(self.best_k_models)
         if self.save_top_k != -1 and k >= self.save_top_k and not better(current, self.kth_value):
             if self.verbose:
-                rank_zero_info(f"Epoch {trainer.current_epoch}, global step {trainer.global_step}: "
-                               f"{self.monitor!r} was not in top {self.save_top_k}")
+                rank_zero_info(
+                    f"Epoch {trainer.current_epoch}, global step {trainer.global_step}: "
+                    f"{self.monitor!r} was not in top {self.save_top_k}"
+                )
             return
         path = self._unique_path(self.format_checkpoint_name(metrics), trainer)
         del_path = None
@@ -241,16 +263,20 @@ class ModelCheckpoint(Checkpoint):
         self.best_k_models[path] = current
         pick = max if self.mode == "min" else min
         if self.save_top_k == -1 or len(self.best_k_models) >= self.save_top_k:
-            self.kth_best_model_path = pick(self.best_k_models, key=lambda p: float(self.best_k_models[p]))
+            self.kth_best_model_path = pick(
+                self.best_k_models, key=lambda p: float(self.best_k_models[p])
+            )
             self.kth_value = self.best_k_models[self.kth_best_model_path]
         best = min if self.mode == "min" else max
         self.best_model_path = best(self.best_k_models, key=lambda p: float(self.best_k_models[p]))
         self.best_model_score = self.best_k_models[self.best_model_path]
         if self.verbose:
-            rank_zero_info(f"Epoch {trainer.current_epoch}, global step {trainer.global_step}: "
-                           f"{self.monitor!r} reached {float(current):.5f} (best "
-                           f"{float(self.best_model_score):.5f}), saving model to {path!r} as top "
-                           f"{self.save_top_k}")
+            rank_zero_info(
+                f"Epoch {trainer.current_epoch}, global step {trainer.global_step}: "
+                f"{self.monitor!r} reached {float(current):.5f} (best "
+                f"{float(self.best_model_score):.5f}), saving model to {path!r} as top "
+                f"{self.save_top_k}"
+            )
         self._write(trainer, path)
         if del_path and del_path != path:
             self._remove(trainer, del_path)
@@ -262,7 +288,11 @@ class ModelCheckpoint(Checkpoint):
         if self._enable_version_counter and not self.last_model_path:
             name = self._unique_path(name, trainer)
         previous = self.last_model_path
-        if self.save_last == "link" and self.best_model_path and os.path.exists(self.best_model_path):
+        if (
+            self.save_last == "link"
+            and self.best_model_path
+            and os.path.exists(self.best_model_path)
+        ):
             if trainer.is_global_zero:
                 tmp = name + ".tmp-link"
                 if os.path.lexists(tmp):
@@ -293,8 +323,10 @@ class ModelCheckpoint(Checkpoint):
             template = template.replace("{" + key, "{" + key.replace("/", "_"), 1)
             values.setdefault(key, 0)
             values[key.replace("/", "_")] = values[key]
-        values = {k.replace("/", "_"): (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
-                  for k, v in values.items()}
+        values = {
+            k.replace("/", "_"): (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
+            for k, v in values.items()
+        }
         return template.format(**values)
 
     def _unique_path(self, path: str, trainer: Any) -> str:
@@ -304,7 +336,10 @@ class ModelCheckpoint(Checkpoint):
         version = self.STARTING_VERSION
         candidate = path
         while os.path.exists(candidate) and candidate not in (self.best_model_path,):
-            if trainer._resumed_ckpt_path and os.path.realpath(candidate) == trainer._resumed_ckpt_path:
+            if (
+                trainer._resumed_ckpt_path
+                and os.path.realpath(candidate) == trainer._resumed_ckpt_path
+            ):
                 break
             candidate = f"{stem}{self.CHECKPOINT_JOIN_CHAR}v{version}{ext}"
             version += 1
@@ -330,7 +365,9 @@ class ModelCheckpoint(Checkpoint):
         if loggers:
             first = loggers[0]
             save_dir = first.save_dir or trainer.default_root_dir
-            version = first.version if isinstance(first.version, str) else f"version_{first.version}"
+            version = (
+                first.version if isinstance(first.version, str) else f"version_{first.version}"
+            )
             parts = [save_dir, str(first.name), version] if first.name else [save_dir, version]
             path = os.path.join(*parts, "checkpoints")
         else:

@@ -28,9 +28,14 @@ def summarize(module: torch.nn.Module, max_depth: int = 1) -> tuple[list[tuple],
     total = sum(p.numel() for p in params)
     size_mb = sum(p.numel() * p.element_size() for p in params) / 1e6
     modes = [m.training for m in module.modules()]
-    return rows, {"trainable": trainable, "non_trainable": total - trainable, "total": total,
-                  "size_mb": size_mb, "train_modules": sum(modes),
-                  "eval_modules": len(modes) - sum(modes)}
+    return rows, {
+        "trainable": trainable,
+        "non_trainable": total - trainable,
+        "total": total,
+        "size_mb": size_mb,
+        "train_modules": sum(modes),
+        "eval_modules": len(modes) - sum(modes),
+    }
 
 
 def format_summary(rows: list[tuple], totals: dict[str, Any]) -> str:
@@ -40,12 +45,14 @@ def format_summary(rows: list[tuple], totals: dict[str, Any]) -> str:
     line = lambda r: "  " + " | ".join(v.ljust(w) for v, w in zip(r, widths))  # noqa: E731
     sep = "-" * (sum(widths) + 3 * 4 + 2)
     out = [line(header), sep, *[line(r) for r in body], sep]
-    out += [f"{_count(totals['trainable']):<10}Trainable params",
-            f"{_count(totals['non_trainable']):<10}Non-trainable params",
-            f"{_count(totals['total']):<10}Total params",
-            f"{totals['size_mb']:<10.3f}Total estimated model params size (MB)",
-            f"{totals['train_modules']:<10}Modules in train mode",
-            f"{totals['eval_modules']:<10}Modules in eval mode"]
+    out += [
+        f"{_count(totals['trainable']):<10}Trainable params",
+        f"{_count(totals['non_trainable']):<10}Non-trainable params",
+        f"{_count(totals['total']):<10}Total params",
+        f"{totals['size_mb']:<10.3f}Total estimated model params size (MB)",
+        f"{totals['train_modules']:<10}Modules in train mode",
+        f"{totals['eval_modules']:<10}Modules in eval mode",
+    ]
     return "\n".join(out)
 
 

@@ -39,8 +39,13 @@ class ProgressBar(Callback):
 
 
 class TQDMProgressBar(ProgressBar):
-    def __init__(self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False,
-                 min_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        refresh_rate: int = 1,
+        process_position: int = 0,
+        leave: bool = False,
+        min_interval: float = 0.2,
+    ) -> None:
         if refresh_rate < 0:
             raise ValueError(f"TQDMProgressBar(refresh_rate={refresh_rate}) must be >= 0.")
         self._refresh_rate = refresh_rate
@@ -86,10 +91,18 @@ class TQDMProgressBar(ProgressBar):
         from tqdm import tqdm
 
         total = total if isinstance(total, int) else None
-        return tqdm(total=total, desc=desc, leave=leave, position=self._position,
-                    dynamic_ncols=True, file=sys.stdout, smoothing=0, mininterval=0,
-                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
-                               "{rate_fmt}]{postfix}")
+        return tqdm(
+            total=total,
+            desc=desc,
+            leave=leave,
+            position=self._position,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            mininterval=0,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
+            "{rate_fmt}]{postfix}",
+        )
 
     # ------------------------------------------------------------------ training
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
@@ -98,11 +111,13 @@ class TQDMProgressBar(ProgressBar):
         if self.is_enabled and self.is_tty and trainer.is_global_zero:
             if self._bar is not None:
                 self._bar.close()
-            self._bar = self._new_bar(trainer._num_training_batches_int(),
-                                      f"Epoch {trainer.current_epoch}", True)
+            self._bar = self._new_bar(
+                trainer._num_training_batches_int(), f"Epoch {trainer.current_epoch}", True
+            )
 
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._count += 1
         bar = self._bar
         if bar is None or self._count % self._refresh_rate:
@@ -114,9 +129,10 @@ class TQDMProgressBar(ProgressBar):
 
     def _draw(self, bar: Any, n: int, trainer: Any, pl_module: Any) -> None:
         bar.n = n
-        bar.set_postfix_str(", ".join(f"{k}={_fmt(v)}"
-                                      for k, v in self.get_metrics(trainer, pl_module).items()),
-                            refresh=False)
+        bar.set_postfix_str(
+            ", ".join(f"{k}={_fmt(v)}" for k, v in self.get_metrics(trainer, pl_module).items()),
+            refresh=False,
+        )
         bar.refresh()
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
@@ -130,10 +146,15 @@ class TQDMProgressBar(ProgressBar):
         elif not self.is_tty:
             elapsed = max(time.monotonic() - self._epoch_t0, 1e-9)
             total = trainer._num_training_batches_int()
-            metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in self.get_metrics(trainer, pl_module).items())
-            print(f"Epoch {trainer.current_epoch}: {self._count}/{total if total else '?'} "
-                  f"[{elapsed:.1f}s, {self._count / elapsed:.2f}it/s]" + (f" {metrics}" if metrics else ""),
-                  flush=True)
+            metrics = ", ".join(
+                f"{k}={_fmt(v)}" for k, v in self.get_metrics(trainer, pl_module).items()
+            )
+            print(
+                f"Epoch {trainer.current_epoch}: {self._count}/{total if total else '?'} "
+                f"[{elapsed:.1f}s, {self._count / elapsed:.2f}it/s]"
+                + (f" {metrics}" if metrics else ""),
+                flush=True,
+            )
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         if self._bar is not None:

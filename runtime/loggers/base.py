@@ -15,8 +15,11 @@ def next_version(root: str) -> int:
     """1 + the highest ``version_N`` under ``root`` (0 when there is none)."""
     if not os.path.isdir(root):
         return 0
-    found = [int(m.group(1)) for d in os.listdir(root)
-             if (m := re.fullmatch(r"version_(\d+)", d)) and os.path.isdir(os.path.join(root, d))]
+    found = [
+        int(m.group(1))
+        for d in os.listdir(root)
+        if (m := re.fullmatch(r"version_(\d+)", d)) and os.path.isdir(os.path.join(root, d))
+    ]
     return max(found) + 1 if found else 0
 
 

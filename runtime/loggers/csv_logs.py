@@ -20,9 +20,14 @@ class CSVLogger(Logger):
     NAME_METRICS_FILE = "metrics.csv"
     NAME_HPARAMS_FILE = "hparams.yaml"
 
-    def __init__(self, save_dir: str | os.PathLike, name: str | None = "lightning_logs",
-                 version: int | str | None = None, prefix: str = "",
-                 flush_logs_every_n_steps: int = 100) -> None:
+    def __init__(
+        self,
+        save_dir: str | os.PathLike,
+        name: str | None = "lightning_logs",
+        version: int | str | None = None,
+        prefix: str = "",
+        flush_logs_every_n_steps: int = 100,
+    ) -> None:
         self._save_dir = os.fspath(save_dir)
         self._name = name or ""
         self._version = version
@@ -66,9 +71,11 @@ class CSVLogger(Logger):
         self._started = True
         path = os.path.join(self.log_dir, self.NAME_METRICS_FILE)
         if os.path.isdir(self.log_dir) and os.listdir(self.log_dir):
-            rank_zero_warn(f"Experiment logs directory {self.log_dir} exists and is not empty. "
-                           "Previous log files in this directory will be deleted when the new ones "
-                           "are saved!")
+            rank_zero_warn(
+                f"Experiment logs directory {self.log_dir} exists and is not empty. "
+                "Previous log files in this directory will be deleted when the new ones "
+                "are saved!"
+            )
             if os.path.isfile(path):
                 os.remove(path)
         os.makedirs(self.log_dir, exist_ok=True)
@@ -90,8 +97,12 @@ class CSVLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        row = {f"{self._prefix}-{k}" if self._prefix else k:
-               (v.item() if isinstance(v, torch.Tensor) else v) for k, v in metrics.items()}
+        row = {
+            f"{self._prefix}-{k}" if self._prefix else k: (
+                v.item() if isinstance(v, torch.Tensor) else v
+            )
+            for k, v in metrics.items()
+        }
         row["step"] = len(self._rows) if step is None else step
         self._rows.append(row)
 

@@ -20,10 +20,17 @@ def tensorboard_available() -> bool:
 class TensorBoardLogger(Logger):
     NAME_HPARAMS_FILE = "hparams.yaml"
 
-    def __init__(self, save_dir: str | os.PathLike, name: str | None = "lightning_logs",
-                 version: int | str | None = None, log_graph: bool = False,
-                 default_hp_metric: bool = True, prefix: str = "", sub_dir: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        save_dir: str | os.PathLike,
+        name: str | None = "lightning_logs",
+        version: int | str | None = None,
+        log_graph: bool = False,
+        default_hp_metric: bool = True,
+        prefix: str = "",
+        sub_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not tensorboard_available():
             raise ModuleNotFoundError(
                 "TensorBoardLogger needs the `tensorboard` package: `pip install tensorboard`, or "
@@ -87,8 +94,9 @@ class TensorBoardLogger(Logger):
                 writer.add_scalar(key, v, step)
 
     @rank_zero_only
-    def log_hyperparams(self, params: Any = None, metrics: dict[str, Any] | None = None,
-                        *args: Any, **kwargs: Any) -> None:
+    def log_hyperparams(
+        self, params: Any = None, metrics: dict[str, Any] | None = None, *args: Any, **kwargs: Any
+    ) -> None:
         import yaml
 
         from runtime.hparams import to_safe
@@ -119,7 +127,9 @@ class TensorBoardLogger(Logger):
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         if not self._log_graph:
             return
-        sample = input_array if input_array is not None else getattr(model, "example_input_array", None)
+        sample = (
+            input_array if input_array is not None else getattr(model, "example_input_array", None)
+        )
         if sample is not None:
             self.experiment.add_graph(model, sample)
 
