@@ -118,6 +118,8 @@ def run_stage(
     if datamodule is not None:
         datamodule.trainer = t
     t._data = DataSource(t, model, datamodule, given)
+    t._callback_metrics, t._logged_metrics, t._pbar_metrics = {}, {}, {}
+    t._eval_steps = {"val": 0, "test": 0}
     t._start_time = time.monotonic()
     t._results = None if t.barebones else Results("setup")
     anomaly = (
@@ -714,13 +716,13 @@ def _publish_epoch(t: Any, results: Any) -> None:
     t._pbar_metrics.update(pb)
 
 
-def _send_to_loggers(t: Any, metrics: dict[str, Any], step: int) -> None:
+def _send_to_loggers(t: Any, metrics: dict[str, Any], step: int, epoch: bool = True) -> None:
     if not t.loggers or not metrics:
         return
     scalars = convert_tensors_to_scalars(metrics)
     if "step" in scalars:
         step = int(scalars.pop("step"))
-    else:
+    elif epoch:
         scalars.setdefault("epoch", t.current_epoch)
     for lg in t.loggers:
         lg.log_metrics(scalars, step=step)
@@ -974,7 +976,6 @@ def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> d
             "signature."
         )
     grad_ctx = torch.no_grad if in_fit or not t.inference_mode else torch.inference_mode
-    eval_step_count = 0
     batches = 0
     with grad_ctx():
         for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
@@ -993,16 +994,12 @@ def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> d
                     out = step_fn(*args, *extra)
                 call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
                 batches += 1
-                eval_step_count += 1
-                if (
-                    results is not None
-                    and not sanity
-                    and t.log_every_n_steps
-                    and eval_step_count % t.log_every_n_steps == 0
-                ):
-                    _, logged, _ = results.step_metrics()
-                    if logged:
-                        _send_to_loggers(t, logged, step=eval_step_count - 1)
+                if results is not None and not sanity:
+                    _, step_logged, _ = results.step_metrics()
+                    if step_logged:
+                        t._logged_metrics.update(step_logged)
+                        _send_to_loggers(t, step_logged, step=t._eval_steps[stage], epoch=False)
+                    t._eval_steps[stage] += 1
                 if batch_idx + 1 >= count:
                     break
     if stage == "val":

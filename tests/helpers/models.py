@@ -16,11 +16,22 @@ def regression_data(n: int = 64, d: int = 8, seed: int = 0) -> TensorDataset:
     return TensorDataset(x, x @ w + 0.1 * torch.randn(n, 1, generator=g))
 
 
-def loader(n: int = 64, batch_size: int = 8, shuffle: bool = False, seed: int | None = None,
-           data_seed: int = 0, **kw) -> DataLoader:
+def loader(
+    n: int = 64,
+    batch_size: int = 8,
+    shuffle: bool = False,
+    seed: int | None = None,
+    data_seed: int = 0,
+    **kw,
+) -> DataLoader:
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    return DataLoader(regression_data(n, seed=data_seed), batch_size=batch_size, shuffle=shuffle,
-                      generator=gen, **kw)
+    return DataLoader(
+        regression_data(n, seed=data_seed),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        **kw,
+    )
 
 
 def make_net(d: int = 8, dropout: float = 0.0) -> nn.Module:
@@ -30,8 +41,14 @@ def make_net(d: int = 8, dropout: float = 0.0) -> nn.Module:
 class RegModel(L.LightningModule):
     """A regression module that logs train/val/test losses; knobs cover optimizer setups."""
 
-    def __init__(self, lr: float = 0.05, dropout: float = 0.0, optimizer: str = "sgd",
-                 scheduler: str | None = None, d: int = 8):
+    def __init__(
+        self,
+        lr: float = 0.05,
+        dropout: float = 0.0,
+        optimizer: str = "sgd",
+        scheduler: str | None = None,
+        d: int = 8,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.net = make_net(d, dropout)
@@ -75,8 +92,15 @@ class RegModel(L.LightningModule):
 
 def quiet(**kw) -> dict:
     """Trainer kwargs for tests: no progress bar / summary; logger & checkpoints as given."""
-    base = dict(accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False,
-                logger=False, enable_checkpointing=False, num_sanity_val_steps=0)
+    base = dict(
+        accelerator="cpu",
+        devices=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
     base.update(kw)
     return base
 

@@ -13,9 +13,18 @@ from runtime.callbacks import ModelCheckpoint
 from runtime.errors import CheckpointError
 from tests.helpers.models import RegModel, loader, params_of, quiet
 
-LIGHTNING_KEYS = {"epoch", "global_step", "pytorch-lightning_version", "state_dict", "loops",
-                  "callbacks", "optimizer_states", "lr_schedulers", "hparams_name",
-                  "hyper_parameters"}
+LIGHTNING_KEYS = {
+    "epoch",
+    "global_step",
+    "pytorch-lightning_version",
+    "state_dict",
+    "loops",
+    "callbacks",
+    "optimizer_states",
+    "lr_schedulers",
+    "hparams_name",
+    "hyper_parameters",
+}
 
 
 def _fit(tmp_path, epochs=2, ckpt_path=None, **kw):
@@ -24,8 +33,16 @@ def _fit(tmp_path, epochs=2, ckpt_path=None, **kw):
     cb = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
     from runtime.loggers import CSVLogger
 
-    trainer = L.Trainer(**quiet(max_epochs=epochs, enable_checkpointing=True, callbacks=[cb],
-                                logger=CSVLogger(tmp_path / "logs"), log_every_n_steps=1, **kw))
+    trainer = L.Trainer(
+        **quiet(
+            max_epochs=epochs,
+            enable_checkpointing=True,
+            callbacks=[cb],
+            logger=CSVLogger(tmp_path / "logs"),
+            log_every_n_steps=1,
+            **kw,
+        )
+    )
     trainer.fit(model, loader(n=48, shuffle=True, seed=7), loader(n=16), ckpt_path=ckpt_path)
     return model, trainer, cb
 
@@ -35,15 +52,21 @@ def test_keys_match_lightning_and_load_with_weights_only(tmp_path):
     path = cb.best_model_path
     assert os.path.basename(path) == "epoch=1-step=12.ckpt"
     ckpt = torch.load(path, weights_only=True)
-    assert LIGHTNING_KEYS <= set(ckpt)
+    assert set(ckpt) >= LIGHTNING_KEYS
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 12
     assert ckpt["hyper_parameters"]["optimizer"] == "adam"
-    assert "ModelCheckpoint{'monitor': None, 'mode': 'min', 'every_n_train_steps': 0, " \
-           "'every_n_epochs': 1, 'train_time_interval': None}" in ckpt["callbacks"]
+    assert (
+        "ModelCheckpoint{'monitor': None, 'mode': 'min', 'every_n_train_steps': 0, "
+        "'every_n_epochs': 1, 'train_time_interval': None}" in ckpt["callbacks"]
+    )
     fit_loop = ckpt["loops"]["fit_loop"]
     assert fit_loop["epoch_loop.state_dict"]["_batches_that_stepped"] == 12
-    assert fit_loop["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"][
-        "total"]["completed"] == 12
+    assert (
+        fit_loop["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]["total"][
+            "completed"
+        ]
+        == 12
+    )
     assert not any(f.startswith(".tmp") for f in os.listdir(cb.dirpath))
 
 
@@ -60,8 +83,10 @@ def test_resume_is_exact(tmp_path):
     for k in s_opt["state"]:
         for name in ("exp_avg", "exp_avg_sq"):
             assert torch.equal(s_opt["state"][k][name], r_opt["state"][k][name])
-    assert t_straight.lr_scheduler_configs[0].scheduler.get_last_lr() == \
-        t_resumed.lr_scheduler_configs[0].scheduler.get_last_lr()
+    assert (
+        t_straight.lr_scheduler_configs[0].scheduler.get_last_lr()
+        == t_resumed.lr_scheduler_configs[0].scheduler.get_last_lr()
+    )
 
     def rows(root):
         import csv
@@ -70,8 +95,9 @@ def test_resume_is_exact(tmp_path):
         with open(path) as f:
             return [r for r in csv.DictReader(f) if r.get("train_loss_step")]
 
-    assert [r["train_loss_step"] for r in rows(tmp_path / "a")][12:] == \
-        [r["train_loss_step"] for r in rows(tmp_path / "c")]
+    assert [r["train_loss_step"] for r in rows(tmp_path / "a")][12:] == [
+        r["train_loss_step"] for r in rows(tmp_path / "c")
+    ]
 
 
 def test_mid_epoch_resume_is_exact(tmp_path):
@@ -179,9 +205,16 @@ def test_runtime_checkpoint_loads_and_resumes_in_lightning(tmp_path):
         assert torch.equal(a, b)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer = PL.Trainer(max_epochs=3, logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False)
-        trainer.fit(LitReg(optimizer="adam", scheduler="step"), loader(n=48), ckpt_path=cb.best_model_path)
+        trainer = PL.Trainer(
+            max_epochs=3,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(
+            LitReg(optimizer="adam", scheduler="step"), loader(n=48), ckpt_path=cb.best_model_path
+        )
     assert trainer.current_epoch == 3 and trainer.global_step == 18
 
 
@@ -190,8 +223,13 @@ def test_lightning_checkpoint_loads_and_resumes_in_runtime(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lit = LitReg(optimizer="adam")
-        trainer = PL.Trainer(max_epochs=2, logger=False, default_root_dir=tmp_path,
-                             enable_progress_bar=False, enable_model_summary=False)
+        trainer = PL.Trainer(
+            max_epochs=2,
+            logger=False,
+            default_root_dir=tmp_path,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
         trainer.fit(lit, loader(n=48))
     path = trainer.checkpoint_callback.best_model_path
     loaded = RegModel.load_from_checkpoint(path)

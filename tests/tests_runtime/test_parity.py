@@ -117,19 +117,24 @@ def test_sanity_check_and_validation_do_not_shift_the_rng():
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("flags,raw_kw", [
-    ({"accumulate_grad_batches": 3}, {"accumulate": 3}),
-    ({"gradient_clip_val": 0.05}, {"clip": 0.05}),
-    ({"sched": "epoch"}, {"sched": "epoch"}),
-    ({"sched": "step"}, {"sched": "step"}),
-    ({"precision": "bf16-mixed"}, {"bf16": True}),
-], ids=["accumulate", "clip-norm", "epoch-scheduler", "step-scheduler", "bf16-mixed"])
+@pytest.mark.parametrize(
+    "flags,raw_kw",
+    [
+        ({"accumulate_grad_batches": 3}, {"accumulate": 3}),
+        ({"gradient_clip_val": 0.05}, {"clip": 0.05}),
+        ({"sched": "epoch"}, {"sched": "epoch"}),
+        ({"sched": "step"}, {"sched": "step"}),
+        ({"precision": "bf16-mixed"}, {"bf16": True}),
+    ],
+    ids=["accumulate", "clip-norm", "epoch-scheduler", "step-scheduler", "bf16-mixed"],
+)
 def test_features_match_their_hand_written_equivalent(flags, raw_kw):
     torch.manual_seed(0)
     expected = raw_loop(make_net(), loader(n=56, batch_size=8, shuffle=True, seed=3), 2, **raw_kw)
     torch.manual_seed(0)
-    got, _ = runtime_fit(make_net(), loader(n=56, batch_size=8, shuffle=True, seed=3), 2,
-                         **dict(flags))
+    got, _ = runtime_fit(
+        make_net(), loader(n=56, batch_size=8, shuffle=True, seed=3), 2, **dict(flags)
+    )
     for a, b in zip(expected, got):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
@@ -148,8 +153,9 @@ def test_max_steps_stops_mid_epoch_like_a_break():
         if steps == 5:
             break
     torch.manual_seed(0)
-    got, trainer = runtime_fit(make_net(), loader(n=64, batch_size=8, shuffle=True, seed=0), 3,
-                               max_steps=5)
+    got, trainer = runtime_fit(
+        make_net(), loader(n=64, batch_size=8, shuffle=True, seed=0), 3, max_steps=5
+    )
     assert trainer.global_step == 5
     for a, b in zip(params_of(net), got):
         assert torch.equal(a, b)
