@@ -198,6 +198,7 @@ def _run(
     if fn == "fit":
         configure_optimizers(t)
     _log_hyperparams(t)
+    _prepare_step_fns(t)
     if fn == "fit":
         result = _fit(t, ckpt)
     else:
@@ -455,7 +456,6 @@ def _fit(t: Any, ckpt: dict[str, Any] | None) -> None:
     if ckpt is not None:
         restore_training_state(t, ckpt)
     call_lm(t, "zero_grad")
-    _prepare_step_fns(t)
     run_sanity_check(t)
     fit_loop(t)
     call_both(t, "on_train_end")

@@ -355,7 +355,10 @@ class Trainer:
         if isinstance(value, dict):
             return timedelta(**value).total_seconds()
         if isinstance(value, str):
-            parts = [int(p) for p in value.split(":")]
+            try:
+                parts = [int(p) for p in value.split(":")]
+            except ValueError:
+                parts = []
             if len(parts) != 4:
                 raise MisconfigurationException(
                     f"Trainer(max_time={value!r}): use 'DD:HH:MM:SS', a timedelta or a dict."

@@ -144,12 +144,10 @@ def test_max_steps_stops_mid_epoch_like_a_break():
     net = make_net()
     dl = loader(n=64, batch_size=8, shuffle=True, seed=0)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    steps = 0
-    for x, y in dl:
+    for steps, (x, y) in enumerate(dl, start=1):
         nn.functional.mse_loss(net(x), y).backward()
         opt.step()
         opt.zero_grad()
-        steps += 1
         if steps == 5:
             break
     torch.manual_seed(0)
