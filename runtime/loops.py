@@ -544,6 +544,13 @@ def fit_loop(t: Any) -> None:
     t._train_results = Results("train", sync=t._sync_fn()) if not t.barebones else None
     t._results = t._train_results
     loader = data.load_train()
+    n, every = t.num_training_batches, t.log_every_n_steps
+    if t.loggers and every and n != math.inf and n < every and not t.fast_dev_run:
+        rank_zero_warn(
+            f"The number of training batches ({int(n)}) is smaller than the logging "
+            f"interval Trainer(log_every_n_steps={every}). Set a lower value for "
+            "log_every_n_steps if you want to see logs for the training epoch."
+        )
     call_both(t, "on_train_start")
     if t.num_training_batches == 0:
         rank_zero_info("`Trainer.fit` stopped: No training batches.")
@@ -1065,6 +1072,12 @@ def run_predict(t: Any, return_predictions: bool) -> Any:
     call_both(t, "on_predict_start")
     call_both(t, "on_predict_epoch_start")
     takes_idx = _accepts(model.predict_step, "batch_idx", 2)
+    if multi and not _accepts(model.predict_step, "dataloader_idx", 3):
+        raise RuntimeError(
+            "You provided multiple `predict_dataloader`, but no `dataloader_idx` argument in "
+            f"`{type(model).__name__}.predict_step()`. Try adding `dataloader_idx=0` to its "
+            "signature."
+        )
     grad_ctx = torch.inference_mode if t.inference_mode else torch.no_grad
     all_preds: list[list[Any]] = []
     with grad_ctx():

@@ -142,6 +142,11 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     def loggers(self) -> list:
         return self._trainer.loggers if self._trainer is not None else []
 
+    def __dir__(self) -> list[str]:
+        # torch.jit.trace probes every name in dir(); `trainer` raises when no trainer is attached
+        names = super().__dir__()
+        return names if self._trainer is not None else [n for n in names if n != "trainer"]
+
     # nn.Module.to/cuda/cpu/half... keep device and dtype in sync
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> LightningModule:
         out = super()._apply(fn, *args, **kwargs)

@@ -34,8 +34,11 @@ class Counting(RegModel):
 def fit(model=None, train=None, val="default", **flags):
     model = model or Counting()
     trainer = L.Trainer(**quiet(**flags))
-    trainer.fit(model, train or loader(n=64, batch_size=8),
-                loader(n=32, batch_size=8) if val == "default" else val)
+    trainer.fit(
+        model,
+        train or loader(n=64, batch_size=8),
+        loader(n=32, batch_size=8) if val == "default" else val,
+    )
     return model, trainer
 
 
@@ -53,11 +56,14 @@ def test_defaults_follow_lightning():
     assert L.Trainer(max_steps=10).max_epochs == -1
 
 
-@pytest.mark.parametrize("flags,epochs,steps", [
-    ({"max_epochs": 2}, 2, 16),
-    ({"max_steps": 5, "max_epochs": -1}, 1, 5),
-    ({"max_epochs": 3, "max_steps": 10}, 2, 10),
-])
+@pytest.mark.parametrize(
+    "flags,epochs,steps",
+    [
+        ({"max_epochs": 2}, 2, 16),
+        ({"max_steps": 5, "max_epochs": -1}, 1, 5),
+        ({"max_epochs": 3, "max_steps": 10}, 2, 10),
+    ],
+)
 def test_stopping_limits(flags, epochs, steps):
     model, t = fit(**flags)
     assert t.global_step == steps
@@ -101,11 +107,13 @@ def test_val_check_interval_and_every_n_epoch():
 def test_num_sanity_val_steps():
     model = Counting()
     L.Trainer(**quiet(max_epochs=1, num_sanity_val_steps=2, limit_train_batches=0)).fit(
-        model, loader(), loader(n=32))
+        model, loader(), loader(n=32)
+    )
     assert model.val_batches == 2 and model.val_runs == [0]
     model = Counting()
     L.Trainer(**quiet(max_epochs=1, num_sanity_val_steps=-1, limit_train_batches=0)).fit(
-        model, loader(), loader(n=32))
+        model, loader(), loader(n=32)
+    )
     assert model.val_batches == 4
 
 
@@ -207,9 +215,12 @@ def test_gradient_clip_value():
         def optimizer_step(self, *args, **kwargs):
             super().optimizer_step(*args, **kwargs)
 
-        def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
-                                        gradient_clip_algorithm=None):
-            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        def configure_gradient_clipping(
+            self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+        ):
+            super().configure_gradient_clipping(
+                optimizer, gradient_clip_val, gradient_clip_algorithm
+            )
             self.post = max(p.grad.abs().max().item() for p in self.parameters())
 
     m = Check(lr=1.0)
@@ -217,22 +228,25 @@ def test_gradient_clip_value():
     assert m.pre > 1e-3 and m.post <= 1e-3 + 1e-9
 
 
-@pytest.mark.parametrize("flags,match", [
-    ({"gpus": 1}, "accelerator='gpu', devices=N"),
-    ({"progress_bar_refresh_rate": 5}, "TQDMProgressBar"),
-    ({"resume_from_checkpoint": "x.ckpt"}, "ckpt_path"),
-    ({"max_epoch": 3}, "Did you mean 'max_epochs'"),
-    ({"precision": "mixed"}, "Allowed precision values"),
-    ({"accelerator": "dp"}, "invalid accelerator"),
-    ({"accelerator": "tpu"}, "invalid accelerator"),
-    ({"limit_train_batches": 1.5}, "float in"),
-    ({"limit_val_batches": -1}, "invalid"),
-    ({"accumulate_grad_batches": 0}, "accumulate_grad_batches"),
-    ({"gradient_clip_algorithm": "l2"}, "'norm', 'value'"),
-    ({"devices": 0}, "devices"),
-    ({"fast_dev_run": -1}, "fast_dev_run"),
-    ({"max_time": "1 hour"}, "DD:HH:MM:SS"),
-])
+@pytest.mark.parametrize(
+    "flags,match",
+    [
+        ({"gpus": 1}, "accelerator='gpu', devices=N"),
+        ({"progress_bar_refresh_rate": 5}, "TQDMProgressBar"),
+        ({"resume_from_checkpoint": "x.ckpt"}, "ckpt_path"),
+        ({"max_epoch": 3}, "Did you mean 'max_epochs'"),
+        ({"precision": "mixed"}, "Allowed precision values"),
+        ({"accelerator": "dp"}, "invalid accelerator"),
+        ({"accelerator": "tpu"}, "invalid accelerator"),
+        ({"limit_train_batches": 1.5}, "float in"),
+        ({"limit_val_batches": -1}, "invalid"),
+        ({"accumulate_grad_batches": 0}, "accumulate_grad_batches"),
+        ({"gradient_clip_algorithm": "l2"}, "'norm', 'value'"),
+        ({"devices": 0}, "devices"),
+        ({"fast_dev_run": -1}, "fast_dev_run"),
+        ({"max_time": "1 hour"}, "DD:HH:MM:SS"),
+    ],
+)
 def test_bad_flags_fail_at_construction(flags, match):
     with pytest.raises((MisconfigurationException, TypeError, ValueError), match=match):
         L.Trainer(**flags)
@@ -261,10 +275,13 @@ def test_removed_hooks_name_their_replacement():
         fit(max_epochs=1, callbacks=[OldCb()])
 
 
-@pytest.mark.parametrize("ret,match", [
-    ("string", "must\\s+return the loss"),
-    ({"acc": 1}, "'loss' key"),
-])
+@pytest.mark.parametrize(
+    "ret,match",
+    [
+        ("string", "must\\s+return the loss"),
+        ({"acc": 1}, "'loss' key"),
+    ],
+)
 def test_unusable_training_step_output(ret, match):
     class M(RegModel):
         def training_step(self, batch, batch_idx):
@@ -316,10 +333,18 @@ def test_precision_16_true_and_64_true_cast_module_and_inputs():
     assert dtypes == [(torch.float64, torch.float64), (torch.bfloat16, torch.bfloat16)]
 
 
-@pytest.mark.parametrize("value,expected", [
-    (16, "bf16-mixed"), ("16", "bf16-mixed"), ("bf16", "bf16-mixed"), (32, "32-true"),
-    (64, "64-true"), ("16-mixed", "bf16-mixed"), ("16-true", "16-true"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (16, "bf16-mixed"),
+        ("16", "bf16-mixed"),
+        ("bf16", "bf16-mixed"),
+        (32, "32-true"),
+        (64, "64-true"),
+        ("16-mixed", "bf16-mixed"),
+        ("16-true", "16-true"),
+    ],
+)
 def test_legacy_precision_spellings(value, expected):
     # on CPU, 16-mixed falls back to bf16-mixed with a warning, as in Lightning
     assert L.Trainer(**quiet(precision=value)).precision == expected

@@ -1,0 +1,58 @@
+"""CSVLogger and TensorBoardLogger files, default logger choice and version folders."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+import runtime as L
+from runtime.loggers import CSVLogger, TensorBoardLogger
+from tests.helpers.models import RegModel, loader, quiet
+
+
+def test_csv_logger_files_and_versions(tmp_path):
+    for expected in ("version_0", "version_1"):
+        lg = CSVLogger(tmp_path)
+        L.Trainer(**quiet(max_epochs=1, logger=lg)).fit(RegModel(lr=0.1), loader(), loader(n=8))
+        assert lg.log_dir == str(tmp_path / "lightning_logs" / expected)
+    with open(tmp_path / "lightning_logs" / "version_0" / "hparams.yaml") as f:
+        assert yaml.safe_load(f)["lr"] == 0.1
+    with open(tmp_path / "lightning_logs" / "version_0" / "metrics.csv") as f:
+        header = f.readline().strip().split(",")
+    # 8 batches < log_every_n_steps=50: no step rows, as in Lightning (which warns about it)
+    assert header == ["epoch", "step", "train_loss_epoch", "val_loss"]
+
+
+def test_tensorboard_logger_writes_events(tmp_path):
+    pytest.importorskip("tensorboard")
+    lg = TensorBoardLogger(tmp_path, name="tb")
+    L.Trainer(**quiet(max_epochs=2, logger=lg, log_every_n_steps=1)).fit(RegModel(), loader())
+    files = os.listdir(tmp_path / "tb" / "version_0")
+    assert any(f.startswith("events.out.tfevents") for f in files) and "hparams.yaml" in files
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tb" / "version_0"))
+    acc.Reload()
+    assert len(acc.Scalars("train_loss_step")) == 16 and len(acc.Scalars("train_loss_epoch")) == 2
+
+
+def test_default_logger_is_tensorboard_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    t = L.Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False)
+    assert isinstance(t.logger, TensorBoardLogger)
+    t.fit(RegModel(), loader())
+    assert t.log_dir == str(tmp_path / "lightning_logs" / "version_0")
+    assert os.listdir(tmp_path / "lightning_logs" / "version_0" / "checkpoints") == [
+        "epoch=0-step=8.ckpt"
+    ]
+
+
+def test_logger_list_and_bad_logger(tmp_path):
+    a, b = CSVLogger(tmp_path, name="a"), CSVLogger(tmp_path, name="b")
+    t = L.Trainer(**quiet(max_epochs=1, logger=[a, b]))
+    t.fit(RegModel(), loader())
+    assert t.logger is a and os.path.exists(tmp_path / "b" / "version_0" / "metrics.csv")
+    with pytest.raises(ValueError, match="allowed are True, False, a Logger"):
+        L.Trainer(logger="csv")

@@ -1,0 +1,219 @@
+"""configure_optimizers forms, scheduler stepping, manual optimization, LBFGS closures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import runtime as L
+from runtime.errors import MisconfigurationException
+from tests.helpers.models import RegModel, loader, quiet
+
+
+def with_optimizers(fn):
+    class M(RegModel):
+        def configure_optimizers(self):
+            return fn(self)
+
+    return M()
+
+
+def sgd(m, lr=0.1):
+    return torch.optim.SGD(m.parameters(), lr=lr)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda m: sgd(m),
+        lambda m: [sgd(m)],
+        lambda m: ([o := sgd(m)], [torch.optim.lr_scheduler.StepLR(o, 1)]),
+        lambda m: ([o := sgd(m)], torch.optim.lr_scheduler.StepLR(o, 1)),
+        lambda m: {
+            "optimizer": (o := sgd(m)),
+            "lr_scheduler": torch.optim.lr_scheduler.StepLR(o, 1),
+        },
+        lambda m: {"optimizer": sgd(m)},
+        lambda m: [
+            {
+                "optimizer": (o := sgd(m)),
+                "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.StepLR(o, 1)},
+            }
+        ],
+    ],
+    ids=[
+        "optimizer",
+        "list",
+        "two-lists",
+        "list-and-scheduler",
+        "dict",
+        "dict-no-sched",
+        "list-of-dicts",
+    ],
+)
+def test_every_return_form(form):
+    m = with_optimizers(form)
+    t = L.Trainer(**quiet(max_epochs=2))
+    t.fit(m, loader())
+    assert t.global_step == 16
+    for cfg in t.lr_scheduler_configs:
+        assert cfg.scheduler.get_last_lr() == [0.1 * 0.1**2]
+
+
+def test_none_runs_without_optimizer():
+    m = with_optimizers(lambda m: None)
+    before = [p.clone() for p in m.parameters()]
+    L.Trainer(**quiet(max_epochs=1)).fit(m, loader())
+    assert all(torch.equal(a, b) for a, b in zip(before, m.parameters()))
+
+
+def test_unknown_form_is_rejected():
+    with pytest.raises(MisconfigurationException, match="Unknown configuration"):
+        L.Trainer(**quiet(max_epochs=1)).fit(with_optimizers(lambda m: "adam"), loader())
+
+
+def test_multiple_optimizers_need_manual_optimization():
+    with pytest.raises(RuntimeError, match="manual optimization"):
+        L.Trainer(**quiet(max_epochs=1)).fit(with_optimizers(lambda m: [sgd(m), sgd(m)]), loader())
+
+
+def test_scheduler_interval_and_frequency():
+    lrs = []
+
+    class M(RegModel):
+        def configure_optimizers(self):
+            opt = sgd(self, 1.0)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 / (i + 1))
+            return {
+                "optimizer": opt,
+                "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 3},
+            }
+
+        def on_train_batch_start(self, batch, batch_idx):
+            lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    L.Trainer(**quiet(max_epochs=1)).fit(M(), loader())
+    assert lrs == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 1 / 3, 1 / 3]
+
+
+def test_plateau_scheduler_uses_the_monitored_metric():
+    m = RegModel(scheduler="plateau", lr=0.01)
+    t = L.Trainer(**quiet(max_epochs=4))
+
+    class Worse(type(m)):
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", torch.tensor(1.0 + self.current_epoch))
+
+    m = Worse(scheduler="plateau", lr=0.01)
+    t.fit(m, loader(), loader(n=16))
+    # never improves after epoch 0: patience=0 halves the lr at each later epoch
+    assert t.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01 * 0.5**3)
+
+
+def test_plateau_scheduler_with_missing_metric_fails_clearly():
+    m = RegModel(scheduler="plateau")
+    with pytest.raises(MisconfigurationException, match="val_loss.*not available"):
+        L.Trainer(**quiet(max_epochs=1)).fit(m, loader())
+
+
+class GAN(L.LightningModule):
+    """Two optimizers, manual optimization: the GAN pattern."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+        self.g = nn.Linear(4, 8)
+        self.d = nn.Linear(8, 1)
+
+    def training_step(self, batch, batch_idx):
+        opt_g, opt_d = self.optimizers()
+        real = batch[0]
+        z = torch.randn(real.shape[0], 4)
+        self.toggle_optimizer(opt_d)
+        assert all(not p.requires_grad for p in self.g.parameters())
+        d_loss = self.d(real).mean() - self.d(self.g(z).detach()).mean()
+        opt_d.zero_grad()
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+        g_loss = self.d(self.g(z)).mean()
+        opt_g.zero_grad()
+        self.manual_backward(g_loss)
+        self.clip_gradients(opt_g, gradient_clip_val=0.5, gradient_clip_algorithm="norm")
+        opt_g.step()
+        self.log("g_loss", g_loss, prog_bar=True)
+        for s in self.lr_schedulers():
+            s.step()
+
+    def configure_optimizers(self):
+        og = torch.optim.Adam(self.g.parameters(), lr=1e-3)
+        od = torch.optim.Adam(self.d.parameters(), lr=1e-3)
+        return [og, od], [
+            torch.optim.lr_scheduler.StepLR(og, 1),
+            torch.optim.lr_scheduler.StepLR(od, 1),
+        ]
+
+
+def test_manual_optimization_gan():
+    m = GAN()
+    t = L.Trainer(**quiet(max_epochs=1))
+    t.fit(m, loader())
+    assert t.global_step == 16  # two optimizer steps per batch count, as in Lightning
+    assert isinstance(m.optimizers()[0], torch.optim.Adam)
+    assert type(m.optimizers()[0]).__name__ == "LightningAdam"
+    assert "g_loss" in t.callback_metrics
+
+
+def test_manual_optimization_rejects_trainer_clipping_and_accumulation():
+    for flags in ({"gradient_clip_val": 1.0}, {"accumulate_grad_batches": 2}):
+        with pytest.raises(MisconfigurationException, match="manual optimization"):
+            L.Trainer(**quiet(max_epochs=1, **flags)).fit(GAN(), loader())
+
+
+def test_lbfgs_closure_is_reevaluated():
+    calls = []
+
+    class M(RegModel):
+        def training_step(self, batch, batch_idx):
+            calls.append(batch_idx)
+            return super().training_step(batch, batch_idx)
+
+        def configure_optimizers(self):
+            return torch.optim.LBFGS(self.parameters(), max_iter=3)
+
+    t = L.Trainer(**quiet(max_epochs=1, limit_train_batches=1))
+    t.fit(M(), loader())
+    assert calls == [0, 0, 0] and t.global_step == 1
+
+
+def test_overridden_optimizer_step_and_zero_grad_hooks():
+    events = []
+
+    class M(RegModel):
+        def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
+            events.append(("step", batch_idx))
+            optimizer.step(closure=optimizer_closure)
+
+        def optimizer_zero_grad(self, epoch, batch_idx, optimizer):
+            events.append(("zero", batch_idx))
+            optimizer.zero_grad(set_to_none=False)
+
+    L.Trainer(**quiet(max_epochs=1, accumulate_grad_batches=2, limit_train_batches=4)).fit(
+        M(), loader()
+    )
+    assert events == [("zero", 0), ("step", 1), ("zero", 2), ("step", 3)]
+
+
+def test_estimated_stepping_batches():
+    seen = []
+
+    class M(RegModel):
+        def configure_optimizers(self):
+            seen.append(self.trainer.estimated_stepping_batches)
+            opt = sgd(self)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=seen[-1])
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    L.Trainer(**quiet(max_epochs=3, accumulate_grad_batches=3)).fit(M(), loader())
+    assert seen == [9]
