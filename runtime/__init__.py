@@ -36,4 +36,9 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module(f"runtime.{name}")
+    if name == "metrics":
+        raise AttributeError(
+            "`pl.metrics` was removed in Lightning 1.5; metrics live in the `torchmetrics` "
+            "package: `pip install torchmetrics` and use e.g. `torchmetrics.Accuracy`."
+        )
     raise AttributeError(f"module 'runtime' has no attribute {name!r}")

@@ -125,9 +125,17 @@ class DataSource:
             results.fx = f"{stage}_dataloader"
         return getattr(source, f"{stage}_dataloader")()
 
+    def _prepared(self, stage: str) -> Any:
+        from runtime.seed import add_worker_seeding
+
+        loaders = self._call_hook(stage)
+        for dl in _flatten_eval(loaders):
+            add_worker_seeding(dl)
+        return loaders
+
     def load_train(self) -> Any:
         trainer = self.trainer
-        loader = self._call_hook("train")
+        loader = self._prepared("train")
         if isinstance(loader, (list, tuple, Mapping)):
             loader = CycleLoaders(loader)
         if trainer.overfit_batches:
@@ -141,7 +149,7 @@ class DataSource:
 
     def load_eval(self, stage: str) -> list[Any]:
         trainer = self.trainer
-        loaders = _flatten_eval(self._call_hook(stage))
+        loaders = _flatten_eval(self._prepared(stage))
         limit = {
             "val": trainer.limit_val_batches,
             "test": trainer.limit_test_batches,

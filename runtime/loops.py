@@ -22,9 +22,9 @@ from runtime.callbacks.base import Callback, Checkpoint
 from runtime.checkpoint import RNG_KEY, load_file
 from runtime.data import DataSource
 from runtime.errors import MisconfigurationException
-from runtime.metrics import Results
 from runtime.optimization import LightningOptimizer, parse_configure_optimizers
 from runtime.rank_zero import rank_zero_info, rank_zero_warn, warn_once
+from runtime.results import Results
 from runtime.seed import collect_rng_states, isolate_rng, set_rng_states
 from runtime.utilities import convert_tensors_to_scalars, is_overridden
 

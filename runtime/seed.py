@@ -50,6 +50,30 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
     return seed
 
 
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn`` set by ``seed_everything(workers=True)``.
+
+    torch already gives each worker its own torch seed (base seed + worker id); this derives
+    python's and numpy's from it too, and mixes in the global rank so ranks differ.
+    """
+    rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
+    seed = (torch.initial_seed() + 1_000_003 * rank) % 2**32
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np = sys.modules.get("numpy")
+    if np is not None:
+        np.random.seed(seed)
+
+
+def add_worker_seeding(loader: Any) -> Any:
+    """Installs ``seed_worker`` on a multi-worker DataLoader that has no ``worker_init_fn``."""
+    if os.environ.get("PL_SEED_WORKERS") != "1":
+        return loader
+    if getattr(loader, "num_workers", 0) > 0 and getattr(loader, "worker_init_fn", 1) is None:
+        loader.worker_init_fn = seed_worker
+    return loader
+
+
 def reset_seed() -> None:
     seed = os.environ.get("PL_GLOBAL_SEED")
     if seed is not None:
