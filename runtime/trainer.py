@@ -204,6 +204,16 @@ class Trainer:
         self.use_distributed_sampler = use_distributed_sampler
         self.plugins = plugins
         self.profiler = profiler
+        for name, value in (
+            ("profiler", profiler),
+            ("plugins", plugins),
+            ("model_registry", model_registry),
+        ):
+            if value is not None:
+                rank_zero_warn(
+                    f"Trainer({name}={value!r}) is accepted for compatibility but has no effect in "
+                    f"this runtime; remove it (or use `import lightning` for {name} support)."
+                )
 
         # loop limits
         self.fast_dev_run = fast_dev_run

@@ -9,6 +9,12 @@ from typing import Any
 import torch
 
 from runtime.errors import MisconfigurationException
+from runtime.rank_zero import (  # noqa: F401  (re-exported: `from lightning.pytorch.utilities import rank_zero_only`)
+    rank_zero_debug,
+    rank_zero_info,
+    rank_zero_only,
+    rank_zero_warn,
+)
 
 
 class AttributeDict(dict):

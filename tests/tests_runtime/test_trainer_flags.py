@@ -348,3 +348,28 @@ def test_precision_16_true_and_64_true_cast_module_and_inputs():
 def test_legacy_precision_spellings(value, expected):
     # on CPU, 16-mixed falls back to bf16-mixed with a warning, as in Lightning
     assert L.Trainer(**quiet(precision=value)).precision == expected
+
+
+def test_min_steps_overrides_early_stop():
+    class Stopper(Counting):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.trainer.should_stop = True
+
+    _, t = fit(Stopper(), max_epochs=5, min_steps=12, val=None)
+    assert t.global_step == 12  # the stop request is honoured as soon as min_steps is met
+
+
+def test_benchmark_flag_sets_cudnn_benchmark():
+    before = torch.backends.cudnn.benchmark
+    try:
+        L.Trainer(**quiet(benchmark=True))
+        assert torch.backends.cudnn.benchmark is True
+        L.Trainer(**quiet(benchmark=False))
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def test_unsupported_flags_warn():
+    with pytest.warns(UserWarning, match="profiler='simple'.*no effect"):
+        L.Trainer(**quiet(profiler="simple"))
