@@ -15,7 +15,29 @@ from runtime.callbacks.base import Callback, Checkpoint
 from runtime.errors import MisconfigurationException
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-STRATEGIES = ("auto", "single_device")
+STRATEGY_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "ddp": ("ddp", {}),
+    "ddp_find_unused_parameters_false": ("ddp", {"find_unused_parameters": False}),
+    "ddp_find_unused_parameters_true": ("ddp", {"find_unused_parameters": True}),
+    "ddp_spawn": ("ddp", {"start_method": "spawn"}),
+    "ddp_spawn_find_unused_parameters_false": ("ddp", {"start_method": "spawn"}),
+    "ddp_spawn_find_unused_parameters_true": (
+        "ddp",
+        {"start_method": "spawn", "find_unused_parameters": True},
+    ),
+    "ddp_fork": ("ddp", {"start_method": "fork"}),
+    "ddp_notebook": ("ddp", {"start_method": "fork"}),
+    "fsdp": ("fsdp", {}),
+    "fsdp_cpu_offload": ("fsdp", {"cpu_offload": True}),
+}
+
+
+def interactive() -> bool:
+    import sys
+
+    main = sys.modules.get("__main__")
+    return hasattr(sys, "ps1") or not hasattr(main, "__file__")
+
 
 REMOVED_TRAINER_ARGS = {
     "gpus": "`accelerator='gpu', devices=N`",
@@ -139,7 +161,7 @@ def resolve_devices(accelerator: str, devices: Any) -> list[int]:
         )
     if isinstance(devices, int):
         if devices == -1:
-            return list(range(available)) if accelerator == "cuda" else [0]
+            return list(range(available if accelerator in ("cuda", "cpu") else 1))
         if devices < 1:
             raise MisconfigurationException(
                 f"Trainer(devices={devices}) must be >= 1, -1 (all) or 'auto'."

@@ -129,6 +129,9 @@ class DataSource:
         from runtime.seed import add_worker_seeding
 
         loaders = self._call_hook(stage)
+        trainer = self.trainer
+        if trainer.world_size > 1 and trainer.use_distributed_sampler:
+            loaders = _map_loaders(loaders, lambda dl: distribute(dl, trainer, stage))
         for dl in _flatten_eval(loaders):
             add_worker_seeding(dl)
         return loaders
@@ -208,3 +211,85 @@ def _sequential(loader: Any) -> Any:
             persistent_workers=loader.persistent_workers,
         )
     return loader
+
+
+def _map_loaders(loaders: Any, fn: Any) -> Any:
+    if isinstance(loaders, Mapping):
+        return {k: fn(v) for k, v in loaders.items()}
+    if isinstance(loaders, (list, tuple)):
+        return type(loaders)(fn(v) for v in loaders)
+    return fn(loaders)
+
+
+_LOADER_ARGS = (
+    "batch_size",
+    "num_workers",
+    "collate_fn",
+    "pin_memory",
+    "drop_last",
+    "timeout",
+    "worker_init_fn",
+    "multiprocessing_context",
+    "generator",
+    "persistent_workers",
+    "pin_memory_device",
+)
+
+
+def distribute(loader: Any, trainer: Any, stage: str) -> Any:
+    """The same DataLoader reading only this rank's share, through a ``DistributedSampler``.
+
+    Unlike Lightning, the user's shuffle choice is kept (``shuffle=False`` stays ordered).
+    Every rank gets the same number of samples: the sampler pads by repeating a few samples
+    when the dataset does not split evenly (``drop_last=True`` on the loader drops instead).
+    """
+    from torch.utils.data import (
+        DataLoader,
+        DistributedSampler,
+        IterableDataset,
+        RandomSampler,
+        SequentialSampler,
+    )
+
+    if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
+        return loader
+    sampler = loader.sampler
+    if isinstance(sampler, DistributedSampler) or isinstance(
+        getattr(loader.batch_sampler, "sampler", None), DistributedSampler
+    ):
+        return loader
+    if loader.batch_size is None or not isinstance(sampler, (RandomSampler, SequentialSampler)):
+        rank_zero_warn(
+            f"The {stage} loader uses a custom sampler or batch sampler "
+            f"({type(sampler).__name__}); it is left as it is, so every rank reads the whole "
+            "dataset. Give it a DistributedSampler yourself, or set use_distributed_sampler=False "
+            "to silence this."
+        )
+        return loader
+    import os
+
+    shuffle = isinstance(sampler, RandomSampler)
+    if stage != "train" and shuffle:
+        rank_zero_warn(
+            f"Your `{stage}_dataloader` has `shuffle=True`; evaluation usually reads "
+            "in order. The shuffle is kept."
+        )
+    dist_sampler = DistributedSampler(
+        loader.dataset,
+        num_replicas=trainer.world_size,
+        rank=trainer.global_rank,
+        shuffle=shuffle,
+        seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+        drop_last=loader.drop_last and stage == "train",
+    )
+    kwargs = {k: getattr(loader, k) for k in _LOADER_ARGS if hasattr(loader, k)}
+    if loader.num_workers > 0:
+        kwargs["prefetch_factor"] = loader.prefetch_factor
+    try:
+        return type(loader)(loader.dataset, sampler=dist_sampler, **kwargs)
+    except TypeError:
+        rank_zero_warn(
+            f"{type(loader).__name__} cannot be re-created from its arguments; a plain "
+            "DataLoader with the same settings is used for the distributed sampler."
+        )
+        return DataLoader(loader.dataset, sampler=dist_sampler, **kwargs)

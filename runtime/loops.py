@@ -112,6 +112,7 @@ def run_stage(
     t.interrupted = False
     if fn == "fit":
         t.should_stop = False
+    t.strategy.setup_environment()
     t.lightning_module = model
     model._trainer = t
     t.datamodule = datamodule
@@ -185,8 +186,6 @@ def _run(
     call_lm(t, "setup", stage=fn)
     if overridden(model, "configure_model"):
         call_lm(t, "configure_model")
-    model = t._precision.convert_module(model)
-    strategy.setup_module(model)
     ckpt = None
     if ckpt_path is not None:
         path = resolve_ckpt_path(t, ckpt_path, fn)
@@ -195,6 +194,8 @@ def _run(
             t.ckpt_path = path
             t._resumed_ckpt_path = os.path.realpath(path) if fn == "fit" else None
             restore_module_state(t, ckpt)
+    model = t._precision.convert_module(model)
+    strategy.setup_module(model, fn)
     if fn == "fit":
         configure_optimizers(t)
     _log_hyperparams(t)
@@ -218,13 +219,18 @@ def _run(
 
 
 def _prepare_data(t: Any) -> None:
+    """Once per node (local rank 0), or once in all (global rank 0) with ``prepare_data_per_node=False``."""
     model, dm = t.lightning_module, t.datamodule
-    if t.local_rank != 0:
-        return
-    if dm is not None and _dm_overrides(dm, "prepare_data"):
-        dm.prepare_data()
-    if overridden(model, "prepare_data"):
-        call_lm(t, "prepare_data")
+    for obj, is_dm in ((dm, True), (model, False)):
+        if obj is None or not (
+            _dm_overrides(obj, "prepare_data") if is_dm else overridden(obj, "prepare_data")
+        ):
+            continue
+        per_node = getattr(obj, "prepare_data_per_node", True)
+        if (t.local_rank if per_node else t.global_rank) == 0:
+            obj.prepare_data() if is_dm else call_lm(t, "prepare_data")
+    if t.world_size > 1:
+        t.strategy.barrier("prepare_data")
 
 
 def _dm_overrides(dm: Any, name: str) -> bool:
@@ -388,7 +394,7 @@ def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
                 f"returned {len(t.optimizers)} optimizer(s). Resume with the same optimizer setup."
             )
         for opt, state in zip(t.optimizers, states):
-            opt.load_state_dict(state)
+            t.strategy.load_optimizer_state(opt, state)
         for cfg, state in zip(t.lr_scheduler_configs, ckpt.get("lr_schedulers", [])):
             cfg.scheduler.load_state_dict(state)
     precision_state = ckpt.get(t._precision.state_key)
@@ -410,7 +416,8 @@ def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
         t._resume_skip = int((batch_prog.get("current") or {}).get("processed", 0))
         t._batches_that_stepped = stepped + 1
     t._counters.epoch_processed = t.current_epoch
-    t._resume_rng = ckpt.get(RNG_KEY)
+    rng = ckpt.get(RNG_KEY)
+    t._resume_rng = rng if rng and rng.get("world_size", 1) == t.world_size else None
 
 
 def rng_checkpoint_state(t: Any) -> Any:
@@ -418,7 +425,11 @@ def rng_checkpoint_state(t: Any) -> Any:
         return None
     now = {"global": collect_rng_states(), "loader": _loader_gen_states(t._data.train_loader)}
     mid_epoch = not t._counters.is_last_batch and t._counters.batches_in_epoch > 0
-    return {"now": now, "epoch_start": t._epoch_start_rng if mid_epoch else None}
+    return {
+        "now": now,
+        "epoch_start": t._epoch_start_rng if mid_epoch else None,
+        "world_size": t.world_size,
+    }
 
 
 def _loader_generators(loader: Any) -> list[torch.Generator]:
@@ -786,9 +797,9 @@ class _Closure:
             results.fx = "training_step"
         with t._precision.step_context():
             if t._ts_takes_idx:
-                out = model.training_step(self.batch, self.batch_idx)
+                out = t.strategy.training_step(model, self.batch, self.batch_idx)
             else:
-                out = model.training_step(self.batch)
+                out = t.strategy.training_step(model, self.batch)
         loss, extra = _parse_training_output(out)
         self.ran = True
         if self.zero_grad:
@@ -858,9 +869,8 @@ def _manual_step(t: Any, batch: Any, batch_idx: int) -> Any:
     if results is not None:
         results.fx = "training_step"
     with t._precision.step_context():
-        out = (
-            model.training_step(batch, batch_idx) if t._ts_takes_idx else model.training_step(batch)
-        )
+        args = (batch, batch_idx) if t._ts_takes_idx else (batch,)
+        out = t.strategy.training_step(model, *args)
     if out is not None and not isinstance(out, (torch.Tensor, dict)):
         raise MisconfigurationException(
             "In manual optimization, `training_step` must either return a Tensor, a dict, or have "
@@ -998,7 +1008,7 @@ def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> d
                     results.fx = f"{prefix}_step"
                 with t._precision.step_context():
                     args = (batch, batch_idx) if takes_idx else (batch,)
-                    out = step_fn(*args, *extra)
+                    out = t.strategy.run_step(model, f"{prefix}_step", *args, *extra)
                 call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
                 batches += 1
                 if results is not None and not sanity:
@@ -1090,7 +1100,7 @@ def run_predict(t: Any, return_predictions: bool) -> Any:
                     call_both(t, "on_predict_batch_start", batch, batch_idx, *extra)
                     with t._precision.step_context():
                         args = (batch, batch_idx) if takes_idx else (batch,)
-                        out = model.predict_step(*args, *extra)
+                        out = t.strategy.run_step(model, "predict_step", *args, *extra)
                     call_both(t, "on_predict_batch_end", out, batch, batch_idx, *extra)
                     if return_predictions:
                         preds.append(out)

@@ -159,13 +159,24 @@ class _Entry:
             self.total = torch.minimum(self.total, part)
         self.vals, self.sizes = [], []
 
-    def compute(self) -> Any:
+    def compute(self, sync: Any = None) -> Any:
+        """The epoch value; with ``sync`` (distributed ``sync_dist=True``) reduced over ranks, the
+        mean as synced sum over synced count so it equals the single-process weighted mean."""
         if self.metric is not None:
             return self.metric.compute()
         self._fold()
         if self.total is None:
             return None
-        out = self.total / self.count if self.reduce == "mean" else self.total
+        total, count = self.total, self.count
+        if sync is not None:
+            if self.reduce == "mean":
+                total = sync(total, "sum")
+                count = sync(
+                    torch.tensor(float(count), dtype=torch.float64, device=total.device), "sum"
+                )
+            else:
+                total = sync(total, self.reduce)
+        out = total / count if self.reduce == "mean" else total
         return out.to(torch.get_default_dtype())
 
 
@@ -215,8 +226,6 @@ class Results:
             if not value.is_floating_point():
                 warn_once(f"self.log({name!r}) got a {value.dtype} tensor; it is cast to float.")
                 value = value.to(torch.get_default_dtype())
-            if sync_dist and self.sync is not None:
-                value = self.sync(value, entry.reduce)
         elif _is_metric(value):
             entry.metric = value
             value = getattr(value, "_forward_cache", None)
@@ -231,7 +240,17 @@ class Results:
                 f"self.log({name!r}, value) was called with a {type(value).__name__}; allowed are a "
                 "number, a scalar tensor or a torchmetrics Metric. For a dict use `self.log_dict`."
             )
-        entry.value = value
+        # the step value shown/logged is reduced over ranks now; the epoch accumulator keeps the
+        # local value and is reduced once, at epoch end (synced sum / synced count)
+        if (
+            sync_dist
+            and self.sync is not None
+            and entry.on_step
+            and isinstance(value, torch.Tensor)
+        ):
+            entry.value = self.sync(value, entry.reduce)
+        else:
+            entry.value = value
         if entry.on_epoch and entry.metric is None and value is not None:
             if entry.reduce == "mean":
                 if batch_size is None:
@@ -319,11 +338,9 @@ class Results:
         for e in self.entries.values():
             if not e.on_epoch:
                 continue
-            v = e.compute()
+            v = e.compute(self.sync if e.sync else None)
             if v is None:
                 continue
-            if e.sync and self.sync is not None and e.metric is None:
-                v = self.sync(v, e.reduce)
             cb[e.name] = v
             cb[e.epoch_name] = v
             if e.logger:

@@ -201,6 +201,10 @@ class Trainer:
                 "'16-mixed' on this GPU."
             )
         self.sync_batchnorm = sync_batchnorm
+        if hasattr(self.strategy, "sync_batchnorm"):
+            self.strategy.sync_batchnorm = sync_batchnorm
+        if hasattr(self.strategy, "precision_name"):
+            self.strategy.precision_name = self._precision.name
         self.use_distributed_sampler = use_distributed_sampler
         self.plugins = plugins
         self.profiler = profiler
@@ -380,23 +384,38 @@ class Trainer:
         )
 
     def _select_strategy(self, strategy: Any, acc: str, indices: list[int], num_nodes: int) -> Any:
-        from runtime.strategies import SingleDeviceStrategy, Strategy
+        from runtime.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy, Strategy
+        from runtime.strategies.environment import detect
 
-        if isinstance(strategy, Strategy):
-            return strategy
         many = len(indices) > 1 or num_nodes > 1
-        if strategy in ("auto", "single_device") and not many:
+        if isinstance(strategy, Strategy):
+            chosen = strategy
+        elif strategy in ("auto", "single_device") and not many:
             return SingleDeviceStrategy(connector.root_device(acc, indices))
-        if strategy == "dp":
+        elif strategy == "single_device":
+            raise MisconfigurationException(
+                f"strategy='single_device' runs one process, but devices={len(indices)} and "
+                f"num_nodes={num_nodes} were asked for. Use strategy='ddp' or devices=1."
+            )
+        elif strategy == "dp":
             raise MisconfigurationException(
                 "You selected an invalid strategy name: `strategy='dp'`. DataParallel was removed "
                 "in Lightning 2.0; use strategy='ddp'."
             )
-        raise MisconfigurationException(
-            f"Trainer(strategy={strategy!r}, devices={len(indices)}, num_nodes={num_nodes}) needs "
-            "multi-process training, which this runtime version does not provide yet. Use "
-            "devices=1 (the single-process strategies are 'auto' and 'single_device')."
-        )
+        elif strategy in connector.STRATEGY_ALIASES or strategy == "auto":
+            kind, kw = connector.STRATEGY_ALIASES.get(strategy, ("ddp", {}))
+            if strategy == "auto" and connector.interactive():
+                kw = {"start_method": "fork"}
+            chosen = FSDPStrategy(**kw) if kind == "fsdp" else DDPStrategy(**kw)
+        else:
+            names = ", ".join(["auto", "single_device", *connector.STRATEGY_ALIASES])
+            raise MisconfigurationException(
+                f"You selected an invalid strategy name: `strategy={strategy!r}`. Available names "
+                f"are: {names}; or pass a strategy object such as `DDPStrategy(...)`."
+            )
+        if isinstance(chosen, DDPStrategy):
+            chosen.configure(acc, indices, num_nodes, detect(len(indices), num_nodes))
+        return chosen
 
     def _set_determinism(self) -> None:
         if self.deterministic:
@@ -606,6 +625,11 @@ class Trainer:
                 "`trainer.fit(datamodule=...)`: put the loaders in the DataModule or drop it."
             )
         self._check_model(model, "fit")
+        if self._must_spawn():
+            return self._spawn(
+                "fit",
+                (model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only),
+            )
         loaders = {"train": train_dataloaders, "val": val_dataloaders}
         loops.run_stage(self, "fit", model, datamodule, loaders, ckpt_path, weights_only)
 
@@ -718,6 +742,15 @@ class Trainer:
         ):
             datamodule = self.datamodule
         return model, datamodule, dataloaders, ckpt_path
+
+    def _must_spawn(self) -> bool:
+        strategy = self.strategy
+        return bool(getattr(strategy, "is_spawn", False) and strategy.needs_launch())
+
+    def _spawn(self, fn: str, args: tuple) -> Any:
+        from runtime.strategies.launchers import spawn
+
+        return spawn(self, fn, args, {}, self.strategy.world_size, self.strategy.start_method)
 
     def _check_model(self, model: Any, fn: str) -> None:
         from runtime.module import LightningModule

@@ -115,7 +115,7 @@ class ModelCheckpoint(Checkpoint):
 
     # ------------------------------------------------------------------ hooks
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        self.dirpath = self._resolve_dir(trainer)
+        self.dirpath = trainer.strategy.broadcast(self._resolve_dir(trainer))
         if (
             stage == "fit"
             and trainer.is_global_zero

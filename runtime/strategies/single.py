@@ -41,7 +41,21 @@ class Strategy:
     def is_global_zero(self) -> bool:
         return self.global_rank == 0
 
-    def setup_module(self, module: torch.nn.Module) -> torch.nn.Module:
+    def setup_environment(self) -> None: ...
+
+    def training_step(self, module: Any, *args: Any) -> Any:
+        return module.training_step(*args)
+
+    def run_step(self, module: Any, name: str, *args: Any) -> Any:
+        return getattr(module, name)(*args)
+
+    def load_optimizer_state(self, optimizer: Any, state: dict) -> None:
+        optimizer.load_state_dict(state)
+
+    def reduce_boolean_decision(self, decision: bool, all: bool = True) -> bool:
+        return decision
+
+    def setup_module(self, module: torch.nn.Module, stage: str = "fit") -> torch.nn.Module:
         """Moves the module to the device; returns what the trainer calls (``trainer.model``)."""
         module.to(self.root_device)
         self.model = module

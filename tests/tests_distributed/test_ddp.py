@@ -1,0 +1,236 @@
+"""Multi-process training on CPU (gloo, 2 processes): parity with one process, launchers, failures."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import runtime as L
+from runtime.errors import MisconfigurationException
+
+pytestmark = pytest.mark.distributed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "ddp_script.py")
+
+
+def run(tmp_path, name, *args, launcher="runtime", devices=2, timeout=120, env=None, check=True):
+    root = tmp_path / name
+    out = root / "result.pt"
+    cmd = [SCRIPT, "--devices", str(devices), "--root", str(root), "--out", str(out), *args]
+    if launcher == "torchrun":
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            str(devices),
+            "--master-port",
+            str(_free_port()),
+            *cmd,
+        ]
+    else:
+        cmd = [sys.executable, *cmd]
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    }
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**clean, "OMP_NUM_THREADS": "1", **(env or {})},
+        cwd=tmp_path,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return torch.load(out, weights_only=False), root
+    return proc, root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_params_close(a, b, atol=1e-6):
+    for x, y in zip(a["params"], b["params"]):
+        torch.testing.assert_close(x, y, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_ddp_equals_one_process_with_double_batch(tmp_path, accumulate):
+    acc = ["--accumulate", str(accumulate)]
+    two, root = run(tmp_path, "two", "--strategy", "ddp", "--batch", "4", *acc)
+    one, _ = run(tmp_path, "one", "--batch", "8", *acc, devices=1)
+    assert two["world_size"] == 2 and two["wrapped"] == "DistributedDataParallel"
+    assert two["global_step"] == one["global_step"] == 8 // accumulate
+    assert_params_close(two, one)
+    # sync_dist epoch metrics equal the single-process values (mean and sum reductions)
+    for key in ("train_loss", "val_loss", "val_sum"):
+        assert two["metrics"][key] == pytest.approx(one["metrics"][key], rel=1e-5)
+    # rank 0 alone writes: one checkpoint, one metrics.csv
+    files = sorted(
+        os.path.relpath(os.path.join(d, f), root)
+        for d, _, fs in os.walk(root)
+        for f in fs
+        if not f.endswith(".pt")
+    )
+    assert files == [
+        f"ckpt/epoch=0-step={8 // accumulate}.ckpt",
+        "lightning_logs/version_0/hparams.yaml",
+        "lightning_logs/version_0/metrics.csv",
+    ]
+
+
+def test_gradient_clipping_under_ddp(tmp_path):
+    two, _ = run(tmp_path, "two", "--strategy", "ddp", "--batch", "4", "--clip", "0.5")
+    one, _ = run(tmp_path, "one", "--batch", "8", "--clip", "0.5", devices=1)
+    assert_params_close(two, one)
+
+
+def test_torchrun_and_runtime_launcher_agree(tmp_path):
+    own, _ = run(tmp_path, "own", "--strategy", "ddp", "--batch", "4")
+    elastic, _ = run(tmp_path, "elastic", "--strategy", "ddp", "--batch", "4", launcher="torchrun")
+    assert elastic["world_size"] == 2
+    for x, y in zip(own["params"], elastic["params"]):
+        assert torch.equal(x, y)
+
+
+def test_spawn_strategy(tmp_path):
+    spawned, _ = run(tmp_path, "spawn", "--strategy", "ddp_spawn", "--batch", "4")
+    one, _ = run(tmp_path, "one", "--batch", "8", devices=1)
+    assert_params_close(spawned, one)
+
+
+def test_fsdp_on_cpu(tmp_path):
+    sharded, root = run(tmp_path, "fsdp", "--strategy", "fsdp", "--batch", "4", "--clip", "0.5")
+    one, _ = run(tmp_path, "one", "--batch", "8", "--clip", "0.5", devices=1)
+    assert sharded["wrapped"].startswith("FSDP")
+    assert_params_close(sharded, one, atol=1e-5)
+    ckpt = torch.load(sharded["best"], weights_only=True)
+    assert ckpt["state_dict"]["net.0.weight"].shape == (16, 8)  # full, not sharded
+
+
+def test_checkpoints_move_between_process_counts(tmp_path):
+    straight, _ = run(tmp_path, "straight", "--batch", "8", "--epochs", "2", devices=1)
+    first, _ = run(tmp_path, "first", "--strategy", "ddp", "--batch", "4")
+    resumed, _ = run(
+        tmp_path, "resumed", "--batch", "8", "--epochs", "2", "--ckpt-in", first["best"], devices=1
+    )
+    assert resumed["global_step"] == 16
+    assert_params_close(resumed, straight)
+    single, _ = run(tmp_path, "single", "--batch", "8", devices=1)
+    back, _ = run(
+        tmp_path,
+        "back",
+        "--strategy",
+        "ddp",
+        "--batch",
+        "4",
+        "--epochs",
+        "2",
+        "--ckpt-in",
+        single["best"],
+    )
+    assert back["global_step"] == 16
+    assert_params_close(back, straight)
+
+
+def test_failure_in_one_rank_ends_the_job(tmp_path):
+    t0 = time.monotonic()
+    proc, _ = run(
+        tmp_path,
+        "fail",
+        "--strategy",
+        "ddp",
+        "--batch",
+        "4",
+        "--fail-rank",
+        "1",
+        check=False,
+        timeout=90,
+    )
+    assert proc.returncode != 0
+    assert time.monotonic() - t0 < 60
+    assert "deliberate failure in rank 1" in proc.stderr
+
+
+def test_failure_in_rank_zero_ends_the_job(tmp_path):
+    t0 = time.monotonic()
+    proc, _ = run(
+        tmp_path,
+        "fail0",
+        "--strategy",
+        "ddp",
+        "--batch",
+        "4",
+        "--fail-rank",
+        "0",
+        check=False,
+        timeout=90,
+    )
+    assert proc.returncode != 0 and time.monotonic() - t0 < 60
+    assert "deliberate failure in rank 0" in proc.stderr
+
+
+def test_prepare_data_runs_once_per_node(tmp_path):
+    marker = tmp_path / "prepared.txt"
+    run(tmp_path, "prep", "--strategy", "ddp", "--batch", "4", env={"PREPARE_MARKER": str(marker)})
+    assert marker.read_text().split() == ["0"]
+
+
+def test_num_nodes_without_cluster_is_refused_before_start():
+    with pytest.raises(MisconfigurationException, match="torchrun --nnodes 2"):
+        L.Trainer(accelerator="cpu", devices=2, num_nodes=2, strategy="ddp")
+
+
+def test_world_size_mismatch_is_refused(monkeypatch):
+    for k, v in {
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "4",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29555",
+    }.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(MisconfigurationException, match="WORLD_SIZE=4"):
+        L.Trainer(accelerator="cpu", devices=2, strategy="ddp")
+
+
+def test_port_already_taken(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc, _ = run(
+            tmp_path,
+            "port",
+            "--strategy",
+            "ddp",
+            env={"MASTER_PORT": str(port)},
+            check=False,
+            timeout=60,
+        )
+    assert (
+        proc.returncode != 0
+        and f"MASTER_PORT={port}" in proc.stderr
+        and "already in use" in proc.stderr
+    )
+
+
+def test_bad_strategy_and_devices():
+    with pytest.raises(MisconfigurationException, match="invalid strategy name"):
+        L.Trainer(accelerator="cpu", devices=2, strategy="horovod")
+    if not torch.cuda.is_available():
+        with pytest.raises(MisconfigurationException, match="CUDA"):
+            L.Trainer(accelerator="cuda", devices=3)
