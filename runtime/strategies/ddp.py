@@ -139,6 +139,7 @@ class DDPStrategy(Strategy):
                 world_size=int(os.environ["WORLD_SIZE"]),
                 timeout=self.timeout,
             )
+            atexit.register(_leave_process_group)
         rank_zero_only.rank = self.global_rank
 
     def setup_module(self, module: torch.nn.Module, stage: str = "fit") -> torch.nn.Module:
