@@ -154,6 +154,7 @@ def run_stage(
 
 def _interrupt(t: Any, exception: BaseException) -> None:
     t.state.status = "interrupted"
+    t.strategy.on_exception(exception)
     module = t.lightning_module
     for cb in t.callbacks:
         cb.on_exception(t, module, exception)

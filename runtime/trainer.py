@@ -205,6 +205,11 @@ class Trainer:
             self.strategy.sync_batchnorm = sync_batchnorm
         if hasattr(self.strategy, "precision_name"):
             self.strategy.precision_name = self._precision.name
+            if getattr(self._precision, "scaler", None) is not None:
+                # FSDP's gradients are DTensor shards: they need the sharded scaler
+                from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+
+                self._precision.scaler = ShardedGradScaler(acc)
         self.use_distributed_sampler = use_distributed_sampler
         self.plugins = plugins
         self.profiler = profiler

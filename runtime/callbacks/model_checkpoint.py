@@ -239,12 +239,9 @@ class ModelCheckpoint(Checkpoint):
             self._remove(trainer, previous)
 
     def _save_topk(self, trainer: Any, metrics: dict[str, Any]) -> None:
-        current = metrics[self.monitor]
-        current = torch.as_tensor(current, dtype=torch.float64).detach().cpu()
+        current = torch.as_tensor(metrics[self.monitor]).detach().cpu().squeeze()
         if torch.isnan(current):
-            current = torch.tensor(
-                math.inf if self.mode == "min" else -math.inf, dtype=torch.float64
-            )
+            current = torch.tensor(math.inf if self.mode == "min" else -math.inf)
         self.current_score = current
         better = torch.lt if self.mode == "min" else torch.gt
         k = len(self.best_k_models)

@@ -16,15 +16,24 @@ from runtime.rank_zero import rank_zero_only
 from runtime.strategies.environment import ClusterEnvironment
 from runtime.strategies.single import Strategy
 
+_STATE = {"failed": False}
+
 
 def _leave_process_group() -> None:
-    # a process that exits with a live gloo group can abort ("terminate called without an
-    # active exception"); leave it explicitly instead
-    if dist.is_initialized():
-        try:
-            dist.destroy_process_group()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
+    """At interpreter exit: meet the other ranks (bounded wait, skipped after a failure), then
+    leave the group. A process that exits while gloo work threads still hold Python objects can
+    abort with "terminate called without an active exception"."""
+    if not dist.is_initialized():
+        return
+    try:
+        if not _STATE["failed"] and dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=30))
+    except Exception:  # noqa: BLE001 - a peer already gone: just leave
+        pass
+    try:
+        dist.destroy_process_group()
+    except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        pass
 
 
 _REDUCE_OPS = {"sum": "SUM", "max": "MAX", "min": "MIN", "mean": "SUM"}
@@ -129,6 +138,19 @@ class DDPStrategy(Strategy):
 
         if self.needs_launch() and not self.is_spawn:
             self.launch_popen()
+        if not dist.is_initialized() and "RANK" not in os.environ and self.world_size == 1:
+            # one process under strategy='ddp'/'fsdp': a group of one, on a free local port
+            from runtime.strategies.environment import free_port
+
+            os.environ.update(
+                {
+                    "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(free_port()),
+                    "RANK": "0",
+                    "LOCAL_RANK": "0",
+                    "WORLD_SIZE": "1",
+                }
+            )
         if not dist.is_initialized():
             watch_parent()
             if self.accelerator == "cuda":
@@ -245,6 +267,9 @@ class DDPStrategy(Strategy):
         t = torch.tensor(int(decision), device=self.root_device)
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return bool(t.item() == self.world_size) if all else bool(t.item() > 0)
+
+    def on_exception(self, exception: BaseException) -> None:
+        _STATE["failed"] = True
 
     def teardown(self) -> None:
         if isinstance(self.model, torch.nn.parallel.DistributedDataParallel):

@@ -68,6 +68,8 @@ def main() -> None:
     p.add_argument("--accumulate", type=int, default=1)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--clip", type=float, default=None)
+    p.add_argument("--precision", default="32-true")
+    p.add_argument("--accelerator", default="cpu")
     p.add_argument("--fail-rank", type=int, default=-1)
     p.add_argument("--root", default=".")
     p.add_argument("--ckpt-in", default=None)

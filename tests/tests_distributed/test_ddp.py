@@ -234,3 +234,41 @@ def test_bad_strategy_and_devices():
     if not torch.cuda.is_available():
         with pytest.raises(MisconfigurationException, match="CUDA"):
             L.Trainer(accelerator="cuda", devices=3)
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_bf16_mixed_combines_with_strategies(tmp_path, strategy):
+    two, _ = run(
+        tmp_path, "two", "--strategy", strategy, "--batch", "4", "--precision", "bf16-mixed"
+    )
+    one, _ = run(tmp_path, "one", "--batch", "8", "--precision", "bf16-mixed", devices=1)
+    assert two["global_step"] == 8
+    assert_params_close(two, one, atol=2e-2)  # bf16 rounding differs with the split batch
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_one_process_under_a_distributed_strategy(tmp_path, strategy):
+    res, _ = run(tmp_path, "one", "--strategy", strategy, "--batch", "8", devices=1)
+    ref, _ = run(tmp_path, "ref", "--batch", "8", devices=1)
+    assert res["world_size"] == 1
+    assert_params_close(res, ref)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "strategy,precision",
+    [("ddp", "16-mixed"), ("fsdp", "16-mixed"), ("ddp", "bf16-mixed"), ("fsdp", "bf16-mixed")],
+)
+def test_one_cuda_process_with_strategy_and_precision(tmp_path, strategy, precision):
+    res, _ = run(
+        tmp_path,
+        "gpu",
+        "--strategy",
+        strategy,
+        "--accelerator",
+        "cuda",
+        "--precision",
+        precision,
+        devices=1,
+    )
+    assert res["global_step"] == 8 and all(torch.isfinite(p).all() for p in res["params"])
