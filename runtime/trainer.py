@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 
 from runtime import connector, loops
 from runtime.callbacks.base import Callback, Checkpoint
+from runtime.loggers.base import Logger
 from runtime.errors import MisconfigurationException
 from runtime.precision import make_precision, normalize_precision
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
@@ -91,8 +93,8 @@ class Trainer:
         devices: Any = "auto",
         num_nodes: int = 1,
         precision: Any = None,
-        logger: Any = None,
-        callbacks: Any = None,
+        logger: Logger | Iterable[Logger] | bool | None = None,
+        callbacks: list[Callback] | Callback | None = None,
         fast_dev_run: int | bool = False,
         max_epochs: int | None = None,
         min_epochs: int | None = None,
