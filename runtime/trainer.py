@@ -17,8 +17,8 @@ import torch
 
 from runtime import connector, loops
 from runtime.callbacks.base import Callback, Checkpoint
-from runtime.loggers.base import Logger
 from runtime.errors import MisconfigurationException
+from runtime.loggers.base import Logger
 from runtime.precision import make_precision, normalize_precision
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 

@@ -59,7 +59,8 @@ def test_fit_with_config_file_and_overrides(tmp_path):
     assert c.subcommand == "fit" and c.trainer.max_epochs == 3 and c.trainer.global_step == 12
     assert c.model.hparams.lr == 0.01 and c.model.hparams.optimizer == "adam"
     assert c.trainer.early_stopping_callback.patience == 4
-    saved = yaml.safe_load(open(os.path.join(c.trainer.log_dir, "config.yaml")))
+    with open(os.path.join(c.trainer.log_dir, "config.yaml")) as f:
+        saved = yaml.safe_load(f)
     assert saved["trainer"]["max_epochs"] == 3 and saved["seed_everything"] == 3
     ckpt = c.trainer.checkpoint_callback.best_model_path
     t = cli(["test", "--config", str(cfg), "--ckpt_path", ckpt])
