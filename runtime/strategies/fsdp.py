@@ -30,6 +30,13 @@ class FSDPStrategy(DDPStrategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        try:
+            from torch.distributed.fsdp import fully_shard  # noqa: F401
+        except ImportError as e:
+            raise MisconfigurationException(
+                f"strategy='fsdp' needs torch's FSDP2 (`torch.distributed.fsdp.fully_shard`, torch "
+                f">= 2.6); this is torch {torch.__version__}. Upgrade torch or use strategy='ddp'."
+            ) from e
         if state_dict_type != "full":
             raise MisconfigurationException(
                 f"FSDPStrategy(state_dict_type={state_dict_type!r}): only 'full' checkpoints are "

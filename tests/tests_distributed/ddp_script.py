@@ -31,6 +31,17 @@ class Net(L.LightningModule):
     def on_fit_start(self):
         self.wrapped = type(self.trainer.model).__name__
 
+    def on_train_end(self):
+        rank = self.trainer.global_rank
+        strategy = self.trainer.strategy
+        self.collectives = {
+            "all_gather": self.all_gather(torch.tensor([rank, rank * 10])).tolist(),
+            "reduce_sum": strategy.reduce(torch.tensor(float(rank + 1)), reduce_op="sum").item(),
+            "reduce_mean": strategy.reduce(torch.tensor(float(rank + 1))).item(),
+            "broadcast": strategy.broadcast(f"from rank {rank}"),
+        }
+        strategy.barrier()
+
     def prepare_data(self):
         marker = os.environ.get("PREPARE_MARKER")
         if marker:
@@ -70,6 +81,7 @@ def main() -> None:
     p.add_argument("--clip", type=float, default=None)
     p.add_argument("--precision", default="32-true")
     p.add_argument("--accelerator", default="cpu")
+    p.add_argument("--sync-bn", action="store_true")
     p.add_argument("--fail-rank", type=int, default=-1)
     p.add_argument("--root", default=".")
     p.add_argument("--ckpt-in", default=None)
@@ -78,9 +90,11 @@ def main() -> None:
     torch.manual_seed(0)
     model = Net(a.fail_rank)
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator=a.accelerator,
         devices=a.devices,
         strategy=a.strategy,
+        precision=a.precision,
+        sync_batchnorm=a.sync_bn,
         max_epochs=a.epochs,
         accumulate_grad_batches=a.accumulate,
         gradient_clip_val=a.clip,
@@ -106,6 +120,7 @@ def main() -> None:
                 "world_size": trainer.world_size,
                 "global_step": trainer.global_step,
                 "wrapped": getattr(model, "wrapped", None),
+                "collectives": getattr(model, "collectives", None),
                 "best": trainer.checkpoint_callback.best_model_path,
             },
             a.out,

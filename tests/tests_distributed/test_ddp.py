@@ -73,6 +73,12 @@ def test_ddp_equals_one_process_with_double_batch(tmp_path, accumulate):
     two, root = run(tmp_path, "two", "--strategy", "ddp", "--batch", "4", *acc)
     one, _ = run(tmp_path, "one", "--batch", "8", *acc, devices=1)
     assert two["world_size"] == 2 and two["wrapped"] == "DistributedDataParallel"
+    assert two["collectives"] == {
+        "all_gather": [[0, 0], [1, 10]],
+        "reduce_sum": 3.0,
+        "reduce_mean": 1.5,
+        "broadcast": "from rank 0",
+    }
     assert two["global_step"] == one["global_step"] == 8 // accumulate
     assert_params_close(two, one)
     # sync_dist epoch metrics equal the single-process values (mean and sum reductions)
@@ -272,3 +278,35 @@ def test_one_cuda_process_with_strategy_and_precision(tmp_path, strategy, precis
         devices=1,
     )
     assert res["global_step"] == 8 and all(torch.isfinite(p).all() for p in res["params"])
+
+
+def test_sync_batchnorm_on_cpu_is_refused_clearly(tmp_path):
+    proc, _ = run(tmp_path, "sbn", "--strategy", "ddp", "--sync-bn", check=False, timeout=90)
+    assert proc.returncode != 0 and "sync_batchnorm=True) needs CUDA" in proc.stderr
+
+
+def test_slurm_environment_is_detected(monkeypatch):
+    from runtime.strategies.environment import detect
+
+    for k in (
+        "RANK",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "TORCHELASTIC_RUN_ID",
+    ):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("SLURM_NODEID", "2")
+    monkeypatch.setenv("SLURM_JOB_NAME", "train")
+    monkeypatch.setenv("SLURM_JOB_ID", "123456")
+    monkeypatch.setenv("SLURM_NODELIST", "gpu[03-06],cpu01")
+    env = detect(num_processes=2, num_nodes=4)
+    assert (env.name, env.creates_processes_externally) == ("slurm", True)
+    assert (env.world_size, env.global_rank, env.local_rank, env.node_rank) == (8, 5, 1, 2)
+    assert env.main_address == "gpu03" and env.main_port == 15000 + 3456
+    with pytest.raises(MisconfigurationException, match="WORLD_SIZE=8"):
+        detect(num_processes=2, num_nodes=2)
