@@ -83,6 +83,37 @@ class Logger:
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None: ...
 
 
+class FolderLogger(Logger):
+    """A logger writing into ``save_dir/name/version_N`` (the next free N unless given)."""
+
+    _save_dir: str
+    _name: str
+    _version: int | str | None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> int | str:
+        if self._version is None:
+            self._version = next_version(self.root_dir)
+        return self._version
+
+    @property
+    def root_dir(self) -> str:
+        return os.path.join(self._save_dir, self._name)
+
+    @property
+    def save_dir(self) -> str:
+        return self._save_dir
+
+    @property
+    def log_dir(self) -> str:
+        version = self.version if isinstance(self.version, str) else f"version_{self.version}"
+        return os.path.join(self.root_dir, version)
+
+
 class DummyLogger(Logger):
     """Swallows everything (used by ``fast_dev_run``)."""
 
@@ -99,4 +130,11 @@ class DummyLogger(Logger):
         return ""
 
 
-__all__ = ["DummyLogger", "Logger", "flatten_params", "next_version", "rank_zero_only"]
+__all__ = [
+    "DummyLogger",
+    "FolderLogger",
+    "Logger",
+    "flatten_params",
+    "next_version",
+    "rank_zero_only",
+]

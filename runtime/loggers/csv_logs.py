@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
-from runtime.loggers.base import Logger, next_version
+from runtime.loggers.base import FolderLogger
 from runtime.rank_zero import rank_zero_only, rank_zero_warn
 
 
-class CSVLogger(Logger):
+class CSVLogger(FolderLogger):
     NAME_METRICS_FILE = "metrics.csv"
     NAME_HPARAMS_FILE = "hparams.yaml"
 
@@ -37,29 +37,6 @@ class CSVLogger(Logger):
         self._keys: list[str] = []
         self._hparams: dict[str, Any] = {}
         self._started = False
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> int | str:
-        if self._version is None:
-            self._version = next_version(self.root_dir)
-        return self._version
-
-    @property
-    def root_dir(self) -> str:
-        return os.path.join(self._save_dir, self._name)
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
-    def log_dir(self) -> str:
-        version = self.version if isinstance(self.version, str) else f"version_{self.version}"
-        return os.path.join(self.root_dir, version)
 
     @property
     def experiment(self) -> CSVLogger:

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from runtime.loggers.base import Logger, flatten_params, next_version
+from runtime.loggers.base import FolderLogger, flatten_params
 from runtime.rank_zero import rank_zero_only
 
 
@@ -17,7 +17,7 @@ def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-class TensorBoardLogger(Logger):
+class TensorBoardLogger(FolderLogger):
     NAME_HPARAMS_FILE = "hparams.yaml"
 
     def __init__(
@@ -48,27 +48,8 @@ class TensorBoardLogger(Logger):
         self._hparams: dict[str, Any] = {}
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> int | str:
-        if self._version is None:
-            self._version = next_version(self.root_dir)
-        return self._version
-
-    @property
-    def root_dir(self) -> str:
-        return os.path.join(self._save_dir, self._name)
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
     def log_dir(self) -> str:
-        version = self.version if isinstance(self.version, str) else f"version_{self.version}"
-        path = os.path.join(self.root_dir, version)
+        path = super().log_dir
         return os.path.join(path, self._sub_dir) if self._sub_dir else path
 
     @property
