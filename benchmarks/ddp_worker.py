@@ -19,16 +19,9 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 
 def small_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32 * 8 * 8, 10),
-    )
+    from overhead import WORKLOADS  # the same model as the single-process benchmark
+
+    return WORKLOADS["small-cnn"].build()
 
 
 def dataset(steps: int, batch: int) -> TensorDataset:
