@@ -712,27 +712,26 @@ def _train_epoch_end(t: Any) -> None:
     _publish_epoch(t, results)
     call_cb(t, "on_train_epoch_end:plain")
     call_lm(t, "on_train_epoch_end")
-    _publish_epoch(t, results)
+    # again: LightningModule.on_train_epoch_end may log what the monitoring callbacks read
+    logged = _publish_epoch(t, results)
     call_cb(t, "on_train_epoch_end:monitor")
     step_plateau_epoch(t)
     if results is not None:
-        _, logged, _ = results.epoch_metrics()
         _send_to_loggers(t, logged, step=t._batches_that_stepped - 1)
         results.reset()
     t.current_epoch += 1
 
 
-def _publish_epoch(t: Any, results: Any) -> None:
+def _publish_epoch(t: Any, results: Any) -> dict[str, Any]:
+    """Moves the train results into the trainer's metric dicts; returns the logger's share."""
     if results is None:
-        return
-    cb, lg, pb = results.step_metrics()
-    t._callback_metrics.update(cb)
-    t._logged_metrics.update(lg)
-    t._pbar_metrics.update(pb)
-    cb, lg, pb = results.epoch_metrics()
-    t._callback_metrics.update(cb)
-    t._logged_metrics.update(lg)
-    t._pbar_metrics.update(pb)
+        return {}
+    for view in (results.step_metrics(), results.epoch_metrics()):
+        cb, lg, pb = view
+        t._callback_metrics.update(cb)
+        t._logged_metrics.update(lg)
+        t._pbar_metrics.update(pb)
+    return lg
 
 
 def _send_to_loggers(t: Any, metrics: dict[str, Any], step: int, epoch: bool = True) -> None:
@@ -950,9 +949,7 @@ _EVAL = {
 def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
     stage = "val" if fn == "validate" else "test"
     data = t._data
-    if not overridden_step(
-        t.lightning_module, "validation_step" if stage == "val" else "test_step"
-    ):
+    if not overridden(t.lightning_module, "validation_step" if stage == "val" else "test_step"):
         raise MisconfigurationException(
             f"No `{'validation_step' if stage == 'val' else 'test_step'}()` method defined on "
             f"{type(t.lightning_module).__name__} to run `Trainer.{fn}`."
@@ -964,10 +961,6 @@ def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
     if verbose and t.is_global_zero:
         _print_results(out, "Validate" if stage == "val" else "Test")
     return out
-
-
-def overridden_step(model: Any, name: str) -> bool:
-    return overridden(model, name)
 
 
 def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> dict[str, Any]:

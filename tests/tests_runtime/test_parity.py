@@ -13,7 +13,7 @@ from tests.helpers.models import loader, make_net, params_of, quiet
 class Wrapped(L.LightningModule):
     """Holds a plain net, the way `scaffold migrate` wraps a user's model."""
 
-    def __init__(self, net, lr=0.05, clip=None, accumulate=1, sched=None, amp=False):
+    def __init__(self, net, lr=0.05, sched=None):
         super().__init__()
         self.net = net
         self.lr, self.sched = lr, sched
