@@ -102,17 +102,40 @@ class LightningCLI:
             if run
             else self.parser
         )
+        self.before_instantiate_classes()
         self.config_init = parser.instantiate_classes(cfg)
         self.model = self.config_init["model"]
         self.datamodule = self.config_init.get("data")
         self.trainer = self._trainer(parser, cfg)
+        self.after_instantiate_classes()
         if run:
             self._run(cfg)
+
+    # ------------------------------------------------------------------ extension points
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        """Override to add arguments or links, e.g.
+        ``parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")``.
+        Called once per subcommand parser, as Lightning does."""
+
+    def before_instantiate_classes(self) -> None:
+        """Called after parsing, before the model, data module and trainer are built."""
+
+    def after_instantiate_classes(self) -> None:
+        """Called after the model, data module and trainer are built, before the subcommand."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """The subcommands and the trainer methods they run (Lightning's shape)."""
+        return {name: {"model", "dataloaders", "datamodule"} for name in SUBCOMMANDS}
 
     # ------------------------------------------------------------------ parser
     def _common_args(self, parser: Any) -> None:
         from jsonargparse import ActionConfigFile
 
+        # Imported so that short class names in configs (``class_path: ModelCheckpoint``,
+        # ``class_path: CSVLogger``) resolve, as they do with Lightning's CLI.
+        import runtime.callbacks  # noqa: F401
+        import runtime.loggers  # noqa: F401
         from runtime.datamodule import LightningDataModule
         from runtime.module import LightningModule
 
@@ -158,15 +181,20 @@ class LightningCLI:
             default=None,
             help="Path to a checkpoint to resume from or evaluate ('best', 'last' or a file).",
         )
+        self.add_arguments_to_parser(parser)
 
     def _build_parser(self, parser_kwargs: dict[str, Any], run: bool) -> Any:
         from jsonargparse import ArgumentParser
 
+        # As in Lightning, parser_kwargs is either one dict for every parser or a dict keyed by
+        # subcommand ({"fit": {"default_config_files": [...]}}).
+        per_sub = {k: v for k, v in parser_kwargs.items() if k in SUBCOMMANDS}
+        common = {k: v for k, v in parser_kwargs.items() if k not in SUBCOMMANDS}
         kw = {
             "description": "Runs training, validation, testing or prediction.",
             "env_prefix": "PL",
             "default_env": False,
-            **parser_kwargs,
+            **common,
         }
         parser = ArgumentParser(**kw)
         if not run:
@@ -174,7 +202,8 @@ class LightningCLI:
             return parser
         subcommands = parser.add_subcommands(required=True, dest="subcommand")
         for name, help_text in SUBCOMMANDS.items():
-            sub = ArgumentParser(description=help_text)
+            sub_kw = {"description": help_text, **common, **per_sub.get(name, {})}
+            sub = ArgumentParser(**sub_kw)
             self._common_args(sub)
             if name == "predict":
                 sub.add_argument("--return_predictions", type=bool | None, default=None)
@@ -215,6 +244,14 @@ class LightningCLI:
             kwargs["return_predictions"] = cfg.get("return_predictions")
         rank_zero_info(f"LightningCLI: running `{self.subcommand}`")
         self.result = fn(self.model, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LightningArgumentParser":
+        from jsonargparse import ArgumentParser
+
+        return ArgumentParser
+    raise AttributeError(f"module 'runtime.cli' has no attribute {name!r}")
 
 
 def cli_main(**kwargs: Any) -> LightningCLI:  # pragma: no cover - convenience entry point
