@@ -1,7 +1,8 @@
-"""Loggers: ``from runtime.loggers import CSVLogger, TensorBoardLogger``."""
+"""Loggers: ``from runtime.loggers import CSVLogger, TensorBoardLogger, MLFlowLogger``."""
 
 from runtime.loggers.base import DummyLogger, Logger
 from runtime.loggers.csv_logs import CSVLogger
+from runtime.loggers.mlflow import MLFlowLogger
 from runtime.loggers.tensorboard import TensorBoardLogger
 
-__all__ = ["CSVLogger", "DummyLogger", "Logger", "TensorBoardLogger"]
+__all__ = ["CSVLogger", "DummyLogger", "Logger", "MLFlowLogger", "TensorBoardLogger"]
