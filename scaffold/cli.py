@@ -1,16 +1,164 @@
-"""The ``scaffold`` command: parses arguments, calls the public API, prints the result."""
+"""The ``scaffold`` command: parses arguments, calls the public API, prints the result.
+
+No business logic here, and nothing heavy imported at module level: ``scaffold --help`` and
+``scaffold --version`` must not import copier, libcst or torch.
+"""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import click
 
 from scaffold import __version__
+from scaffold.errors import ScaffoldError
+
+
+def _fail(err: ScaffoldError) -> None:
+    click.echo(click.style("error: ", fg="red", bold=True) + str(err), err=True)
+    sys.exit(err.exit_code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scaffold")
 def main() -> None:
-    """Start and modernise PyTorch training code."""
+    """Start and modernise PyTorch training code.
+
+    \b
+      scaffold templates                      list the bundled project templates
+      scaffold new NAME [--template KIND]     create a Lightning project
+      scaffold update [PATH]                  pull template changes into a project
+    """
+
+
+@main.command("templates")
+def templates_cmd() -> None:
+    """List the bundled project templates, one per line."""
+    from scaffold.catalog import bundled_kinds
+
+    try:
+        kinds = bundled_kinds()
+    except ScaffoldError as err:
+        _fail(err)
+    width = max(len(k.name) for k in kinds)
+    for kind in kinds:
+        click.echo(f"{kind.name:<{width}}  {kind.description}")
+
+
+_data_option = click.option(
+    "-d",
+    "--data",
+    "data",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Answer a template question (repeatable), e.g. -d engine=lightning.",
+)
+_trust_option = click.option(
+    "--trust",
+    is_flag=True,
+    help="Allow the template's tasks, migrations and Jinja extensions to run (copier's unsafe).",
+)
+
+
+@main.command("new")
+@click.argument("name", type=click.Path(path_type=Path))
+@click.option(
+    "-t",
+    "--template",
+    default=None,
+    help="Bundled template name (see `scaffold templates`), a local path or a git URL.",
+)
+@click.option("--vcs-ref", default=None, help="Git tag, branch or commit of the template.")
+@_data_option
+@click.option(
+    "--defaults",
+    is_flag=True,
+    help="Take the default answer for every question not given with -d (never prompt).",
+)
+@click.option("--force", is_flag=True, help="Render into an existing non-empty folder.")
+@click.option("--no-git", is_flag=True, help="Do not create a git repository and first commit.")
+@_trust_option
+def new_cmd(name, template, vcs_ref, data, defaults, force, no_git, trust) -> None:
+    """Create the project NAME (a folder, made in the current directory unless NAME is a path).
+
+    In a terminal the template's questions are asked; elsewhere, or with --defaults, the defaults
+    are used. The project is written all at once or not at all.
+    """
+    from scaffold.new import NewOptions, create_project, parse_data
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        opts = NewOptions(
+            destination=name,
+            template=template,
+            vcs_ref=vcs_ref,
+            data=parse_data(data),
+            defaults=defaults or not interactive,
+            force=force,
+            trust=trust,
+            git=not no_git,
+        )
+        result = create_project(opts)
+    except ScaffoldError as err:
+        _fail(err)
+    for note in result.notes:
+        click.echo(click.style("note: ", fg="yellow") + note, err=True)
+    version = f" {result.version}" if result.version else ""
+    click.echo(f"Created {result.path} from template {result.template}{version}.")
+    package = result.answers.get("package_name")
+    try:
+        shown = result.path.relative_to(Path.cwd())
+    except ValueError:
+        shown = result.path
+    click.echo("Next:")
+    click.echo(f"  cd {shown} && pip install -e '.[dev]' && pytest")
+    if package:
+        click.echo(f"  python -m {package} fit --config configs/default.yaml")
+
+
+@main.command("update")
+@click.argument("path", type=click.Path(path_type=Path), default=Path("."), required=False)
+@click.option("--vcs-ref", default=None, help="Template version to update to (default: latest).")
+@click.option("--pretend", is_flag=True, help="Show what would change; write nothing.")
+@_data_option
+@_trust_option
+def update_cmd(path, vcs_ref, pretend, data, trust) -> None:
+    """Apply the template's changes since the project was made (or last updated).
+
+    Your edits are kept (copier's 3-way merge). Where the template changed the same lines, the
+    file gets inline conflict markers and is listed; the exit code is then 3.
+    """
+    from scaffold.new import parse_data
+    from scaffold.update import UpdateOptions, update_project
+
+    try:
+        opts = UpdateOptions(path, vcs_ref, pretend, parse_data(data), trust)
+        result = update_project(opts)
+    except ScaffoldError as err:
+        _fail(err)
+    verb = "Would update" if pretend else "Updated"
+    if result.from_version == result.to_version and not result.changed:
+        click.echo(f"{result.path} is up to date with {result.template} {result.to_version}.")
+        return
+    click.echo(f"{verb} {result.path}: {result.from_version} -> {result.to_version}")
+    for line in result.changed:
+        mark = "C" if line in result.conflicts else "M"
+        click.echo(f"  {mark} {line}")
+    if result.diff:
+        click.echo(result.diff.rstrip())
+    if result.conflicts:
+        click.echo(
+            f"{len(result.conflicts)} file(s) with conflicts "
+            f"{'would need' if pretend else 'need'} resolving (look for '<<<<<<< before "
+            "updating'):",
+            err=True,
+        )
+        for conflict in result.conflicts:
+            click.echo(f"  {conflict}", err=True)
+        sys.exit(3)
+    if not pretend:
+        click.echo("Review with `git diff`, run the tests, then commit.")
 
 
 if __name__ == "__main__":

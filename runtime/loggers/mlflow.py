@@ -23,7 +23,7 @@ class MLFlowLogger(Logger):
         self,
         experiment_name: str = "lightning_logs",
         run_name: str | None = None,
-        tracking_uri: str | None = os.getenv("MLFLOW_TRACKING_URI"),
+        tracking_uri: str | None = None,
         tags: dict[str, Any] | None = None,
         save_dir: str | None = "./mlruns",
         log_model: bool | str = False,
@@ -32,7 +32,10 @@ class MLFlowLogger(Logger):
         run_id: str | None = None,
     ) -> None:
         if tracking_uri is None:
-            tracking_uri = f"{_FILE_SCHEME}{save_dir}" if save_dir else None
+            # Read when the logger is made (Lightning reads it at import time).
+            tracking_uri = os.getenv("MLFLOW_TRACKING_URI") or (
+                f"{_FILE_SCHEME}{save_dir}" if save_dir else None
+            )
         self._experiment_name = experiment_name
         self._run_name = run_name
         self._tracking_uri = tracking_uri
@@ -44,6 +47,7 @@ class MLFlowLogger(Logger):
         self._experiment_id: str | None = None
         self._client: Any = None
         self._logged_checkpoints: set[str] = set()
+        self._checkpoint_callback: Any = None
 
     # ------------------------------------------------------------------ the run
     @property
@@ -130,16 +134,26 @@ class MLFlowLogger(Logger):
             self.experiment.log_batch(self.run_id, metrics=batch)
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        if not self._log_model:
-            return
-        path = getattr(checkpoint_callback, "best_model_path", "") or ""
-        if path and os.path.isfile(path) and path not in self._logged_checkpoints:
-            self.experiment.log_artifact(self.run_id, path, artifact_path="checkpoints")
-            self._logged_checkpoints.add(path)
+        # As Lightning: log_model="all" uploads every checkpoint when it is written; True
+        # uploads the checkpoints that exist when training ends.
+        self._checkpoint_callback = checkpoint_callback
+        if self._log_model == "all":
+            self._log_checkpoints(checkpoint_callback)
+
+    def _log_checkpoints(self, checkpoint_callback: Any) -> None:
+        paths = [getattr(checkpoint_callback, "best_model_path", "") or ""]
+        paths.append(getattr(checkpoint_callback, "last_model_path", "") or "")
+        paths += list(getattr(checkpoint_callback, "best_k_models", {}) or {})
+        for path in paths:
+            if path and os.path.isfile(path) and path not in self._logged_checkpoints:
+                self.experiment.log_artifact(self.run_id, path, artifact_path="checkpoints")
+                self._logged_checkpoints.add(path)
 
     @rank_zero_only
     def finalize(self, status: str = "success") -> None:
         if self._client is None:
             return
+        if self._log_model is True and self._checkpoint_callback is not None:
+            self._log_checkpoints(self._checkpoint_callback)
         mapped = {"success": "FINISHED", "failed": "FAILED", "finished": "FINISHED"}
         self._client.set_terminated(self._run_id, mapped.get(status, "FINISHED"))

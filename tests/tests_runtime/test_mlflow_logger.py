@@ -7,6 +7,7 @@ and the terminal status.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from collections import namedtuple
@@ -103,3 +104,24 @@ def test_missing_mlflow_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
     with pytest.raises(ModuleNotFoundError, match="pip install mlflow"):
         _ = MLFlowLogger().experiment
+
+
+def test_real_mlflow_run_with_checkpoint_artifact(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 gates the file store
+    logger = MLFlowLogger(
+        experiment_name="e", tracking_uri=f"file:{tmp_path}/mlruns", log_model=True
+    )
+    kw = quiet(logger=logger)
+    kw["enable_checkpointing"] = True
+    trainer = L.Trainer(max_epochs=2, log_every_n_steps=1, default_root_dir=tmp_path, **kw)
+    trainer.fit(RegModel(lr=0.05), loader(n=32, batch_size=8), loader(n=16, batch_size=8))
+    run = logger.experiment.get_run(logger.run_id)
+    assert run.info.status == "FINISHED" and run.data.params["lr"] == "0.05"
+    assert run.data.metrics["val_loss"] == pytest.approx(
+        float(trainer.callback_metrics["val_loss"])
+    )
+    best = trainer.checkpoint_callback.best_model_path
+    assert f"/{logger.experiment_id}/{logger.run_id}/checkpoints/" in best
+    artifacts = [a.path for a in logger.experiment.list_artifacts(logger.run_id, "checkpoints")]
+    assert artifacts == [f"checkpoints/{os.path.basename(best)}"]

@@ -1,0 +1,69 @@
+"""The few git operations scaffold needs, run through the git CLI (copier needs it too)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from scaffold.errors import ScaffoldError
+
+# Used only where the user has no git identity configured (fresh machines, CI containers).
+FALLBACK_IDENTITY = {"user.name": "torch-scaffold", "user.email": "torch-scaffold@localhost"}
+
+
+def require_git() -> str:
+    exe = shutil.which("git")
+    if exe is None:
+        raise ScaffoldError(
+            "git was not found on PATH; scaffold needs it to version templates and projects.",
+            "install git (e.g. `apt install git` or https://git-scm.com), then retry.",
+        )
+    return exe
+
+
+def git(*args: str, cwd: str | os.PathLike, check: bool = True, env: dict | None = None) -> str:
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {}), "GIT_TERMINAL_PROMPT": "0"},
+    )
+    if check and proc.returncode != 0:
+        raise ScaffoldError(f"`git {' '.join(args)}` failed in {cwd}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def work_tree_root(path: str | os.PathLike) -> Path | None:
+    """The root of the git work tree containing ``path``, or None."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True
+    )
+    return Path(proc.stdout.strip()) if proc.returncode == 0 else None
+
+
+def identity_args(cwd: str | os.PathLike) -> list[str]:
+    """``-c user.name=... -c user.email=...`` where no identity is configured, else nothing."""
+    args: list[str] = []
+    for key, value in FALLBACK_IDENTITY.items():
+        if not git("config", "--get", key, cwd=cwd, check=False).strip():
+            args += ["-c", f"{key}={value}"]
+    return args
+
+
+def init_and_commit(path: Path, message: str) -> None:
+    git("init", "-q", "-b", "main", cwd=path)
+    git("add", "-A", cwd=path)
+    git(*identity_args(path), "commit", "-q", "--no-verify", "-m", message, cwd=path)
+
+
+def status_lines(path: Path) -> list[str]:
+    """``git status --porcelain`` lines (ignored files excluded), as copier checks them."""
+    return [line for line in git("status", "--porcelain", cwd=path).splitlines() if line]
+
+
+def unmerged_files(path: Path) -> list[str]:
+    out = git("diff", "--name-only", "--diff-filter=U", cwd=path)
+    return sorted({line for line in out.splitlines() if line})
