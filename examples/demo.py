@@ -1,6 +1,6 @@
 """Train a small classifier on synthetic data with the bundled runtime (the README's first command).
 
-    python examples/demo.py            # a few epochs on CPU, checkpoints + CSV logs in ./demo_runs
+python examples/demo.py            # a few epochs on CPU, checkpoints + CSV logs in ./demo_runs
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ class Classifier(L.LightningModule):
 class SyntheticData(L.LightningDataModule):
     """Gaussian blobs, one per class: learnable, offline, deterministic."""
 
-    def __init__(self, n: int = 4096, n_features: int = 16, n_classes: int = 4, batch_size: int = 64):
+    def __init__(
+        self, n: int = 4096, n_features: int = 16, n_classes: int = 4, batch_size: int = 64
+    ):
         super().__init__()
         self.save_hyperparameters()
 
@@ -63,7 +65,8 @@ class SyntheticData(L.LightningDataModule):
         y = torch.randint(0, hp.n_classes, (hp.n,), generator=g)
         x = centers[y] + torch.randn(hp.n, hp.n_features, generator=g)
         self.train_set, self.val_set, self.test_set = random_split(
-            TensorDataset(x, y), [0.8, 0.1, 0.1], generator=g)
+            TensorDataset(x, y), [0.8, 0.1, 0.1], generator=g
+        )
 
     def train_dataloader(self):
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True)
@@ -88,8 +91,10 @@ def main(argv=None) -> float:
         precision=args.precision,
         default_root_dir=args.root,
         logger=CSVLogger(args.root),
-        callbacks=[ModelCheckpoint(monitor="val_loss", filename="best-{epoch:02d}-{val_acc:.2f}"),
-                   EarlyStopping("val_loss", patience=3)],
+        callbacks=[
+            ModelCheckpoint(monitor="val_loss", filename="best-{epoch:02d}-{val_acc:.2f}"),
+            EarlyStopping("val_loss", patience=3),
+        ],
     )
     trainer.fit(model, data)
     result = trainer.test(ckpt_path="best", datamodule=data)

@@ -1,0 +1,110 @@
+"""Every bundled template, for each engine and a few answer sets, renders a project that passes
+its own `ruff check`, `ruff format --check` and `pytest` straight after generation.
+
+Projects are rendered with copier from the bundled template (as `scaffold new` does) and their
+test suites run in subprocesses, two at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from scaffold.new import NewOptions, create_project
+
+KINDS = ["image", "tabular", "sequence", "autoencoder"]
+ANSWER_SETS = {
+    **{f"{kind}-runtime": {"kind": kind} for kind in KINDS},
+    **{f"{kind}-lightning": {"kind": kind, "engine": "lightning"} for kind in KINDS},
+    "tabular-regression-all-options": {
+        "kind": "tabular",
+        "task": "regression",
+        "loggers": "[csv, tensorboard, mlflow]",
+        "serve": "true",
+        "precision": "bf16-mixed",
+        "devices": "1",
+        "python_version": "3.11",
+    },
+    "sequence-transformer-lightning-serve": {
+        "kind": "sequence",
+        "engine": "lightning",
+        "encoder": "transformer",
+        "serve": "true",
+        "export": "false",
+        "loggers": "[]",
+        "ci": "none",
+    },
+}
+
+
+def _ruff() -> list[str]:
+    exe = shutil.which("ruff")
+    return [exe] if exe else [sys.executable, "-m", "ruff"]
+
+
+def _check(project: Path) -> tuple[str, int, str]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    steps = [
+        [*_ruff(), "check", "--no-cache", "."],
+        [*_ruff(), "format", "--check", "--no-cache", "."],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly"],
+    ]
+    for step in steps:
+        proc = subprocess.run(step, cwd=project, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            return (
+                project.name,
+                proc.returncode,
+                f"$ {' '.join(step)}\n{proc.stdout}\n{proc.stderr}",
+            )
+    return project.name, 0, ""
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("generated")
+    home = root / "home"
+    home.mkdir()
+    old_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        projects = {}
+        for name, data in ANSWER_SETS.items():
+            result = create_project(
+                NewOptions(destination=root / name, data=dict(data), defaults=True, git=False)
+            )
+            projects[name] = result.path
+    finally:
+        if old_home is not None:
+            os.environ["HOME"] = old_home
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = {name: rc_out for name, *rc_out in pool.map(_check, projects.values())}
+    return projects, outcomes
+
+
+@pytest.mark.parametrize("name", list(ANSWER_SETS))
+def test_generated_project_passes_ruff_and_its_tests(rendered, name):
+    projects, outcomes = rendered
+    rc, output = outcomes[name]
+    assert rc == 0, output
+
+
+def test_options_change_the_rendered_files(rendered):
+    projects, _ = rendered
+    full = projects["tabular-regression-all-options"]
+    assert (full / "src/tabular_regression_all_options/serve.py").is_file()
+    config = (full / "configs/default.yaml").read_text()
+    assert "MLFlowLogger" in config and "precision: bf16-mixed" in config and "devices: 1" in config
+    lean = projects["sequence-transformer-lightning-serve"]
+    assert not (lean / "src/sequence_transformer_lightning_serve/export.py").exists()
+    assert (
+        not (lean / ".github").exists()
+        and "logger: false" in (lean / "configs/default.yaml").read_text()
+    )

@@ -1,0 +1,222 @@
+"""`scaffold templates` and `scaffold new`: bundled and team templates, answers, git, bad input."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from scaffold import catalog
+from tests.tests_scaffold.conftest import commit_all, git
+
+KINDS = ["image", "tabular", "sequence", "autoencoder"]
+
+
+def answers(project):
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+def test_templates_lists_each_bundled_kind_on_one_line(cli):
+    result = cli("templates")
+    assert result.exit_code == 0, result
+    lines = result.output.strip().splitlines()
+    assert [line.split()[0] for line in lines] == KINDS
+    assert all(len(line.split(None, 1)[1]) > 10 for line in lines)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_new_bundled_kind_records_answers_and_commits(cli, work, kind):
+    result = cli("new", f"{kind}-proj", "--template", kind, "--defaults")
+    assert result.exit_code == 0, result
+    project = work / f"{kind}-proj"
+    package = f"{kind}_proj"
+    for rel in [
+        f"src/{package}/model.py",
+        f"src/{package}/data.py",
+        f"src/{package}/cli.py",
+        f"src/{package}/__main__.py",
+        "configs/default.yaml",
+        "configs/debug.yaml",
+        "configs/ddp.yaml",
+        "tests/test_cli.py",
+        "pyproject.toml",
+        "README.md",
+        ".gitignore",
+        ".github/workflows/ci.yml",
+    ]:
+        assert (project / rel).is_file(), rel
+    recorded = answers(project)
+    assert recorded["kind"] == kind and recorded["package_name"] == package
+    # The literal ~ path is what makes the project updatable on any machine.
+    assert recorded["_src_path"] == catalog.CACHE_SRC and recorded["_commit"] == "v0.1.0"
+    assert git(project, "status", "--porcelain") == ""
+    assert "Initial commit from torch-scaffold" in git(project, "log", "--format=%B")
+    assert f"python -m {package} fit" in result.output
+
+
+def test_data_answers_are_applied(cli, work):
+    result = cli(
+        "new",
+        "seq",
+        "-t",
+        "sequence",
+        "--defaults",
+        "-d",
+        "engine=lightning",
+        "-d",
+        "encoder=transformer",
+        "-d",
+        "loggers=[csv, tensorboard]",
+        "-d",
+        "max_epochs=3",
+        "-d",
+        "serve=true",
+    )
+    assert result.exit_code == 0, result
+    project = work / "seq"
+    model = (project / "src/seq/model.py").read_text()
+    assert "import lightning as L" in model and "import runtime" not in model
+    assert 'encoder: str = "transformer"' in model
+    config = yaml.safe_load((project / "configs/default.yaml").read_text())
+    assert config["trainer"]["max_epochs"] == 3
+    assert [lg["class_path"] for lg in config["trainer"]["logger"]] == [
+        "CSVLogger",
+        "TensorBoardLogger",
+    ]
+    assert (project / "src/seq/serve.py").is_file() and (project / "tests/test_serve.py").is_file()
+    assert answers(project)["loggers"] == ["csv", "tensorboard"]
+
+
+def test_new_in_nested_path_and_no_git(cli, work):
+    result = cli("new", "a/b/my.proj", "--defaults", "--no-git")
+    assert result.exit_code == 0, result
+    project = work / "a/b/my.proj"
+    assert answers(project)["package_name"] == "my_proj"
+    assert not (project / ".git").exists()
+
+
+def _left_behind(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["new", "9lives", "--defaults"], "invalid project name '9lives'"),
+        (["new", "my project", "--defaults"], "try `scaffold new my-project`"),
+        (["new", "class", "--defaults"], "Python keyword"),
+        (
+            ["new", "p", "-t", "cnn", "--defaults"],
+            "use one of image, tabular, sequence, autoencoder",
+        ),
+        (["new", "p", "--defaults", "-d", "colour=red"], "unknown question 'colour'"),
+        (["new", "p", "--defaults", "-d", "devices=many"], "invalid answer for 'devices'"),
+        (["new", "p", "--defaults", "-d", "engine=jax"], "invalid answer for 'engine'"),
+        (["new", "p", "--defaults", "-d", "noequals"], "expects KEY=VALUE"),
+        (["new", "p", "-t", "image", "-d", "kind=tabular", "--defaults"], "contradicts"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_writes_nothing(cli, work, args, message):
+    result = cli(*args)
+    assert result.exit_code in (1, 2), result
+    assert message in result.stderr, result
+    assert _left_behind(work) == []
+
+
+def test_existing_non_empty_destination_needs_force(cli, work):
+    (work / "proj").mkdir()
+    (work / "proj" / "notes.txt").write_text("mine")
+    result = cli("new", "proj", "--defaults")
+    assert result.exit_code == 1 and "already exists and is not empty" in result.stderr
+    assert _left_behind(work / "proj") == ["notes.txt"] and _left_behind(work) == ["proj"]
+    result = cli("new", "proj", "--defaults", "--force")
+    assert result.exit_code == 0, result
+    assert (work / "proj" / "notes.txt").read_text() == "mine"
+    assert (work / "proj" / "src" / "proj" / "model.py").is_file()
+    assert git(work / "proj", "ls-files", "notes.txt").strip() == "notes.txt"
+
+
+def test_empty_existing_destination_is_fine(cli, work):
+    (work / "proj").mkdir()
+    assert cli("new", "proj", "--defaults").exit_code == 0
+
+
+def test_unreachable_git_url_fails_cleanly(cli, work, tmp_path):
+    missing = f"file://{tmp_path}/nowhere/repo.git"
+    result = cli("new", "proj", "-t", missing, "--defaults")
+    assert result.exit_code == 1, result
+    assert "could not fetch template" in result.stderr
+    assert _left_behind(work) == []
+
+
+def test_team_template_from_git_with_vcs_ref(cli, work, team_template):
+    (team_template / "template" / "README.md.jinja").write_text("# {{ project_name }} v2\n")
+    commit_all(team_template, "v2")
+    git(team_template, "tag", "v2.0.0")
+    result = cli("new", "vision-x", "-t", str(team_template), "--vcs-ref", "v1.0.0", "--defaults")
+    assert result.exit_code == 0, result
+    project = work / "vision-x"
+    assert (project / "README.md").read_text() == "# vision-x\n\nOwned by vision.\n"
+    assert (project / ".github/workflows/ci.yml").read_text().startswith("name: shared-ci")
+    assert answers(project)["_commit"] == "v1.0.0"
+    latest = cli("new", "vision-y", "-t", str(team_template), "--defaults")
+    assert answers(work / "vision-y")["_commit"] == "v2.0.0", latest
+
+
+def test_team_template_validator_and_unknown_question(cli, work, team_template):
+    bad = cli("new", "p", "-t", str(team_template), "--defaults", "-d", "team=infra")
+    assert bad.exit_code == 1 and "team must be vision or nlp" in bad.stderr, bad
+    unknown = cli("new", "p", "-t", str(team_template), "--defaults", "-d", "kind=image")
+    assert unknown.exit_code == 1 and "unknown question 'kind'" in unknown.stderr, unknown
+    assert "team" in unknown.stderr  # lists what the template does ask
+    missing_ref = cli("new", "p", "-t", str(team_template), "--defaults", "--vcs-ref", "v9")
+    assert missing_ref.exit_code == 1 and "v9" in missing_ref.stderr, missing_ref
+    assert _left_behind(work) == []
+
+
+def test_template_with_tasks_needs_trust(cli, work, team_template):
+    copier_yml = team_template / "copier.yml"
+    copier_yml.write_text(copier_yml.read_text() + "_tasks:\n  - touch task-ran.txt\n")
+    commit_all(team_template, "tasks")
+    git(team_template, "tag", "v1.1.0")
+    refused = cli("new", "p", "-t", str(team_template), "--defaults")
+    assert refused.exit_code == 1 and "--trust" in refused.stderr, refused
+    assert _left_behind(work) == []
+    trusted = cli("new", "p", "-t", str(team_template), "--defaults", "--trust")
+    assert trusted.exit_code == 0, trusted
+    assert (work / "p" / "task-ran.txt").exists()
+
+
+def test_plain_folder_template_warns_it_cannot_update(cli, work, tmp_path):
+    from tests.tests_scaffold.conftest import TEAM_V1, write_files
+
+    plain = tmp_path / "plain-template"
+    write_files(plain, TEAM_V1)
+    result = cli("new", "p", "-t", str(plain), "--defaults")
+    assert result.exit_code == 0, result
+    assert "not a git repository" in result.stderr and "cannot update" in result.stderr
+
+
+def test_inside_an_existing_repository_no_nested_repo(cli, work):
+    git(work, "init", "-q")
+    result = cli("new", "sub", "--defaults")
+    assert result.exit_code == 0, result
+    assert not (work / "sub" / ".git").exists()
+    assert "inside the git repository" in result.stderr
+
+
+def test_bundled_cache_is_reused_and_rebuilt_when_templates_change(home, tmp_path, monkeypatch):
+    repo = catalog.ensure_bundled_repo()
+    assert repo == home / ".cache/torch-scaffold/templates"
+    stamp = repo / ".git" / "torch-scaffold-stamp"
+    before = os.stat(stamp).st_mtime_ns
+    assert catalog.ensure_bundled_repo() == repo and os.stat(stamp).st_mtime_ns == before
+    assert catalog.release_tags() == ["v0.1.0"]
+    import shutil
+
+    changed = tmp_path / "tpl"
+    shutil.copytree(catalog.TEMPLATE_DIR, changed)
+    (changed / "project" / "NEW.md").write_text("new\n")
+    catalog.ensure_bundled_repo(template_dir=changed)
+    assert "NEW.md" in git(repo, "ls-tree", "-r", "--name-only", "v0.1.0", "project")

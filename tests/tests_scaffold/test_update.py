@@ -1,0 +1,186 @@
+"""`scaffold update`: 3-way merges for team templates (git tags) and for the bundled template
+across torch-scaffold releases; conflicts, pretend, and refusals."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+import scaffold
+from scaffold import catalog
+from scaffold.history import build_history_bundle
+from tests.tests_scaffold.conftest import commit_all, git
+
+USER_FUNCTION = "\n\ndef user_helper():\n    return 'kept'\n"
+
+
+def answers(project):
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+@pytest.fixture
+def team_project(cli, work, team_template):
+    result = cli("new", "proj", "-t", str(team_template), "--defaults", "-d", "epochs=7")
+    assert result.exit_code == 0, result
+    project = work / "proj"
+    with open(project / "train.py", "a") as handle:
+        handle.write(USER_FUNCTION)
+    commit_all(project, "user work")
+    return project
+
+
+def release_v2(team_template, readme=None):
+    train = team_template / "template" / "train.py.jinja"
+    train.write_text(
+        train.read_text().replace("EPOCHS = {{ epochs }}\n", "EPOCHS = {{ epochs }}\nLR = 0.1\n")
+    )
+    (team_template / "template" / "Makefile").write_text("test:\n\tpytest\n")
+    (team_template / "template" / ".github/workflows/ci.yml").unlink()
+    if readme is not None:
+        (team_template / "template" / "README.md.jinja").write_text(readme)
+    commit_all(team_template, "v2")
+    git(team_template, "tag", "v2.0.0")
+
+
+def test_team_template_update_merges_and_keeps_user_edits(cli, team_project, team_template):
+    release_v2(team_template)
+    result = cli("update", str(team_project))
+    assert result.exit_code == 0, result
+    train = (team_project / "train.py").read_text()
+    assert "EPOCHS = 7\nLR = 0.1\n" in train and "return 'kept'" in train
+    assert (team_project / "Makefile").is_file()
+    assert not (team_project / ".github/workflows/ci.yml").exists()
+    assert answers(team_project)["_commit"] == "v2.0.0" and answers(team_project)["epochs"] == 7
+    assert "v1.0.0 -> v2.0.0" in result.output and "train.py" in result.output
+
+
+def test_conflicts_are_listed_with_markers_and_exit_3(cli, team_project, team_template):
+    readme = team_project / "README.md"
+    readme.write_text(readme.read_text().replace("Owned by vision.", "Owned by vision (Ana)."))
+    commit_all(team_project, "user readme")
+    release_v2(team_template, readme="# {{ project_name }}\n\nOwned by the {{ team }} team.\n")
+    result = cli("update", str(team_project))
+    assert result.exit_code == 3, result
+    assert "README.md" in result.stderr and "conflicts" in result.stderr
+    text = readme.read_text()
+    assert "<<<<<<< before updating" in text and "Owned by vision (Ana)." in text
+    assert "Owned by the vision team." in text
+    assert "return 'kept'" in (team_project / "train.py").read_text()  # clean merge elsewhere
+
+
+def test_pretend_reports_and_writes_nothing(cli, team_project, team_template):
+    release_v2(team_template)
+    head = git(team_project, "rev-parse", "HEAD")
+    result = cli("update", str(team_project), "--pretend")
+    assert result.exit_code == 0, result
+    assert "Would update" in result.output and "Makefile" in result.output
+    assert git(team_project, "status", "--porcelain") == ""
+    assert git(team_project, "rev-parse", "HEAD") == head
+    assert answers(team_project)["_commit"] == "v1.0.0"
+
+
+def test_update_to_a_chosen_ref_and_reanswer(cli, team_project, team_template):
+    release_v2(team_template)
+    result = cli("update", str(team_project), "--vcs-ref", "v1.0.0", "-d", "epochs=9")
+    assert result.exit_code == 0, result
+    assert "EPOCHS = 9" in (team_project / "train.py").read_text()
+    assert answers(team_project)["_commit"] == "v1.0.0"
+
+
+def test_refusals(cli, team_project, work):
+    (team_project / "scratch.txt").write_text("untracked")
+    dirty = cli("update", str(team_project))
+    assert dirty.exit_code == 1 and "uncommitted changes" in dirty.stderr, dirty
+    assert "scratch.txt" in dirty.stderr and "git stash" in dirty.stderr
+    plain = work / "plain"
+    plain.mkdir()
+    no_answers = cli("update", str(plain))
+    assert no_answers.exit_code == 1 and "no .copier-answers.yml" in no_answers.stderr
+
+
+def test_project_outside_git_is_refused(cli, work, team_template):
+    result = cli("new", "nogit", "-t", str(team_template), "--defaults", "--no-git")
+    assert result.exit_code == 0, result
+    refused = cli("update", str(work / "nogit"))
+    assert refused.exit_code == 1 and "not inside a git repository" in refused.stderr
+
+
+def test_plain_folder_template_has_no_version_to_update_from(cli, work, tmp_path):
+    from tests.tests_scaffold.conftest import TEAM_V1, write_files
+
+    plain = tmp_path / "plain-template"
+    write_files(plain, TEAM_V1)
+    assert cli("new", "p", "-t", str(plain), "--defaults").exit_code == 0
+    refused = cli("update", str(work / "p"))
+    assert refused.exit_code == 1 and "records no template version" in refused.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundled template: a project made with release N updates to release N+1's template.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def release_history(tmp_path):
+    """A torch-scaffold 'checkout' whose v0.1.0 tag holds today's templates, packed as the
+    history bundle that release 0.2.0 would ship."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(catalog.TEMPLATE_DIR, checkout / "templates")
+    git(checkout.parent, "init", "-q", str(checkout))
+    commit_all(checkout, "release 0.1.0")
+    git(checkout, "tag", "v0.1.0")
+    bundle = tmp_path / "template-history.bundle"
+    assert build_history_bundle(checkout, bundle) == ["v0.1.0"]
+    return bundle
+
+
+def next_release_templates(tmp_path):
+    """Release 0.2.0's templates: a change to model.py and a new file."""
+    newer = tmp_path / "templates-0.2.0"
+    shutil.copytree(catalog.TEMPLATE_DIR, newer)
+    model = newer / "includes" / "tabular" / "model.py.jinja"
+    text = model.read_text()
+    model.write_text(
+        text.replace('"""MLP for tabular data', '"""Release 0.2.0: MLP for tabular data')
+    )
+    (newer / "project" / "CHANGELOG.md").write_text("# Changelog\n")
+    return newer
+
+
+def test_bundled_project_updates_to_the_next_release(
+    cli, work, tmp_path, monkeypatch, release_history
+):
+    made = cli("new", "churn", "-t", "tabular", "--defaults")
+    assert made.exit_code == 0, made
+    project = work / "churn"
+    model = project / "src" / "churn" / "model.py"
+    with open(model, "a") as handle:
+        handle.write(USER_FUNCTION)
+    commit_all(project, "user work")
+
+    monkeypatch.setattr(scaffold, "__version__", "0.2.0")
+    monkeypatch.setattr(catalog, "TEMPLATE_DIR", next_release_templates(tmp_path))
+    monkeypatch.setattr(catalog, "HISTORY_BUNDLE", release_history)
+    assert cli("update", str(project), "--pretend").exit_code == 0
+    assert git(project, "status", "--porcelain") == ""
+    result = cli("update", str(project))
+    assert result.exit_code == 0, result
+    text = model.read_text()
+    assert text.startswith('"""Release 0.2.0: MLP for tabular data') and "return 'kept'" in text
+    assert (project / "CHANGELOG.md").is_file()
+    recorded = answers(project)
+    assert recorded["_commit"] == "v0.2.0" and recorded["_src_path"] == catalog.CACHE_SRC
+    assert catalog.release_tags() == ["v0.1.0", "v0.2.0"]
+    commit_all(project, "take 0.2.0")
+
+    # Going back to the older torch-scaffold cannot downgrade the project.
+    monkeypatch.setattr(scaffold, "__version__", "0.1.0")
+    monkeypatch.setattr(catalog, "TEMPLATE_DIR", tmp_path / "checkout" / "templates")
+    refused = cli("update", str(project))
+    assert refused.exit_code == 1 and "upgrade torch-scaffold" in refused.stderr, refused
+
+
+def test_bundled_project_already_up_to_date(cli, work):
+    assert cli("new", "p", "--defaults").exit_code == 0
+    result = cli("update", str(work / "p"))
+    assert result.exit_code == 0 and "up to date" in result.output, result
