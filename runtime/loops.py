@@ -642,7 +642,12 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
         counters.is_last_batch = is_last
         stepped = train_batch(t, batch, batch_idx, is_last)
         if stepped is SKIP_EPOCH:
+            # As Lightning: the skipped batch is the epoch's last, so epoch schedulers step and
+            # epoch-end validation runs.
             counters.is_last_batch = True
+            step_schedulers(t, "epoch")
+            if val_epoch:
+                _run_fit_validation(t)
             return
         total_idx = counters.batches_total - 1
         idx_for_val = total_idx if cvne is None else batch_idx

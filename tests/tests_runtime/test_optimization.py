@@ -217,3 +217,49 @@ def test_estimated_stepping_batches():
 
     L.Trainer(**quiet(max_epochs=3, accumulate_grad_batches=3)).fit(M(), loader())
     assert seen == [9]
+
+
+@pytest.mark.parametrize("engine", ["runtime", "lightning"])
+def test_skipping_the_rest_of_an_epoch_still_steps_epoch_schedulers(engine):
+    """on_train_batch_start returning -1 ends the epoch; epoch-interval schedulers still step
+    (Lightning's behaviour, checked against Lightning itself)."""
+    if engine == "lightning":
+        lightning = pytest.importorskip("lightning")
+        base = lightning.LightningModule
+        trainer_cls = lightning.Trainer
+    else:
+        base = L.LightningModule
+        trainer_cls = L.Trainer
+
+    class Skipper(base):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+            self.seen = []
+
+        def on_train_batch_start(self, batch, batch_idx):
+            if batch_idx == 1:
+                return -1
+
+        def training_step(self, batch, batch_idx):
+            self.seen.append((self.current_epoch, batch_idx))
+            return self.layer(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=1.0)
+            return [opt], [torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)]
+
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.randn(16, 4)), batch_size=4
+    )
+    model = Skipper()
+    trainer = trainer_cls(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, data)
+    assert model.seen == [(0, 0), (1, 0), (2, 0)]
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.125)
