@@ -29,6 +29,7 @@ def main() -> None:
       scaffold templates                      list the bundled project templates
       scaffold new NAME [--template KIND]     create a Lightning project
       scaffold update [PATH]                  pull template changes into a project
+      scaffold migrate train.py               hand-written loop -> LightningModule + Trainer
     """
 
 
@@ -159,6 +160,51 @@ def update_cmd(path, vcs_ref, pretend, data, trust) -> None:
         sys.exit(3)
     if not pretend:
         click.echo("Review with `git diff`, run the tests, then commit.")
+
+
+@main.command("migrate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Write here instead of in place."
+)
+@click.option("--diff", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option("--check", is_flag=True, help="Exit 1 if any file still has a hand-written loop.")
+@click.option(
+    "--engine",
+    type=click.Choice(["runtime", "lightning"]),
+    default="runtime",
+    show_default=True,
+    help="Emit `import runtime as L` or `import lightning as L`.",
+)
+@click.option("--report", type=click.Path(path_type=Path), help="Write the findings as JSON.")
+def migrate_cmd(paths, output, diff, check, engine, report) -> None:
+    """Turn hand-written PyTorch training loops into a LightningModule + Trainer.fit.
+
+    Files are rewritten in place (the original is kept as FILE.orig) unless -o, --diff or
+    --check is given. Exit codes: 0 migrated or nothing to do, 1 bad input (e.g. a syntax error),
+    2 usage, 3 a loop that cannot be converted safely or an out-of-scope script (nothing written).
+    """
+    from scaffold.migrate.engine import MIGRATED, NOT_CONVERTED, SYNTAX_ERROR
+    from scaffold.migrate.files import MigrateOptions, report_lines, run
+
+    try:
+        result = run(MigrateOptions(tuple(paths), output, diff, check, engine, report))
+    except ScaffoldError as err:
+        _fail(err)
+    for line in report_lines(result):
+        click.echo(line)
+    for outcome in result.outcomes:
+        if outcome.diff:
+            click.echo(outcome.diff, nl=False)
+        elif outcome.written is not None:
+            kept = f" (original kept as {outcome.backup})" if outcome.backup else ""
+            click.echo(f"wrote {outcome.written}{kept}")
+    summary = ", ".join(f"{v} {k}" for k, v in result.summary().items() if k != "files")
+    click.echo(f"{result.summary()['files']} file(s): {summary}", err=True)
+    if check:
+        dirty = {MIGRATED, NOT_CONVERTED, SYNTAX_ERROR}
+        sys.exit(1 if any(o.result.status in dirty for o in result.outcomes) else 0)
+    sys.exit(result.exit_code)
 
 
 if __name__ == "__main__":

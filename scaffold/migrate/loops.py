@@ -1,0 +1,1138 @@
+"""Converts a hand-written training loop into a LightningModule + ``Trainer.fit``.
+
+Supported shapes (the dominant ones in real scripts):
+
+* nested loops: ``for epoch in range(...):`` holding ``for ... in loader:`` with the
+  zero_grad/backward/step sequence, at module level or in a function such as ``main()``;
+* a ``train(...)`` function holding the batch loop, called once per epoch from such an epoch
+  loop (the function is inlined into the LightningModule and removed);
+* a single batch loop with no epoch loop (one epoch).
+
+Behaviour is preserved by construction: the LightningModule is defined where the loop was, so
+its methods read the same variables (closures or globals); the optimizer and scheduler objects
+the script built are handed to ``configure_optimizers`` unchanged (same construction order, same
+random numbers); statements of the epoch loop run in ``on_train_epoch_start`` /
+``on_train_epoch_end`` in their original order; variables carried across batches become
+attributes of the module. Anything else is left alone and explained (``CannotConvert``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from scaffold.migrate.findings import FIXED, CannotConvert, Finding
+
+OPTIMIZER_CLASSES = {
+    "SGD", "Adam", "AdamW", "Adadelta", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam",
+    "RAdam", "RMSprop", "Rprop", "SparseAdam", "Adafactor",
+}  # fmt: skip
+LIGHTNING_ATTRS = {
+    "device", "dtype", "trainer", "hparams", "logger", "loggers", "global_step",
+    "current_epoch", "training", "model", "optimizer", "scheduler", "example_input_array",
+    "automatic_optimization", "fabric", "log", "print", "forward",
+}  # fmt: skip
+
+
+def code_of(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _calls(node: cst.CSTNode) -> list[cst.Call]:
+    return [n for n in m.findall(node, m.Call())]  # type: ignore[misc]
+
+
+def _method_call(stmt: cst.CSTNode, method: str) -> cst.Call | None:
+    """``<expr>.method(...)`` when ``stmt`` is exactly that expression statement."""
+    if not m.matches(
+        stmt,
+        m.SimpleStatementLine(body=[m.Expr(value=m.Call(func=m.Attribute(attr=m.Name(method))))]),
+    ):
+        return None
+    return stmt.body[0].value  # type: ignore[attr-defined,return-value]
+
+
+def _contains_backward(node: cst.CSTNode) -> bool:
+    return bool(m.findall(node, m.Call(func=m.Attribute(attr=m.Name("backward")))))
+
+
+def _is_for_with_backward(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.For) and _contains_backward(node)
+
+
+@dataclass
+class Site:
+    """Where the loop is and what it needs."""
+
+    batch_for: cst.For
+    epoch_for: cst.For | None
+    scope_body: list  # the statement list holding the outer loop (module body or function body)
+    train_fn: cst.FunctionDef | None = None
+    train_call: cst.SimpleStatementLine | None = None
+    fn_pre: list = field(default_factory=list)
+    fn_post: list = field(default_factory=list)
+    epoch_pre: list = field(default_factory=list)
+    epoch_post: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------ finding
+def innermost_training_loops(module: cst.Module) -> list[cst.For]:
+    """``for`` loops that call ``.backward()`` in their own body (not in a nested loop)."""
+    found = []
+    for node in m.findall(module, m.For()):
+        if not _contains_backward(node):
+            continue
+        nested = [n for n in m.findall(node.body, m.For()) if _contains_backward(n)]
+        if not nested:
+            found.append(node)
+    return found
+
+
+def has_hand_written_loop(module: cst.Module) -> bool:
+    for loop in innermost_training_loops(module):
+        if m.findall(loop, m.Call(func=m.Attribute(attr=m.Name("step")))):
+            return True
+    return False
+
+
+def _statement_index(body, node) -> int | None:
+    for i, stmt in enumerate(body):
+        if stmt is node:
+            return i
+    return None
+
+
+def _function_defs(module: cst.Module) -> dict[str, cst.FunctionDef]:
+    return {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+
+
+def _bodies(module: cst.Module):
+    """Every statement list of the module that can hold a loop: module, functions (and their
+    ``if __name__ == "__main__":`` blocks)."""
+    yield module.body
+    for node in m.findall(module, m.FunctionDef() | m.If()):
+        if isinstance(node.body, cst.IndentedBlock):
+            yield node.body.body
+
+
+def locate(module: cst.Module, position) -> Site:
+    loops = innermost_training_loops(module)
+    if not loops:
+        raise LookupError
+    if len(loops) > 1:
+        first = position(loops[1])
+        raise CannotConvert(
+            Finding(
+                "SCF301",
+                "manual",
+                "more than one training loop (backward in several loops); "
+                "only scripts with one training loop are converted",
+                first.line,
+                first.column + 1,
+            )
+        )
+    batch_for = loops[0]
+    for body in _bodies(module):
+        i = _statement_index(body, batch_for)
+        if i is not None:
+            owner_fn = _owning_function(module, body)
+            if owner_fn is not None and owner_fn.name.value not in ("main",):
+                call_site = _find_call_site(module, owner_fn.name.value)
+                if call_site is not None:
+                    scope_body, epoch_for, call_stmt = call_site
+                    inner = epoch_for.body.body
+                    k = _statement_index(inner, call_stmt)
+                    return Site(
+                        batch_for,
+                        epoch_for,
+                        scope_body,
+                        owner_fn,
+                        call_stmt,
+                        fn_pre=list(body[:i]),
+                        fn_post=list(body[i + 1 :]),
+                        epoch_pre=list(inner[:k]),
+                        epoch_post=list(inner[k + 1 :]),
+                    )
+            return Site(batch_for, None, body)
+        for stmt in body:
+            if isinstance(stmt, cst.For) and isinstance(stmt.body, cst.IndentedBlock):
+                k = _statement_index(stmt.body.body, batch_for)
+                if k is not None:
+                    inner = stmt.body.body
+                    return Site(
+                        batch_for,
+                        stmt,
+                        body,
+                        epoch_pre=list(inner[:k]),
+                        epoch_post=list(inner[k + 1 :]),
+                    )
+    pos = position(batch_for)
+    raise CannotConvert(
+        Finding(
+            "SCF302",
+            "manual",
+            "the training loop is nested in a block this tool does not "
+            "convert (it must sit directly in an epoch `for` loop, a function or the module)",
+            pos.line,
+            pos.column + 1,
+        )
+    )
+
+
+def _owning_function(module: cst.Module, body) -> cst.FunctionDef | None:
+    for fn in m.findall(module, m.FunctionDef()):
+        if isinstance(fn.body, cst.IndentedBlock) and fn.body.body is body:
+            return fn
+    return None
+
+
+def _find_call_site(module: cst.Module, name: str):
+    """``(statement list, epoch for, call statement)`` of the single ``name(...)`` call made as a
+    statement directly in an epoch ``for`` loop."""
+    hits = []
+    for body in _bodies(module):
+        for stmt in body:
+            if isinstance(stmt, cst.For) and isinstance(stmt.body, cst.IndentedBlock):
+                for inner in stmt.body.body:
+                    if m.matches(
+                        inner, m.SimpleStatementLine(body=[m.Expr(value=m.Call(func=m.Name(name)))])
+                    ):
+                        hits.append((body, stmt, inner))
+    all_calls = m.findall(module, m.Call(func=m.Name(name)))
+    if len(hits) == 1 and len(all_calls) == 1:
+        return hits[0]
+    return None
+
+
+# ---------------------------------------------------------------------------- batch-loop body
+@dataclass
+class StepPlan:
+    body: list  # statements of training_step after removals
+    loss: cst.BaseExpression
+    optimizers: list[str]
+    step_schedulers: list[str]
+    clip: tuple[str, str] | None  # (value expression, "norm" | "value")
+    breaks: bool
+    findings: list[Finding]
+    trailing_comments: list  # comments of removed statements after the last kept one
+
+
+def _name_of(expr) -> str | None:
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
+def _receiver(call: cst.Call) -> cst.BaseExpression:
+    return call.func.value  # type: ignore[attr-defined]
+
+
+def _is_batch_transfer(stmt, batch_names: set[str]) -> bool:
+    """``x = x.to(device)`` / ``x, y = x.to(d), y.to(d)`` / ``x = x.cuda()`` on batch names."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return False
+    assign = stmt.body[0]
+    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+        return False
+    target, value = assign.targets[0].target, assign.value
+    targets = target.elements if isinstance(target, cst.Tuple) else [target]
+    values = value.elements if isinstance(value, cst.Tuple) else [value]
+    if len(targets) != len(values):
+        return False
+    for t, v in zip(targets, values, strict=True):
+        t = getattr(t, "value", t)
+        v = getattr(v, "value", v)
+        if not (isinstance(t, cst.Name) and t.value in batch_names):
+            return False
+        if not m.matches(
+            v, m.Call(func=m.Attribute(value=m.Name(t.value), attr=m.Name("to") | m.Name("cuda")))
+        ):
+            return False
+    return True
+
+
+def _target_names(node) -> set[str]:
+    return {n.value for n in m.findall(node, m.Name())}
+
+
+def _clip_call(stmt):
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    expr = stmt.body[0]
+    if not isinstance(expr, cst.Expr) or not isinstance(expr.value, cst.Call):
+        return None
+    func = code_of(expr.value.func)
+    for name, algo in (("clip_grad_norm_", "norm"), ("clip_grad_value_", "value")):
+        if func.endswith(name):
+            return expr.value, algo
+    return None
+
+
+def comments_of(node) -> list[cst.EmptyLine]:
+    """The own-line and trailing comments a removed statement carries, as comment lines."""
+    lines = [ln for ln in getattr(node, "leading_lines", ()) if ln.comment is not None]
+    trailing = getattr(node, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        lines.append(cst.EmptyLine(comment=trailing.comment))
+    return lines
+
+
+def with_comments(node, lines: list[cst.EmptyLine]):
+    if not lines:
+        return node
+    return node.with_changes(leading_lines=[*lines, *node.leading_lines])
+
+
+def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
+    loop = site.batch_for
+    batch_names = _target_names(loop.target)
+    body: list = []
+    optimizers: list[str] = []
+    schedulers: list[str] = []
+    loss = None
+    clip = None
+    findings: list[Finding] = []
+    stepped = False
+    pending: list[cst.EmptyLine] = []
+    for stmt in loop.body.body:
+        pos = position(stmt)
+        here = (pos.line, pos.column + 1)
+        zero = _method_call(stmt, "zero_grad")
+        backward = _method_call(stmt, "backward")
+        step = _method_call(stmt, "step")
+        clipped = _clip_call(stmt)
+        if (
+            zero is not None
+            or backward is not None
+            or step is not None
+            or clipped is not None
+            or _is_batch_transfer(stmt, batch_names)
+        ):
+            pending += comments_of(stmt)
+        if zero is not None:
+            findings.append(
+                Finding(
+                    "SCF002",
+                    FIXED,
+                    f"`{code_of(zero)}` removed: the Trainer zeroes gradients",
+                    *here,
+                )
+            )
+            continue
+        if backward is not None:
+            if loss is not None:
+                raise CannotConvert(
+                    Finding(
+                        "SCF303",
+                        "manual",
+                        "several backward() calls per batch "
+                        "(e.g. a GAN) need manual optimization; not converted yet",
+                        *here,
+                    )
+                )
+            if backward.args:
+                raise CannotConvert(
+                    Finding("SCF304", "manual", "backward() with arguments is not converted", *here)
+                )
+            loss = _receiver(backward)
+            if not isinstance(loss, cst.Name) or loss.value in _assigned(
+                loop.body.body[loop.body.body.index(stmt) + 1 :]
+            ):
+                # keep the value the loss had at backward() time
+                assign = cst.Assign(targets=[cst.AssignTarget(cst.Name("step_loss"))], value=loss)
+                body.append(with_comments(cst.SimpleStatementLine(body=[assign]), pending))
+                pending = []
+                loss = cst.Name("step_loss")
+            findings.append(
+                Finding(
+                    "SCF002", FIXED, "`backward()` removed: training_step returns the loss", *here
+                )
+            )
+            continue
+        if step is not None:
+            owner = _name_of(_receiver(step))
+            if step.args:
+                raise CannotConvert(
+                    Finding(
+                        "SCF305", "manual", "`step(closure)` (LBFGS) is not converted yet", *here
+                    )
+                )
+            if stepped or loss is None:
+                if owner is not None and stepped:
+                    schedulers.append(owner)
+                    findings.append(
+                        Finding(
+                            "SCF005",
+                            FIXED,
+                            f"per-batch `{owner}.step()` moved to configure_optimizers (interval='step')",
+                            *here,
+                        )
+                    )
+                    continue
+                raise CannotConvert(
+                    Finding("SCF306", "manual", "optimizer step before backward()", *here)
+                )
+            if owner is None:
+                raise CannotConvert(
+                    Finding("SCF307", "manual", "the optimizer must be a plain variable", *here)
+                )
+            optimizers.append(owner)
+            stepped = True
+            findings.append(
+                Finding(
+                    "SCF002",
+                    FIXED,
+                    f"`{owner}.step()` removed: the Trainer steps the optimizer",
+                    *here,
+                )
+            )
+            continue
+        if clipped is not None:
+            call, algo = clipped
+            args = call.args
+            params = code_of(args[0].value) if args else ""
+            if (
+                params not in {f"{n}.parameters()" for n in model_names}
+                or len(args) < 2
+                or (len(args) > 2 and code_of(args[2].value) not in ("2", "2.0"))
+            ):
+                raise CannotConvert(
+                    Finding(
+                        "SCF308",
+                        "manual",
+                        "gradient clipping of something other than "
+                        "all the model's parameters (2-norm) is not converted",
+                        *here,
+                    )
+                )
+            clip = (code_of(args[1].value), algo)
+            findings.append(
+                Finding(
+                    "SCF004",
+                    FIXED,
+                    f"`{code_of(call.func)}` mapped to Trainer(gradient_clip_algorithm={algo!r})",
+                    *here,
+                )
+            )
+            continue
+        if _is_batch_transfer(stmt, batch_names):
+            findings.append(
+                Finding(
+                    "SCF003",
+                    FIXED,
+                    "batch transfer removed: the Trainer moves batches to the device",
+                    *here,
+                )
+            )
+            continue
+        body.append(with_comments(stmt, pending))
+        pending = []
+    if loss is None or not optimizers:
+        pos = position(loop)
+        raise CannotConvert(
+            Finding(
+                "SCF309",
+                "manual",
+                "backward() and optimizer.step() must be "
+                "statements of the batch loop itself (not inside if/with blocks)",
+                pos.line,
+                pos.column + 1,
+            )
+        )
+    if len(set(optimizers)) > 1:
+        pos = position(loop)
+        raise CannotConvert(
+            Finding(
+                "SCF303",
+                "manual",
+                "several optimizers step per batch; manual optimization is not converted yet",
+                pos.line,
+                pos.column + 1,
+            )
+        )
+    breaks = bool(m.findall(cst.Module(body=body), m.Break()))
+    for bad, code in (
+        (m.Continue(), "`continue`"),
+        (m.Return(), "`return`"),
+        (m.Yield(), "`yield`"),
+    ):
+        if m.findall(cst.Module(body=body), bad):
+            pos = position(loop)
+            raise CannotConvert(
+                Finding(
+                    "SCF310",
+                    "manual",
+                    f"{code} inside the batch loop is not converted",
+                    pos.line,
+                    pos.column + 1,
+                )
+            )
+    return StepPlan(body, loss, optimizers, schedulers, clip, breaks, findings, pending)
+
+
+# ------------------------------------------------------------------------------- name analysis
+def _assigned(stmts) -> set[str]:
+    names: set[str] = set()
+    mod = cst.Module(body=list(stmts))
+    for node in m.findall(mod, m.Assign() | m.AugAssign() | m.AnnAssign() | m.For() | m.WithItem()):
+        if isinstance(node, cst.Assign):
+            for t in node.targets:
+                names |= _bound_names(t.target)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
+            names |= _bound_names(node.target)
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            names |= _bound_names(node.asname.name)
+    return names
+
+
+def _bound_names(target) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: set[str] = set()
+        for el in target.elements:
+            out |= _bound_names(el.value)
+        return out
+    if isinstance(target, cst.StarredElement):
+        return _bound_names(target.value)
+    return set()
+
+
+def _used(stmts) -> set[str]:
+    """Names appearing as variables (attribute names and keywords excluded)."""
+    collector = _NameCollector()
+    cst.Module(body=list(stmts)).visit(collector)
+    return collector.names
+
+
+class _NameCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+class _Renamer(cst.CSTTransformer):
+    """Replaces variable names by expressions (``n`` -> ``self.n``), keeping attribute names,
+    keywords and parameter names as they are."""
+
+    def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
+        self.mapping = mapping
+
+    def visit_Attribute(self, node):
+        return True
+
+    def leave_Attribute(self, original, updated):
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original, updated):
+        return updated.with_changes(keyword=original.keyword)
+
+    def leave_Param(self, original, updated):
+        return updated.with_changes(name=original.name)
+
+    def leave_Name(self, original, updated):
+        return self.mapping.get(original.value, updated)
+
+
+class _BreakReplacer(cst.CSTTransformer):
+    """``break`` of the converted loop (not of loops nested in it) -> ``replacement``."""
+
+    def __init__(self, replacement: cst.BaseSmallStatement) -> None:
+        self.replacement = replacement
+        self.depth = 0
+
+    def visit_For(self, node):
+        self.depth += 1
+
+    def leave_For(self, original, updated):
+        self.depth -= 1
+        return updated
+
+    def visit_While(self, node):
+        self.depth += 1
+
+    def leave_While(self, original, updated):
+        self.depth -= 1
+        return updated
+
+    def leave_Break(self, original, updated):
+        return self.replacement if self.depth == 0 else updated
+
+
+def transform_stmts(stmts, transformer) -> list:
+    return list(cst.Module(body=list(stmts)).visit(transformer).body)
+
+
+def stmt(code: str):
+    return cst.parse_statement(code)
+
+
+# ----------------------------------------------------------------------------------- building
+def _unwrap_loader(iter_expr):
+    """``enumerate(x, 1)`` / ``tqdm(x)`` -> (x, enumerate start or None, index name used)."""
+    start = None
+    enumerated = False
+    expr = iter_expr
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.args:
+        if expr.func.value == "enumerate":
+            enumerated = True
+            if len(expr.args) > 1:
+                start = code_of(expr.args[1].value)
+            expr = expr.args[0].value
+        elif expr.func.value in ("tqdm", "iter"):
+            expr = expr.args[0].value
+        else:
+            break
+    return expr, enumerated, start
+
+
+def _assignment_value(body, name: str):
+    for s in body:
+        if isinstance(s, cst.SimpleStatementLine):
+            for small in s.body:
+                if isinstance(small, cst.Assign):
+                    for t in small.targets:
+                        if isinstance(t.target, cst.Name) and t.target.value == name:
+                            return small.value
+    return None
+
+
+def _param_map(fn: cst.FunctionDef, call: cst.Call) -> dict[str, str]:
+    """Parameter name -> argument code at the call site (defaults for the rest)."""
+    params = list(fn.params.params)
+    mapping: dict[str, str] = {}
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    for p, a in zip(params, positional, strict=False):
+        mapping[p.name.value] = code_of(a.value)
+    for a in call.args:
+        if a.keyword is not None:
+            mapping[a.keyword.value] = code_of(a.value)
+    for p in params:
+        if p.name.value not in mapping and p.default is not None:
+            mapping[p.name.value] = code_of(p.default)
+    if (
+        any(a.star for a in call.args)
+        or fn.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT)
+        or fn.params.kwonly_params
+    ):
+        raise ValueError("star arguments")
+    return mapping
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}{i}", i + 1
+    return name
+
+
+def _loop_comments(node) -> list[cst.EmptyLine]:
+    """Comments a dropped loop or function header would lose: its own leading lines, the
+    header's trailing comment and the block's footer."""
+    lines = [ln for ln in node.leading_lines if ln.comment is not None]
+    body = node.body
+    if isinstance(body, cst.IndentedBlock):
+        if body.header.comment is not None:
+            lines.append(cst.EmptyLine(comment=body.header.comment))
+        lines += [ln for ln in body.footer if ln.comment is not None]
+    return lines
+
+
+def _scheduler_steps(stmts, names_ok) -> tuple[list, list[str], list[cst.EmptyLine]]:
+    """Removes argument-less ``sched.step()`` statements; returns (kept, schedulers, comments)."""
+    kept, found, comments = [], [], []
+    for s in stmts:
+        call = _method_call(s, "step")
+        name = _name_of(_receiver(call)) if call is not None and not call.args else None
+        if name is not None and names_ok(name):
+            found.append(name)
+            comments += comments_of(s)
+            continue
+        kept.append(with_comments(s, comments) if comments else s)
+        comments = []
+    return kept, found, comments
+
+
+def _is_scheduler(name: str, scope_bodies) -> bool:
+    for body in scope_bodies:
+        value = _assignment_value(body, name)
+        if value is not None:
+            text = code_of(value)
+            return (
+                "lr_scheduler" in text
+                or "Scheduler" in text
+                or "LR(" in text
+                or "LR" in text.split("(")[0]
+            )
+    return "sched" in name.lower()
+
+
+def _find_device(scope_bodies, model_code: str) -> tuple[str | None, bool]:
+    """(device expression the model is moved to, uses .cuda())."""
+    for body in scope_bodies:
+        for s in body:
+            for call in m.findall(s, m.Call(func=m.Attribute(attr=m.Name("to") | m.Name("cuda")))):
+                receiver = code_of(call.func.value)
+                assigned_model = isinstance(s, cst.SimpleStatementLine) and any(
+                    isinstance(x, cst.Assign)
+                    and any(code_of(t.target) == model_code for t in x.targets)
+                    for x in s.body
+                )
+                if receiver == model_code or assigned_model:
+                    if call.func.attr.value == "cuda":
+                        return None, True
+                    if call.args:
+                        return code_of(call.args[0].value), False
+    return None, False
+
+
+def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, list[Finding]]:
+    wrapper = MetadataWrapper(module)
+    module = wrapper.module
+    positions = wrapper.resolve(PositionProvider)
+
+    def position(node):
+        return positions[node].start
+
+    site = locate(module, position)
+    outer = site.epoch_for or site.batch_for
+    here = position(outer)
+    where = (here.line, here.column + 1)
+
+    def refuse(code: str, message: str):
+        raise CannotConvert(Finding(code, "manual", message, *where))
+
+    fn_map: dict[str, str] = {}
+    if site.train_fn is not None:
+        try:
+            fn_map = _param_map(site.train_fn, site.train_call.body[0].value)
+        except ValueError:
+            refuse(
+                "SCF312", f"`{site.train_fn.name.value}(...)` uses *args/**kwargs; not converted"
+            )
+
+    def outer_code(name: str) -> str:
+        return fn_map.get(name, name)
+
+    scope_bodies = [site.scope_body, module.body]
+    # which optimizer, which model
+    step_names = [
+        _name_of(_receiver(c)) for s in site.batch_for.body.body if (c := _method_call(s, "step"))
+    ]
+    if not step_names or step_names[0] is None:
+        refuse("SCF309", "no `optimizer.step()` statement in the batch loop")
+    opt_code = outer_code(step_names[0])
+    construction = None
+    for body in scope_bodies:
+        construction = _assignment_value(body, opt_code)
+        if construction is not None:
+            break
+    model_code = None
+    if construction is not None:
+        params = m.findall(construction, m.Call(func=m.Attribute(attr=m.Name("parameters"))))
+        if params:
+            model_code = code_of(params[0].func.value)
+    if model_code is None:
+        refuse(
+            "SCF311",
+            f"cannot tell which model `{opt_code}` trains (no `<model>.parameters()` "
+            "in its construction in this scope)",
+        )
+    model_names = {model_code} | {p for p, a in fn_map.items() if a == model_code}
+    plan = plan_step(site, position, model_names)
+    findings = list(plan.findings)
+
+    # schedulers: per-batch ones from the plan, per-epoch ones from the epoch/function tails
+    def sched_ok(name):
+        return _is_scheduler(outer_code(name), scope_bodies)
+
+    fn_post, fn_scheds, fn_tail_comments = _scheduler_steps(site.fn_post, sched_ok)
+    epoch_post, epoch_scheds, ep_tail_comments = _scheduler_steps(site.epoch_post, sched_ok)
+    epoch_sched_names = [outer_code(n) for n in fn_scheds] + epoch_scheds
+    step_sched_names = [outer_code(n) for n in plan.step_schedulers]
+    all_scheds = epoch_sched_names + step_sched_names
+    other_text = code_of(
+        cst.Module(body=[*site.epoch_pre, *site.fn_pre, *fn_post, *epoch_post, *plan.body])
+    )
+    if len(all_scheds) > 1 or any(
+        re_word(n, other_text) for n in [*plan.step_schedulers, *fn_scheds, *epoch_scheds]
+    ):
+        # keep the calls where they were: exact, at the cost of configure_optimizers not seeing them
+        fn_post, epoch_post = list(site.fn_post), list(site.epoch_post)
+        fn_tail_comments, ep_tail_comments = [], []
+        if plan.step_schedulers:
+            refuse("SCF313", "a per-batch scheduler that other code reads is not converted")
+        all_scheds, epoch_sched_names, step_sched_names = [], [], []
+    else:
+        for name in all_scheds:
+            interval = "epoch" if name in epoch_sched_names else "step"
+            findings.append(
+                Finding(
+                    "SCF005",
+                    FIXED,
+                    f"`{name}.step()` moved to configure_optimizers (interval={interval!r})",
+                    *where,
+                )
+            )
+
+    # the epoch loop
+    epoch_var = epoch_iter = None
+    if site.epoch_for is not None:
+        it = site.epoch_for.iter
+        if not m.matches(it, m.Call(func=m.Name("range"))):
+            refuse("SCF314", "the epoch loop must iterate over range(...)")
+        if not isinstance(site.epoch_for.target, cst.Name):
+            refuse("SCF314", "the epoch loop variable must be a plain name")
+        epoch_var, epoch_iter = site.epoch_for.target.value, code_of(it)
+        if site.epoch_for.orelse is not None:
+            refuse("SCF315", "`for ... else` on the epoch loop is not converted")
+        if m.findall(cst.Module(body=list(site.epoch_pre)), m.Break() | m.Continue()):
+            refuse("SCF316", "`break`/`continue` before the batch loop is not converted")
+        findings.append(
+            Finding(
+                "SCF007",
+                FIXED,
+                f"epoch loop mapped to Trainer(max_epochs=len({epoch_iter}))",
+                *where,
+            )
+        )
+    if site.batch_for.orelse is not None:
+        refuse("SCF315", "`for ... else` on the batch loop is not converted")
+    if m.findall(cst.Module(body=list(epoch_post)), m.Continue()):
+        refuse("SCF316", "`continue` in the epoch loop is not converted")
+
+    taken = _used([*module.body])
+    cls_name = _fresh("LitModel", taken)
+    inst = _fresh("lit_model", taken)
+    trainer_var = _fresh("trainer", taken)
+    stop_attr = "stop_epoch"
+
+    # variables carried across batches or epochs become attributes of the module
+    idx = _statement_index(site.scope_body, site.train_call if site.train_fn else outer)
+    if site.train_fn is not None:
+        idx = _statement_index(site.scope_body, site.epoch_for)
+    before, after = site.scope_body[:idx], site.scope_body[idx + 1 :]
+    targets = _bound_names(site.batch_for.target)
+    u_after = _used(after)
+    if site.train_fn is None:
+        pre, post = list(site.epoch_pre), list(epoch_post)
+        a_pre, a_body, a_post = _assigned(pre), _assigned(plan.body) | targets, _assigned(post)
+        u_pre, u_body, u_post = _used(pre), _used(plan.body), _used(post)
+        shared = (
+            (a_pre & (u_body | u_post | u_after))
+            | (a_body & (u_post | u_after))
+            | (a_post & u_after)
+            | (a_body & a_pre)
+        )
+        # carried from one epoch (or batch) to the next, or updating a variable set before the loop
+        carried = (
+            (a_post & (u_pre | u_body))
+            | (a_body & u_pre)
+            | ((a_pre | a_body | a_post) & _assigned(before))
+        )
+        shared = (shared | carried) - {epoch_var}
+        fn_shared: set[str] = set()
+    else:
+        a_pre, a_post = _assigned(site.epoch_pre), _assigned(epoch_post)
+        u_pre, u_post = _used(site.epoch_pre), _used(epoch_post)
+        shared = (a_pre & (u_post | u_after)) | (a_post & (u_after | u_pre))
+        shared = (shared | ((a_pre | a_post) & _assigned(before))) - {epoch_var}
+        f_pre, f_body, f_post = (
+            _assigned(site.fn_pre),
+            _assigned(plan.body) | targets,
+            _assigned(fn_post),
+        )
+        fn_shared = (
+            (f_pre & (_used(plan.body) | _used(fn_post)))
+            | (f_body & _used(fn_post))
+            | (f_body & f_pre)
+        )
+        if shared & fn_shared:
+            refuse(
+                "SCF317",
+                f"variables {sorted(shared & fn_shared)} are used both in the epoch loop and in "
+                f"`{site.train_fn.name.value}()`; not converted",
+            )
+    attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
+    renamer = _Renamer(
+        {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in attr_of.items()}
+    )
+
+    body = transform_stmts(plan.body, renamer)
+    if plan.breaks:
+        last = body[-1] if body else None
+        if (
+            last is None
+            or not m.findall(last, m.Break())
+            or any(m.findall(s, m.Break()) for s in body[:-1])
+        ):
+            refuse("SCF318", "`break` in the batch loop must be in its last statement")
+        body = transform_stmts(
+            body, _BreakReplacer(cst.parse_statement(f"self.{stop_attr} = True\n").body[0])
+        )
+        findings.append(
+            Finding(
+                "SCF006",
+                FIXED,
+                "`break` of the batch loop ends the epoch (on_train_batch_start returns -1)",
+                *where,
+            )
+        )
+    e_pre = transform_stmts(site.epoch_pre, renamer)
+    e_post = transform_stmts(epoch_post, renamer)
+    f_pre = transform_stmts(site.fn_pre, renamer)
+    f_post = transform_stmts(fn_post, renamer)
+    if m.findall(cst.Module(body=e_post), m.Break()):
+        if not m.findall(e_post[-1], m.Break()) or any(
+            m.findall(s, m.Break()) for s in e_post[:-1]
+        ):
+            refuse("SCF318", "`break` in the epoch loop must be in its last statement")
+        e_post = transform_stmts(
+            e_post, _BreakReplacer(cst.parse_statement("self.trainer.should_stop = True\n").body[0])
+        )
+        findings.append(
+            Finding(
+                "SCF006",
+                FIXED,
+                "`break` of the epoch loop stops the Trainer after this epoch",
+                *where,
+            )
+        )
+    if m.findall(cst.Module(body=f_pre + f_post), m.Return()):
+        refuse("SCF319", f"`{site.train_fn.name.value}()` returns a value; not converted yet")
+
+    # preludes: epoch variable and train() parameters, where the hook's code needs them
+    def prelude(code_stmts, fn_scope: bool) -> list:
+        used = _used(code_stmts)
+        lines: list[str] = []
+        bindings = []
+        if fn_scope:
+            for p in site.train_fn.params.params:
+                name = p.name.value
+                if name in used and fn_map.get(name, None) != name:
+                    if name not in fn_map:
+                        refuse(
+                            "SCF312",
+                            f"parameter `{name}` of `{site.train_fn.name.value}()` has no value at the call",
+                        )
+                    bindings.append(f"{name} = {fn_map[name]}")
+        needs_epoch = epoch_var is not None and (
+            epoch_var in used or any(re_word(epoch_var, b) for b in bindings)
+        )
+        if needs_epoch:
+            lines.append(f"{epoch_var} = {epoch_iter}[self.current_epoch]")
+        lines += bindings
+        return [stmt(line + "\n") for line in lines]
+
+    unpack = []
+    loader, enumerated, start = _unwrap_loader(site.batch_for.iter)
+    target = site.batch_for.target
+    if enumerated:
+        if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
+            refuse("SCF320", "`enumerate` loop target must be `index, batch`")
+        index, batch_target = target.elements[0].value, target.elements[1].value
+        index_code = code_of(index)
+        if start is not None:
+            unpack.append(stmt(f"{index_code} = batch_idx + {start}\n"))
+        elif index_code != "batch_idx":
+            unpack.append(stmt(f"{index_code} = batch_idx\n"))
+    else:
+        batch_target = target
+    batch_code = code_of(batch_target)
+    if batch_code.startswith("(") and batch_code.endswith(")"):
+        batch_code = batch_code[1:-1]
+    if batch_code != "batch":
+        unpack.append(stmt(f"{batch_code} = batch\n"))
+    loader_code = code_of(loader)
+    if site.train_fn is not None and isinstance(loader, cst.Name):
+        loader_code = outer_code(loader.value)
+
+    step_body = [*prelude(body + unpack, site.train_fn is not None), *unpack, *body]
+    ret = with_comments(
+        stmt(
+            f"return {code_of(transform_stmts([cst.SimpleStatementLine([cst.Expr(plan.loss)])], renamer)[0].body[0].value)}\n"
+        ),
+        plan.trailing_comments,
+    )
+    step_body.append(ret)
+
+    # --- the class
+    methods: list = []
+
+    def method(signature: str, stmts: list):
+        fn = cst.parse_statement(f"def {signature}:\n    pass\n")
+        return fn.with_changes(body=fn.body.with_changes(body=stmts), leading_lines=[])
+
+    init = [
+        stmt("super().__init__()\n"),
+        stmt("self.model = model\n"),
+        stmt("self.optimizer = optimizer\n"),
+    ]
+    init_sig = "__init__(self, model, optimizer"
+    if all_scheds:
+        init.append(stmt("self.scheduler = scheduler\n"))
+        init_sig += ", scheduler"
+    methods.append(method(init_sig + ")", init))
+    methods.append(
+        method("forward(self, *args, **kwargs)", [stmt("return self.model(*args, **kwargs)\n")])
+    )
+    start_code = f_pre + e_pre if site.train_fn is None else [*e_pre, *f_pre]
+    start_stmts = []
+    if e_pre:
+        start_stmts += prelude(e_pre, False) + e_pre
+    if f_pre:
+        start_stmts += prelude(f_pre, True) + f_pre
+    if plan.breaks:
+        start_stmts.append(stmt(f"self.{stop_attr} = False\n"))
+    del start_code
+    if start_stmts:
+        methods.append(method("on_train_epoch_start(self)", start_stmts))
+    if plan.breaks:
+        methods.append(
+            method(
+                "on_train_batch_start(self, batch, batch_idx)",
+                [stmt(f"if self.{stop_attr}:\n    return -1\n")],
+            )
+        )
+    methods.append(method("training_step(self, batch, batch_idx)", step_body))
+    end_stmts = []
+    if f_post:
+        end_stmts += prelude(f_post, True) + f_post
+    if e_post:
+        end_stmts += prelude(e_post, False) + e_post
+    tail_comments = fn_tail_comments + ep_tail_comments
+    if end_stmts:
+        end_stmts[-1] = end_stmts[-1]
+        methods.append(method("on_train_epoch_end(self)", end_stmts))
+    if all_scheds:
+        interval = "epoch" if epoch_sched_names else "step"
+        conf = [
+            stmt(
+                "return {\n"
+                '    "optimizer": self.optimizer,\n'
+                f'    "lr_scheduler": {{"scheduler": self.scheduler, "interval": "{interval}"}},\n'
+                "}\n"
+            )
+        ]
+    else:
+        conf = [stmt("return self.optimizer\n")]
+    if tail_comments:
+        conf[0] = with_comments(conf[0], tail_comments)
+    methods.append(method("configure_optimizers(self)", conf))
+
+    header_comments = _loop_comments(outer)
+    if site.epoch_for is not None:
+        header_comments += _loop_comments(site.batch_for) if site.train_fn is None else []
+    if site.train_fn is not None:
+        header_comments += _loop_comments(site.batch_for) + _loop_comments(site.train_fn)
+    at_module_level = site.scope_body is module.body
+    blank = [cst.EmptyLine(indent=False)] * (2 if at_module_level else 1)
+    doc = '"""The training loop of this script as a LightningModule (migrated by torch-scaffold)."""\n'
+    cls = cst.parse_statement(f"class {cls_name}(L.LightningModule):\n    {doc}")
+    cls = cls.with_changes(
+        body=cls.body.with_changes(
+            body=[
+                *cls.body.body,
+                *[m_.with_changes(leading_lines=[cst.EmptyLine(indent=False)]) for m_ in methods],
+            ]
+        ),
+        leading_lines=[*blank, *header_comments],
+    )
+
+    # --- what replaces the loop
+    args = [model_code, opt_code] + ([all_scheds[0]] if all_scheds else [])
+    new = [cls, stmt(f"{inst} = {cls_name}({', '.join(args)})\n").with_changes(leading_lines=blank)]
+    before_names = _assigned(before)
+    for n in sorted((shared | fn_shared) & before_names):
+        new.append(stmt(f"{inst}.{attr_of[n]} = {n}\n"))
+    device, cuda = _find_device(scope_bodies, model_code)
+    accelerator = f"torch.device({device}).type" if device else ('"gpu"' if cuda else '"cpu"')
+    trainer_args = [
+        f"max_epochs=len({epoch_iter})" if epoch_iter else "max_epochs=1",
+        f"accelerator={accelerator}",
+        "devices=1",
+    ]
+    if plan.clip:
+        trainer_args += [
+            f"gradient_clip_val={plan.clip[0]}",
+            f'gradient_clip_algorithm="{plan.clip[1]}"',
+        ]
+    trainer_args += [
+        "logger=False",
+        "enable_checkpointing=False",
+        "enable_progress_bar=False",
+        "enable_model_summary=False",
+    ]
+    inner = "".join(f"    {a},\n" for a in trainer_args)
+    new.append(stmt(f"{trainer_var} = L.Trainer(\n{inner})\n"))
+    new.append(stmt(f"{trainer_var}.fit({inst}, {loader_code})\n"))
+    for n in sorted((shared | fn_shared) & u_after):
+        new.append(stmt(f"{n} = {inst}.{attr_of[n]}\n"))
+    if epoch_var is not None and epoch_var in u_after:
+        # the value the loop variable had in the last epoch that ran
+        new.append(stmt(f"{epoch_var} = {epoch_iter}[{trainer_var}.current_epoch - 1]\n"))
+    findings.insert(
+        0,
+        Finding(
+            "SCF001",
+            FIXED,
+            f"training loop converted to `{cls_name}` + `{trainer_var}.fit(...)`",
+            *where,
+        ),
+    )
+    if device and "torch" not in _used(module.body):
+        refuse("SCF321", "the script selects a device without importing torch")
+
+    # --- splice: replace the outer loop; drop the inlined train() function
+    replacer = _Splice(outer if site.train_fn is None else site.epoch_for, new, site.train_fn)
+    module = module.visit(replacer)
+    module = _add_engine_import(module, engine)
+    return module, findings
+
+
+def _blank_then(node) -> list[cst.EmptyLine]:
+    return [ln for ln in node.leading_lines if ln.comment is None][:2]
+
+
+def re_word(name: str, text: str) -> bool:
+    import re
+
+    return re.search(rf"(?<![\w.]){re.escape(name)}\b", text) is not None
+
+
+class _Splice(cst.CSTTransformer):
+    def __init__(self, target, replacement: list, drop_fn) -> None:
+        self.target, self.replacement, self.drop_fn = target, replacement, drop_fn
+
+    def on_leave(self, original, updated):
+        if original is self.target:
+            return cst.FlattenSentinel(self.replacement)
+        if self.drop_fn is not None and original is self.drop_fn:
+            return cst.RemoveFromParent()
+        return updated
+
+
+def _add_engine_import(module: cst.Module, engine: str) -> cst.Module:
+    line = "import runtime as L\n" if engine == "runtime" else "import lightning as L\n"
+    body = list(module.body)
+    last_import = -1
+    for i, s in enumerate(body):
+        if m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()])):
+            last_import = i
+        elif i == 0 and m.matches(s, m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
+            continue
+        elif last_import >= 0:
+            break
+    body.insert(last_import + 1, cst.parse_statement(line))
+    return module.with_changes(body=body)
