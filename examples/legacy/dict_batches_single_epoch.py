@@ -1,4 +1,5 @@
 """One pass over a dict-batch dataset at module level, model.zero_grad(), clip by value."""
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset

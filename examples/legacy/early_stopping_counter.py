@@ -1,4 +1,5 @@
 """Early stopping with a hand-written patience counter and a best-model copy."""
+
 import copy
 
 import torch

@@ -8,7 +8,9 @@ from torch import nn
 class MLP(nn.Module):
     def __init__(self, d_in=10, d_hidden=32, n_classes=3):
         super().__init__()
-        self.layers = nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, n_classes))
+        self.layers = nn.Sequential(
+            nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, n_classes)
+        )
 
     def forward(self, x):
         return self.layers(x)

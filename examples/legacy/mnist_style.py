@@ -24,7 +24,7 @@ class Net(nn.Module):
 def make_data(n, seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 20, generator=g)
-    y = (x[:, :4].argmax(dim=1))  # four classes
+    y = x[:, :4].argmax(dim=1)  # four classes
     return TensorDataset(x, y)
 
 
@@ -38,8 +38,10 @@ def train(args, model, device, train_loader, optimizer, epoch):
         loss.backward()
         optimizer.step()
         if batch_idx % args.log_interval == 0:
-            print(f"Train Epoch: {epoch} [{batch_idx * len(data)}/{len(train_loader.dataset)}]"
-                  f"\tLoss: {loss.item():.6f}")
+            print(
+                f"Train Epoch: {epoch} [{batch_idx * len(data)}/{len(train_loader.dataset)}]"
+                f"\tLoss: {loss.item():.6f}"
+            )
             if args.dry_run:
                 break
 
@@ -56,7 +58,9 @@ def test(model, device, test_loader):
             pred = output.argmax(dim=1, keepdim=True)
             correct += pred.eq(target.view_as(pred)).sum().item()
     test_loss /= len(test_loader.dataset)
-    print(f"Test set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{len(test_loader.dataset)}")
+    print(
+        f"Test set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{len(test_loader.dataset)}"
+    )
     return test_loss
 
 

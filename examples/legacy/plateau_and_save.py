@@ -1,4 +1,5 @@
 """ReduceLROnPlateau fed the validation loss; the weights are saved and reloaded afterwards."""
+
 import os
 import tempfile
 

@@ -14,7 +14,9 @@ HEAVY = ("copier", "libcst", "torch", "jinja2", "lightning")
 
 
 def _modules_after(code: str) -> list[str]:
-    probe = f"{code}\nimport sys\nprint('loaded:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    probe = (
+        f"{code}\nimport sys\nprint('loaded:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("loaded:")][-1]
@@ -27,8 +29,7 @@ def test_import_scaffold_is_light():
 
 def test_listing_templates_is_light():
     code = (
-        "from scaffold.cli import main\n"
-        "try:\n    main(['templates'])\nexcept SystemExit:\n    pass"
+        "from scaffold.cli import main\ntry:\n    main(['templates'])\nexcept SystemExit:\n    pass"
     )
     assert _modules_after(code) == []
 

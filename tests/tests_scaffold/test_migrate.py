@@ -1,0 +1,174 @@
+"""scaffold migrate: behaviour parity on the legacy corpus (original and migrated scripts print
+the same final number), idempotency, comment census, refusals, and the CLI's file handling."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from scaffold.migrate.engine import comments, migrate_source
+
+ROOT = Path(__file__).resolve().parents[2]
+LEGACY = sorted((ROOT / "examples" / "legacy").glob("*.py"))
+CASES = Path(__file__).parent / "migrate_cases"
+FINAL = re.compile(r"^FINAL (\S+)(.*)$", re.M)
+
+
+def _run(path: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(path), *args],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"{path.name}: {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Each legacy script and its migration, run side by side (two at a time)."""
+    out = tmp_path_factory.mktemp("migrated")
+    jobs = []
+    results = {}
+    for path in LEGACY:
+        result = migrate_source(path.read_text())
+        results[path.name] = result
+        migrated = out / path.name
+        migrated.write_text(result.code)
+        jobs += [path, migrated]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outputs = list(pool.map(_run, jobs))
+    runs = {p.name: (outputs[2 * i], outputs[2 * i + 1]) for i, p in enumerate(LEGACY)}
+    return results, runs
+
+
+def test_corpus_is_not_trivial():
+    assert len(LEGACY) >= 6
+
+
+@pytest.mark.parametrize("name", [p.name for p in LEGACY])
+def test_migrated_script_computes_the_same_numbers(corpus, name):
+    results, runs = corpus
+    assert results[name].status == "migrated", results[name].findings
+    original, migrated = runs[name]
+    want, got = FINAL.search(original), FINAL.search(migrated)
+    assert want and got, (original[-500:], migrated[-500:])
+    assert float(got.group(1)) == pytest.approx(float(want.group(1)), rel=1e-4)
+    assert got.group(2) == want.group(2)
+
+
+@pytest.mark.parametrize("name", [p.name for p in LEGACY])
+def test_migration_is_idempotent_and_keeps_every_comment(corpus, name):
+    results, _ = corpus
+    source = (ROOT / "examples" / "legacy" / name).read_text()
+    migrated = results[name].code
+    assert not (comments(source) - comments(migrated))
+    again = migrate_source(migrated)
+    assert again.status == "unchanged" and again.code == migrated
+    assert "import runtime as L" in migrated and "L.Trainer(" in migrated
+    assert ".backward()" not in migrated.split("class LitModel")[1].split("def configure")[0]
+
+
+def test_engine_lightning_emits_lightning_import():
+    result = migrate_source(
+        (ROOT / "examples/legacy/tutorial_toplevel.py").read_text(), "lightning"
+    )
+    assert "import lightning as L" in result.code and "import runtime" not in result.code
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("manual_gan.py", "manual", "SCF303"),
+        ("manual_accumulation.py", "manual", "SCF309"),
+        ("manual_lbfgs.py", "manual", "SCF305"),
+        ("refused_rpc.py", "refused", "SCF901"),
+        ("refused_gym.py", "refused", "SCF901"),
+        ("refused_hogwild.py", "refused", "SCF901"),
+        ("refused_forward_training.py", "refused", "SCF902"),
+        ("unchanged_no_loop.py", "unchanged", "SCF100"),
+    ],
+)
+def test_loops_it_cannot_convert_are_left_alone_with_a_reason(case, status, code):
+    source = (CASES / case).read_text()
+    result = migrate_source(source)
+    assert result.status == status and result.code == source
+    assert [f.code for f in result.findings] == [code]
+    assert result.findings[0].line >= 1 and result.findings[0].message
+
+
+# ------------------------------------------------------------------------------------ the CLI
+def scaffold(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "scaffold", "migrate", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text((ROOT / "examples/legacy/tutorial_toplevel.py").read_text())
+    return path
+
+
+def test_in_place_keeps_orig_and_refuses_to_overwrite_it(script):
+    original = script.read_text()
+    first = scaffold("train.py", cwd=script.parent)
+    assert first.returncode == 0, first.stderr
+    assert (script.parent / "train.py.orig").read_text() == original
+    assert "L.Trainer(" in script.read_text()
+    assert "SCF001 [fixed]" in first.stdout and "train.py:" in first.stdout
+    script.write_text(original)  # the user reverts and tries again
+    second = scaffold("train.py", cwd=script.parent)
+    assert second.returncode == 1 and "train.py.orig already exists" in second.stderr
+    assert script.read_text() == original
+
+
+def test_output_diff_check_and_report(script, tmp_path):
+    original = script.read_text()
+    out = scaffold("train.py", "-o", "train_lit.py", "--report", "r.json", cwd=script.parent)
+    assert out.returncode == 0, out.stderr
+    assert script.read_text() == original and (tmp_path / "train_lit.py").is_file()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["summary"] == {"files": 1, "migrated": 1}
+    assert {f["code"] for f in report["files"][0]["findings"]} >= {"SCF001", "SCF002", "SCF007"}
+    diff = scaffold("train.py", "--diff", cwd=script.parent)
+    assert (
+        diff.returncode == 0 and diff.stdout.count("+++ ") == 1 and "+class LitModel" in diff.stdout
+    )
+    assert script.read_text() == original
+    check = scaffold(".", "--check", cwd=script.parent)
+    assert check.returncode == 1
+    clean = scaffold("train_lit.py", "--check", cwd=script.parent)
+    assert clean.returncode == 0
+
+
+def test_cannot_convert_writes_nothing_and_exits_3(tmp_path):
+    target = tmp_path / "gan.py"
+    target.write_text((CASES / "manual_gan.py").read_text())
+    result = scaffold("gan.py", cwd=tmp_path)
+    assert result.returncode == 3 and "SCF303 [manual]" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["gan.py"]
+
+
+def test_syntax_error_is_bad_input(tmp_path):
+    (tmp_path / "broken.py").write_text("for x in y:\nprint(x)\n")
+    result = scaffold("broken.py", cwd=tmp_path)
+    assert result.returncode == 1 and "broken.py:2:" in result.stdout and "SCF000" in result.stdout
+
+
+def test_usage_errors(tmp_path):
+    assert scaffold(cwd=tmp_path).returncode == 2
+    assert scaffold("missing.py", cwd=tmp_path).returncode == 1
+    assert scaffold("x.py", "--engine", "jax", cwd=tmp_path).returncode == 2
