@@ -957,6 +957,16 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     loader_code = code_of(loader)
     if site.train_fn is not None and isinstance(loader, cst.Name):
         loader_code = outer_code(loader.value)
+    for scope in scope_bodies:
+        value = _assignment_value(scope, loader_code)
+        if isinstance(value, (cst.List, cst.Tuple, cst.ListComp)):
+            refuse(
+                "SCF322",
+                f"`{loader_code}` is a Python list of batches; the Trainer takes a DataLoader (or "
+                "a list of DataLoaders), so wrap the data in a Dataset/DataLoader first",
+            )
+        if value is not None:
+            break
 
     step_body = [*prelude(body + unpack, site.train_fn is not None), *unpack, *body]
     ret = with_comments(

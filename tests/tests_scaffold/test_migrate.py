@@ -90,6 +90,7 @@ def test_engine_lightning_emits_lightning_import():
         ("manual_gan.py", "manual", "SCF303"),
         ("manual_accumulation.py", "manual", "SCF309"),
         ("manual_lbfgs.py", "manual", "SCF305"),
+        ("manual_list_of_batches.py", "manual", "SCF322"),
         ("refused_rpc.py", "refused", "SCF901"),
         ("refused_gym.py", "refused", "SCF901"),
         ("refused_hogwild.py", "refused", "SCF901"),
@@ -172,3 +173,12 @@ def test_usage_errors(tmp_path):
     assert scaffold(cwd=tmp_path).returncode == 2
     assert scaffold("missing.py", cwd=tmp_path).returncode == 1
     assert scaffold("x.py", "--engine", "jax", cwd=tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize(
+    "migrated", sorted((ROOT / "examples" / "migrated").glob("*.py")), ids=lambda p: p.name
+)
+def test_committed_examples_are_what_migrate_makes(migrated):
+    """examples/migrated/X.py is exactly `scaffold migrate examples/legacy/X.py` (no drift)."""
+    source = ROOT / "examples" / "legacy" / migrated.name
+    assert migrate_source(source.read_text()).code == migrated.read_text()

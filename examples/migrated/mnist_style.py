@@ -1,0 +1,134 @@
+"""A classifier trained the way many tutorials do: train()/test() functions, argparse, StepLR."""
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+from torch import nn, optim
+from torch.optim.lr_scheduler import StepLR
+from torch.utils.data import DataLoader, TensorDataset
+import runtime as L
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(20, 32)
+        self.dropout = nn.Dropout(0.25)
+        self.fc2 = nn.Linear(32, 4)
+
+    def forward(self, x):
+        x = self.dropout(F.relu(self.fc1(x)))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
+def make_data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 20, generator=g)
+    y = x[:, :4].argmax(dim=1)  # four classes
+    return TensorDataset(x, y)
+
+
+def test(model, device, test_loader):
+    model.eval()
+    test_loss = 0
+    correct = 0
+    with torch.no_grad():
+        for data, target in test_loader:
+            data, target = data.to(device), target.to(device)
+            output = model(data)
+            test_loss += F.nll_loss(output, target, reduction="sum").item()
+            pred = output.argmax(dim=1, keepdim=True)
+            correct += pred.eq(target.view_as(pred)).sum().item()
+    test_loss /= len(test_loader.dataset)
+    print(
+        f"Test set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{len(test_loader.dataset)}"
+    )
+    return test_loss
+
+
+def main():
+    parser = argparse.ArgumentParser(description="legacy classifier")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=1.0)
+    parser.add_argument("--gamma", type=float, default=0.7)
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--log-interval", type=int, default=4)
+    parser.add_argument("--no-accel", action="store_true")
+    args = parser.parse_args()
+
+    torch.manual_seed(args.seed)
+    device = torch.device("cpu")
+    train_loader = DataLoader(make_data(256, 0), batch_size=args.batch_size, shuffle=True)
+    test_loader = DataLoader(make_data(128, 1), batch_size=64)
+
+    model = Net().to(device)
+    optimizer = optim.Adadelta(model.parameters(), lr=args.lr)
+
+    scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
+
+    # one pass over the data per epoch
+    class LitModel(L.LightningModule):
+        """The training loop of this script as a LightningModule (migrated by torch-scaffold)."""
+
+        def __init__(self, model, optimizer, scheduler):
+            super().__init__()
+            self.model = model
+            self.optimizer = optimizer
+            self.scheduler = scheduler
+
+        def forward(self, *args, **kwargs):
+            return self.model(*args, **kwargs)
+
+        def on_train_epoch_start(self):
+            model.train()
+            self.stop_epoch = False
+
+        def on_train_batch_start(self, batch, batch_idx):
+            if self.stop_epoch:
+                return -1
+
+        def training_step(self, batch, batch_idx):
+            epoch = range(1, args.epochs + 1)[self.current_epoch]
+            data, target = batch
+            # clear old gradients
+            output = model(data)
+            loss = F.nll_loss(output, target)
+            if batch_idx % args.log_interval == 0:
+                print(
+                    f"Train Epoch: {epoch} [{batch_idx * len(data)}/{len(train_loader.dataset)}]"
+                    f"\tLoss: {loss.item():.6f}"
+                )
+                if args.dry_run:
+                    self.stop_epoch = True
+            return loss
+
+        def on_train_epoch_end(self):
+            self.final = test(model, device, test_loader)
+
+        def configure_optimizers(self):
+            return {
+                "optimizer": self.optimizer,
+                "lr_scheduler": {"scheduler": self.scheduler, "interval": "epoch"},
+            }
+
+    lit_model = LitModel(model, optimizer, scheduler)
+    trainer = L.Trainer(
+        max_epochs=len(range(1, args.epochs + 1)),
+        accelerator=torch.device(device).type,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(lit_model, train_loader)
+    final = lit_model.final
+
+    print(f"FINAL {final:.8f}")
+
+
+if __name__ == "__main__":
+    main()
