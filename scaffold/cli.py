@@ -177,7 +177,20 @@ def update_cmd(path, vcs_ref, pretend, data, trust) -> None:
     help="Emit `import runtime as L` or `import lightning as L`.",
 )
 @click.option("--report", type=click.Path(path_type=Path), help="Write the findings as JSON.")
-def migrate_cmd(paths, output, diff, check, engine, report) -> None:
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Run the original and the migrated script for a few optimizer steps and compare the "
+    "parameters; write only if they match.",
+)
+@click.option(
+    "--verify-steps",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Optimizer steps for --verify.",
+)
+def migrate_cmd(paths, output, diff, check, engine, report, verify, verify_steps) -> None:
     """Turn hand-written PyTorch training loops into a LightningModule + Trainer.fit.
 
     Files are rewritten in place (the original is kept as FILE.orig) unless -o, --diff or
@@ -188,7 +201,8 @@ def migrate_cmd(paths, output, diff, check, engine, report) -> None:
     from scaffold.migrate.files import MigrateOptions, report_lines, run
 
     try:
-        result = run(MigrateOptions(tuple(paths), output, diff, check, engine, report))
+        steps = verify_steps if verify else 0
+        result = run(MigrateOptions(tuple(paths), output, diff, check, engine, report, steps))
     except ScaffoldError as err:
         _fail(err)
     for line in report_lines(result):

@@ -31,6 +31,7 @@ class MigrateOptions:
     check: bool = False
     engine: str = "runtime"
     report: Path | None = None
+    verify_steps: int = 0  # > 0: run both versions for this many optimizer steps and compare
 
 
 @dataclass
@@ -109,6 +110,10 @@ def run(opts: MigrateOptions) -> MigrateRun:
         outcome_run.outcomes.append(outcome)
         if result.status != MIGRATED:
             continue
+        if opts.verify_steps > 0:
+            _verify(outcome, opts.verify_steps)
+            if outcome.result.status != MIGRATED:
+                continue
         if opts.diff:
             outcome.diff = "".join(
                 difflib.unified_diff(
@@ -124,6 +129,21 @@ def run(opts: MigrateOptions) -> MigrateRun:
     if opts.report is not None:
         write_report(outcome_run, opts.report)
     return outcome_run
+
+
+def _verify(outcome: FileOutcome, steps: int) -> None:
+    from scaffold.migrate.findings import FIXED, MANUAL, Finding
+    from scaffold.migrate.verify import verify
+
+    check = verify(outcome.path, outcome.result.code, steps)
+    if check.ok:
+        outcome.result.findings.append(Finding("SCF010", FIXED, f"verified: {check.message}"))
+        return
+    outcome.result = SourceResult(
+        NOT_CONVERTED,
+        outcome.result.code,
+        [Finding("SCF323", MANUAL, f"verification failed, nothing written: {check.message}")],
+    )
 
 
 def _write(outcome: FileOutcome, original: str, opts: MigrateOptions) -> None:

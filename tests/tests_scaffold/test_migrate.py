@@ -182,3 +182,25 @@ def test_committed_examples_are_what_migrate_makes(migrated):
     """examples/migrated/X.py is exactly `scaffold migrate examples/legacy/X.py` (no drift)."""
     source = ROOT / "examples" / "legacy" / migrated.name
     assert migrate_source(source.read_text()).code == migrated.read_text()
+
+
+def test_verify_compares_parameters_after_k_steps(tmp_path):
+    from scaffold.migrate.verify import verify
+
+    source = ROOT / "examples/legacy/main_clip_onecycle.py"
+    script = tmp_path / "train.py"
+    script.write_text(source.read_text())
+    good = migrate_source(script.read_text()).code
+    check = verify(script, good, steps=4)
+    assert check.ok and check.steps == (4, 4) and check.max_abs_diff == 0.0
+    broken = good.replace("max_lr=5e-2", "max_lr=4e-2")
+    bad = verify(script, broken, steps=4)
+    assert not bad.ok and bad.max_abs_diff > 0 and "DIFFER" in bad.message
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["train.py"]
+
+
+def test_verify_flag_writes_only_after_a_match(script):
+    result = scaffold("train.py", "--verify", "--verify-steps", "2", cwd=script.parent)
+    assert result.returncode == 0, result.stderr
+    assert "SCF010 [fixed] verified: parameters after 2 optimizer step(s) match" in result.stdout
+    assert (script.parent / "train.py.orig").exists()
