@@ -127,31 +127,25 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
     refusal = _refusal(code)
     if refusal is not None:
         return SourceResult(OUT_OF_SCOPE, code, [refusal])
-    if not has_hand_written_loop(module):
-        return SourceResult(
-            UNCHANGED,
-            code,
-            [
-                Finding(
-                    "SCF100", INFO, "no hand-written training loop (zero_grad/backward/step) found"
-                )
-            ],
-        )
-    try:
-        new_module, findings = convert(module, engine)
-    except CannotConvert as err:
-        return SourceResult(NOT_CONVERTED, code, [err.finding])
-    except LookupError:
-        return SourceResult(
-            UNCHANGED,
-            code,
-            [
-                Finding(
-                    "SCF100", INFO, "no hand-written training loop (zero_grad/backward/step) found"
-                )
-            ],
-        )
-    new_code = new_module.code
+    from scaffold.migrate.lightning1 import upgrade, uses_lightning1
+
+    nothing = Finding(
+        "SCF100", INFO, "no hand-written training loop (zero_grad/backward/step) found"
+    )
+    findings: list[Finding] = []
+    if uses_lightning1(module):
+        module, findings = upgrade(module, engine)
+    if has_hand_written_loop(module):
+        try:
+            module, loop_findings = convert(module, engine)
+            findings += loop_findings
+        except CannotConvert as err:
+            return SourceResult(NOT_CONVERTED, code, [*findings, err.finding])
+        except LookupError:
+            pass
+    new_code = module.code
+    if new_code == code:
+        return SourceResult(UNCHANGED, code, [*findings, nothing])
     problem = _check_output(code, new_code)
     if problem is not None:
         return SourceResult(NOT_CONVERTED, code, [problem])
