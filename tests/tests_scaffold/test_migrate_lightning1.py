@@ -31,7 +31,7 @@ def test_upgraded_script_runs_the_same_on_both_engines(tmp_path):
         assert "import pytorch_lightning" not in result.code
         assert "from pytorch_lightning" not in result.code
         assert "_epoch_end(self, outputs)" not in result.code
-        script = tmp_path / f"{engine}.py"
+        script = tmp_path / f"upgraded_{engine}.py"
         script.write_text(result.code)
         finals[engine] = _final(script)
         assert migrate_source(result.code, engine).status == "unchanged"
