@@ -18,6 +18,7 @@ attributes of the module. Anything else is left alone and explained (``CannotCon
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -198,7 +199,16 @@ def _find_call_site(module: cst.Module, name: str):
             if isinstance(stmt, cst.For) and isinstance(stmt.body, cst.IndentedBlock):
                 for inner in stmt.body.body:
                     if m.matches(
-                        inner, m.SimpleStatementLine(body=[m.Expr(value=m.Call(func=m.Name(name)))])
+                        inner,
+                        m.SimpleStatementLine(
+                            body=[
+                                m.Expr(value=m.Call(func=m.Name(name)))
+                                | m.Assign(
+                                    targets=[m.AssignTarget(target=m.Name())],
+                                    value=m.Call(func=m.Name(name)),
+                                )
+                            ]
+                        ),
                     ):
                         hits.append((body, stmt, inner))
     all_calls = m.findall(module, m.Call(func=m.Name(name)))
@@ -218,6 +228,7 @@ class StepPlan:
     breaks: bool
     findings: list[Finding]
     trailing_comments: list  # comments of removed statements after the last kept one
+    amp: dict | None = None  # {"precision": code} when autocast/GradScaler were used
 
 
 def _name_of(expr) -> str | None:
@@ -284,6 +295,150 @@ def with_comments(node, lines: list[cst.EmptyLine]):
     return node.with_changes(leading_lines=[*lines, *node.leading_lines])
 
 
+AUTOCAST = re.compile(r"^(torch\.)?(cuda\.|cpu\.)?(amp\.)?autocast$")
+
+
+def _autocast_item(node) -> cst.Call | None:
+    if not isinstance(node, cst.With) or len(node.items) != 1:
+        return None
+    call = node.items[0].item
+    if isinstance(call, cst.Call) and AUTOCAST.match(code_of(call.func)):
+        return call
+    return None
+
+
+def _kwarg(call: cst.Call, name: str, index: int | None = None):
+    for i, a in enumerate(call.args):
+        if a.keyword is not None and a.keyword.value == name:
+            return a.value
+        if a.keyword is None and index is not None and i == index:
+            return a.value
+    return None
+
+
+def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[Finding]]:
+    """Unwraps ``with autocast(...)`` and turns GradScaler calls into plain ones; the precision
+    they meant goes to the Trainer."""
+    out: list = []
+    amp: dict | None = None
+    findings: list[Finding] = []
+    scaler: str | None = None
+    carry: list[cst.EmptyLine] = []
+
+    def where(node):
+        try:
+            pos = position(node)
+            return pos.line, pos.column + 1
+        except KeyError:
+            pos = position(loop)
+            return pos.line, pos.column + 1
+
+    for node in stmts:
+        call = _autocast_item(node)
+        if call is not None:
+            dtype = _kwarg(
+                call,
+                "dtype",
+                1
+                if code_of(call.func).endswith("torch.autocast") or code_of(call.func) == "autocast"
+                else None,
+            )
+            enabled = _kwarg(call, "enabled")
+            amp = {
+                "dtype": code_of(dtype) if dtype is not None else None,
+                "enabled": code_of(enabled) if enabled is not None else None,
+                "device": code_of(_kwarg(call, "device_type", 0))
+                if _kwarg(call, "device_type", 0) is not None and "cuda." not in code_of(call.func)
+                else None,
+                "cuda_api": "cuda." in code_of(call.func),
+            }
+            inner = list(node.body.body)
+            lead = comments_of(node) + (
+                [cst.EmptyLine(comment=node.body.header.comment)]
+                if node.body.header.comment
+                else []
+            )
+            if inner:
+                inner[0] = with_comments(inner[0], carry + lead)
+                carry = []
+            out += inner
+            findings.append(
+                Finding(
+                    "SCF008",
+                    FIXED,
+                    "autocast block unwrapped: the Trainer's precision applies it",
+                    *where(node),
+                )
+            )
+            continue
+        backward = _method_call(node, "backward")
+        if backward is not None and m.matches(
+            _receiver(backward), m.Call(func=m.Attribute(attr=m.Name("scale")))
+        ):
+            inner_call = _receiver(backward)
+            scaler = code_of(inner_call.func.value)
+            new = node.with_changes(
+                body=[
+                    cst.Expr(
+                        cst.Call(func=cst.Attribute(inner_call.args[0].value, cst.Name("backward")))
+                    )
+                ]
+            )
+            out.append(with_comments(new, carry))
+            carry = []
+            continue
+        for method in ("update", "unscale_", "step"):
+            call = _method_call(node, method)
+            if call is not None and scaler is not None and code_of(_receiver(call)) == scaler:
+                if method == "step" and call.args:
+                    opt = call.args[0].value
+                    new = node.with_changes(
+                        body=[cst.Expr(cst.Call(func=cst.Attribute(opt, cst.Name("step"))))]
+                    )
+                    out.append(with_comments(new, carry))
+                    carry = []
+                else:
+                    carry += comments_of(node)
+                    findings.append(
+                        Finding(
+                            "SCF008",
+                            FIXED,
+                            f"`{scaler}.{method}()` removed: the Trainer's precision plugin scales the loss",
+                            *where(node),
+                        )
+                    )
+                break
+        else:
+            out.append(with_comments(node, carry) if carry else node)
+            carry = []
+    if carry:
+        out.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
+    if scaler is not None and amp is None:
+        amp = {"dtype": None, "enabled": None, "device": None, "cuda_api": True}
+    if amp is not None:
+        amp["scaler"] = scaler
+    return out, amp, findings
+
+
+def amp_precision(amp: dict) -> str | None:
+    """The Trainer precision for what autocast/GradScaler did, as code (None = cannot tell)."""
+    dtype = amp.get("dtype") or ""
+    if "bfloat16" in dtype:
+        mixed = '"bf16-mixed"'
+    elif "float16" in dtype or "half" in dtype:
+        mixed = '"16-mixed"'
+    elif amp.get("scaler") or amp.get("cuda_api"):
+        mixed = '"16-mixed"'
+    elif amp.get("device") in ('"cpu"', "'cpu'"):
+        mixed = '"bf16-mixed"'
+    else:
+        return None
+    enabled = amp.get("enabled")
+    if enabled is None or enabled == "True":
+        return mixed
+    return f'{mixed} if {enabled} else "32-true"'
+
+
 def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     loop = site.batch_for
     batch_names = _target_names(loop.target)
@@ -295,7 +450,9 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     findings: list[Finding] = []
     stepped = False
     pending: list[cst.EmptyLine] = []
-    for stmt in loop.body.body:
+    stmts, amp, amp_findings = _flatten_amp(list(loop.body.body), position, loop)
+    findings += amp_findings
+    for stmt in stmts:
         pos = position(stmt)
         here = (pos.line, pos.column + 1)
         zero = _method_call(stmt, "zero_grad")
@@ -337,7 +494,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                 )
             loss = _receiver(backward)
             if not isinstance(loss, cst.Name) or loss.value in _assigned(
-                loop.body.body[loop.body.body.index(stmt) + 1 :]
+                stmts[stmts.index(stmt) + 1 :]
             ):
                 # keep the value the loss had at backward() time
                 assign = cst.Assign(targets=[cst.AssignTarget(cst.Name("step_loss"))], value=loss)
@@ -468,7 +625,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                     pos.column + 1,
                 )
             )
-    return StepPlan(body, loss, optimizers, schedulers, clip, breaks, findings, pending)
+    return StepPlan(body, loss, optimizers, schedulers, clip, breaks, findings, pending, amp)
 
 
 # ------------------------------------------------------------------------------- name analysis
@@ -630,6 +787,13 @@ def _param_map(fn: cst.FunctionDef, call: cst.Call) -> dict[str, str]:
     return mapping
 
 
+def _simple(code: str) -> bool:
+    """A name, a dotted name or a literal: evaluating it again gives the same object."""
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z_][\w.]*|-?\d+(\.\d*)?(e-?\d+)?|'[^']*'|\"[^\"]*\"", code))
+
+
 def _fresh(base: str, taken: set[str]) -> str:
     name, i = base, 2
     while name in taken:
@@ -702,10 +866,16 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     module = wrapper.module
     positions = wrapper.resolve(PositionProvider)
 
+    fallback: list = []
+
     def position(node):
-        return positions[node].start
+        # nodes made by a codemod have no position: report them at the loop
+        if node in positions:
+            return positions[node].start
+        return positions[fallback[0]].start if fallback else positions[module].start
 
     site = locate(module, position)
+    fallback.append(site.epoch_for or site.batch_for)
     outer = site.epoch_for or site.batch_for
     here = position(outer)
     where = (here.line, here.column + 1)
@@ -727,9 +897,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
 
     scope_bodies = [site.scope_body, module.body]
     # which optimizer, which model
-    step_names = [
-        _name_of(_receiver(c)) for s in site.batch_for.body.body if (c := _method_call(s, "step"))
-    ]
+    flat, _, _ = _flatten_amp(list(site.batch_for.body.body), position, site.batch_for)
+    step_names = [_name_of(_receiver(c)) for s in flat if (c := _method_call(s, "step"))]
     if not step_names or step_names[0] is None:
         refuse("SCF309", "no `optimizer.step()` statement in the batch loop")
     opt_code = outer_code(step_names[0])
@@ -759,6 +928,27 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
 
     fn_post, fn_scheds, fn_tail_comments = _scheduler_steps(site.fn_post, sched_ok)
     epoch_post, epoch_scheds, ep_tail_comments = _scheduler_steps(site.epoch_post, sched_ok)
+    call_target = None
+    if site.train_fn is not None:
+        call_small = site.train_call.body[0]
+        if isinstance(call_small, cst.Assign):
+            call_target = call_small.targets[0].target.value
+        last = fn_post[-1] if fn_post else (site.fn_pre[-1] if False else None)
+        if last is not None and m.matches(last, m.SimpleStatementLine(body=[m.Return()])):
+            value = last.body[0].value
+            if call_target is not None and value is not None:
+                assign = cst.Assign(targets=[cst.AssignTarget(cst.Name(call_target))], value=value)
+                fn_post = [*fn_post[:-1], last.with_changes(body=[assign])]
+            else:
+                fn_post = fn_post[:-1] + (
+                    [last.with_changes(body=[cst.Pass()])] if comments_of(last) else []
+                )
+        elif call_target is not None:
+            refuse(
+                "SCF319",
+                f"`{call_target} = {site.train_fn.name.value}(...)` needs the function "
+                "to end with `return <value>`",
+            )
     epoch_sched_names = [outer_code(n) for n in fn_scheds] + epoch_scheds
     step_sched_names = [outer_code(n) for n in plan.step_schedulers]
     all_scheds = epoch_sched_names + step_sched_names
@@ -844,7 +1034,7 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         shared = (shared | carried) - {epoch_var}
         fn_shared: set[str] = set()
     else:
-        a_pre, a_post = _assigned(site.epoch_pre), _assigned(epoch_post)
+        a_pre, a_post = _assigned(site.epoch_pre), _assigned(epoch_post) | ({call_target} - {None})
         u_pre, u_post = _used(site.epoch_pre), _used(epoch_post)
         shared = (a_pre & (u_post | u_after)) | (a_post & (u_after | u_pre))
         shared = (shared | ((a_pre | a_post) & _assigned(before))) - {epoch_var}
@@ -910,7 +1100,10 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
             )
         )
     if m.findall(cst.Module(body=f_pre + f_post), m.Return()):
-        refuse("SCF319", f"`{site.train_fn.name.value}()` returns a value; not converted yet")
+        refuse(
+            "SCF319",
+            f"`{site.train_fn.name.value}()` returns early or from a nested block; not converted",
+        )
 
     # preludes: epoch variable and train() parameters, where the hook's code needs them
     def prelude(code_stmts, fn_scope: bool) -> list:
@@ -926,7 +1119,12 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
                             "SCF312",
                             f"parameter `{name}` of `{site.train_fn.name.value}()` has no value at the call",
                         )
-                    bindings.append(f"{name} = {fn_map[name]}")
+                    if _simple(fn_map[name]):
+                        bindings.append(f"{name} = {fn_map[name]}")
+                    else:
+                        # evaluated once per call, as the original call did (see arg_stmts)
+                        bindings.append(f"{name} = self.{name}_arg")
+                        evaluated_args.add(name)
         needs_epoch = epoch_var is not None and (
             epoch_var in used or any(re_word(epoch_var, b) for b in bindings)
         )
@@ -935,6 +1133,7 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         lines += bindings
         return [stmt(line + "\n") for line in lines]
 
+    evaluated_args: set[str] = set()
     unpack = []
     loader, enumerated, start = _unwrap_loader(site.batch_for.iter)
     target = site.batch_for.target
@@ -1001,6 +1200,13 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     start_stmts = []
     if e_pre:
         start_stmts += prelude(e_pre, False) + e_pre
+    if evaluated_args:
+        # the call's non-trivial arguments, evaluated when the original call was made
+        arg_lines = [f"self.{n}_arg = {fn_map[n]}" for n in sorted(evaluated_args)]
+        uses_epoch = epoch_var is not None and any(re_word(epoch_var, x) for x in arg_lines)
+        if uses_epoch:
+            arg_lines.insert(0, f"{epoch_var} = {epoch_iter}[self.current_epoch]")
+        start_stmts += [stmt(x + "\n") for x in arg_lines]
     if f_pre:
         start_stmts += prelude(f_pre, True) + f_pre
     if plan.breaks:
@@ -1073,6 +1279,15 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         f"accelerator={accelerator}",
         "devices=1",
     ]
+    if plan.amp is not None:
+        precision = amp_precision(plan.amp)
+        if precision is None:
+            refuse(
+                "SCF324",
+                "autocast without a dtype on an unknown device: cannot tell the "
+                "precision; pass dtype=torch.float16 or torch.bfloat16",
+            )
+        trainer_args.append(f"precision={precision}")
     if plan.clip:
         trainer_args += [
             f"gradient_clip_val={plan.clip[0]}",
