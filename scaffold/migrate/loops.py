@@ -229,6 +229,7 @@ class StepPlan:
     findings: list[Finding]
     trailing_comments: list  # comments of removed statements after the last kept one
     amp: dict | None = None  # {"precision": code} when autocast/GradScaler were used
+    accumulate: str | None = None  # accumulate_grad_batches, as code
 
 
 def _name_of(expr) -> str | None:
@@ -425,9 +426,7 @@ def amp_precision(amp: dict) -> str | None:
     dtype = amp.get("dtype") or ""
     if "bfloat16" in dtype:
         mixed = '"bf16-mixed"'
-    elif "float16" in dtype or "half" in dtype:
-        mixed = '"16-mixed"'
-    elif amp.get("scaler") or amp.get("cuda_api"):
+    elif "float16" in dtype or "half" in dtype or amp.get("scaler") or amp.get("cuda_api"):
         mixed = '"16-mixed"'
     elif amp.get("device") in ('"cpu"', "'cpu'"):
         mixed = '"bf16-mixed"'
@@ -437,6 +436,104 @@ def amp_precision(amp: dict) -> str | None:
     if enabled is None or enabled == "True":
         return mixed
     return f'{mixed} if {enabled} else "32-true"'
+
+
+def _accumulation_k(test, loop) -> str | None:
+    """K when ``test`` is ``(i + 1) % K == 0`` (enumerate from 0) or ``i % K == 0`` (from 1)."""
+    _, enumerated, start = _unwrap_loader(loop.iter)
+    if not enumerated or not isinstance(loop.target, cst.Tuple):
+        return None
+    index = code_of(loop.target.elements[0].value)
+    text = code_of(test).replace(" ", "")
+    found = re.fullmatch(rf"\({re.escape(index)}\+1\)%(.+)==0", text)
+    if found and start in (None, "0"):
+        return found.group(1)
+    found = re.fullmatch(rf"{re.escape(index)}%(.+)==0", text)
+    if found and start == "1":
+        return found.group(1)
+    return None
+
+
+def _flatten_accumulation(stmts: list, loop) -> tuple[list, str | None]:
+    """``if (i + 1) % K == 0: optimizer.step(); optimizer.zero_grad()`` -> the statements
+    themselves, and K for ``accumulate_grad_batches``."""
+    out, k = [], None
+    for node in stmts:
+        if (
+            isinstance(node, cst.If)
+            and node.orelse is None
+            and isinstance(node.body, cst.IndentedBlock)
+        ):
+            inner = list(node.body.body)
+            steps = [
+                x
+                for x in inner
+                if _method_call(x, "step") or _method_call(x, "zero_grad") or _clip_call(x)
+            ]
+            candidate = _accumulation_k(node.test, loop)
+            if (
+                candidate is not None
+                and steps
+                and len(steps) == len(inner)
+                or (
+                    candidate is not None
+                    and all(
+                        _method_call(x, "step") or _method_call(x, "zero_grad") or _clip_call(x)
+                        for x in inner
+                    )
+                )
+            ):
+                k = candidate
+                inner[0] = with_comments(inner[0], comments_of(node))
+                out += inner
+                continue
+        out.append(node)
+    return out, k
+
+
+def _undo_loss_division(body: list, loss, k: str, position, loop):
+    """Finds ``loss = expr / K``; keeps it for the script and returns the undivided ``expr``."""
+    if (
+        isinstance(loss, cst.BinaryOperation)
+        and isinstance(loss.operator, cst.Divide)
+        and code_of(loss.right) == k
+    ):
+        return body, loss.left
+    name = _name_of(loss)
+    for i, node in enumerate(body):
+        if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
+            continue
+        small = node.body[0]
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and _name_of(small.targets[0].target) == name
+            and isinstance(small.value, cst.BinaryOperation)
+            and isinstance(small.value.operator, cst.Divide)
+            and code_of(small.value.right) == k
+        ):
+            undivided = cst.Assign(
+                targets=[cst.AssignTarget(cst.Name("step_loss"))], value=small.value.left
+            )
+            divided = small.with_changes(value=small.value.with_changes(left=cst.Name("step_loss")))
+            new = [
+                node.with_changes(body=[undivided], trailing_whitespace=cst.TrailingWhitespace()),
+                cst.SimpleStatementLine(
+                    body=[divided], trailing_whitespace=node.trailing_whitespace
+                ),
+            ]
+            return [*body[:i], *new, *body[i + 1 :]], cst.Name("step_loss")
+    pos = position(loop)
+    raise CannotConvert(
+        Finding(
+            "SCF325",
+            "manual",
+            f"gradient accumulation over {k} batches without "
+            f"dividing the loss by {k}: Lightning averages, the script sums; not converted",
+            pos.line,
+            pos.column + 1,
+        )
+    )
 
 
 def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
@@ -452,6 +549,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     pending: list[cst.EmptyLine] = []
     stmts, amp, amp_findings = _flatten_amp(list(loop.body.body), position, loop)
     findings += amp_findings
+    stmts, accumulate = _flatten_accumulation(stmts, loop)
     for stmt in stmts:
         pos = position(stmt)
         here = (pos.line, pos.column + 1)
@@ -625,7 +723,23 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                     pos.column + 1,
                 )
             )
-    return StepPlan(body, loss, optimizers, schedulers, clip, breaks, findings, pending, amp)
+    if accumulate is not None:
+        body, loss = _undo_loss_division(body, loss, accumulate, position, loop)
+        pos = position(loop)
+        findings.append(
+            Finding(
+                "SCF009",
+                FIXED,
+                f"gradient accumulation mapped to Trainer(accumulate_grad_batches={accumulate}); "
+                "the manual loss division is kept for what the script prints, the Trainer divides the returned loss. "
+                f"If len(loader) is not a multiple of {accumulate}, the Trainer also steps on each epoch's last batch",
+                pos.line,
+                pos.column + 1,
+            )
+        )
+    return StepPlan(
+        body, loss, optimizers, schedulers, clip, breaks, findings, pending, amp, accumulate
+    )
 
 
 # ------------------------------------------------------------------------------- name analysis
@@ -898,6 +1012,7 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     scope_bodies = [site.scope_body, module.body]
     # which optimizer, which model
     flat, _, _ = _flatten_amp(list(site.batch_for.body.body), position, site.batch_for)
+    flat, _ = _flatten_accumulation(flat, site.batch_for)
     step_names = [_name_of(_receiver(c)) for s in flat if (c := _method_call(s, "step"))]
     if not step_names or step_names[0] is None:
         refuse("SCF309", "no `optimizer.step()` statement in the batch loop")
@@ -1288,6 +1403,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
                 "precision; pass dtype=torch.float16 or torch.bfloat16",
             )
         trainer_args.append(f"precision={precision}")
+    if plan.accumulate is not None:
+        trainer_args.append(f"accumulate_grad_batches={plan.accumulate}")
     if plan.clip:
         trainer_args += [
             f"gradient_clip_val={plan.clip[0]}",
