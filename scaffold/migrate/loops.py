@@ -159,7 +159,7 @@ def locate(module: cst.Module, position) -> Site:
                     )
             return Site(batch_for, None, body)
         for stmt in body:
-            if isinstance(stmt, cst.For) and isinstance(stmt.body, cst.IndentedBlock):
+            if isinstance(stmt, (cst.For, cst.While)) and isinstance(stmt.body, cst.IndentedBlock):
                 k = _statement_index(stmt.body.body, batch_for)
                 if k is not None:
                     inner = stmt.body.body
@@ -196,7 +196,7 @@ def _find_call_site(module: cst.Module, name: str):
     hits = []
     for body in _bodies(module):
         for stmt in body:
-            if isinstance(stmt, cst.For) and isinstance(stmt.body, cst.IndentedBlock):
+            if isinstance(stmt, (cst.For, cst.While)) and isinstance(stmt.body, cst.IndentedBlock):
                 for inner in stmt.body.body:
                     if m.matches(
                         inner,
@@ -1093,7 +1093,24 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
 
     # the epoch loop
     epoch_var = epoch_iter = None
-    if site.epoch_for is not None:
+    while_test = None
+    if isinstance(site.epoch_for, cst.While):
+        while_test = site.epoch_for.test
+        if site.epoch_for.orelse is not None:
+            refuse("SCF315", "`while ... else` on the epoch loop is not converted")
+        if m.findall(cst.Module(body=list(site.epoch_pre)), m.Break() | m.Continue()):
+            refuse("SCF316", "`break`/`continue` before the batch loop is not converted")
+        findings.append(
+            Finding(
+                "SCF007",
+                FIXED,
+                f"`while {code_of(while_test)}` mapped to "
+                "Trainer(max_epochs=-1), stopping when the condition turns false "
+                "at an epoch's end",
+                *where,
+            )
+        )
+    elif site.epoch_for is not None:
         it = site.epoch_for.iter
         if not m.matches(it, m.Call(func=m.Name("range"))):
             refuse("SCF314", "the epoch loop must iterate over range(...)")
@@ -1117,6 +1134,12 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     if m.findall(cst.Module(body=list(epoch_post)), m.Continue()):
         refuse("SCF316", "`continue` in the epoch loop is not converted")
 
+    while_check = []
+    if while_test is not None:
+        # a while loop re-checks its condition before the next epoch
+        while_check = [
+            stmt(f"if not ({code_of(while_test)}):\n    self.trainer.should_stop = True\n")
+        ]
     taken = _used([*module.body])
     cls_name = _fresh("LitModel", taken)
     inst = _fresh("lit_model", taken)
@@ -1131,7 +1154,7 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     targets = _bound_names(site.batch_for.target)
     u_after = _used(after)
     if site.train_fn is None:
-        pre, post = list(site.epoch_pre), list(epoch_post)
+        pre, post = list(site.epoch_pre), list(epoch_post) + while_check
         a_pre, a_body, a_post = _assigned(pre), _assigned(plan.body) | targets, _assigned(post)
         u_pre, u_body, u_post = _used(pre), _used(plan.body), _used(post)
         shared = (
@@ -1150,7 +1173,7 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         fn_shared: set[str] = set()
     else:
         a_pre, a_post = _assigned(site.epoch_pre), _assigned(epoch_post) | ({call_target} - {None})
-        u_pre, u_post = _used(site.epoch_pre), _used(epoch_post)
+        u_pre, u_post = _used(site.epoch_pre), _used(epoch_post + while_check)
         shared = (a_pre & (u_post | u_after)) | (a_post & (u_after | u_pre))
         shared = (shared | ((a_pre | a_post) & _assigned(before))) - {epoch_var}
         f_pre, f_body, f_post = (
@@ -1214,6 +1237,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
                 *where,
             )
         )
+    if while_check:
+        e_post = [*e_post, *transform_stmts(while_check, renamer)]
     if m.findall(cst.Module(body=f_pre + f_post), m.Return()):
         refuse(
             "SCF319",
@@ -1390,7 +1415,9 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     device, cuda = _find_device(scope_bodies, model_code)
     accelerator = f"torch.device({device}).type" if device else ('"gpu"' if cuda else '"cpu"')
     trainer_args = [
-        f"max_epochs=len({epoch_iter})" if epoch_iter else "max_epochs=1",
+        f"max_epochs=len({epoch_iter})"
+        if epoch_iter
+        else ("max_epochs=-1" if while_test is not None else "max_epochs=1"),
         f"accelerator={accelerator}",
         "devices=1",
     ]
