@@ -230,6 +230,7 @@ class StepPlan:
     trailing_comments: list  # comments of removed statements after the last kept one
     amp: dict | None = None  # {"precision": code} when autocast/GradScaler were used
     accumulate: str | None = None  # accumulate_grad_batches, as code
+    manual: bool = False  # several optimizers/backward passes: manual optimization
 
 
 def _name_of(expr) -> str | None:
@@ -536,6 +537,71 @@ def _undo_loss_division(body: list, loss, k: str, position, loop):
     )
 
 
+def _plan_manual(stmts, loop, position, amp, accumulate, findings) -> StepPlan:
+    """Several optimizers or backward passes per batch (GANs): manual optimization. The
+    zero_grad/step calls stay where they are, on the Trainer's optimizer wrappers;
+    ``backward()`` becomes ``self.manual_backward()``."""
+    pos = position(loop)
+    where = (pos.line, pos.column + 1)
+    if amp is not None or accumulate is not None:
+        raise CannotConvert(
+            Finding(
+                "SCF303",
+                "manual",
+                "several optimizers together with mixed "
+                "precision or accumulation are not converted",
+                *where,
+            )
+        )
+    body, optimizers = [], []
+    for node in stmts:
+        step = _method_call(node, "step")
+        if step is not None and not step.args:
+            owner = _name_of(_receiver(step))
+            if owner is None:
+                raise CannotConvert(
+                    Finding("SCF307", "manual", "the optimizer must be a plain variable", *where)
+                )
+            if owner not in optimizers:
+                optimizers.append(owner)
+        backward = _method_call(node, "backward")
+        if backward is not None:
+            if backward.args:
+                raise CannotConvert(
+                    Finding(
+                        "SCF304", "manual", "backward() with arguments is not converted", *where
+                    )
+                )
+            call = cst.Call(
+                func=cst.Attribute(cst.Name("self"), cst.Name("manual_backward")),
+                args=[cst.Arg(_receiver(backward))],
+            )
+            node = node.with_changes(body=[cst.Expr(call)])
+        if _clip_call(node) is not None:
+            raise CannotConvert(
+                Finding(
+                    "SCF308",
+                    "manual",
+                    "gradient clipping with several optimizers is not converted",
+                    *where,
+                )
+            )
+        body.append(node)
+    findings.append(
+        Finding(
+            "SCF011",
+            FIXED,
+            f"{len(optimizers)} optimizers: manual optimization "
+            "(automatic_optimization = False, self.optimizers(), self.manual_backward)",
+            *where,
+        )
+    )
+    breaks = bool(m.findall(cst.Module(body=body), m.Break()))
+    return StepPlan(
+        body, cst.Name("None"), optimizers, [], None, breaks, findings, [], None, None, True
+    )
+
+
 def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     loop = site.batch_for
     batch_names = _target_names(loop.target)
@@ -550,6 +616,12 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     stmts, amp, amp_findings = _flatten_amp(list(loop.body.body), position, loop)
     findings += amp_findings
     stmts, accumulate = _flatten_accumulation(stmts, loop)
+    backwards = [x for x in stmts if _method_call(x, "backward")]
+    owners = {
+        _name_of(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args
+    }
+    if len(backwards) > 1 or len(owners) > 1:
+        return _plan_manual(stmts, loop, position, amp, accumulate, findings)
     for stmt in stmts:
         pos = position(stmt)
         here = (pos.line, pos.column + 1)
@@ -1036,10 +1108,44 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     model_names = {model_code} | {p for p, a in fn_map.items() if a == model_code}
     plan = plan_step(site, position, model_names)
     findings = list(plan.findings)
+    manual_models: list[str] = []
+    manual_opts: list[str] = []
+
+    def attr_of_model(name: str) -> str:
+        return name if name not in LIGHTNING_ATTRS else f"{name}_"
+
+    if plan.manual:
+        order = {}
+        for i, st in enumerate(site.scope_body):
+            for n in _assigned([st]):
+                order.setdefault(n, i)
+        plan.optimizers = sorted(plan.optimizers, key=lambda n: order.get(outer_code(n), 1 << 30))
+        for name in plan.optimizers:
+            code = outer_code(name)
+            value = next(
+                (v for b in scope_bodies if (v := _assignment_value(b, code)) is not None), None
+            )
+            found = (
+                m.findall(value, m.Call(func=m.Attribute(attr=m.Name("parameters"))))
+                if value is not None
+                else []
+            )
+            if not found or not re.fullmatch(r"[A-Za-z_]\w*", code):
+                refuse("SCF311", f"cannot tell which model `{code}` trains")
+            manual_opts.append(code)
+            for call in found:
+                model = code_of(call.func.value)
+                if not re.fullmatch(r"[A-Za-z_]\w*", model):
+                    refuse("SCF311", f"the model `{model}` must be a plain variable")
+                if model not in manual_models:
+                    manual_models.append(model)
+        model_code = manual_models[0]
+    manual_params = ([f"{n}_" if n in ("self",) else n for n in manual_models], manual_opts)
 
     # schedulers: per-batch ones from the plan, per-epoch ones from the epoch/function tails
     def sched_ok(name):
-        return _is_scheduler(outer_code(name), scope_bodies)
+        # with manual optimization the Trainer does not step schedulers: keep the calls
+        return not plan.manual and _is_scheduler(outer_code(name), scope_bodies)
 
     fn_post, fn_scheds, fn_tail_comments = _scheduler_steps(site.fn_post, sched_ok)
     epoch_post, epoch_scheds, ep_tail_comments = _scheduler_steps(site.epoch_post, sched_ok)
@@ -1307,6 +1413,13 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         if value is not None:
             break
 
+    if plan.manual:
+        unpack.insert(
+            0,
+            stmt(
+                f"{', '.join(plan.optimizers)}{',' if len(plan.optimizers) == 1 else ''} = self.optimizers()\n"
+            ),
+        )
     step_body = [*prelude(body + unpack, site.train_fn is not None), *unpack, *body]
     ret = with_comments(
         stmt(
@@ -1314,7 +1427,12 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         ),
         plan.trailing_comments,
     )
-    step_body.append(ret)
+    if not plan.manual:
+        step_body.append(ret)
+    elif ret.leading_lines:
+        step_body.append(
+            cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=ret.leading_lines)
+        )
 
     # --- the class
     methods: list = []
@@ -1329,12 +1447,24 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         stmt("self.optimizer = optimizer\n"),
     ]
     init_sig = "__init__(self, model, optimizer"
+    if plan.manual:
+        init = [stmt("super().__init__()\n"), stmt("self.automatic_optimization = False\n")]
+        init += [stmt(f"self.{attr_of_model(n)} = {n}\n") for n in manual_params[0]]
+        init.append(stmt(f"self.optimizers_list = [{', '.join(manual_params[1])}]\n"))
+        init_sig = f"__init__(self, {', '.join(manual_params[0] + manual_params[1])}"
     if all_scheds:
         init.append(stmt("self.scheduler = scheduler\n"))
         init_sig += ", scheduler"
     methods.append(method(init_sig + ")", init))
     methods.append(
-        method("forward(self, *args, **kwargs)", [stmt("return self.model(*args, **kwargs)\n")])
+        method(
+            "forward(self, *args, **kwargs)",
+            [
+                stmt(
+                    f"return self.{attr_of_model(manual_models[0]) if plan.manual else 'model'}(*args, **kwargs)\n"
+                )
+            ],
+        )
     )
     start_code = f_pre + e_pre if site.train_fn is None else [*e_pre, *f_pre]
     start_stmts = []
@@ -1381,6 +1511,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
                 "}\n"
             )
         ]
+    elif plan.manual:
+        conf = [stmt("return self.optimizers_list\n")]
     else:
         conf = [stmt("return self.optimizer\n")]
     if tail_comments:
@@ -1408,6 +1540,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
 
     # --- what replaces the loop
     args = [model_code, opt_code] + ([all_scheds[0]] if all_scheds else [])
+    if plan.manual:
+        args = manual_models + manual_opts
     new = [cls, stmt(f"{inst} = {cls_name}({', '.join(args)})\n").with_changes(leading_lines=blank)]
     before_names = _assigned(before)
     for n in sorted((shared | fn_shared) & before_names):

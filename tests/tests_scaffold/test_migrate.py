@@ -87,7 +87,7 @@ def test_engine_lightning_emits_lightning_import():
 @pytest.mark.parametrize(
     ("case", "status", "code"),
     [
-        ("manual_gan.py", "manual", "SCF303"),
+
         ("manual_accumulation.py", "manual", "SCF309"),
         ("manual_lbfgs.py", "manual", "SCF305"),
         ("manual_list_of_batches.py", "manual", "SCF322"),
@@ -156,11 +156,11 @@ def test_output_diff_check_and_report(script, tmp_path):
 
 
 def test_cannot_convert_writes_nothing_and_exits_3(tmp_path):
-    target = tmp_path / "gan.py"
-    target.write_text((CASES / "manual_gan.py").read_text())
-    result = scaffold("gan.py", cwd=tmp_path)
-    assert result.returncode == 3 and "SCF303 [manual]" in result.stdout
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["gan.py"]
+    target = tmp_path / "lbfgs.py"
+    target.write_text((CASES / "manual_lbfgs.py").read_text())
+    result = scaffold("lbfgs.py", cwd=tmp_path)
+    assert result.returncode == 3 and "SCF305 [manual]" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["lbfgs.py"]
 
 
 def test_syntax_error_is_bad_input(tmp_path):
