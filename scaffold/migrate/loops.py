@@ -96,6 +96,8 @@ def has_hand_written_loop(module: cst.Module) -> bool:
     for loop in innermost_training_loops(module):
         if m.findall(loop, m.Call(func=m.Attribute(attr=m.Name("step")))):
             return True
+        if _manual_update(loop) is not None:
+            return True
     return False
 
 
@@ -602,6 +604,46 @@ def _plan_manual(stmts, loop, position, amp, accumulate, findings) -> StepPlan:
     )
 
 
+def _manual_update(loop) -> tuple | None:
+    """A hand-written update in the batch loop: ``with torch.no_grad():`` or ``for p in
+    X.parameters():`` that reads ``.grad``. Returns (statement, parameters code)."""
+    for node in loop.body.body:
+        target = node
+        if isinstance(node, cst.With) and "no_grad" in code_of(node.items[0].item):
+            inner = [x for x in node.body.body if isinstance(x, cst.For)]
+            target = inner[0] if len(inner) == 1 else node
+        if not m.findall(node, m.Attribute(attr=m.Name("grad"))):
+            continue
+        if isinstance(target, cst.For) and m.matches(
+            target.iter, m.Call(func=m.Attribute(attr=m.Name("parameters")))
+        ):
+            return node, code_of(target.iter)
+    return None
+
+
+def _manual_update_optimizer(node, cls_name: str, var: str, params_code: str) -> list:
+    """``class ManualUpdate(torch.optim.Optimizer)`` whose step runs the script's update code."""
+    cls = cst.parse_statement(
+        f"class {cls_name}(torch.optim.Optimizer):\n"
+        '    """The script\'s own parameter update, run as an optimizer step by the Trainer."""\n'
+        "\n"
+        "    def __init__(self, params):\n"
+        "        super().__init__(params, {})\n"
+        "\n"
+        "    def step(self, closure=None):\n"
+        "        loss = closure() if closure is not None else None\n"
+        "        pass\n"
+        "        return loss\n"
+    )
+    step_fn = cls.body.body[2]
+    body = list(step_fn.body.body)
+    body[1] = node.with_changes(leading_lines=[])
+    step_fn = step_fn.with_changes(body=step_fn.body.with_changes(body=body))
+    cls = cls.with_changes(body=cls.body.with_changes(body=[*cls.body.body[:2], step_fn]))
+    instance = cst.parse_statement(f"{var} = {cls_name}({params_code})\n")
+    return [cls, instance.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)]
+
+
 def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     loop = site.batch_for
     batch_names = _target_names(loop.target)
@@ -1082,18 +1124,50 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         return fn_map.get(name, name)
 
     scope_bodies = [site.scope_body, module.body]
+    findings_pre: list[Finding] = []
     # which optimizer, which model
     flat, _, _ = _flatten_amp(list(site.batch_for.body.body), position, site.batch_for)
     flat, _ = _flatten_accumulation(flat, site.batch_for)
     step_names = [_name_of(_receiver(c)) for s in flat if (c := _method_call(s, "step"))]
+    synthesized: list = []  # statements defining an optimizer the script did not have
+    construction = None
+    if not step_names:
+        update = _manual_update(site.batch_for)
+        if update is not None:
+            node, params_code = update
+            taken_names = _used([*module.body])
+            opt_cls, opt_var = (
+                _fresh("ManualUpdate", taken_names),
+                _fresh("manual_optimizer", taken_names),
+            )
+            synthesized = _manual_update_optimizer(node, opt_cls, opt_var, params_code)
+            new_body = [
+                stmt(f"{opt_var}.step()\n").with_changes(leading_lines=node.leading_lines)
+                if x is node
+                else x
+                for x in site.batch_for.body.body
+            ]
+            site.batch_for = site.batch_for.with_changes(
+                body=site.batch_for.body.with_changes(body=new_body)
+            )
+            step_names = [opt_var]
+            construction = cst.parse_expression(f"{opt_cls}({params_code})")
+            findings_pre.append(
+                Finding(
+                    "SCF012",
+                    FIXED,
+                    "hand-written parameter update wrapped as the "
+                    f"step of an optimizer (`{opt_cls}`), run by the Trainer",
+                    *where,
+                )
+            )
     if not step_names or step_names[0] is None:
         refuse("SCF309", "no `optimizer.step()` statement in the batch loop")
     opt_code = outer_code(step_names[0])
-    construction = None
     for body in scope_bodies:
-        construction = _assignment_value(body, opt_code)
         if construction is not None:
             break
+        construction = _assignment_value(body, opt_code)
     model_code = None
     if construction is not None:
         params = m.findall(construction, m.Call(func=m.Attribute(attr=m.Name("parameters"))))
@@ -1107,7 +1181,7 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         )
     model_names = {model_code} | {p for p, a in fn_map.items() if a == model_code}
     plan = plan_step(site, position, model_names)
-    findings = list(plan.findings)
+    findings = findings_pre + list(plan.findings)
     manual_models: list[str] = []
     manual_opts: list[str] = []
 
@@ -1543,6 +1617,9 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     if plan.manual:
         args = manual_models + manual_opts
     new = [cls, stmt(f"{inst} = {cls_name}({', '.join(args)})\n").with_changes(leading_lines=blank)]
+    if synthesized:
+        synthesized[0] = synthesized[0].with_changes(leading_lines=cls.leading_lines)
+        new = [*synthesized, cls.with_changes(leading_lines=blank), *new[1:]]
     before_names = _assigned(before)
     for n in sorted((shared | fn_shared) & before_names):
         new.append(stmt(f"{inst}.{attr_of[n]} = {n}\n"))
