@@ -644,6 +644,66 @@ def _manual_update_optimizer(node, cls_name: str, var: str, params_code: str) ->
     return [cls, instance.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)]
 
 
+def _flatten_closure(stmts: list, loop, position) -> list:
+    """``def closure(): ...; optimizer.step(closure)`` (LBFGS and friends) -> the closure's body
+    as the step: Lightning builds the closure around training_step and may call it repeatedly,
+    as the optimizer did with the script's closure."""
+    defs = {x.name.value: i for i, x in enumerate(stmts) if isinstance(x, cst.FunctionDef)}
+    for i, node in enumerate(stmts):
+        call = _method_call(node, "step")
+        if call is None or len(call.args) != 1 or not isinstance(call.args[0].value, cst.Name):
+            continue
+        name = call.args[0].value.value
+        pos = position(loop)
+        where = (pos.line, pos.column + 1)
+        if name not in defs or defs[name] > i or stmts[i + 1 :]:
+            raise CannotConvert(
+                Finding(
+                    "SCF305",
+                    "manual",
+                    "`step(closure)` with code after the "
+                    "step or a closure defined elsewhere is not converted",
+                    *where,
+                )
+            )
+        fn = stmts[defs[name]]
+        before = stmts[: defs[name]] + stmts[defs[name] + 1 : i]
+        if any(
+            m.findall(x, m.Call()) and not _method_call(x, "to")
+            for x in before
+            if not _is_batch_transfer(x, _target_names(loop.target))
+        ):
+            raise CannotConvert(
+                Finding(
+                    "SCF305",
+                    "manual",
+                    "`step(closure)`: statements outside the "
+                    "closure would run once per closure call; not converted",
+                    *where,
+                )
+            )
+        body = list(fn.body.body)
+        if not body or not m.matches(
+            body[-1], m.SimpleStatementLine(body=[m.Return(value=m.Name())])
+        ):
+            raise CannotConvert(
+                Finding("SCF305", "manual", "the closure must end with `return <loss>`", *where)
+            )
+        loss = body[-1].body[0].value
+        body = body[:-1]
+        if not any(_method_call(x, "backward") for x in body):
+            raise CannotConvert(
+                Finding("SCF305", "manual", "the closure must call backward()", *where)
+            )
+        step = node.with_changes(body=[cst.Expr(cst.Call(func=call.func))])
+        lead = with_comments(body[0], comments_of(fn)) if body else None
+        if lead is not None:
+            body[0] = lead
+        # the closure returns ``loss``: make sure backward() sees that name
+        return [*before, *body, step] + ([] if True else [loss])
+    return stmts
+
+
 def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     loop = site.batch_for
     batch_names = _target_names(loop.target)
@@ -658,11 +718,12 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     stmts, amp, amp_findings = _flatten_amp(list(loop.body.body), position, loop)
     findings += amp_findings
     stmts, accumulate = _flatten_accumulation(stmts, loop)
+    stmts = _flatten_closure(stmts, loop, position)
     backwards = [x for x in stmts if _method_call(x, "backward")]
     owners = {
         _name_of(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args
     }
-    if len(backwards) > 1 or len(owners) > 1:
+    if len(backwards) > 1 and len(owners) > 1:
         return _plan_manual(stmts, loop, position, amp, accumulate, findings)
     for stmt in stmts:
         pos = position(stmt)
@@ -1161,6 +1222,12 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
                     *where,
                 )
             )
+    if not step_names and m.findall(site.batch_for, m.Call(func=m.Attribute(attr=m.Name("step")))):
+        refuse(
+            "SCF305",
+            "`optimizer.step(...)` is used inside an expression or a nested block "
+            "(e.g. `loss = optimizer.step(closure)`); not converted",
+        )
     if not step_names or step_names[0] is None:
         refuse("SCF309", "no `optimizer.step()` statement in the batch loop")
     opt_code = outer_code(step_names[0])

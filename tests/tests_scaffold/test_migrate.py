@@ -88,7 +88,6 @@ def test_engine_lightning_emits_lightning_import():
     ("case", "status", "code"),
     [
 
-        ("manual_accumulation.py", "manual", "SCF309"),
         ("manual_lbfgs.py", "manual", "SCF305"),
         ("manual_list_of_batches.py", "manual", "SCF322"),
         ("refused_rpc.py", "refused", "SCF901"),
