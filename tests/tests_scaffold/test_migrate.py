@@ -51,7 +51,7 @@ def corpus(tmp_path_factory):
 
 
 def test_corpus_is_not_trivial():
-    assert len(LEGACY) >= 6
+    assert len(LEGACY) >= 20
 
 
 @pytest.mark.parametrize("name", [p.name for p in LEGACY])
