@@ -92,6 +92,46 @@ def _training_in_module_method(code: str) -> Finding | None:
     return None
 
 
+def _training_outside_loops(module) -> Finding | None:
+    """backward() and step() in a function or method this tool did not convert (e.g. a
+    hand-written Trainer class): reported, never silently skipped."""
+    import libcst as cst
+    import libcst.matchers as m
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    wrapper = MetadataWrapper(module)
+    positions = wrapper.resolve(PositionProvider)
+    for cls in m.findall(wrapper.module, m.ClassDef()):
+        bases = " ".join(cst.Module(body=[]).code_for_node(b.value) for b in cls.bases)
+        if "LightningModule" in bases:
+            continue
+        if m.findall(cls, m.Call(func=m.Attribute(attr=m.Name("backward")))):
+            pos = positions[cls].start
+            return Finding(
+                "SCF326",
+                MANUAL,
+                f"class `{cls.name.value}` runs the training step in "
+                "its methods (a hand-written trainer); not converted yet",
+                pos.line,
+                pos.column + 1,
+            )
+    for fn in m.findall(wrapper.module, m.FunctionDef()):
+        if m.findall(fn, m.Call(func=m.Attribute(attr=m.Name("backward")))) and m.findall(
+            fn, m.Call(func=m.Attribute(attr=m.Name("step")))
+        ):
+            pos = positions[fn].start
+            return Finding(
+                "SCF327",
+                MANUAL,
+                f"`{fn.name.value}()` takes optimizer steps outside a "
+                "loop this tool can follow (called from several places or through "
+                "other functions); not converted",
+                pos.line,
+                pos.column + 1,
+            )
+    return None
+
+
 def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
     import libcst as cst
 
@@ -135,6 +175,19 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
     findings: list[Finding] = []
     if uses_lightning1(module):
         module, findings = upgrade(module, engine)
+    if not has_hand_written_loop(module):
+        from scaffold.migrate.inline import inline_step_helpers
+
+        inlined = inline_step_helpers(module)
+        if inlined is not None and has_hand_written_loop(inlined):
+            module = inlined
+            findings.append(
+                Finding("SCF013", FIXED, "per-batch helper inlined into the training loop")
+            )
+    if not has_hand_written_loop(module):
+        helper = _training_outside_loops(module)
+        if helper is not None:
+            return SourceResult(NOT_CONVERTED, code, [*findings, helper])
     if has_hand_written_loop(module):
         try:
             module, loop_findings = convert(module, engine)

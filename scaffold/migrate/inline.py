@@ -1,0 +1,136 @@
+"""Inlines a per-batch helper (``def train_step(...)`` with zero_grad/backward/step and no
+loop of its own) at its single call site inside a loop, so the loop converter sees the whole
+step. Parameters become assignments; the final ``return X`` becomes ``target = X``; helper
+locals that clash with names of the calling loop are renamed."""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+
+from scaffold.migrate.loops import _assigned, _Renamer, _used, code_of, comments_of
+
+BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
+STEP = m.Call(func=m.Attribute(attr=m.Name("step")))
+
+
+def _is_step_helper(fn: cst.FunctionDef) -> bool:
+    if not m.findall(fn, BACKWARD) or not m.findall(fn, STEP):
+        return False
+    if m.findall(fn.body, m.For() | m.While()):
+        return False
+    params = fn.params
+    if (
+        params.star_arg not in (None, cst.MaybeSentinel.DEFAULT)
+        or params.kwonly_params
+        or params.star_kwarg
+    ):
+        return False
+    returns = m.findall(fn.body, m.Return())
+    body = fn.body.body
+    return len(returns) <= 1 and (
+        not returns or m.matches(body[-1], m.SimpleStatementLine(body=[m.Return()]))
+    )
+
+
+def _call_sites(module: cst.Module, name: str) -> list:
+    """(loop, statement) for statements ``name(...)`` / ``x = name(...)`` directly in a for loop."""
+    sites = []
+    pattern = m.SimpleStatementLine(
+        body=[
+            m.Expr(value=m.Call(func=m.Name(name)))
+            | m.Assign(targets=[m.AssignTarget()], value=m.Call(func=m.Name(name)))
+        ]
+    )
+    for loop in m.findall(module, m.For()):
+        if isinstance(loop.body, cst.IndentedBlock):
+            sites += [(loop, s) for s in loop.body.body if m.matches(s, pattern)]
+    return sites
+
+
+def inline_step_helpers(module: cst.Module) -> cst.Module | None:
+    """The module with one helper inlined, or None when there is none to inline."""
+    for fn in (s for s in module.body if isinstance(s, cst.FunctionDef)):
+        if not _is_step_helper(fn):
+            continue
+        name = fn.name.value
+        sites = _call_sites(module, name)
+        if len(sites) != 1 or len(m.findall(module, m.Call(func=m.Name(name)))) != 1:
+            continue
+        loop, call_stmt = sites[0]
+        replacement = _inline(fn, loop, call_stmt)
+        if replacement is None:
+            continue
+        return module.visit(_Replace(call_stmt, replacement, fn))
+    return None
+
+
+def _inline(fn: cst.FunctionDef, loop: cst.For, call_stmt) -> list | None:
+    small = call_stmt.body[0]
+    call = small.value
+    target = small.targets[0].target if isinstance(small, cst.Assign) else None
+    params = list(fn.params.params)
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in call.args) or len(positional) > len(params):
+        return None
+    bound: dict[str, str] = {}
+    for p, a in zip(params, positional, strict=False):
+        bound[p.name.value] = code_of(a.value)
+    for a in call.args:
+        if a.keyword is not None:
+            bound[a.keyword.value] = code_of(a.value)
+    for p in params:
+        if p.name.value not in bound:
+            if p.default is None:
+                return None
+            bound[p.name.value] = code_of(p.default)
+    body = list(fn.body.body)
+    # docstring
+    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
+        body = body[1:]
+    ret = None
+    if body and m.matches(body[-1], m.SimpleStatementLine(body=[m.Return()])):
+        ret = body[-1]
+        body = body[:-1]
+    # helper locals (and parameters) that also appear in the calling loop get a suffix
+    caller = [s for s in loop.body.body if s is not call_stmt]
+    caller_names = (
+        _used(caller) | _used([loop.target]) | ({code_of(target)} if target is not None else set())
+    )
+    local_names = _assigned(body) | set(bound)
+    clashes = {n for n in local_names if n in caller_names and bound.get(n) != n}
+    mapping = {n: cst.Name(f"{n}_{fn.name.value}") for n in clashes}
+    renamer = _Renamer(mapping)
+    lines = []
+    for p in params:
+        name = p.name.value
+        if bound[name] == name and name not in clashes:
+            continue
+        new_name = f"{name}_{fn.name.value}" if name in clashes else name
+        lines.append(cst.parse_statement(f"{new_name} = {bound[name]}\n"))
+    inlined = [*lines, *(cst.Module(body=body).visit(renamer).body)]
+    if ret is not None and ret.body[0].value is not None and target is not None:
+        value = cst.Module(body=[cst.SimpleStatementLine([cst.Expr(ret.body[0].value)])]).visit(
+            renamer
+        )
+        assign = cst.Assign(targets=[cst.AssignTarget(target)], value=value.body[0].body[0].value)
+        inlined.append(cst.SimpleStatementLine(body=[assign], leading_lines=ret.leading_lines))
+    elif ret is not None and comments_of(ret):
+        inlined.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=comments_of(ret)))
+    lead = [*call_stmt.leading_lines, *[ln for ln in fn.leading_lines if ln.comment is not None]]
+    if fn.body.header.comment is not None:
+        lead.append(cst.EmptyLine(comment=fn.body.header.comment))
+    inlined[0] = inlined[0].with_changes(leading_lines=[*lead, *inlined[0].leading_lines])
+    return inlined
+
+
+class _Replace(cst.CSTTransformer):
+    def __init__(self, call_stmt, replacement: list, fn) -> None:
+        self.call_stmt, self.replacement, self.fn = call_stmt, replacement, fn
+
+    def on_leave(self, original, updated):
+        if original is self.call_stmt:
+            return cst.FlattenSentinel(self.replacement)
+        if original is self.fn:
+            return cst.RemoveFromParent()
+        return updated
