@@ -67,12 +67,22 @@ def _training_in_module_method(code: str) -> Finding | None:
     """``.backward()`` + ``.step()`` inside a method of an nn.Module subclass (training inside
     ``forward``, forward-forward style): refused."""
     import libcst as cst
-    import libcst.matchers as m
     from libcst.metadata import MetadataWrapper, PositionProvider
 
-    wrapper = MetadataWrapper(cst.parse_module(code))
+    import scaffold.migrate.match as m
+
+    if "class " not in code or ".backward(" not in code:
+        return None
+    wrapper = MetadataWrapper(cst.parse_module(code), unsafe_skip_copy=True)
+    candidates = [
+        c
+        for c in m.findall(wrapper.module, m.ClassDef())
+        if m.findall(c, m.Call(func=m.Attribute(attr=m.Name("backward"))))
+    ]
+    if not candidates:
+        return None
     positions = wrapper.resolve(PositionProvider)
-    for cls in m.findall(wrapper.module, m.ClassDef()):
+    for cls in candidates:
         bases = " ".join(cst.Module(body=[]).code_for_node(b.value) for b in cls.bases)
         if "Module" not in bases or "LightningModule" in bases:
             continue
@@ -96,8 +106,9 @@ def _training_outside_loops(module) -> Finding | None:
     """backward() and step() in a function or method this tool did not convert (e.g. a
     hand-written Trainer class): reported, never silently skipped."""
     import libcst as cst
-    import libcst.matchers as m
     from libcst.metadata import MetadataWrapper, PositionProvider
+
+    import scaffold.migrate.match as m
 
     wrapper = MetadataWrapper(module)
     positions = wrapper.resolve(PositionProvider)

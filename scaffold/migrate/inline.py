@@ -6,8 +6,8 @@ locals that clash with names of the calling loop are renamed."""
 from __future__ import annotations
 
 import libcst as cst
-import libcst.matchers as m
 
+import scaffold.migrate.match as m
 from scaffold.migrate.loops import _assigned, _Renamer, _used, code_of, comments_of
 
 BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))

@@ -8,9 +8,9 @@ and reported (status manual) with the replacement to use.
 from __future__ import annotations
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+import scaffold.migrate.match as m
 from scaffold.migrate.findings import FIXED, MANUAL, Finding
 
 OLD = "pytorch_lightning"

@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass, field
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+import scaffold.migrate.match as m
 from scaffold.migrate.findings import FIXED, CannotConvert, Finding
 
 OPTIMIZER_CLASSES = {
@@ -80,23 +80,68 @@ class Site:
 
 
 # ------------------------------------------------------------------------------------ finding
+class _LoopIndex(cst.CSTVisitor):
+    """One pass over a module: which ``for`` loops hold a ``.backward()`` call as their
+    innermost loop, and which loops contain a ``.step()`` call anywhere inside."""
+
+    def __init__(self) -> None:
+        self.stack: list[cst.For] = []
+        self.training: list[cst.For] = []
+        self.stepping: set[int] = set()
+        self.blocks: list[tuple] = []  # (statement list, owning FunctionDef or None)
+        self.functions: list[cst.FunctionDef] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.append(node)
+        if isinstance(node.body, cst.IndentedBlock):
+            self.blocks.append((node.body.body, node))
+
+    def visit_If(self, node: cst.If) -> None:
+        if isinstance(node.body, cst.IndentedBlock):
+            self.blocks.append((node.body.body, None))
+
+    def visit_For(self, node: cst.For) -> None:
+        self.stack.append(node)
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self.stack.pop()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not self.stack or not isinstance(func, cst.Attribute):
+            return
+        if func.attr.value == "backward":
+            if not any(f is self.stack[-1] for f in self.training):
+                self.training.append(self.stack[-1])
+        elif func.attr.value == "step":
+            self.stepping.update(id(f) for f in self.stack)
+
+
+_INDEX_CACHE: dict[int, tuple[cst.Module, _LoopIndex]] = {}
+
+
+def _index(module: cst.Module) -> _LoopIndex:
+    """Cached per module object (a full visit of a large module costs ~0.1 s)."""
+    hit = _INDEX_CACHE.get(id(module))
+    if hit is not None and hit[0] is module:
+        return hit[1]
+    index = _LoopIndex()
+    module.visit(index)
+    if len(_INDEX_CACHE) > 8:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[id(module)] = (module, index)
+    return index
+
+
 def innermost_training_loops(module: cst.Module) -> list[cst.For]:
     """``for`` loops that call ``.backward()`` in their own body (not in a nested loop)."""
-    found = []
-    for node in m.findall(module, m.For()):
-        if not _contains_backward(node):
-            continue
-        nested = [n for n in m.findall(node.body, m.For()) if _contains_backward(n)]
-        if not nested:
-            found.append(node)
-    return found
+    return _index(module).training
 
 
 def has_hand_written_loop(module: cst.Module) -> bool:
-    for loop in innermost_training_loops(module):
-        if m.findall(loop, m.Call(func=m.Attribute(attr=m.Name("step")))):
-            return True
-        if _manual_update(loop) is not None:
+    index = _index(module)
+    for loop in index.training:
+        if id(loop) in index.stepping or _manual_update(loop) is not None:
             return True
     return False
 
@@ -116,9 +161,8 @@ def _bodies(module: cst.Module):
     """Every statement list of the module that can hold a loop: module, functions (and their
     ``if __name__ == "__main__":`` blocks)."""
     yield module.body
-    for node in m.findall(module, m.FunctionDef() | m.If()):
-        if isinstance(node.body, cst.IndentedBlock):
-            yield node.body.body
+    for body, _ in _index(module).blocks:
+        yield body
 
 
 def locate(module: cst.Module, position) -> Site:
@@ -186,8 +230,8 @@ def locate(module: cst.Module, position) -> Site:
 
 
 def _owning_function(module: cst.Module, body) -> cst.FunctionDef | None:
-    for fn in m.findall(module, m.FunctionDef()):
-        if isinstance(fn.body, cst.IndentedBlock) and fn.body.body is body:
+    for block, fn in _index(module).blocks:
+        if block is body:
             return fn
     return None
 
