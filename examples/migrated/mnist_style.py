@@ -103,6 +103,7 @@ def main():
                 )
                 if args.dry_run:
                     self.stop_epoch = True
+            self.log("train_loss", loss, prog_bar=True)
             return loss
 
         def on_train_epoch_end(self):

@@ -47,6 +47,7 @@ class LitModel(L.LightningModule):
         if i % 5 == 4:
             print(f"[{epoch + 1}, {i + 1:5d}] loss: {self.running_loss / 5:.3f}")
             self.running_loss = 0.0
+        self.log("train_loss", loss, prog_bar=True)
         return loss
 
     def configure_optimizers(self):

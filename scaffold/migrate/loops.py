@@ -1613,7 +1613,11 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         plan.trailing_comments,
     )
     if not plan.manual:
+        # the loss the script printed is also logged (progress bar, callbacks, loggers)
+        returned = ret.body[0].value
+        step_body.append(stmt(f'self.log("train_loss", {code_of(returned)}, prog_bar=True)\n'))
         step_body.append(ret)
+        findings.append(Finding("SCF014", FIXED, "training loss logged with self.log('train_loss')", *where))
     elif ret.leading_lines:
         step_body.append(
             cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=ret.leading_lines)
