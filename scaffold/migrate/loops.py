@@ -1617,7 +1617,9 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         returned = ret.body[0].value
         step_body.append(stmt(f'self.log("train_loss", {code_of(returned)}, prog_bar=True)\n'))
         step_body.append(ret)
-        findings.append(Finding("SCF014", FIXED, "training loss logged with self.log('train_loss')", *where))
+        findings.append(
+            Finding("SCF014", FIXED, "training loss logged with self.log('train_loss')", *where)
+        )
     elif ret.leading_lines:
         step_body.append(
             cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=ret.leading_lines)

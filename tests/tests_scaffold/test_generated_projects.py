@@ -108,3 +108,22 @@ def test_options_change_the_rendered_files(rendered):
         not (lean / ".github").exists()
         and "logger: false" in (lean / "configs/default.yaml").read_text()
     )
+
+
+@pytest.mark.distributed
+def test_generated_project_trains_on_two_processes_in_bf16(rendered, tmp_path):
+    """The README's headline command: fit with bf16-mixed on 2 devices (CPU processes here)."""
+    projects, _ = rendered
+    project = projects["tabular-runtime"]
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    args = [sys.executable, "-m", "tabular_runtime", "fit", "--config", "configs/default.yaml"]
+    args += ["--trainer.max_epochs", "2", "--trainer.precision", "bf16-mixed"]
+    args += ["--trainer.devices", "2", "--trainer.enable_progress_bar", "false"]
+    args += [
+        "--trainer.logger+",
+        f'{{"class_path": "CSVLogger", "init_args": {{"save_dir": "{tmp_path}"}}}}',
+    ]
+    proc = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = list(tmp_path.rglob("metrics.csv"))
+    assert metrics and "val_loss" in metrics[0].read_text()

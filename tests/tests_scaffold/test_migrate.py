@@ -87,7 +87,6 @@ def test_engine_lightning_emits_lightning_import():
 @pytest.mark.parametrize(
     ("case", "status", "code"),
     [
-
         ("manual_lbfgs.py", "manual", "SCF305"),
         ("manual_list_of_batches.py", "manual", "SCF322"),
         ("manual_trainer_class.py", "manual", "SCF326"),
