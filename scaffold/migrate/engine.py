@@ -200,6 +200,27 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
         if helper is not None:
             return SourceResult(NOT_CONVERTED, code, [*findings, helper])
     if has_hand_written_loop(module):
+        ddp = re.search(
+            r"DistributedDataParallel|init_process_group|mp\.spawn|\bspawn\(|DistributedSampler",
+            code,
+        )
+        if ddp is not None:
+            return SourceResult(
+                NOT_CONVERTED,
+                code,
+                [
+                    *findings,
+                    Finding(
+                        "SCF328",
+                        MANUAL,
+                        "distributed boilerplate (process groups, DDP wrapper, spawn, "
+                        "DistributedSampler) is not converted yet: remove it and run the single-process "
+                        "script, then use Trainer(strategy='ddp', devices=N)",
+                        _line_of(code, ddp.start()),
+                        1,
+                    ),
+                ],
+            )
         try:
             module, loop_findings = convert(module, engine)
             findings += loop_findings

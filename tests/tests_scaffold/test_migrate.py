@@ -90,6 +90,7 @@ def test_engine_lightning_emits_lightning_import():
         ("manual_lbfgs.py", "manual", "SCF305"),
         ("manual_list_of_batches.py", "manual", "SCF322"),
         ("manual_trainer_class.py", "manual", "SCF326"),
+        ("manual_ddp_spawn.py", "manual", "SCF328"),
         ("refused_rpc.py", "refused", "SCF901"),
         ("refused_gym.py", "refused", "SCF901"),
         ("refused_hogwild.py", "refused", "SCF901"),
