@@ -29,24 +29,6 @@ def make_data(n, seed):
     return TensorDataset(x, y)
 
 
-def test(model, device, test_loader):
-    model.eval()
-    test_loss = 0
-    correct = 0
-    with torch.no_grad():
-        for data, target in test_loader:
-            data, target = data.to(device), target.to(device)
-            output = model(data)
-            test_loss += F.nll_loss(output, target, reduction="sum").item()
-            pred = output.argmax(dim=1, keepdim=True)
-            correct += pred.eq(target.view_as(pred)).sum().item()
-    test_loss /= len(test_loader.dataset)
-    print(
-        f"Test set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{len(test_loader.dataset)}"
-    )
-    return test_loss
-
-
 def main():
     parser = argparse.ArgumentParser(description="legacy classifier")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -106,8 +88,24 @@ def main():
             self.log("train_loss", loss, prog_bar=True)
             return loss
 
-        def on_train_epoch_end(self):
-            self.final = test(model, device, test_loader)
+        def on_validation_epoch_start(self):
+            model.eval()
+            self.test_loss = 0
+            self.correct = 0
+
+        def validation_step(self, batch, batch_idx):
+            data, target = batch
+            output = model(data)
+            self.test_loss += F.nll_loss(output, target, reduction="sum").item()
+            pred = output.argmax(dim=1, keepdim=True)
+            self.correct += pred.eq(target.view_as(pred)).sum().item()
+
+        def on_validation_epoch_end(self):
+            self.test_loss /= len(test_loader.dataset)
+            print(
+                f"Test set: Average loss: {self.test_loss:.4f}, Accuracy: {self.correct}/{len(test_loader.dataset)}"
+            )
+            self.final = self.test_loss
 
         def configure_optimizers(self):
             return {
@@ -120,12 +118,13 @@ def main():
         max_epochs=len(range(1, args.epochs + 1)),
         accelerator=torch.device(device).type,
         devices=1,
+        num_sanity_val_steps=0,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(lit_model, train_loader)
+    trainer.fit(lit_model, train_loader, test_loader)
     final = lit_model.final
 
     print(f"FINAL {final:.8f}")

@@ -1437,6 +1437,23 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     trainer_var = _fresh("trainer", taken)
     stop_attr = "stop_epoch"
 
+    # an evaluation helper called first after training becomes the validation hooks
+    val = None
+    if isinstance(site.epoch_for, cst.For):
+        from scaffold.migrate.evaluation import plan_validation
+
+        val = plan_validation(module, epoch_post, fn_post)
+        if val is not None:
+            epoch_post = epoch_post[1:]
+            findings.append(
+                Finding(
+                    "SCF015",
+                    FIXED,
+                    f"evaluation helper `{val.fn.name.value}()` "
+                    "converted to validation_step and the validation epoch hooks",
+                    *where,
+                )
+            )
     # variables carried across batches or epochs become attributes of the module
     idx = _statement_index(site.scope_body, site.train_call if site.train_fn else outer)
     if site.train_fn is not None:
@@ -1483,6 +1500,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
                 f"variables {sorted(shared & fn_shared)} are used both in the epoch loop and in "
                 f"`{site.train_fn.name.value}()`; not converted",
             )
+    if val is not None and val.target is not None:
+        shared.add(val.target)
     attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
     renamer = _Renamer(
         {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in attr_of.items()}
@@ -1683,6 +1702,47 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
             )
         )
     methods.append(method("training_step(self, batch, batch_idx)", step_body))
+    if val is not None:
+        taken_attrs = set(attr_of.values())
+        val_attr = {
+            n: (n if n not in LIGHTNING_ATTRS | taken_attrs else f"{n}_val")
+            for n in val.local_shared
+        }
+        val_renamer = _Renamer(
+            {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in val_attr.items()}
+        )
+
+        def val_prelude(code_stmts) -> list:
+            lines = []
+            used_here = _used(code_stmts)
+            binds = [b for b in val.bindings if b.split(" = ")[0] in used_here]
+            if epoch_var is not None and (
+                epoch_var in used_here or any(re_word(epoch_var, b) for b in binds)
+            ):
+                lines.append(f"{epoch_var} = {epoch_iter}[self.current_epoch]")
+            return [stmt(x + "\n") for x in lines + binds]
+
+        v_pre = transform_stmts(val.pre, val_renamer)
+        v_unpack = [stmt(x + "\n") for x in val.unpack]
+        v_body = transform_stmts(val.body, val_renamer)
+        v_post = transform_stmts(val.post, val_renamer)
+        if val.target is not None:
+            value = (
+                transform_stmts([cst.SimpleStatementLine([cst.Expr(val.returned)])], val_renamer)[0]
+                .body[0]
+                .value
+            )
+            v_post.append(stmt(f"self.{attr_of[val.target]} = {code_of(value)}\n"))
+        if v_pre:
+            methods.append(method("on_validation_epoch_start(self)", val_prelude(v_pre) + v_pre))
+        methods.append(
+            method(
+                "validation_step(self, batch, batch_idx)",
+                val_prelude(v_unpack + v_body) + v_unpack + (v_body or [stmt("pass\n")]),
+            )
+        )
+        if v_post:
+            methods.append(method("on_validation_epoch_end(self)", val_prelude(v_post) + v_post))
     end_stmts = []
     if f_post:
         end_stmts += prelude(f_post, True) + f_post
@@ -1711,6 +1771,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     methods.append(method("configure_optimizers(self)", conf))
 
     header_comments = _loop_comments(outer)
+    if val is not None:
+        header_comments += val.comments
     if site.epoch_for is not None:
         header_comments += _loop_comments(site.batch_for) if site.train_fn is None else []
     if site.train_fn is not None:
@@ -1765,6 +1827,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
             f"gradient_clip_val={plan.clip[0]}",
             f'gradient_clip_algorithm="{plan.clip[1]}"',
         ]
+    if val is not None:
+        trainer_args.append("num_sanity_val_steps=0")
     trainer_args += [
         "logger=False",
         "enable_checkpointing=False",
@@ -1773,7 +1837,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     ]
     inner = "".join(f"    {a},\n" for a in trainer_args)
     new.append(stmt(f"{trainer_var} = L.Trainer(\n{inner})\n"))
-    new.append(stmt(f"{trainer_var}.fit({inst}, {loader_code})\n"))
+    val_loader = f", {val.loader_code}" if val is not None else ""
+    new.append(stmt(f"{trainer_var}.fit({inst}, {loader_code}{val_loader})\n"))
     for n in sorted((shared | fn_shared) & u_after):
         new.append(stmt(f"{n} = {inst}.{attr_of[n]}\n"))
     if epoch_var is not None and epoch_var in u_after:
@@ -1792,7 +1857,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         refuse("SCF321", "the script selects a device without importing torch")
 
     # --- splice: replace the outer loop; drop the inlined train() function
-    replacer = _Splice(outer if site.train_fn is None else site.epoch_for, new, site.train_fn)
+    drops = [n for n in (site.train_fn, val.fn if val is not None else None) if n is not None]
+    replacer = _Splice(outer if site.train_fn is None else site.epoch_for, new, drops)
     module = module.visit(replacer)
     module = _add_engine_import(module, engine)
     return module, findings
@@ -1809,13 +1875,13 @@ def re_word(name: str, text: str) -> bool:
 
 
 class _Splice(cst.CSTTransformer):
-    def __init__(self, target, replacement: list, drop_fn) -> None:
-        self.target, self.replacement, self.drop_fn = target, replacement, drop_fn
+    def __init__(self, target, replacement: list, drops: list) -> None:
+        self.target, self.replacement, self.drops = target, replacement, drops
 
     def on_leave(self, original, updated):
         if original is self.target:
             return cst.FlattenSentinel(self.replacement)
-        if self.drop_fn is not None and original is self.drop_fn:
+        if any(original is d for d in self.drops):
             return cst.RemoveFromParent()
         return updated
 

@@ -1,0 +1,229 @@
+"""Evaluation helpers -> ``validation_step``.
+
+When the first thing an epoch does after training is to call an evaluation helper such as
+
+    def test(model, device, loader):
+        model.eval(); total = 0
+        with torch.no_grad():
+            for x, y in loader:
+                total += loss_fn(model(x), y).item()
+        total /= len(loader.dataset); print(...); return total
+
+the helper becomes the module's validation hooks: the statements before its loop run in
+``on_validation_epoch_start``, the loop body in ``validation_step``, the statements after it (and
+the returned value) in ``on_validation_epoch_end``. The Trainer validates exactly where the
+script evaluated (after each training epoch, before the rest of the epoch's code), so the
+numbers stay the same. Anything less clear-cut is left as a plain call (still exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+import scaffold.migrate.match as m
+from scaffold.migrate.loops import (
+    _assigned,
+    _bound_names,
+    _is_batch_transfer,
+    _simple,
+    _target_names,
+    _unwrap_loader,
+    _used,
+    code_of,
+    comments_of,
+    with_comments,
+)
+
+NO_GRAD = ("torch.no_grad()", "torch.inference_mode()", "no_grad()", "inference_mode()")
+
+
+@dataclass
+class ValPlan:
+    fn: cst.FunctionDef
+    call_stmt: cst.SimpleStatementLine
+    target: str | None
+    loader_code: str
+    bindings: list[str]
+    pre: list
+    unpack: list[str]
+    body: list
+    post: list
+    returned: cst.BaseExpression | None
+    local_shared: set[str]
+    comments: list
+
+
+def _single_call(stmt) -> tuple[str, cst.Call, str | None] | None:
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        call, target = small.value, None
+    elif (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and isinstance(small.value, cst.Call)
+    ):
+        call, target = small.value, small.targets[0].target.value
+    else:
+        return None
+    if not isinstance(call.func, cst.Name):
+        return None
+    return call.func.value, call, target
+
+
+def _split_body(fn: cst.FunctionDef):
+    """(pre, loop, post, comments) when the helper is pre + [with no_grad:] for-loop + post."""
+    body = list(fn.body.body)
+    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
+        body = body[1:]
+    decorated = any(
+        code_of(d.decorator) in ("torch.no_grad()", "torch.inference_mode()") for d in fn.decorators
+    )
+    if fn.decorators and not decorated:
+        return None
+    for i, node in enumerate(body):
+        comments: list = []
+        loop = None
+        if (
+            isinstance(node, cst.With)
+            and len(node.items) == 1
+            and code_of(node.items[0].item) in NO_GRAD
+        ):
+            inner = list(node.body.body)
+            if len(inner) == 1 and isinstance(inner[0], cst.For):
+                loop = inner[0]
+                comments = comments_of(node)
+                if node.body.header.comment is not None:
+                    comments.append(cst.EmptyLine(comment=node.body.header.comment))
+        elif isinstance(node, cst.For) and decorated:
+            loop = node
+        if loop is not None:
+            return body[:i], loop, body[i + 1 :], comments
+    return None
+
+
+def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValPlan | None:
+    if not epoch_post or fn_post:
+        return None
+    found = _single_call(epoch_post[0])
+    if found is None:
+        return None
+    name, call, target = found
+    fns = [s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == name]
+    if len(fns) != 1 or len(m.findall(module, m.Call(func=m.Name(name)))) != 1:
+        return None
+    fn = fns[0]
+    if m.findall(fn, m.Call(func=m.Attribute(attr=m.Name("backward") | m.Name("step")))):
+        return None
+    split = _split_body(fn)
+    if split is None:
+        return None
+    pre, loop, post, comments = split
+    if loop.orelse is not None or m.findall(
+        loop.body, m.Break() | m.Continue() | m.Return() | m.Yield()
+    ):
+        return None
+    returned = None
+    if post and m.matches(post[-1], m.SimpleStatementLine(body=[m.Return()])):
+        returned = post[-1].body[0].value
+        post = post[:-1]
+    if m.findall(cst.Module(body=[*pre, *post]), m.Return() | m.Yield()):
+        return None
+    if target is not None and returned is None:
+        return None
+    # parameters -> call arguments (simple ones only: they are re-read in several hooks)
+    params = fn.params
+    if (
+        params.star_arg not in (None, cst.MaybeSentinel.DEFAULT)
+        or params.kwonly_params
+        or params.star_kwarg
+    ):
+        return None
+    if any(a.star for a in call.args):
+        return None
+    mapping: dict[str, str] = {}
+    positional = [a for a in call.args if a.keyword is None]
+    for p, a in zip(params.params, positional, strict=False):
+        mapping[p.name.value] = code_of(a.value)
+    for a in call.args:
+        if a.keyword is not None:
+            mapping[a.keyword.value] = code_of(a.value)
+    for p in params.params:
+        if p.name.value not in mapping and p.default is not None:
+            mapping[p.name.value] = code_of(p.default)
+    everything = [*pre, loop, *post] + (
+        [cst.SimpleStatementLine([cst.Expr(returned)])] if returned is not None else []
+    )
+    used = _used(everything)
+    bindings = []
+    for p in params.params:
+        pname = p.name.value
+        if pname not in used:
+            continue
+        if pname not in mapping or not _simple(mapping[pname]):
+            return None
+        if mapping[pname] != pname:
+            bindings.append(f"{pname} = {mapping[pname]}")
+    loader, enumerated, start = _unwrap_loader(loop.iter)
+    if not isinstance(loader, cst.Name):
+        return None
+    loader_code = mapping.get(loader.value, loader.value)
+    unpack = []
+    loop_target = loop.target
+    if enumerated:
+        if not (isinstance(loop_target, cst.Tuple) and len(loop_target.elements) == 2):
+            return None
+        index = code_of(loop_target.elements[0].value)
+        if start is not None:
+            unpack.append(f"{index} = batch_idx + {start}")
+        elif index != "batch_idx":
+            unpack.append(f"{index} = batch_idx")
+        loop_target = loop_target.elements[1].value
+    batch_code = code_of(loop_target)
+    if batch_code.startswith("(") and batch_code.endswith(")"):
+        batch_code = batch_code[1:-1]
+    if batch_code != "batch":
+        unpack.append(f"{batch_code} = batch")
+    batch_names = _target_names(loop.target)
+    body, carry = [], []
+    for stmt in loop.body.body:
+        if _is_batch_transfer(stmt, batch_names):
+            carry += comments_of(stmt)
+            continue
+        body.append(with_comments(stmt, carry) if carry else stmt)
+        carry = []
+    if carry:
+        body.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
+    if body:
+        body[0] = with_comments(body[0], comments)
+    a_pre, a_body = _assigned(pre), _assigned(body) | _bound_names(loop.target)
+    u_body, u_post = (
+        _used(body),
+        _used(post) | (_used([everything[-1]]) if returned is not None else set()),
+    )
+    local_shared = (a_pre & (u_body | u_post)) | (a_body & u_post) | (a_body & a_pre)
+    local_shared -= set(mapping)
+    header = [ln for ln in fn.leading_lines if ln.comment is not None]
+    if fn.body.header.comment is not None:
+        header.append(cst.EmptyLine(comment=fn.body.header.comment))
+    header += [ln for ln in loop.leading_lines if ln.comment is not None]
+    if loop.body.header.comment is not None:
+        header.append(cst.EmptyLine(comment=loop.body.header.comment))
+    return ValPlan(
+        fn,
+        epoch_post[0],
+        target,
+        loader_code,
+        bindings,
+        pre,
+        unpack,
+        body,
+        post,
+        returned,
+        local_shared,
+        header,
+    )
