@@ -53,6 +53,7 @@ class ValPlan:
     returned: cst.BaseExpression | None
     local_shared: set[str]
     comments: list
+    keep_function: bool = False
 
 
 def _single_call(stmt) -> tuple[str, cst.Call, str | None] | None:
@@ -114,8 +115,10 @@ def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValP
         return None
     name, call, target = found
     fns = [s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == name]
-    if len(fns) != 1 or len(m.findall(module, m.Call(func=m.Name(name)))) != 1:
+    if len(fns) != 1:
         return None
+    # called elsewhere too (e.g. a final evaluation): the function stays, only this call goes
+    keep_function = len(m.findall(module, m.Call(func=m.Name(name)))) > 1
     fn = fns[0]
     if m.findall(fn, m.Call(func=m.Attribute(attr=m.Name("backward") | m.Name("step")))):
         return None
@@ -225,5 +228,6 @@ def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValP
         post,
         returned,
         local_shared,
-        header,
+        [] if keep_function else header,
+        keep_function,
     )

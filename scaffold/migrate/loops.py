@@ -1857,7 +1857,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         refuse("SCF321", "the script selects a device without importing torch")
 
     # --- splice: replace the outer loop; drop the inlined train() function
-    drops = [n for n in (site.train_fn, val.fn if val is not None else None) if n is not None]
+    val_fn = val.fn if val is not None and not val.keep_function else None
+    drops = [n for n in (site.train_fn, val_fn) if n is not None]
     replacer = _Splice(outer if site.train_fn is None else site.epoch_for, new, drops)
     module = module.visit(replacer)
     module = _add_engine_import(module, engine)
