@@ -204,3 +204,15 @@ def test_verify_flag_writes_only_after_a_match(script):
     assert result.returncode == 0, result.stderr
     assert "SCF010 [fixed] verified: parameters after 2 optimizer step(s) match" in result.stdout
     assert (script.parent / "train.py.orig").exists()
+
+
+def test_evaluation_helper_becomes_validation_hooks():
+    result = migrate_source((ROOT / "examples/legacy/mnist_style.py").read_text())
+    assert "def validation_step(self, batch, batch_idx):" in result.code
+    assert "def on_validation_epoch_end(self):" in result.code
+    assert "\ndef test(" not in result.code  # inlined: it was called only there
+    assert "trainer.fit(lit_model, train_loader, test_loader)" in result.code
+    assert "num_sanity_val_steps=0" in result.code
+    assert "SCF015" in {f.code for f in result.findings}
+    reused = migrate_source((ROOT / "examples/legacy/main_clip_onecycle.py").read_text())
+    assert "def validation_step" in reused.code and "\ndef evaluate(" in reused.code
