@@ -42,10 +42,6 @@ def code_of(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    return [n for n in m.findall(node, m.Call())]  # type: ignore[misc]
-
-
 def _method_call(stmt: cst.CSTNode, method: str) -> cst.Call | None:
     """``<expr>.method(...)`` when ``stmt`` is exactly that expression statement."""
     if not m.matches(
@@ -54,14 +50,6 @@ def _method_call(stmt: cst.CSTNode, method: str) -> cst.Call | None:
     ):
         return None
     return stmt.body[0].value  # type: ignore[attr-defined,return-value]
-
-
-def _contains_backward(node: cst.CSTNode) -> bool:
-    return bool(m.findall(node, m.Call(func=m.Attribute(attr=m.Name("backward")))))
-
-
-def _is_for_with_backward(node: cst.CSTNode) -> bool:
-    return isinstance(node, cst.For) and _contains_backward(node)
 
 
 @dataclass
@@ -151,10 +139,6 @@ def _statement_index(body, node) -> int | None:
         if stmt is node:
             return i
     return None
-
-
-def _function_defs(module: cst.Module) -> dict[str, cst.FunctionDef]:
-    return {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
 
 
 def _bodies(module: cst.Module):
@@ -733,7 +717,6 @@ def _flatten_closure(stmts: list, loop, position) -> list:
             raise CannotConvert(
                 Finding("SCF305", "manual", "the closure must end with `return <loss>`", *where)
             )
-        loss = body[-1].body[0].value
         body = body[:-1]
         if not any(_method_call(x, "backward") for x in body):
             raise CannotConvert(
@@ -744,7 +727,7 @@ def _flatten_closure(stmts: list, loop, position) -> list:
         if lead is not None:
             body[0] = lead
         # the closure returns ``loss``: make sure backward() sees that name
-        return [*before, *body, step] + ([] if True else [loss])
+        return [*before, *body, step]
     return stmts
 
 
@@ -1676,7 +1659,6 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
             ],
         )
     )
-    start_code = f_pre + e_pre if site.train_fn is None else [*e_pre, *f_pre]
     start_stmts = []
     if e_pre:
         start_stmts += prelude(e_pre, False) + e_pre
@@ -1691,7 +1673,6 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         start_stmts += prelude(f_pre, True) + f_pre
     if plan.breaks:
         start_stmts.append(stmt(f"self.{stop_attr} = False\n"))
-    del start_code
     if start_stmts:
         methods.append(method("on_train_epoch_start(self)", start_stmts))
     if plan.breaks:
@@ -1750,7 +1731,6 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         end_stmts += prelude(e_post, False) + e_post
     tail_comments = fn_tail_comments + ep_tail_comments
     if end_stmts:
-        end_stmts[-1] = end_stmts[-1]
         methods.append(method("on_train_epoch_end(self)", end_stmts))
     if all_scheds:
         interval = "epoch" if epoch_sched_names else "step"
@@ -1863,10 +1843,6 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     module = module.visit(replacer)
     module = _add_engine_import(module, engine)
     return module, findings
-
-
-def _blank_then(node) -> list[cst.EmptyLine]:
-    return [ln for ln in node.leading_lines if ln.comment is None][:2]
 
 
 def re_word(name: str, text: str) -> bool:
