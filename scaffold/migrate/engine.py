@@ -146,7 +146,8 @@ def _training_outside_loops(module) -> Finding | None:
 def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
     import libcst as cst
 
-    from scaffold.migrate.loops import convert, has_hand_written_loop
+    from scaffold.migrate.locate import has_hand_written_loop
+    from scaffold.migrate.loops import convert
 
     try:
         compile(code, "<script>", "exec")
@@ -243,7 +244,7 @@ def _check_output(before: str, after: str) -> Finding | None:
     migrated again."""
     import libcst as cst
 
-    from scaffold.migrate.loops import has_hand_written_loop
+    from scaffold.migrate.locate import has_hand_written_loop
 
     try:
         compile(after, "<migrated>", "exec")

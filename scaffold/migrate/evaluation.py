@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import libcst as cst
 
 import scaffold.migrate.match as m
-from scaffold.migrate.loops import (
+from scaffold.migrate.step import _is_batch_transfer
+from scaffold.migrate.syntax import (
     _assigned,
     _bound_names,
-    _is_batch_transfer,
     _simple,
     _target_names,
     _unwrap_loader,

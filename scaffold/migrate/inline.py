@@ -8,7 +8,7 @@ from __future__ import annotations
 import libcst as cst
 
 import scaffold.migrate.match as m
-from scaffold.migrate.loops import _assigned, _Renamer, _used, code_of, comments_of
+from scaffold.migrate.syntax import _assigned, _Renamer, _used, code_of, comments_of
 
 BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
 STEP = m.Call(func=m.Attribute(attr=m.Name("step")))

@@ -1,0 +1,205 @@
+"""Finding the training loop: which ``for`` loop calls ``backward()``, the epoch loop around it,
+and a ``train()`` function called once per epoch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+import scaffold.migrate.match as m
+from scaffold.migrate.findings import CannotConvert, Finding
+from scaffold.migrate.step import (
+    _manual_update,
+)
+from scaffold.migrate.syntax import (
+    _statement_index,
+)
+
+
+@dataclass
+class Site:
+    """Where the loop is and what it needs."""
+
+    batch_for: cst.For
+    epoch_for: cst.For | None
+    scope_body: list  # the statement list holding the outer loop (module body or function body)
+    train_fn: cst.FunctionDef | None = None
+    train_call: cst.SimpleStatementLine | None = None
+    fn_pre: list = field(default_factory=list)
+    fn_post: list = field(default_factory=list)
+    epoch_pre: list = field(default_factory=list)
+    epoch_post: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------ finding
+class _LoopIndex(cst.CSTVisitor):
+    """One pass over a module: which ``for`` loops hold a ``.backward()`` call as their
+    innermost loop, and which loops contain a ``.step()`` call anywhere inside."""
+
+    def __init__(self) -> None:
+        self.stack: list[cst.For] = []
+        self.training: list[cst.For] = []
+        self.stepping: set[int] = set()
+        self.blocks: list[tuple] = []  # (statement list, owning FunctionDef or None)
+        self.functions: list[cst.FunctionDef] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.append(node)
+        if isinstance(node.body, cst.IndentedBlock):
+            self.blocks.append((node.body.body, node))
+
+    def visit_If(self, node: cst.If) -> None:
+        if isinstance(node.body, cst.IndentedBlock):
+            self.blocks.append((node.body.body, None))
+
+    def visit_For(self, node: cst.For) -> None:
+        self.stack.append(node)
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self.stack.pop()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not self.stack or not isinstance(func, cst.Attribute):
+            return
+        if func.attr.value == "backward":
+            if not any(f is self.stack[-1] for f in self.training):
+                self.training.append(self.stack[-1])
+        elif func.attr.value == "step":
+            self.stepping.update(id(f) for f in self.stack)
+
+
+_INDEX_CACHE: dict[int, tuple[cst.Module, _LoopIndex]] = {}
+
+
+def _index(module: cst.Module) -> _LoopIndex:
+    """Cached per module object (a full visit of a large module costs ~0.1 s)."""
+    hit = _INDEX_CACHE.get(id(module))
+    if hit is not None and hit[0] is module:
+        return hit[1]
+    index = _LoopIndex()
+    module.visit(index)
+    if len(_INDEX_CACHE) > 8:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[id(module)] = (module, index)
+    return index
+
+
+def innermost_training_loops(module: cst.Module) -> list[cst.For]:
+    """``for`` loops that call ``.backward()`` in their own body (not in a nested loop)."""
+    return _index(module).training
+
+
+def has_hand_written_loop(module: cst.Module) -> bool:
+    index = _index(module)
+    for loop in index.training:
+        if id(loop) in index.stepping or _manual_update(loop) is not None:
+            return True
+    return False
+
+
+def _bodies(module: cst.Module):
+    """Every statement list of the module that can hold a loop: module, functions (and their
+    ``if __name__ == "__main__":`` blocks)."""
+    yield module.body
+    for body, _ in _index(module).blocks:
+        yield body
+
+
+def locate(module: cst.Module, position) -> Site:
+    loops = innermost_training_loops(module)
+    if not loops:
+        raise LookupError
+    if len(loops) > 1:
+        first = position(loops[1])
+        raise CannotConvert(
+            Finding(
+                "SCF301",
+                "manual",
+                "more than one training loop (backward in several loops); "
+                "only scripts with one training loop are converted",
+                first.line,
+                first.column + 1,
+            )
+        )
+    batch_for = loops[0]
+    for body in _bodies(module):
+        i = _statement_index(body, batch_for)
+        if i is not None:
+            owner_fn = _owning_function(module, body)
+            if owner_fn is not None and owner_fn.name.value not in ("main",):
+                call_site = _find_call_site(module, owner_fn.name.value)
+                if call_site is not None:
+                    scope_body, epoch_for, call_stmt = call_site
+                    inner = epoch_for.body.body
+                    k = _statement_index(inner, call_stmt)
+                    return Site(
+                        batch_for,
+                        epoch_for,
+                        scope_body,
+                        owner_fn,
+                        call_stmt,
+                        fn_pre=list(body[:i]),
+                        fn_post=list(body[i + 1 :]),
+                        epoch_pre=list(inner[:k]),
+                        epoch_post=list(inner[k + 1 :]),
+                    )
+            return Site(batch_for, None, body)
+        for stmt in body:
+            if isinstance(stmt, (cst.For, cst.While)) and isinstance(stmt.body, cst.IndentedBlock):
+                k = _statement_index(stmt.body.body, batch_for)
+                if k is not None:
+                    inner = stmt.body.body
+                    return Site(
+                        batch_for,
+                        stmt,
+                        body,
+                        epoch_pre=list(inner[:k]),
+                        epoch_post=list(inner[k + 1 :]),
+                    )
+    pos = position(batch_for)
+    raise CannotConvert(
+        Finding(
+            "SCF302",
+            "manual",
+            "the training loop is nested in a block this tool does not "
+            "convert (it must sit directly in an epoch `for` loop, a function or the module)",
+            pos.line,
+            pos.column + 1,
+        )
+    )
+
+
+def _owning_function(module: cst.Module, body) -> cst.FunctionDef | None:
+    for block, fn in _index(module).blocks:
+        if block is body:
+            return fn
+    return None
+
+
+def _find_call_site(module: cst.Module, name: str):
+    """``(statement list, epoch for, call statement)`` of the single ``name(...)`` call made as a
+    statement directly in an epoch ``for`` loop."""
+    hits = []
+    for body in _bodies(module):
+        for stmt in body:
+            if isinstance(stmt, (cst.For, cst.While)) and isinstance(stmt.body, cst.IndentedBlock):
+                for inner in stmt.body.body:
+                    if m.matches(
+                        inner,
+                        m.SimpleStatementLine(
+                            body=[
+                                m.Expr(value=m.Call(func=m.Name(name)))
+                                | m.Assign(
+                                    targets=[m.AssignTarget(target=m.Name())],
+                                    value=m.Call(func=m.Name(name)),
+                                )
+                            ]
+                        ),
+                    ):
+                        hits.append((body, stmt, inner))
+    all_calls = m.findall(module, m.Call(func=m.Name(name)))
+    if len(hits) == 1 and len(all_calls) == 1:
+        return hits[0]
+    return None

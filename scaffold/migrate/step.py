@@ -1,0 +1,690 @@
+"""The batch loop's body -> ``training_step``: what to remove (zero_grad/backward/step,
+batch transfers, clipping, scheduler steps, autocast/GradScaler, accumulation), what it maps to,
+and the special shapes (several optimizers, closures, hand-written updates)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+import scaffold.migrate.match as m
+from scaffold.migrate.findings import FIXED, CannotConvert, Finding
+from scaffold.migrate.syntax import (
+    _assigned,
+    _kwarg,
+    _method_call,
+    _name_of,
+    _receiver,
+    _target_names,
+    _unwrap_loader,
+    code_of,
+    comments_of,
+    with_comments,
+)
+
+if TYPE_CHECKING:  # locate imports this module
+    from scaffold.migrate.locate import Site
+
+
+# ---------------------------------------------------------------------------- batch-loop body
+@dataclass
+class StepPlan:
+    body: list  # statements of training_step after removals
+    loss: cst.BaseExpression
+    optimizers: list[str]
+    step_schedulers: list[str]
+    clip: tuple[str, str] | None  # (value expression, "norm" | "value")
+    breaks: bool
+    findings: list[Finding]
+    trailing_comments: list  # comments of removed statements after the last kept one
+    amp: dict | None = None  # {"precision": code} when autocast/GradScaler were used
+    accumulate: str | None = None  # accumulate_grad_batches, as code
+    manual: bool = False  # several optimizers/backward passes: manual optimization
+
+
+def _is_batch_transfer(stmt, batch_names: set[str]) -> bool:
+    """``x = x.to(device)`` / ``x, y = x.to(d), y.to(d)`` / ``x = x.cuda()`` on batch names."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return False
+    assign = stmt.body[0]
+    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+        return False
+    target, value = assign.targets[0].target, assign.value
+    targets = target.elements if isinstance(target, cst.Tuple) else [target]
+    values = value.elements if isinstance(value, cst.Tuple) else [value]
+    if len(targets) != len(values):
+        return False
+    for t, v in zip(targets, values, strict=True):
+        t = getattr(t, "value", t)
+        v = getattr(v, "value", v)
+        if not (isinstance(t, cst.Name) and t.value in batch_names):
+            return False
+        if not m.matches(
+            v, m.Call(func=m.Attribute(value=m.Name(t.value), attr=m.Name("to") | m.Name("cuda")))
+        ):
+            return False
+    return True
+
+
+def _clip_call(stmt):
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    expr = stmt.body[0]
+    if not isinstance(expr, cst.Expr) or not isinstance(expr.value, cst.Call):
+        return None
+    func = code_of(expr.value.func)
+    for name, algo in (("clip_grad_norm_", "norm"), ("clip_grad_value_", "value")):
+        if func.endswith(name):
+            return expr.value, algo
+    return None
+
+
+AUTOCAST = re.compile(r"^(torch\.)?(cuda\.|cpu\.)?(amp\.)?autocast$")
+
+
+def _autocast_item(node) -> cst.Call | None:
+    if not isinstance(node, cst.With) or len(node.items) != 1:
+        return None
+    call = node.items[0].item
+    if isinstance(call, cst.Call) and AUTOCAST.match(code_of(call.func)):
+        return call
+    return None
+
+
+def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[Finding]]:
+    """Unwraps ``with autocast(...)`` and turns GradScaler calls into plain ones; the precision
+    they meant goes to the Trainer."""
+    out: list = []
+    amp: dict | None = None
+    findings: list[Finding] = []
+    scaler: str | None = None
+    carry: list[cst.EmptyLine] = []
+
+    def where(node):
+        try:
+            pos = position(node)
+            return pos.line, pos.column + 1
+        except KeyError:
+            pos = position(loop)
+            return pos.line, pos.column + 1
+
+    for node in stmts:
+        call = _autocast_item(node)
+        if call is not None:
+            dtype = _kwarg(
+                call,
+                "dtype",
+                1
+                if code_of(call.func).endswith("torch.autocast") or code_of(call.func) == "autocast"
+                else None,
+            )
+            enabled = _kwarg(call, "enabled")
+            amp = {
+                "dtype": code_of(dtype) if dtype is not None else None,
+                "enabled": code_of(enabled) if enabled is not None else None,
+                "device": code_of(_kwarg(call, "device_type", 0))
+                if _kwarg(call, "device_type", 0) is not None and "cuda." not in code_of(call.func)
+                else None,
+                "cuda_api": "cuda." in code_of(call.func),
+            }
+            inner = list(node.body.body)
+            lead = comments_of(node) + (
+                [cst.EmptyLine(comment=node.body.header.comment)]
+                if node.body.header.comment
+                else []
+            )
+            if inner:
+                inner[0] = with_comments(inner[0], carry + lead)
+                carry = []
+            out += inner
+            findings.append(
+                Finding(
+                    "SCF008",
+                    FIXED,
+                    "autocast block unwrapped: the Trainer's precision applies it",
+                    *where(node),
+                )
+            )
+            continue
+        backward = _method_call(node, "backward")
+        if backward is not None and m.matches(
+            _receiver(backward), m.Call(func=m.Attribute(attr=m.Name("scale")))
+        ):
+            inner_call = _receiver(backward)
+            scaler = code_of(inner_call.func.value)
+            new = node.with_changes(
+                body=[
+                    cst.Expr(
+                        cst.Call(func=cst.Attribute(inner_call.args[0].value, cst.Name("backward")))
+                    )
+                ]
+            )
+            out.append(with_comments(new, carry))
+            carry = []
+            continue
+        for method in ("update", "unscale_", "step"):
+            call = _method_call(node, method)
+            if call is not None and scaler is not None and code_of(_receiver(call)) == scaler:
+                if method == "step" and call.args:
+                    opt = call.args[0].value
+                    new = node.with_changes(
+                        body=[cst.Expr(cst.Call(func=cst.Attribute(opt, cst.Name("step"))))]
+                    )
+                    out.append(with_comments(new, carry))
+                    carry = []
+                else:
+                    carry += comments_of(node)
+                    findings.append(
+                        Finding(
+                            "SCF008",
+                            FIXED,
+                            f"`{scaler}.{method}()` removed: the Trainer's precision plugin scales the loss",
+                            *where(node),
+                        )
+                    )
+                break
+        else:
+            out.append(with_comments(node, carry) if carry else node)
+            carry = []
+    if carry:
+        out.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
+    if scaler is not None and amp is None:
+        amp = {"dtype": None, "enabled": None, "device": None, "cuda_api": True}
+    if amp is not None:
+        amp["scaler"] = scaler
+    return out, amp, findings
+
+
+def amp_precision(amp: dict) -> str | None:
+    """The Trainer precision for what autocast/GradScaler did, as code (None = cannot tell)."""
+    dtype = amp.get("dtype") or ""
+    if "bfloat16" in dtype:
+        mixed = '"bf16-mixed"'
+    elif "float16" in dtype or "half" in dtype or amp.get("scaler") or amp.get("cuda_api"):
+        mixed = '"16-mixed"'
+    elif amp.get("device") in ('"cpu"', "'cpu'"):
+        mixed = '"bf16-mixed"'
+    else:
+        return None
+    enabled = amp.get("enabled")
+    if enabled is None or enabled == "True":
+        return mixed
+    return f'{mixed} if {enabled} else "32-true"'
+
+
+def _accumulation_k(test, loop) -> str | None:
+    """K when ``test`` is ``(i + 1) % K == 0`` (enumerate from 0) or ``i % K == 0`` (from 1)."""
+    _, enumerated, start = _unwrap_loader(loop.iter)
+    if not enumerated or not isinstance(loop.target, cst.Tuple):
+        return None
+    index = code_of(loop.target.elements[0].value)
+    text = code_of(test).replace(" ", "")
+    found = re.fullmatch(rf"\({re.escape(index)}\+1\)%(.+)==0", text)
+    if found and start in (None, "0"):
+        return found.group(1)
+    found = re.fullmatch(rf"{re.escape(index)}%(.+)==0", text)
+    if found and start == "1":
+        return found.group(1)
+    return None
+
+
+def _flatten_accumulation(stmts: list, loop) -> tuple[list, str | None]:
+    """``if (i + 1) % K == 0: optimizer.step(); optimizer.zero_grad()`` -> the statements
+    themselves, and K for ``accumulate_grad_batches``."""
+    out, k = [], None
+    for node in stmts:
+        if (
+            isinstance(node, cst.If)
+            and node.orelse is None
+            and isinstance(node.body, cst.IndentedBlock)
+        ):
+            inner = list(node.body.body)
+            steps = [
+                x
+                for x in inner
+                if _method_call(x, "step") or _method_call(x, "zero_grad") or _clip_call(x)
+            ]
+            candidate = _accumulation_k(node.test, loop)
+            if (
+                candidate is not None
+                and steps
+                and len(steps) == len(inner)
+                or (
+                    candidate is not None
+                    and all(
+                        _method_call(x, "step") or _method_call(x, "zero_grad") or _clip_call(x)
+                        for x in inner
+                    )
+                )
+            ):
+                k = candidate
+                inner[0] = with_comments(inner[0], comments_of(node))
+                out += inner
+                continue
+        out.append(node)
+    return out, k
+
+
+def _undo_loss_division(body: list, loss, k: str, position, loop):
+    """Finds ``loss = expr / K``; keeps it for the script and returns the undivided ``expr``."""
+    if (
+        isinstance(loss, cst.BinaryOperation)
+        and isinstance(loss.operator, cst.Divide)
+        and code_of(loss.right) == k
+    ):
+        return body, loss.left
+    name = _name_of(loss)
+    for i, node in enumerate(body):
+        if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
+            continue
+        small = node.body[0]
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and _name_of(small.targets[0].target) == name
+            and isinstance(small.value, cst.BinaryOperation)
+            and isinstance(small.value.operator, cst.Divide)
+            and code_of(small.value.right) == k
+        ):
+            undivided = cst.Assign(
+                targets=[cst.AssignTarget(cst.Name("step_loss"))], value=small.value.left
+            )
+            divided = small.with_changes(value=small.value.with_changes(left=cst.Name("step_loss")))
+            new = [
+                node.with_changes(body=[undivided], trailing_whitespace=cst.TrailingWhitespace()),
+                cst.SimpleStatementLine(
+                    body=[divided], trailing_whitespace=node.trailing_whitespace
+                ),
+            ]
+            return [*body[:i], *new, *body[i + 1 :]], cst.Name("step_loss")
+    pos = position(loop)
+    raise CannotConvert(
+        Finding(
+            "SCF325",
+            "manual",
+            f"gradient accumulation over {k} batches without "
+            f"dividing the loss by {k}: Lightning averages, the script sums; not converted",
+            pos.line,
+            pos.column + 1,
+        )
+    )
+
+
+def _plan_manual(stmts, loop, position, amp, accumulate, findings) -> StepPlan:
+    """Several optimizers or backward passes per batch (GANs): manual optimization. The
+    zero_grad/step calls stay where they are, on the Trainer's optimizer wrappers;
+    ``backward()`` becomes ``self.manual_backward()``."""
+    pos = position(loop)
+    where = (pos.line, pos.column + 1)
+    if amp is not None or accumulate is not None:
+        raise CannotConvert(
+            Finding(
+                "SCF303",
+                "manual",
+                "several optimizers together with mixed "
+                "precision or accumulation are not converted",
+                *where,
+            )
+        )
+    body, optimizers = [], []
+    for node in stmts:
+        step = _method_call(node, "step")
+        if step is not None and not step.args:
+            owner = _name_of(_receiver(step))
+            if owner is None:
+                raise CannotConvert(
+                    Finding("SCF307", "manual", "the optimizer must be a plain variable", *where)
+                )
+            if owner not in optimizers:
+                optimizers.append(owner)
+        backward = _method_call(node, "backward")
+        if backward is not None:
+            if backward.args:
+                raise CannotConvert(
+                    Finding(
+                        "SCF304", "manual", "backward() with arguments is not converted", *where
+                    )
+                )
+            call = cst.Call(
+                func=cst.Attribute(cst.Name("self"), cst.Name("manual_backward")),
+                args=[cst.Arg(_receiver(backward))],
+            )
+            node = node.with_changes(body=[cst.Expr(call)])
+        if _clip_call(node) is not None:
+            raise CannotConvert(
+                Finding(
+                    "SCF308",
+                    "manual",
+                    "gradient clipping with several optimizers is not converted",
+                    *where,
+                )
+            )
+        body.append(node)
+    findings.append(
+        Finding(
+            "SCF011",
+            FIXED,
+            f"{len(optimizers)} optimizers: manual optimization "
+            "(automatic_optimization = False, self.optimizers(), self.manual_backward)",
+            *where,
+        )
+    )
+    breaks = bool(m.findall(cst.Module(body=body), m.Break()))
+    return StepPlan(
+        body, cst.Name("None"), optimizers, [], None, breaks, findings, [], None, None, True
+    )
+
+
+def _manual_update(loop) -> tuple | None:
+    """A hand-written update in the batch loop: ``with torch.no_grad():`` or ``for p in
+    X.parameters():`` that reads ``.grad``. Returns (statement, parameters code)."""
+    for node in loop.body.body:
+        target = node
+        if isinstance(node, cst.With) and "no_grad" in code_of(node.items[0].item):
+            inner = [x for x in node.body.body if isinstance(x, cst.For)]
+            target = inner[0] if len(inner) == 1 else node
+        if not m.findall(node, m.Attribute(attr=m.Name("grad"))):
+            continue
+        if isinstance(target, cst.For) and m.matches(
+            target.iter, m.Call(func=m.Attribute(attr=m.Name("parameters")))
+        ):
+            return node, code_of(target.iter)
+    return None
+
+
+def _manual_update_optimizer(node, cls_name: str, var: str, params_code: str) -> list:
+    """``class ManualUpdate(torch.optim.Optimizer)`` whose step runs the script's update code."""
+    cls = cst.parse_statement(
+        f"class {cls_name}(torch.optim.Optimizer):\n"
+        '    """The script\'s own parameter update, run as an optimizer step by the Trainer."""\n'
+        "\n"
+        "    def __init__(self, params):\n"
+        "        super().__init__(params, {})\n"
+        "\n"
+        "    def step(self, closure=None):\n"
+        "        loss = closure() if closure is not None else None\n"
+        "        pass\n"
+        "        return loss\n"
+    )
+    step_fn = cls.body.body[2]
+    body = list(step_fn.body.body)
+    body[1] = node.with_changes(leading_lines=[])
+    step_fn = step_fn.with_changes(body=step_fn.body.with_changes(body=body))
+    cls = cls.with_changes(body=cls.body.with_changes(body=[*cls.body.body[:2], step_fn]))
+    instance = cst.parse_statement(f"{var} = {cls_name}({params_code})\n")
+    return [cls, instance.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)]
+
+
+def _flatten_closure(stmts: list, loop, position) -> list:
+    """``def closure(): ...; optimizer.step(closure)`` (LBFGS and friends) -> the closure's body
+    as the step: Lightning builds the closure around training_step and may call it repeatedly,
+    as the optimizer did with the script's closure."""
+    defs = {x.name.value: i for i, x in enumerate(stmts) if isinstance(x, cst.FunctionDef)}
+    for i, node in enumerate(stmts):
+        call = _method_call(node, "step")
+        if call is None or len(call.args) != 1 or not isinstance(call.args[0].value, cst.Name):
+            continue
+        name = call.args[0].value.value
+        pos = position(loop)
+        where = (pos.line, pos.column + 1)
+        if name not in defs or defs[name] > i or stmts[i + 1 :]:
+            raise CannotConvert(
+                Finding(
+                    "SCF305",
+                    "manual",
+                    "`step(closure)` with code after the "
+                    "step or a closure defined elsewhere is not converted",
+                    *where,
+                )
+            )
+        fn = stmts[defs[name]]
+        before = stmts[: defs[name]] + stmts[defs[name] + 1 : i]
+        if any(
+            m.findall(x, m.Call()) and not _method_call(x, "to")
+            for x in before
+            if not _is_batch_transfer(x, _target_names(loop.target))
+        ):
+            raise CannotConvert(
+                Finding(
+                    "SCF305",
+                    "manual",
+                    "`step(closure)`: statements outside the "
+                    "closure would run once per closure call; not converted",
+                    *where,
+                )
+            )
+        body = list(fn.body.body)
+        if not body or not m.matches(
+            body[-1], m.SimpleStatementLine(body=[m.Return(value=m.Name())])
+        ):
+            raise CannotConvert(
+                Finding("SCF305", "manual", "the closure must end with `return <loss>`", *where)
+            )
+        body = body[:-1]
+        if not any(_method_call(x, "backward") for x in body):
+            raise CannotConvert(
+                Finding("SCF305", "manual", "the closure must call backward()", *where)
+            )
+        step = node.with_changes(body=[cst.Expr(cst.Call(func=call.func))])
+        lead = with_comments(body[0], comments_of(fn)) if body else None
+        if lead is not None:
+            body[0] = lead
+        # the closure returns ``loss``: make sure backward() sees that name
+        return [*before, *body, step]
+    return stmts
+
+
+def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
+    loop = site.batch_for
+    batch_names = _target_names(loop.target)
+    body: list = []
+    optimizers: list[str] = []
+    schedulers: list[str] = []
+    loss = None
+    clip = None
+    findings: list[Finding] = []
+    stepped = False
+    pending: list[cst.EmptyLine] = []
+    stmts, amp, amp_findings = _flatten_amp(list(loop.body.body), position, loop)
+    findings += amp_findings
+    stmts, accumulate = _flatten_accumulation(stmts, loop)
+    stmts = _flatten_closure(stmts, loop, position)
+    backwards = [x for x in stmts if _method_call(x, "backward")]
+    owners = {
+        _name_of(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args
+    }
+    if len(backwards) > 1 and len(owners) > 1:
+        return _plan_manual(stmts, loop, position, amp, accumulate, findings)
+    for stmt in stmts:
+        pos = position(stmt)
+        here = (pos.line, pos.column + 1)
+        zero = _method_call(stmt, "zero_grad")
+        backward = _method_call(stmt, "backward")
+        step = _method_call(stmt, "step")
+        clipped = _clip_call(stmt)
+        if (
+            zero is not None
+            or backward is not None
+            or step is not None
+            or clipped is not None
+            or _is_batch_transfer(stmt, batch_names)
+        ):
+            pending += comments_of(stmt)
+        if zero is not None:
+            findings.append(
+                Finding(
+                    "SCF002",
+                    FIXED,
+                    f"`{code_of(zero)}` removed: the Trainer zeroes gradients",
+                    *here,
+                )
+            )
+            continue
+        if backward is not None:
+            if loss is not None:
+                raise CannotConvert(
+                    Finding(
+                        "SCF303",
+                        "manual",
+                        "several backward() calls per batch "
+                        "(e.g. a GAN) need manual optimization; not converted yet",
+                        *here,
+                    )
+                )
+            if backward.args:
+                raise CannotConvert(
+                    Finding("SCF304", "manual", "backward() with arguments is not converted", *here)
+                )
+            loss = _receiver(backward)
+            if not isinstance(loss, cst.Name) or loss.value in _assigned(
+                stmts[stmts.index(stmt) + 1 :]
+            ):
+                # keep the value the loss had at backward() time
+                assign = cst.Assign(targets=[cst.AssignTarget(cst.Name("step_loss"))], value=loss)
+                body.append(with_comments(cst.SimpleStatementLine(body=[assign]), pending))
+                pending = []
+                loss = cst.Name("step_loss")
+            findings.append(
+                Finding(
+                    "SCF002", FIXED, "`backward()` removed: training_step returns the loss", *here
+                )
+            )
+            continue
+        if step is not None:
+            owner = _name_of(_receiver(step))
+            if step.args:
+                raise CannotConvert(
+                    Finding(
+                        "SCF305", "manual", "`step(closure)` (LBFGS) is not converted yet", *here
+                    )
+                )
+            if stepped or loss is None:
+                if owner is not None and stepped:
+                    schedulers.append(owner)
+                    findings.append(
+                        Finding(
+                            "SCF005",
+                            FIXED,
+                            f"per-batch `{owner}.step()` moved to configure_optimizers (interval='step')",
+                            *here,
+                        )
+                    )
+                    continue
+                raise CannotConvert(
+                    Finding("SCF306", "manual", "optimizer step before backward()", *here)
+                )
+            if owner is None:
+                raise CannotConvert(
+                    Finding("SCF307", "manual", "the optimizer must be a plain variable", *here)
+                )
+            optimizers.append(owner)
+            stepped = True
+            findings.append(
+                Finding(
+                    "SCF002",
+                    FIXED,
+                    f"`{owner}.step()` removed: the Trainer steps the optimizer",
+                    *here,
+                )
+            )
+            continue
+        if clipped is not None:
+            call, algo = clipped
+            args = call.args
+            params = code_of(args[0].value) if args else ""
+            if (
+                params not in {f"{n}.parameters()" for n in model_names}
+                or len(args) < 2
+                or (len(args) > 2 and code_of(args[2].value) not in ("2", "2.0"))
+            ):
+                raise CannotConvert(
+                    Finding(
+                        "SCF308",
+                        "manual",
+                        "gradient clipping of something other than "
+                        "all the model's parameters (2-norm) is not converted",
+                        *here,
+                    )
+                )
+            clip = (code_of(args[1].value), algo)
+            findings.append(
+                Finding(
+                    "SCF004",
+                    FIXED,
+                    f"`{code_of(call.func)}` mapped to Trainer(gradient_clip_algorithm={algo!r})",
+                    *here,
+                )
+            )
+            continue
+        if _is_batch_transfer(stmt, batch_names):
+            findings.append(
+                Finding(
+                    "SCF003",
+                    FIXED,
+                    "batch transfer removed: the Trainer moves batches to the device",
+                    *here,
+                )
+            )
+            continue
+        body.append(with_comments(stmt, pending))
+        pending = []
+    if loss is None or not optimizers:
+        pos = position(loop)
+        raise CannotConvert(
+            Finding(
+                "SCF309",
+                "manual",
+                "backward() and optimizer.step() must be "
+                "statements of the batch loop itself (not inside if/with blocks)",
+                pos.line,
+                pos.column + 1,
+            )
+        )
+    if len(set(optimizers)) > 1:
+        pos = position(loop)
+        raise CannotConvert(
+            Finding(
+                "SCF303",
+                "manual",
+                "several optimizers step per batch; manual optimization is not converted yet",
+                pos.line,
+                pos.column + 1,
+            )
+        )
+    breaks = bool(m.findall(cst.Module(body=body), m.Break()))
+    for bad, code in (
+        (m.Continue(), "`continue`"),
+        (m.Return(), "`return`"),
+        (m.Yield(), "`yield`"),
+    ):
+        if m.findall(cst.Module(body=body), bad):
+            pos = position(loop)
+            raise CannotConvert(
+                Finding(
+                    "SCF310",
+                    "manual",
+                    f"{code} inside the batch loop is not converted",
+                    pos.line,
+                    pos.column + 1,
+                )
+            )
+    if accumulate is not None:
+        body, loss = _undo_loss_division(body, loss, accumulate, position, loop)
+        pos = position(loop)
+        findings.append(
+            Finding(
+                "SCF009",
+                FIXED,
+                f"gradient accumulation mapped to Trainer(accumulate_grad_batches={accumulate}); "
+                "the manual loss division is kept for what the script prints, the Trainer divides the returned loss. "
+                f"If len(loader) is not a multiple of {accumulate}, the Trainer also steps on each epoch's last batch",
+                pos.line,
+                pos.column + 1,
+            )
+        )
+    return StepPlan(
+        body, loss, optimizers, schedulers, clip, breaks, findings, pending, amp, accumulate
+    )

@@ -1,0 +1,246 @@
+"""Small libcst helpers migrate's codemods share: code text, names a block binds or uses,
+renaming, comment carrying, statement building."""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+import scaffold.migrate.match as m
+
+OPTIMIZER_CLASSES = {
+    "SGD", "Adam", "AdamW", "Adadelta", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam",
+    "RAdam", "RMSprop", "Rprop", "SparseAdam", "Adafactor",
+}  # fmt: skip
+
+
+LIGHTNING_ATTRS = {
+    "device", "dtype", "trainer", "hparams", "logger", "loggers", "global_step",
+    "current_epoch", "training", "model", "optimizer", "scheduler", "example_input_array",
+    "automatic_optimization", "fabric", "log", "print", "forward",
+}  # fmt: skip
+
+
+def code_of(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _method_call(stmt: cst.CSTNode, method: str) -> cst.Call | None:
+    """``<expr>.method(...)`` when ``stmt`` is exactly that expression statement."""
+    if not m.matches(
+        stmt,
+        m.SimpleStatementLine(body=[m.Expr(value=m.Call(func=m.Attribute(attr=m.Name(method))))]),
+    ):
+        return None
+    return stmt.body[0].value  # type: ignore[attr-defined,return-value]
+
+
+def _statement_index(body, node) -> int | None:
+    for i, stmt in enumerate(body):
+        if stmt is node:
+            return i
+    return None
+
+
+def _name_of(expr) -> str | None:
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
+def _receiver(call: cst.Call) -> cst.BaseExpression:
+    return call.func.value  # type: ignore[attr-defined]
+
+
+def _target_names(node) -> set[str]:
+    return {n.value for n in m.findall(node, m.Name())}
+
+
+def comments_of(node) -> list[cst.EmptyLine]:
+    """The own-line and trailing comments a removed statement carries, as comment lines."""
+    lines = [ln for ln in getattr(node, "leading_lines", ()) if ln.comment is not None]
+    trailing = getattr(node, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        lines.append(cst.EmptyLine(comment=trailing.comment))
+    return lines
+
+
+def with_comments(node, lines: list[cst.EmptyLine]):
+    if not lines:
+        return node
+    return node.with_changes(leading_lines=[*lines, *node.leading_lines])
+
+
+def _kwarg(call: cst.Call, name: str, index: int | None = None):
+    for i, a in enumerate(call.args):
+        if a.keyword is not None and a.keyword.value == name:
+            return a.value
+        if a.keyword is None and index is not None and i == index:
+            return a.value
+    return None
+
+
+# ------------------------------------------------------------------------------- name analysis
+def _assigned(stmts) -> set[str]:
+    names: set[str] = set()
+    mod = cst.Module(body=list(stmts))
+    for node in m.findall(mod, m.Assign() | m.AugAssign() | m.AnnAssign() | m.For() | m.WithItem()):
+        if isinstance(node, cst.Assign):
+            for t in node.targets:
+                names |= _bound_names(t.target)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
+            names |= _bound_names(node.target)
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            names |= _bound_names(node.asname.name)
+    return names
+
+
+def _bound_names(target) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: set[str] = set()
+        for el in target.elements:
+            out |= _bound_names(el.value)
+        return out
+    if isinstance(target, cst.StarredElement):
+        return _bound_names(target.value)
+    return set()
+
+
+def _used(stmts) -> set[str]:
+    """Names appearing as variables (attribute names and keywords excluded)."""
+    collector = _NameCollector()
+    cst.Module(body=list(stmts)).visit(collector)
+    return collector.names
+
+
+class _NameCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+class _Renamer(cst.CSTTransformer):
+    """Replaces variable names by expressions (``n`` -> ``self.n``), keeping attribute names,
+    keywords and parameter names as they are."""
+
+    def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
+        self.mapping = mapping
+
+    def visit_Attribute(self, node):
+        return True
+
+    def leave_Attribute(self, original, updated):
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original, updated):
+        return updated.with_changes(keyword=original.keyword)
+
+    def leave_Param(self, original, updated):
+        return updated.with_changes(name=original.name)
+
+    def leave_Name(self, original, updated):
+        return self.mapping.get(original.value, updated)
+
+
+class _BreakReplacer(cst.CSTTransformer):
+    """``break`` of the converted loop (not of loops nested in it) -> ``replacement``."""
+
+    def __init__(self, replacement: cst.BaseSmallStatement) -> None:
+        self.replacement = replacement
+        self.depth = 0
+
+    def visit_For(self, node):
+        self.depth += 1
+
+    def leave_For(self, original, updated):
+        self.depth -= 1
+        return updated
+
+    def visit_While(self, node):
+        self.depth += 1
+
+    def leave_While(self, original, updated):
+        self.depth -= 1
+        return updated
+
+    def leave_Break(self, original, updated):
+        return self.replacement if self.depth == 0 else updated
+
+
+def transform_stmts(stmts, transformer) -> list:
+    return list(cst.Module(body=list(stmts)).visit(transformer).body)
+
+
+def stmt(code: str):
+    return cst.parse_statement(code)
+
+
+# ----------------------------------------------------------------------------------- building
+def _unwrap_loader(iter_expr):
+    """``enumerate(x, 1)`` / ``tqdm(x)`` -> (x, enumerate start or None, index name used)."""
+    start = None
+    enumerated = False
+    expr = iter_expr
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.args:
+        if expr.func.value == "enumerate":
+            enumerated = True
+            if len(expr.args) > 1:
+                start = code_of(expr.args[1].value)
+            expr = expr.args[0].value
+        elif expr.func.value in ("tqdm", "iter"):
+            expr = expr.args[0].value
+        else:
+            break
+    return expr, enumerated, start
+
+
+def _assignment_value(body, name: str):
+    for s in body:
+        if isinstance(s, cst.SimpleStatementLine):
+            for small in s.body:
+                if isinstance(small, cst.Assign):
+                    for t in small.targets:
+                        if isinstance(t.target, cst.Name) and t.target.value == name:
+                            return small.value
+    return None
+
+
+def _simple(code: str) -> bool:
+    """A name, a dotted name or a literal: evaluating it again gives the same object."""
+
+    return bool(re.fullmatch(r"[A-Za-z_][\w.]*|-?\d+(\.\d*)?(e-?\d+)?|'[^']*'|\"[^\"]*\"", code))
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}{i}", i + 1
+    return name
+
+
+def _loop_comments(node) -> list[cst.EmptyLine]:
+    """Comments a dropped loop or function header would lose: its own leading lines, the
+    header's trailing comment and the block's footer."""
+    lines = [ln for ln in node.leading_lines if ln.comment is not None]
+    body = node.body
+    if isinstance(body, cst.IndentedBlock):
+        if body.header.comment is not None:
+            lines.append(cst.EmptyLine(comment=body.header.comment))
+        lines += [ln for ln in body.footer if ln.comment is not None]
+    return lines
+
+
+def re_word(name: str, text: str) -> bool:
+
+    return re.search(rf"(?<![\w.]){re.escape(name)}\b", text) is not None
