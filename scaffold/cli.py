@@ -190,7 +190,15 @@ def update_cmd(path, vcs_ref, pretend, data, trust) -> None:
     show_default=True,
     help="Optimizer steps for --verify.",
 )
-def migrate_cmd(paths, output, diff, check, engine, report, verify, verify_steps) -> None:
+@click.option(
+    "--verify-args",
+    default="",
+    metavar="ARGS",
+    help="Arguments for both runs of --verify, e.g. --verify-args '--epochs 1 --batch-size 8'.",
+)
+def migrate_cmd(
+    paths, output, diff, check, engine, report, verify, verify_steps, verify_args
+) -> None:
     """Turn hand-written PyTorch training loops into a LightningModule + Trainer.fit.
 
     Files are rewritten in place (the original is kept as FILE.orig) unless -o, --diff or
@@ -201,8 +209,13 @@ def migrate_cmd(paths, output, diff, check, engine, report, verify, verify_steps
     from scaffold.migrate.files import MigrateOptions, report_lines, run
 
     try:
+        import shlex
+
         steps = verify_steps if verify else 0
-        result = run(MigrateOptions(tuple(paths), output, diff, check, engine, report, steps))
+        extra = tuple(shlex.split(verify_args))
+        result = run(
+            MigrateOptions(tuple(paths), output, diff, check, engine, report, steps, extra)
+        )
     except ScaffoldError as err:
         _fail(err)
     for line in report_lines(result):

@@ -32,6 +32,7 @@ class MigrateOptions:
     engine: str = "runtime"
     report: Path | None = None
     verify_steps: int = 0  # > 0: run both versions for this many optimizer steps and compare
+    verify_args: tuple[str, ...] = ()  # command-line arguments for both runs
 
 
 @dataclass
@@ -111,7 +112,7 @@ def run(opts: MigrateOptions) -> MigrateRun:
         if result.status != MIGRATED:
             continue
         if opts.verify_steps > 0:
-            _verify(outcome, opts.verify_steps)
+            _verify(outcome, opts.verify_steps, opts.verify_args)
             if outcome.result.status != MIGRATED:
                 continue
         if opts.diff:
@@ -131,11 +132,11 @@ def run(opts: MigrateOptions) -> MigrateRun:
     return outcome_run
 
 
-def _verify(outcome: FileOutcome, steps: int) -> None:
+def _verify(outcome: FileOutcome, steps: int, args: tuple[str, ...] = ()) -> None:
     from scaffold.migrate.findings import FIXED, MANUAL, Finding
     from scaffold.migrate.verify import verify
 
-    check = verify(outcome.path, outcome.result.code, steps)
+    check = verify(outcome.path, outcome.result.code, steps, args)
     if check.ok:
         outcome.result.findings.append(Finding("SCF010", FIXED, f"verified: {check.message}"))
         return

@@ -216,3 +216,17 @@ def test_evaluation_helper_becomes_validation_hooks():
     assert "SCF015" in {f.code for f in result.findings}
     reused = migrate_source((ROOT / "examples/legacy/main_clip_onecycle.py").read_text())
     assert "def validation_step" in reused.code and "\ndef evaluate(" in reused.code
+
+
+def test_verify_passes_script_arguments(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text((ROOT / "examples/legacy/mnist_style.py").read_text())
+    result = scaffold(
+        "train.py", "--diff", "--verify", "--verify-args", "--epochs 1 --lr 0.5", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "verified: parameters after 3 optimizer step(s) match" in result.stdout
+    bad = scaffold(
+        "train.py", "--diff", "--verify", "--verify-args", "--no-such-flag", cwd=tmp_path
+    )
+    assert bad.returncode == 3 and "verification failed" in bad.stdout
