@@ -13,6 +13,7 @@ release time by ``python -m scaffold.history``), this release's commit from the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -66,15 +67,35 @@ class TemplateSource:
     vcs_ref: str | None = None
 
 
-def _copier_yml(template_dir: Path | None = None) -> dict:
+ANSWERS_FILE = ".copier-answers.yml"
+
+
+def read_answers(project: Path) -> dict | None:
+    """The project's recorded answers (``_src_path``, ``_commit`` and the questions), or None."""
     import yaml
 
+    path = project / ANSWERS_FILE
+    if not path.is_file():
+        return None
+    with open(path) as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def _copier_yml(template_dir: Path | None = None) -> dict:
     path = (template_dir or TEMPLATE_DIR) / "copier.yml"
     if not path.is_file():
         raise ScaffoldError(
             f"the bundled template is missing ({path} not found); the installation is broken.",
             "reinstall torch-scaffold.",
         )
+    return _parse_yaml(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_yaml(path: str, mtime_ns: int) -> dict:
+    """Parsed once per file version (``scaffold new`` reads kinds and questions)."""
+    import yaml
+
     with open(path) as handle:
         return yaml.safe_load(handle)
 

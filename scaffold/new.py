@@ -136,7 +136,7 @@ def create_project(opts: NewOptions) -> NewResult:
         if not source.bundled:
             allowed = [q for q in worker.template.questions_data if q != "project_name"]
             _check_data_keys(opts.data, [*allowed, "project_name"], source.src)
-        answers = _recorded_answers(staging / "project")
+        answers = catalog.read_answers(staging / "project") or {}
         inside = work_tree_root(dest.parent)
         git_init = opts.git and inside is None and not (dest / ".git").exists()
         if opts.git and inside is not None:
@@ -181,16 +181,6 @@ def _render(source, staging: Path, data: dict, vcs_ref: str | None, opts: NewOpt
             quiet=True,
             overwrite=True,
         )
-
-
-def _recorded_answers(project: Path) -> dict:
-    import yaml
-
-    answers_file = project / ".copier-answers.yml"
-    if not answers_file.is_file():
-        return {}
-    with open(answers_file) as handle:
-        return yaml.safe_load(handle) or {}
 
 
 def _commit_message(source, answers: dict) -> str:

@@ -18,7 +18,7 @@ from scaffold import catalog
 from scaffold.errors import ScaffoldError
 from scaffold.gitutil import git, require_git, status_lines, unmerged_files, work_tree_root
 
-ANSWERS_FILE = ".copier-answers.yml"
+ANSWERS_FILE = catalog.ANSWERS_FILE
 
 
 @dataclass(frozen=True)
@@ -43,17 +43,14 @@ class UpdateResult:
 
 
 def _load_answers(project: Path) -> dict:
-    import yaml
-
     answers_file = project / ANSWERS_FILE
-    if not answers_file.is_file():
+    answers = catalog.read_answers(project)
+    if answers is None:
         raise ScaffoldError(
             f"{project} has no {ANSWERS_FILE}, so it was not made by `scaffold new` (or copier) "
             "and there is no template to update from.",
             "run `scaffold update` in a project folder made by `scaffold new`, or pass its path.",
         )
-    with open(answers_file) as handle:
-        answers = yaml.safe_load(handle) or {}
     if not answers.get("_src_path"):
         raise ScaffoldError(f"{answers_file} does not record a template source (_src_path).")
     if not answers.get("_commit"):
@@ -169,12 +166,9 @@ def _run_update(project: Path, src: str, target: str | None, opts: UpdateOptions
 
 
 def _result(project: Path, where: Path, answers: dict, src: str, opts, diff: str) -> UpdateResult:
-    import yaml
-
     conflicts = unmerged_files(where)
     changed = sorted({line[3:] for line in status_lines(where)})
-    with open(where / ANSWERS_FILE) as handle:
-        new_answers = yaml.safe_load(handle) or {}
+    new_answers = catalog.read_answers(where) or {}
     return UpdateResult(
         path=project,
         template=src,

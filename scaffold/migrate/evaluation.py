@@ -31,6 +31,9 @@ from scaffold.migrate.syntax import (
     _target_names,
     _unwrap_loader,
     _used,
+    batch_unpack,
+    body_without_docstring,
+    call_bindings,
     code_of,
     comments_of,
     with_comments,
@@ -78,9 +81,7 @@ def _single_call(stmt) -> tuple[str, cst.Call, str | None] | None:
 
 def _split_body(fn: cst.FunctionDef):
     """(pre, loop, post, comments) when the helper is pre + [with no_grad:] for-loop + post."""
-    body = list(fn.body.body)
-    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
-        body = body[1:]
+    body = body_without_docstring(fn)
     decorated = any(
         code_of(d.decorator) in ("torch.no_grad()", "torch.inference_mode()") for d in fn.decorators
     )
@@ -140,24 +141,9 @@ def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValP
         return None
     # parameters -> call arguments (simple ones only: they are re-read in several hooks)
     params = fn.params
-    if (
-        params.star_arg not in (None, cst.MaybeSentinel.DEFAULT)
-        or params.kwonly_params
-        or params.star_kwarg
-    ):
+    mapping = call_bindings(fn, call)
+    if mapping is None:
         return None
-    if any(a.star for a in call.args):
-        return None
-    mapping: dict[str, str] = {}
-    positional = [a for a in call.args if a.keyword is None]
-    for p, a in zip(params.params, positional, strict=False):
-        mapping[p.name.value] = code_of(a.value)
-    for a in call.args:
-        if a.keyword is not None:
-            mapping[a.keyword.value] = code_of(a.value)
-    for p in params.params:
-        if p.name.value not in mapping and p.default is not None:
-            mapping[p.name.value] = code_of(p.default)
     everything = [*pre, loop, *post] + (
         [cst.SimpleStatementLine([cst.Expr(returned)])] if returned is not None else []
     )
@@ -171,26 +157,13 @@ def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValP
             return None
         if mapping[pname] != pname:
             bindings.append(f"{pname} = {mapping[pname]}")
-    loader, enumerated, start = _unwrap_loader(loop.iter)
+    loader, _, _ = _unwrap_loader(loop.iter)
     if not isinstance(loader, cst.Name):
         return None
     loader_code = mapping.get(loader.value, loader.value)
-    unpack = []
-    loop_target = loop.target
-    if enumerated:
-        if not (isinstance(loop_target, cst.Tuple) and len(loop_target.elements) == 2):
-            return None
-        index = code_of(loop_target.elements[0].value)
-        if start is not None:
-            unpack.append(f"{index} = batch_idx + {start}")
-        elif index != "batch_idx":
-            unpack.append(f"{index} = batch_idx")
-        loop_target = loop_target.elements[1].value
-    batch_code = code_of(loop_target)
-    if batch_code.startswith("(") and batch_code.endswith(")"):
-        batch_code = batch_code[1:-1]
-    if batch_code != "batch":
-        unpack.append(f"{batch_code} = batch")
+    unpack = batch_unpack(loop)
+    if unpack is None:
+        return None
     batch_names = _target_names(loop.target)
     body, carry = [], []
     for stmt in loop.body.body:

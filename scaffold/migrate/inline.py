@@ -8,7 +8,15 @@ from __future__ import annotations
 import libcst as cst
 
 import scaffold.migrate.match as m
-from scaffold.migrate.syntax import _assigned, _Renamer, _used, code_of, comments_of
+from scaffold.migrate.syntax import (
+    _assigned,
+    _Renamer,
+    _used,
+    body_without_docstring,
+    call_bindings,
+    code_of,
+    comments_of,
+)
 
 BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
 STEP = m.Call(func=m.Attribute(attr=m.Name("step")))
@@ -70,24 +78,10 @@ def _inline(fn: cst.FunctionDef, loop: cst.For, call_stmt) -> list | None:
     call = small.value
     target = small.targets[0].target if isinstance(small, cst.Assign) else None
     params = list(fn.params.params)
-    positional = [a for a in call.args if a.keyword is None]
-    if any(a.star for a in call.args) or len(positional) > len(params):
+    bound = call_bindings(fn, call)
+    if bound is None or any(p.name.value not in bound for p in params):
         return None
-    bound: dict[str, str] = {}
-    for p, a in zip(params, positional, strict=False):
-        bound[p.name.value] = code_of(a.value)
-    for a in call.args:
-        if a.keyword is not None:
-            bound[a.keyword.value] = code_of(a.value)
-    for p in params:
-        if p.name.value not in bound:
-            if p.default is None:
-                return None
-            bound[p.name.value] = code_of(p.default)
-    body = list(fn.body.body)
-    # docstring
-    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
-        body = body[1:]
+    body = body_without_docstring(fn)
     ret = None
     if body and m.matches(body[-1], m.SimpleStatementLine(body=[m.Return()])):
         ret = body[-1]

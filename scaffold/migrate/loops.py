@@ -52,6 +52,8 @@ from scaffold.migrate.syntax import (
     _statement_index,
     _unwrap_loader,
     _used,
+    batch_unpack,
+    call_bindings,
     code_of,
     comments_of,
     re_word,
@@ -59,28 +61,6 @@ from scaffold.migrate.syntax import (
     transform_stmts,
     with_comments,
 )
-
-
-def _param_map(fn: cst.FunctionDef, call: cst.Call) -> dict[str, str]:
-    """Parameter name -> argument code at the call site (defaults for the rest)."""
-    params = list(fn.params.params)
-    mapping: dict[str, str] = {}
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    for p, a in zip(params, positional, strict=False):
-        mapping[p.name.value] = code_of(a.value)
-    for a in call.args:
-        if a.keyword is not None:
-            mapping[a.keyword.value] = code_of(a.value)
-    for p in params:
-        if p.name.value not in mapping and p.default is not None:
-            mapping[p.name.value] = code_of(p.default)
-    if (
-        any(a.star for a in call.args)
-        or fn.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT)
-        or fn.params.kwonly_params
-    ):
-        raise ValueError("star arguments")
-    return mapping
 
 
 def _scheduler_steps(stmts, names_ok) -> tuple[list, list[str], list[cst.EmptyLine]]:
@@ -155,9 +135,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
 
     fn_map: dict[str, str] = {}
     if site.train_fn is not None:
-        try:
-            fn_map = _param_map(site.train_fn, site.train_call.body[0].value)
-        except ValueError:
+        fn_map = call_bindings(site.train_fn, site.train_call.body[0].value)
+        if fn_map is None:
             refuse(
                 "SCF312", f"`{site.train_fn.name.value}(...)` uses *args/**kwargs; not converted"
             )
@@ -521,25 +500,11 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         return [stmt(line + "\n") for line in lines]
 
     evaluated_args: set[str] = set()
-    unpack = []
-    loader, enumerated, start = _unwrap_loader(site.batch_for.iter)
-    target = site.batch_for.target
-    if enumerated:
-        if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
-            refuse("SCF320", "`enumerate` loop target must be `index, batch`")
-        index, batch_target = target.elements[0].value, target.elements[1].value
-        index_code = code_of(index)
-        if start is not None:
-            unpack.append(stmt(f"{index_code} = batch_idx + {start}\n"))
-        elif index_code != "batch_idx":
-            unpack.append(stmt(f"{index_code} = batch_idx\n"))
-    else:
-        batch_target = target
-    batch_code = code_of(batch_target)
-    if batch_code.startswith("(") and batch_code.endswith(")"):
-        batch_code = batch_code[1:-1]
-    if batch_code != "batch":
-        unpack.append(stmt(f"{batch_code} = batch\n"))
+    unpack_lines = batch_unpack(site.batch_for)
+    if unpack_lines is None:
+        refuse("SCF320", "`enumerate` loop target must be `index, batch`")
+    unpack = [stmt(line + "\n") for line in unpack_lines]
+    loader, _, _ = _unwrap_loader(site.batch_for.iter)
     loader_code = code_of(loader)
     if site.train_fn is not None and isinstance(loader, cst.Name):
         loader_code = outer_code(loader.value)

@@ -9,12 +9,6 @@ import libcst as cst
 
 import scaffold.migrate.match as m
 
-OPTIMIZER_CLASSES = {
-    "SGD", "Adam", "AdamW", "Adadelta", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam",
-    "RAdam", "RMSprop", "Rprop", "SparseAdam", "Adafactor",
-}  # fmt: skip
-
-
 LIGHTNING_ATTRS = {
     "device", "dtype", "trainer", "hparams", "logger", "loggers", "global_step",
     "current_epoch", "training", "model", "optimizer", "scheduler", "example_input_array",
@@ -244,3 +238,60 @@ def _loop_comments(node) -> list[cst.EmptyLine]:
 def re_word(name: str, text: str) -> bool:
 
     return re.search(rf"(?<![\w.]){re.escape(name)}\b", text) is not None
+
+
+def call_bindings(fn: cst.FunctionDef, call: cst.Call) -> dict[str, str] | None:
+    """Parameter name -> argument code for ``call`` of ``fn`` (defaults fill the rest); None
+    where star arguments, keyword-only parameters or surplus positional arguments are involved.
+    Parameters with neither an argument nor a default are left out."""
+    params = fn.params
+    if (
+        any(a.star for a in call.args)
+        or params.star_arg not in (None, cst.MaybeSentinel.DEFAULT)
+        or params.kwonly_params
+        or params.star_kwarg
+    ):
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    if len(positional) > len(params.params):
+        return None
+    mapping = {
+        p.name.value: code_of(a.value) for p, a in zip(params.params, positional, strict=False)
+    }
+    mapping.update({a.keyword.value: code_of(a.value) for a in call.args if a.keyword is not None})
+    for p in params.params:
+        if p.name.value not in mapping and p.default is not None:
+            mapping[p.name.value] = code_of(p.default)
+    return mapping
+
+
+def batch_unpack(loop: cst.For) -> list[str] | None:
+    """Statements binding a batch loop's target inside a step method ``(self, batch, batch_idx)``
+    (``i = batch_idx + 1``, ``x, y = batch``); None when an ``enumerate`` target is not a pair."""
+    _, enumerated, start = _unwrap_loader(loop.iter)
+    target = loop.target
+    lines = []
+    if enumerated:
+        if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
+            return None
+        index = code_of(target.elements[0].value)
+        if start is not None:
+            lines.append(f"{index} = batch_idx + {start}")
+        elif index != "batch_idx":
+            lines.append(f"{index} = batch_idx")
+        target = target.elements[1].value
+    batch = code_of(target)
+    if batch.startswith("(") and batch.endswith(")"):
+        batch = batch[1:-1]
+    if batch != "batch":
+        lines.append(f"{batch} = batch")
+    return lines
+
+
+def body_without_docstring(fn: cst.FunctionDef) -> list:
+    body = list(fn.body.body)
+    if body and isinstance(body[0], cst.SimpleStatementLine) and len(body[0].body) == 1:
+        first = body[0].body[0]
+        if isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString):
+            return body[1:]
+    return body
