@@ -47,19 +47,14 @@ def main():
     test_loader = DataLoader(make_data(128, 1), batch_size=64)
 
     model = Net().to(device)
-    optimizer = optim.Adadelta(model.parameters(), lr=args.lr)
-
-    scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
 
     # one pass over the data per epoch
     class LitModel(L.LightningModule):
         """The training loop of this script as a LightningModule (migrated by torch-scaffold)."""
 
-        def __init__(self, model, optimizer, scheduler):
+        def __init__(self, model):
             super().__init__()
             self.model = model
-            self.optimizer = optimizer
-            self.scheduler = scheduler
 
         def forward(self, *args, **kwargs):
             return self.model(*args, **kwargs)
@@ -108,12 +103,14 @@ def main():
             self.final = self.test_loss
 
         def configure_optimizers(self):
+            optimizer = optim.Adadelta(self.model.parameters(), lr=args.lr)
+            scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
             return {
-                "optimizer": self.optimizer,
-                "lr_scheduler": {"scheduler": self.scheduler, "interval": "epoch"},
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
             }
 
-    lit_model = LitModel(model, optimizer, scheduler)
+    lit_model = LitModel(model)
     trainer = L.Trainer(
         max_epochs=len(range(1, args.epochs + 1)),
         accelerator=torch.device(device).type,

@@ -12,17 +12,15 @@ loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
 
 net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Dropout(0.1), nn.Linear(16, 1))
 criterion = nn.MSELoss()
-optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
 
 
 # loop over the dataset several times
 class LitModel(L.LightningModule):
     """The training loop of this script as a LightningModule (migrated by torch-scaffold)."""
 
-    def __init__(self, model, optimizer):
+    def __init__(self, model):
         super().__init__()
         self.model = model
-        self.optimizer = optimizer
 
     def forward(self, *args, **kwargs):
         return self.model(*args, **kwargs)
@@ -51,10 +49,10 @@ class LitModel(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return self.optimizer
+        return torch.optim.SGD(self.model.parameters(), lr=0.05, momentum=0.9)
 
 
-lit_model = LitModel(net, optimizer)
+lit_model = LitModel(net)
 trainer = L.Trainer(
     max_epochs=len(range(4)),
     accelerator="cpu",

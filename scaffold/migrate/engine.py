@@ -102,7 +102,7 @@ def _training_in_module_method(code: str) -> Finding | None:
     return None
 
 
-def _training_outside_loops(module) -> Finding | None:
+def _training_outside_loops(module, class_reason: str | None = None) -> Finding | None:
     """backward() and step() in a function or method this tool did not convert (e.g. a
     hand-written Trainer class): reported, never silently skipped."""
     import libcst as cst
@@ -122,7 +122,8 @@ def _training_outside_loops(module) -> Finding | None:
                 "SCF326",
                 MANUAL,
                 f"class `{cls.name.value}` runs the training step in "
-                "its methods (a hand-written trainer); not converted yet",
+                "its methods (a hand-written trainer) and cannot be flattened into one "
+                f"training method: {class_reason or 'no method runs the whole loop'}",
                 pos.line,
                 pos.column + 1,
             )
@@ -187,6 +188,43 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
     findings: list[Finding] = []
     if uses_lightning1(module):
         module, findings = upgrade(module, engine)
+    from scaffold.migrate.loops import Hints
+
+    hints = Hints()
+    class_reason = None
+    from scaffold.migrate.ddp import strip_distributed, uses_distributed
+
+    if uses_distributed(code):
+        try:
+            stripped, dist = strip_distributed(module)
+        except CannotConvert as err:
+            return SourceResult(NOT_CONVERTED, code, [*findings, err.finding])
+        if dist.findings:
+            module, hints.dist = stripped, dist
+            findings += dist.findings
+    if "class " in code:
+        from scaffold.migrate.trainer_class import inline_trainer_class
+
+        plan = inline_trainer_class(module)
+        if isinstance(plan, str):
+            class_reason = plan
+        elif plan is not None and has_hand_written_loop(plan.module):
+            module, hints.model, hints.device = plan.module, plan.model, plan.device
+            what = (
+                f"methods {', '.join(f'`{n}`' for n in plan.inlined)} inlined into `{plan.method}()`"
+                if plan.inlined
+                else f"`{plan.method}()` converted in place"
+            )
+            findings.append(
+                Finding(
+                    "SCF016",
+                    FIXED,
+                    f"hand-written trainer class `{plan.cls_name}`: {what}, "
+                    f"the trainer object read as `{plan.alias}` inside it",
+                    _line_of(code, code.find(f"class {plan.cls_name}")),
+                    1,
+                )
+            )
     if not has_hand_written_loop(module):
         from scaffold.migrate.inline import inline_step_helpers
 
@@ -197,33 +235,12 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
                 Finding("SCF013", FIXED, "per-batch helper inlined into the training loop")
             )
     if not has_hand_written_loop(module):
-        helper = _training_outside_loops(module)
+        helper = _training_outside_loops(module, class_reason)
         if helper is not None:
             return SourceResult(NOT_CONVERTED, code, [*findings, helper])
     if has_hand_written_loop(module):
-        ddp = re.search(
-            r"DistributedDataParallel|init_process_group|mp\.spawn|\bspawn\(|DistributedSampler",
-            code,
-        )
-        if ddp is not None:
-            return SourceResult(
-                NOT_CONVERTED,
-                code,
-                [
-                    *findings,
-                    Finding(
-                        "SCF328",
-                        MANUAL,
-                        "distributed boilerplate (process groups, DDP wrapper, spawn, "
-                        "DistributedSampler) is not converted yet: remove it and run the single-process "
-                        "script, then use Trainer(strategy='ddp', devices=N)",
-                        _line_of(code, ddp.start()),
-                        1,
-                    ),
-                ],
-            )
         try:
-            module, loop_findings = convert(module, engine)
+            module, loop_findings = convert(module, engine, hints)
             findings += loop_findings
         except CannotConvert as err:
             return SourceResult(NOT_CONVERTED, code, [*findings, err.finding])

@@ -1,4 +1,4 @@
-"""Evaluation helpers -> ``validation_step``.
+"""Evaluation helpers -> ``validation_step`` / ``test_step``.
 
 When the first thing an epoch does after training is to call an evaluation helper such as
 
@@ -55,7 +55,7 @@ class ValPlan:
     post: list
     returned: cst.BaseExpression | None
     local_shared: set[str]
-    comments: list
+    comments: list  # the helper's own comment lines (kept when the helper is removed)
     keep_function: bool = False
 
 
@@ -111,7 +111,12 @@ def _split_body(fn: cst.FunctionDef):
 def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValPlan | None:
     if not epoch_post or fn_post:
         return None
-    found = _single_call(epoch_post[0])
+    return plan_evaluation(module, epoch_post[0])
+
+
+def plan_evaluation(module: cst.Module, call_stmt) -> ValPlan | None:
+    """The hooks an evaluation helper called by ``call_stmt`` becomes, or None."""
+    found = _single_call(call_stmt)
     if found is None:
         return None
     name, call, target = found
@@ -191,7 +196,7 @@ def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValP
         header.append(cst.EmptyLine(comment=loop.body.header.comment))
     return ValPlan(
         fn,
-        epoch_post[0],
+        call_stmt,
         target,
         loader_code,
         bindings,
@@ -201,6 +206,6 @@ def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValP
         post,
         returned,
         local_shared,
-        [] if keep_function else header,
+        header,
         keep_function,
     )

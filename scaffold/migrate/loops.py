@@ -19,6 +19,7 @@ attributes of the module. Anything else is left alone and explained (``CannotCon
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -42,10 +43,10 @@ from scaffold.migrate.syntax import (
     _assignment_value,
     _bound_names,
     _BreakReplacer,
+    _dotted,
     _fresh,
     _loop_comments,
     _method_call,
-    _name_of,
     _receiver,
     _Renamer,
     _simple,
@@ -68,7 +69,7 @@ def _scheduler_steps(stmts, names_ok) -> tuple[list, list[str], list[cst.EmptyLi
     kept, found, comments = [], [], []
     for s in stmts:
         call = _method_call(s, "step")
-        name = _name_of(_receiver(call)) if call is not None and not call.args else None
+        name = _dotted(_receiver(call)) if call is not None and not call.args else None
         if name is not None and names_ok(name):
             found.append(name)
             comments += comments_of(s)
@@ -111,7 +112,19 @@ def _find_device(scope_bodies, model_code: str) -> tuple[str | None, bool]:
     return None, False
 
 
-def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, list[Finding]]:
+@dataclass
+class Hints:
+    """What earlier passes learned: the model and its device when the optimizer is built out of
+    sight (trainer classes), and the distributed setup the Trainer takes over."""
+
+    model: str | None = None
+    device: str | None = None
+    dist: object | None = None  # ddp.DistInfo
+
+
+def convert(
+    module: cst.Module, engine: str = "runtime", hints: Hints | None = None
+) -> tuple[cst.Module, list[Finding]]:
     wrapper = MetadataWrapper(module)
     module = wrapper.module
     positions = wrapper.resolve(PositionProvider)
@@ -149,7 +162,7 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     # which optimizer, which model
     flat, _, _ = _flatten_amp(list(site.batch_for.body.body), position, site.batch_for)
     flat, _ = _flatten_accumulation(flat, site.batch_for)
-    step_names = [_name_of(_receiver(c)) for s in flat if (c := _method_call(s, "step"))]
+    step_names = [_dotted(_receiver(c)) for s in flat if (c := _method_call(s, "step"))]
     synthesized: list = []  # statements defining an optimizer the script did not have
     construction = None
     if not step_names:
@@ -200,6 +213,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         params = m.findall(construction, m.Call(func=m.Attribute(attr=m.Name("parameters"))))
         if params:
             model_code = code_of(params[0].func.value)
+    if model_code is None and hints is not None and hints.model is not None:
+        model_code = hints.model
     if model_code is None:
         refuse(
             "SCF311",
@@ -375,6 +390,22 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     if site.train_fn is not None:
         idx = _statement_index(site.scope_body, site.epoch_for)
     before, after = site.scope_body[:idx], site.scope_body[idx + 1 :]
+    early = None
+    if isinstance(site.epoch_for, cst.For):
+        from scaffold.migrate.early_stop import plan_early_stopping
+
+        early = plan_early_stopping(list(epoch_post), [*before, *site.fn_pre], after)
+        if early is not None:
+            epoch_post = early.post
+            findings.append(
+                Finding(
+                    "SCF019",
+                    FIXED,
+                    f"early-stopping counter `{early.counter}` mapped to EarlyStopping("
+                    f'monitor="{early.metric}"); the metric is logged at the end of each epoch',
+                    *where,
+                )
+            )
     targets = _bound_names(site.batch_for.target)
     u_after = _used(after)
     if site.train_fn is None:
@@ -419,6 +450,23 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     if val is not None and val.target is not None:
         shared.add(val.target)
     attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
+    # an evaluation helper called after training (a final evaluation) becomes the test hooks
+    test, test_attr = _plan_test(module, after, epoch_var), None
+    if test is not None:
+        if test.target is not None:
+            test_attr = _fresh(
+                test.target if test.target not in LIGHTNING_ATTRS else f"{test.target}_",
+                set(attr_of.values()) | {stop_attr},
+            )
+        findings.append(
+            Finding(
+                "SCF018",
+                FIXED,
+                f"final evaluation `{test.fn.name.value}()` converted to test_step and the test "
+                "epoch hooks, run by trainer.test where the script called it",
+                *(lambda p: (p.line, p.column + 1))(position(test.call_stmt)),
+            )
+        )
     renamer = _Renamer(
         {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in attr_of.items()}
     )
@@ -559,6 +607,7 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         stmt("self.optimizer = optimizer\n"),
     ]
     init_sig = "__init__(self, model, optimizer"
+    init_at = len(methods)
     if plan.manual:
         init = [stmt("super().__init__()\n"), stmt("self.automatic_optimization = False\n")]
         init += [stmt(f"self.{attr_of_model(n)} = {n}\n") for n in manual_params[0]]
@@ -602,47 +651,69 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
             )
         )
     methods.append(method("training_step(self, batch, batch_idx)", step_body))
-    if val is not None:
+
+    def eval_methods(plan, prefix: str, suffix: str, result_attr: str | None) -> list:
+        """validation/test hooks from an evaluation helper's plan."""
         taken_attrs = set(attr_of.values())
-        val_attr = {
-            n: (n if n not in LIGHTNING_ATTRS | taken_attrs else f"{n}_val")
-            for n in val.local_shared
+        local_attr = {
+            n: (n if n not in LIGHTNING_ATTRS | taken_attrs else f"{n}_{suffix}")
+            for n in plan.local_shared
         }
-        val_renamer = _Renamer(
-            {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in val_attr.items()}
+        renamer_ = _Renamer(
+            {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in local_attr.items()}
         )
 
-        def val_prelude(code_stmts) -> list:
+        def eval_prelude(code_stmts) -> list:
             lines = []
             used_here = _used(code_stmts)
-            binds = [b for b in val.bindings if b.split(" = ")[0] in used_here]
+            binds = [b for b in plan.bindings if b.split(" = ")[0] in used_here]
             if epoch_var is not None and (
                 epoch_var in used_here or any(re_word(epoch_var, b) for b in binds)
             ):
                 lines.append(f"{epoch_var} = {epoch_iter}[self.current_epoch]")
             return [stmt(x + "\n") for x in lines + binds]
 
-        v_pre = transform_stmts(val.pre, val_renamer)
-        v_unpack = [stmt(x + "\n") for x in val.unpack]
-        v_body = transform_stmts(val.body, val_renamer)
-        v_post = transform_stmts(val.post, val_renamer)
-        if val.target is not None:
+        v_pre = transform_stmts(plan.pre, renamer_)
+        v_unpack = [stmt(x + "\n") for x in plan.unpack]
+        v_body = transform_stmts(plan.body, renamer_)
+        v_post = transform_stmts(plan.post, renamer_)
+        if result_attr is not None:
             value = (
-                transform_stmts([cst.SimpleStatementLine([cst.Expr(val.returned)])], val_renamer)[0]
+                transform_stmts([cst.SimpleStatementLine([cst.Expr(plan.returned)])], renamer_)[0]
                 .body[0]
                 .value
             )
-            v_post.append(stmt(f"self.{attr_of[val.target]} = {code_of(value)}\n"))
+            v_post.append(stmt(f"self.{result_attr} = {code_of(value)}\n"))
+        out = []
         if v_pre:
-            methods.append(method("on_validation_epoch_start(self)", val_prelude(v_pre) + v_pre))
-        methods.append(
+            out.append(method(f"on_{prefix}_epoch_start(self)", eval_prelude(v_pre) + v_pre))
+        out.append(
             method(
-                "validation_step(self, batch, batch_idx)",
-                val_prelude(v_unpack + v_body) + v_unpack + (v_body or [stmt("pass\n")]),
+                f"{prefix}_step(self, batch, batch_idx)",
+                eval_prelude(v_unpack + v_body) + v_unpack + (v_body or [stmt("pass\n")]),
             )
         )
         if v_post:
-            methods.append(method("on_validation_epoch_end(self)", val_prelude(v_post) + v_post))
+            out.append(method(f"on_{prefix}_epoch_end(self)", eval_prelude(v_post) + v_post))
+        return out
+
+    if val is not None:
+        methods += eval_methods(
+            val, "validation", "val", attr_of[val.target] if val.target is not None else None
+        )
+    test_methods = []
+    if test is not None:
+        test_methods = eval_methods(test, "test", "test", test_attr)
+        test_methods.append(
+            method(
+                "on_test_model_train(self)",
+                [
+                    stmt(
+                        "pass  # the model stays in eval mode after testing, as the script left it\n"
+                    )
+                ],
+            )
+        )
     end_stmts = []
     if f_post:
         end_stmts += prelude(f_post, True) + f_post
@@ -651,27 +722,77 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     tail_comments = fn_tail_comments + ep_tail_comments
     if end_stmts:
         methods.append(method("on_train_epoch_end(self)", end_stmts))
+    methods += test_methods
+    # the optimizer (and scheduler) construction moves into configure_optimizers when nothing
+    # else reads them and what they are built from is not reassigned before the loop
+    moved = None
+    if not plan.manual and not synthesized and (hints is None or hints.model is None):
+        moved = _movable_construction(
+            site.scope_body,
+            idx,
+            opt_code,
+            all_scheds[0] if all_scheds else None,
+            model_code,
+            [*methods[init_at + 2 :], *site.scope_body[idx + 1 :]],
+        )
+    if moved is not None:
+        moved_names = moved[1]
+        init = [s_ for s_ in init if "self.optimizer = " not in code_of(s_)]
+        init = [s_ for s_ in init if "self.scheduler = " not in code_of(s_)]
+        init_sig = "__init__(self, model"
+        methods[init_at] = method(init_sig + ")", init)
+        findings.append(
+            Finding(
+                "SCF020",
+                FIXED,
+                f"construction of {' and '.join(f'`{n}`' for n in moved_names)} moved into "
+                "configure_optimizers",
+                *where,
+            )
+        )
+    opt_ref = moved[1][0] if moved else "self.optimizer"
+    sched_ref = moved[1][1] if moved and len(moved[1]) > 1 else "self.scheduler"
     if all_scheds:
         interval = "epoch" if epoch_sched_names else "step"
         conf = [
             stmt(
                 "return {\n"
-                '    "optimizer": self.optimizer,\n'
-                f'    "lr_scheduler": {{"scheduler": self.scheduler, "interval": "{interval}"}},\n'
+                f'    "optimizer": {opt_ref},\n'
+                f'    "lr_scheduler": {{"scheduler": {sched_ref}, "interval": "{interval}"}},\n'
                 "}\n"
             )
         ]
     elif plan.manual:
         conf = [stmt("return self.optimizers_list\n")]
     else:
-        conf = [stmt("return self.optimizer\n")]
+        conf = [stmt(f"return {opt_ref}\n")]
     if tail_comments:
         conf[0] = with_comments(conf[0], tail_comments)
+    if moved is not None and len(moved[0]) == 1 and not all_scheds:
+        only = moved[0][0]
+        conf = [
+            with_comments(
+                stmt(f"return {code_of(only.body[0].value)}\n"),
+                [*comments_of(only), *comments_of(conf[0])],
+            )
+        ]
+    elif moved is not None:
+        conf = [*moved[0], *conf]
     methods.append(method("configure_optimizers(self)", conf))
 
+    # helpers whose every call was converted are removed (their comments move to the class)
+    drops = [site.train_fn] if site.train_fn is not None else []
+    converted_calls: dict[str, int] = {}
+    for p in (val, test):
+        if p is not None:
+            converted_calls[p.fn.name.value] = converted_calls.get(p.fn.name.value, 0) + 1
     header_comments = _loop_comments(outer)
-    if val is not None:
-        header_comments += val.comments
+    for p in (val, test):
+        if p is not None and p.fn not in drops:
+            name = p.fn.name.value
+            if len(m.findall(module, m.Call(func=m.Name(name)))) == converted_calls[name]:
+                drops.append(p.fn)
+                header_comments += p.comments
     if site.epoch_for is not None:
         header_comments += _loop_comments(site.batch_for) if site.train_fn is None else []
     if site.train_fn is not None:
@@ -692,6 +813,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
 
     # --- what replaces the loop
     args = [model_code, opt_code] + ([all_scheds[0]] if all_scheds else [])
+    if moved is not None:
+        args = [model_code]
     if plan.manual:
         args = manual_models + manual_opts
     new = [cls, stmt(f"{inst} = {cls_name}({', '.join(args)})\n").with_changes(leading_lines=blank)]
@@ -702,7 +825,11 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
     for n in sorted((shared | fn_shared) & before_names):
         new.append(stmt(f"{inst}.{attr_of[n]} = {n}\n"))
     device, cuda = _find_device(scope_bodies, model_code)
+    if device is None and not cuda and hints is not None and hints.device is not None:
+        device = hints.device
     accelerator = f"torch.device({device}).type" if device else ('"gpu"' if cuda else '"cpu"')
+    if device == '"auto"':
+        accelerator = device
     trainer_args = [
         f"max_epochs=len({epoch_iter})"
         if epoch_iter
@@ -710,6 +837,12 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         f"accelerator={accelerator}",
         "devices=1",
     ]
+    if hints is not None and hints.dist is not None:
+        trainer_args[-1:] = ['strategy="ddp"', f"devices={hints.dist.devices}"]
+        if hints.dist.num_nodes is not None:
+            trainer_args.append(f"num_nodes={hints.dist.num_nodes}")
+        # the script's own DistributedSampler (if any) stays: same shards, same len(loader)
+        trainer_args.append("use_distributed_sampler=False")
     if plan.amp is not None:
         precision = amp_precision(plan.amp)
         if precision is None:
@@ -728,6 +861,8 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         ]
     if val is not None:
         trainer_args.append("num_sanity_val_steps=0")
+    if early is not None:
+        trainer_args.append(f"callbacks=[{early.callback}]")
     trainer_args += [
         "logger=False",
         "enable_checkpointing=False",
@@ -756,24 +891,107 @@ def convert(module: cst.Module, engine: str = "runtime") -> tuple[cst.Module, li
         refuse("SCF321", "the script selects a device without importing torch")
 
     # --- splice: replace the outer loop; drop the inlined train() function
-    val_fn = val.fn if val is not None and not val.keep_function else None
-    drops = [n for n in (site.train_fn, val_fn) if n is not None]
-    replacer = _Splice(outer if site.train_fn is None else site.epoch_for, new, drops)
+    others = {}
+    if test is not None:
+        lines = [stmt(f"{trainer_var}.test({inst}, {test.loader_code}, verbose=False)\n")]
+        if test.target is not None:
+            lines.append(stmt(f"{test.target} = {inst}.{test_attr}\n"))
+        lines[0] = lines[0].with_changes(leading_lines=test.call_stmt.leading_lines)
+        others[test.call_stmt] = lines
+    if moved is not None:
+        for original_stmt in moved[2]:
+            others[original_stmt] = []  # now in configure_optimizers, comments included
+    replacer = _Splice(outer if site.train_fn is None else site.epoch_for, new, drops, others)
     module = module.visit(replacer)
     module = _add_engine_import(module, engine)
     return module, findings
 
 
 class _Splice(cst.CSTTransformer):
-    def __init__(self, target, replacement: list, drops: list) -> None:
+    def __init__(self, target, replacement: list, drops: list, others: dict | None = None) -> None:
         self.target, self.replacement, self.drops = target, replacement, drops
+        self.others = others or {}
 
     def on_leave(self, original, updated):
         if original is self.target:
             return cst.FlattenSentinel(self.replacement)
+        for old, new in self.others.items():
+            if original is old:
+                return cst.FlattenSentinel(new)
         if any(original is d for d in self.drops):
             return cst.RemoveFromParent()
         return updated
+
+
+def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
+    """``(statements for configure_optimizers, [optimizer, scheduler names], originals)`` when
+    ``opt = ...`` (and ``sched = ...``) are plain assignments in the loop's scope that nothing
+    but the loop reads, built from names that do not change before the loop; else None."""
+    if not re.fullmatch(r"[A-Za-z_]\w*", opt) or not re.fullmatch(r"[A-Za-z_]\w*", model):
+        return None
+    if sched is not None and not re.fullmatch(r"[A-Za-z_]\w*", sched):
+        return None
+    wanted = [opt] + ([sched] if sched else [])
+    found = {}
+    for i, s_ in enumerate(scope_body[:loop_index]):
+        assigned = _assigned([s_])
+        for name in wanted:
+            if name in assigned:
+                if name in found or not (
+                    isinstance(s_, cst.SimpleStatementLine)
+                    and len(s_.body) == 1
+                    and isinstance(s_.body[0], cst.Assign)
+                    and len(s_.body[0].targets) == 1
+                    and m.matches(s_.body[0].targets[0].target, m.Name(name))
+                ):
+                    return None
+                found[name] = i
+    if set(found) != set(wanted):
+        return None
+    if sched is not None and found[sched] < found[opt]:
+        return None
+    moved_idx = sorted(found.values())
+    moved = [scope_body[i] for i in moved_idx]
+    if any(s_.body[0].value is None for s_ in moved):
+        return None
+    between = [
+        s_
+        for i, s_ in enumerate(scope_body[moved_idx[0] : loop_index], moved_idx[0])
+        if i not in moved_idx
+    ]
+    if _assigned(between) & _used(moved):
+        return None  # built from something that changes before the loop
+    others = [s_ for i, s_ in enumerate(scope_body) if i not in moved_idx and i != loop_index]
+    if set(wanted) & (_used(between) | _used(remaining) | _used(others)):
+        return None  # read elsewhere (printed, saved, passed on)
+    renamed = transform_stmts(
+        moved, _Renamer({model: cst.Attribute(cst.Name("self"), cst.Name("model"))})
+    )
+    renamed = [s_.with_changes(leading_lines=comments_of(s_)) for s_ in renamed]
+    return renamed, wanted, moved
+
+
+def _plan_test(module: cst.Module, after: list, epoch_var: str | None):
+    """The first statement after the loop that calls a no-grad evaluation helper, as test hooks
+    (None when there is none, or when the helper needs the epoch variable or never switches the
+    model to eval mode: then the call stays as it is)."""
+    from scaffold.migrate.evaluation import plan_evaluation
+
+    for s in after:
+        if not isinstance(s, cst.SimpleStatementLine):
+            continue
+        plan = plan_evaluation(module, s)
+        if plan is None:
+            continue
+        code = code_of(cst.Module(body=[*plan.pre, *plan.body, *plan.post]))
+        if epoch_var is not None and (
+            re_word(epoch_var, code) or any(re_word(epoch_var, b) for b in plan.bindings)
+        ):
+            return None
+        if not m.findall(plan.fn, m.Call(func=m.Attribute(attr=m.Name("eval")))):
+            return None
+        return plan
+    return None
 
 
 def _add_engine_import(module: cst.Module, engine: str) -> cst.Module:

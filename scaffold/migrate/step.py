@@ -14,6 +14,7 @@ import scaffold.migrate.match as m
 from scaffold.migrate.findings import FIXED, CannotConvert, Finding
 from scaffold.migrate.syntax import (
     _assigned,
+    _dotted,
     _kwarg,
     _method_call,
     _name_of,
@@ -58,8 +59,8 @@ def _is_batch_transfer(stmt, batch_names: set[str]) -> bool:
     if len(targets) != len(values):
         return False
     for t, v in zip(targets, values, strict=True):
-        t = getattr(t, "value", t)
-        v = getattr(v, "value", v)
+        t = t.value if isinstance(t, cst.Element) else t
+        v = v.value if isinstance(v, cst.Element) else v
         if not (isinstance(t, cst.Name) and t.value in batch_names):
             return False
         if not m.matches(
@@ -493,9 +494,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     stmts, accumulate = _flatten_accumulation(stmts, loop)
     stmts = _flatten_closure(stmts, loop, position)
     backwards = [x for x in stmts if _method_call(x, "backward")]
-    owners = {
-        _name_of(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args
-    }
+    owners = {_dotted(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args}
     if len(backwards) > 1 and len(owners) > 1:
         return _plan_manual(stmts, loop, position, amp, accumulate, findings)
     for stmt in stmts:
@@ -554,7 +553,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
             )
             continue
         if step is not None:
-            owner = _name_of(_receiver(step))
+            owner = _dotted(_receiver(step))
             if step.args:
                 raise CannotConvert(
                     Finding(

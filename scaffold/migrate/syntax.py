@@ -41,6 +41,16 @@ def _name_of(expr) -> str | None:
     return expr.value if isinstance(expr, cst.Name) else None
 
 
+def _dotted(expr) -> str | None:
+    """``opt`` or ``self.opt`` / ``runner.optim.inner``: a name or a chain of attributes on a name."""
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        base = _dotted(expr.value)
+        return None if base is None else f"{base}.{expr.attr.value}"
+    return None
+
+
 def _receiver(call: cst.Call) -> cst.BaseExpression:
     return call.func.value  # type: ignore[attr-defined]
 
@@ -205,7 +215,7 @@ def _assignment_value(body, name: str):
             for small in s.body:
                 if isinstance(small, cst.Assign):
                     for t in small.targets:
-                        if isinstance(t.target, cst.Name) and t.target.value == name:
+                        if code_of(t.target) == name:
                             return small.value
     return None
 

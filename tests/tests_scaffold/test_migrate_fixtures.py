@@ -33,9 +33,12 @@ def test_fixture_pair(source, tmp_path):
     def run(code: str) -> str:
         script = tmp_path / "script.py"
         script.write_text(code)
-        proc = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
-        )
+        for _ in range(4):  # a gloo abort at interpreter exit (a torch issue, ~10%) is retried
+            proc = subprocess.run(
+                [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
+            )
+            if proc.returncode == 0 or "terminate called without" not in proc.stderr:
+                break
         assert proc.returncode == 0, proc.stderr[-1500:]
         return proc.stdout
 

@@ -10,10 +10,14 @@ def main(rank, world_size):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2), torch.randn(8, 1)))
     for epoch in range(2):
+        total = torch.zeros(1)
         for x, y in loader:
             optimizer.zero_grad()
-            torch.nn.functional.mse_loss(model(x), y).backward()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
             optimizer.step()
+            total += loss.detach()
+        dist.all_reduce(total)  # a collective of the script's own
     dist.destroy_process_group()
 
 

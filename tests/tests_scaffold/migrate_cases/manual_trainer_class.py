@@ -7,7 +7,10 @@ class Trainer:
 
     def _run_batch(self, x, y):
         self.optimizer.zero_grad()
-        torch.nn.functional.mse_loss(self.model(x), y).backward()
+        loss = torch.nn.functional.mse_loss(self.model(x), y)
+        if not torch.isfinite(loss):
+            return  # skip the step: an early return has no place in a training_step
+        loss.backward()
         self.optimizer.step()
 
     def train(self, epochs):

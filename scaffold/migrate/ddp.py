@@ -1,0 +1,467 @@
+"""Distributed boilerplate -> ``Trainer(strategy="ddp", devices=N)``.
+
+What a hand-written DDP script does by itself, the Trainer does for it: it starts one process
+per device (``mp.spawn`` / ``torchrun``), sets up and tears down the process group, wraps the
+model in ``DistributedDataParallel``, gives each rank its share of the data through a
+``DistributedSampler`` (and calls ``set_epoch``), and selects each rank's device. This pass
+removes that code so the loop converter sees the single-process script, and says how the
+Trainer must be configured (``DistInfo``):
+
+* ``mp.spawn(fn, args=(...), nprocs=N)`` becomes ``fn(<local rank>, ...)``: the runtime (like
+  Lightning) re-runs the script once per device, each process reading its rank from the
+  environment the launcher sets, and ``devices=N``;
+* under ``torchrun`` (no spawn): ``devices`` / ``num_nodes`` read from torchrun's environment;
+* ``DataLoader(..., sampler=DistributedSampler(ds[, shuffle=s]))`` becomes
+  ``DataLoader(..., shuffle=s)``; the Trainer injects the same sampler (same seed, padding and
+  ``set_epoch``), so every rank sees the batches it saw before;
+* ``DDP(model, ...)`` / ``DataParallel(model)`` become ``model``, ``x.module`` becomes ``x``;
+* ``dist.get_rank()`` / ``dist.get_world_size()`` read the launcher's environment.
+
+Anything else from ``torch.distributed`` (collectives in user code, ``mp.Process``, custom
+groups) is left alone and reported: never half-converted."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import libcst as cst
+
+import scaffold.migrate.match as m
+from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
+from scaffold.migrate.syntax import _used, code_of, comments_of
+
+MARKER = re.compile(
+    r"DistributedDataParallel|init_process_group|\bspawn\(|DistributedSampler|\bDDP\("
+    r"|DataParallel\("
+)
+
+_DDP_WRAPPERS = {
+    "DDP",
+    "DistributedDataParallel",
+    "nn.parallel.DistributedDataParallel",
+    "torch.nn.parallel.DistributedDataParallel",
+    "DataParallel",
+    "nn.DataParallel",
+    "torch.nn.DataParallel",
+}
+_REMOVED_CALLS = ("init_process_group", "destroy_process_group", "barrier")
+_ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK")
+DEVICES_VAR = "TRAINER_DEVICES"
+
+
+@dataclass
+class DistInfo:
+    devices: str
+    num_nodes: str | None
+    findings: list[Finding]
+
+
+def uses_distributed(code: str) -> bool:
+    return MARKER.search(code) is not None
+
+
+def _tail(func) -> str:
+    text = code_of(func)
+    return text.rsplit(".", 1)[-1]
+
+
+def _removable_call(small) -> str | None:
+    """What a removable boilerplate statement is, or None."""
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        call = small.value
+        func = code_of(call.func)
+        tail = _tail(call.func)
+        if tail in _REMOVED_CALLS and (
+            tail != "barrier" or func.startswith(("dist.", "torch.distributed."))
+        ):
+            return f"`{func}()` removed: the Trainer manages the process group"
+        if func in ("torch.cuda.set_device",):
+            return "`torch.cuda.set_device()` removed: the Trainer selects each rank's device"
+        if func in ("os.environ.setdefault",) and call.args:
+            key = code_of(call.args[0].value).strip("'\"")
+            if key in _ENV_KEYS:
+                return f"`{key}` setting removed: the Trainer's launcher sets it"
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        target = small.targets[0].target
+        if isinstance(target, cst.Subscript) and code_of(target.value) == "os.environ":
+            key = code_of(target.slice[0].slice.value).strip("'\"")
+            if key in _ENV_KEYS:
+                return f"`os.environ[{key!r}]` removed: the Trainer's launcher sets it"
+    return None
+
+
+class _Strip(cst.CSTTransformer):
+    def __init__(self, position) -> None:
+        self.position = position
+        self.findings: list[Finding] = []
+        self.wrapped: set[str] = set()
+        self.samplers: list[cst.Call] = []
+        self.spawns: list[tuple] = []  # (fn code, args codes, nprocs code)
+        self.emptied: set[str] = set()  # functions left with no statements
+
+    def note(self, node, message: str) -> None:
+        pos = self.position(node)
+        line, col = (pos.line, pos.column + 1) if pos is not None else (1, 1)
+        self.findings.append(Finding("SCF017", FIXED, message, line, col))
+
+    # --- statements removed or rewritten
+    def leave_SimpleStatementLine(self, original, updated):
+        if len(updated.body) != 1:
+            return updated
+        small = updated.body[0]
+        why = _removable_call(small)
+        if why is not None:
+            self.note(original, why)
+            return cst.RemoveFromParent() if not comments_of(updated) else self._keep(updated)
+        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+            target, value = small.targets[0].target, small.value
+            if isinstance(value, cst.Call) and code_of(value.func) in _DDP_WRAPPERS:
+                if not value.args:
+                    return updated
+                inner = value.args[0].value
+                self.wrapped.add(code_of(target))
+                self.note(
+                    original,
+                    f"`{code_of(value.func)}(...)` wrapper removed: the Trainer wraps the model",
+                )
+                if code_of(inner) == code_of(target):
+                    return (
+                        cst.RemoveFromParent() if not comments_of(updated) else self._keep(updated)
+                    )
+                return updated.with_changes(body=[small.with_changes(value=inner)])
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            call = small.value
+            if _tail(call.func) == "spawn" and code_of(call.func) in (
+                "mp.spawn",
+                "torch.multiprocessing.spawn",
+                "multiprocessing.spawn",
+                "spawn",
+            ):
+                return self._spawn(original, updated, call)
+        return updated
+
+    def _keep(self, line):
+        """A removed statement's comments stay, on a ``pass``."""
+        return cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=comments_of(line))
+
+    def _spawn(self, original, updated, call: cst.Call):
+        fn = call.args[0].value if call.args and call.args[0].keyword is None else None
+        args_node = nprocs = None
+        for a in call.args[1:]:
+            key = a.keyword.value if a.keyword is not None else None
+            if key == "args":
+                args_node = a.value
+            elif key == "nprocs":
+                nprocs = a.value
+            elif key not in ("join", "daemon", "start_method"):
+                return updated
+        if fn is None:
+            return updated
+        if args_node is not None and not isinstance(args_node, cst.Tuple):
+            return updated
+        elements = [code_of(e.value) for e in args_node.elements] if args_node is not None else []
+        devices = code_of(nprocs) if nprocs is not None else "1"
+        self.spawns.append((code_of(fn), elements, devices))
+        rank = 'int(os.environ.get("LOCAL_RANK", 0))'
+        new_call = cst.parse_expression(f"{code_of(fn)}({', '.join([rank, *elements])})")
+        self.note(
+            original,
+            f"`{code_of(call.func)}(...)` replaced by a direct call: the Trainer starts one "
+            "process per device (strategy='ddp') and each reads its rank from the environment",
+        )
+        return updated.with_changes(body=[updated.body[0].with_changes(value=new_call)])
+
+    # --- expressions
+    def leave_Call(self, original, updated):
+        func = code_of(updated.func)
+        if func in ("dist.get_rank", "torch.distributed.get_rank") and not updated.args:
+            return cst.parse_expression('int(os.environ.get("RANK", 0))')
+        if func in ("dist.get_world_size", "torch.distributed.get_world_size") and not updated.args:
+            return cst.parse_expression('int(os.environ.get("WORLD_SIZE", 1))')
+        if _tail(updated.func) == "DistributedSampler":
+            self.samplers.append(original)
+        return updated
+
+    def _where(self, node):
+        pos = self.position(node)
+        return (pos.line, pos.column + 1) if pos is not None else (1, 1)
+
+    def leave_Attribute(self, original, updated):
+        if updated.attr.value == "module" and code_of(updated.value) in self.wrapped:
+            return updated.value
+        return updated
+
+    # --- blocks that end up empty
+    def leave_FunctionDef(self, original, updated):
+        body = updated.body
+        if isinstance(body, cst.IndentedBlock):
+            real = [
+                s
+                for s in body.body
+                if not m.matches(s, m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())]))
+                and not m.matches(s, m.SimpleStatementLine(body=[m.Pass()]))
+            ]
+            if not real:
+                self.emptied.add(updated.name.value)
+        return updated
+
+    def leave_IndentedBlock(self, original, updated):
+        if not updated.body:
+            return updated.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+        return updated
+
+
+class _DropEmptied(cst.CSTTransformer):
+    """Functions left with nothing but a docstring (``ddp_setup``) and the statements calling
+    them are removed; their comments stay."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def leave_FunctionDef(self, original, updated):
+        if updated.name.value in self.names:
+            kept = comments_of(updated)
+            for s in updated.body.body:
+                kept += comments_of(s)
+            if kept:
+                return cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=kept)
+            return cst.RemoveFromParent()
+        return updated
+
+    def leave_SimpleStatementLine(self, original, updated):
+        if (
+            len(updated.body) == 1
+            and m.matches(updated.body[0], m.Expr(value=m.Call(func=m.Name())))
+            and updated.body[0].value.func.value in self.names
+        ):
+            if comments_of(updated):
+                return cst.SimpleStatementLine(
+                    body=[cst.Pass()], leading_lines=comments_of(updated)
+                )
+            return cst.RemoveFromParent()
+        return updated
+
+    def leave_IndentedBlock(self, original, updated):
+        if not updated.body:
+            return updated.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+        return updated
+
+
+_LEFTOVER = re.compile(
+    r"\b(dist|torch\.distributed)\.(?!get_rank\b|get_world_size\b|is_available\b|is_initialized\b)"
+    r"(\w+)|mp\.Process\(",
+)
+
+
+def strip_distributed(module: cst.Module) -> tuple[cst.Module, DistInfo]:
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    wrapper = MetadataWrapper(module)
+    positions = wrapper.resolve(PositionProvider)
+
+    def position(node):
+        return positions[node].start if node in positions else None
+
+    strip = _Strip(position)
+    new = wrapper.module.visit(strip)
+    if strip.emptied:
+        new = new.visit(_DropEmptied(strip.emptied))
+    new = _drop_unused_imports(new)
+    text = new.code
+    leftover = _LEFTOVER.search(text)
+    if leftover is not None:
+        line = text.count("\n", 0, leftover.start()) + 1
+        raise CannotConvert(
+            Finding(
+                "SCF328",
+                MANUAL,
+                f"distributed code this tool does not map to the Trainer (`{leftover.group(0)}...`): "
+                "remove it, or convert by hand with Trainer(strategy='ddp', devices=N)",
+                line,
+                1,
+            )
+        )
+    num_nodes = None
+    if len(strip.spawns) > 1:
+        raise CannotConvert(Finding("SCF328", MANUAL, "several spawn calls; not converted", 1, 1))
+    if strip.spawns:
+        devices = strip.spawns[0][2]
+        if not re.fullmatch(r"\d+", devices):
+            new = _store_devices(new, devices)
+            devices = DEVICES_VAR
+    else:
+        # launched by torchrun (or another launcher setting the environment)
+        devices = 'int(os.environ.get("LOCAL_WORLD_SIZE", 1))'
+        num_nodes = (
+            'int(os.environ.get("WORLD_SIZE", 1)) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))'
+        )
+    if "os.environ" in new.code and not _imports_os(new):
+        new = _add_import_os(new)
+    if strip.samplers:
+        replicas = devices if strip.spawns else 'int(os.environ.get("WORLD_SIZE", 1))'
+        new = new.visit(_ExplicitReplicas(replicas))
+        pos = position(strip.samplers[0])
+        strip.findings.append(
+            Finding(
+                "SCF017",
+                FIXED,
+                "DistributedSampler kept, told its rank and number of replicas (it is built "
+                "before the Trainer starts the process group); "
+                "Trainer(use_distributed_sampler=False)",
+                pos.line if pos else 1,
+                pos.column + 1 if pos else 1,
+            )
+        )
+    return new, DistInfo(devices, num_nodes, strip.findings)
+
+
+class _ExplicitReplicas(cst.CSTTransformer):
+    """``DistributedSampler(ds)`` -> ``DistributedSampler(ds, num_replicas=N, rank=<env>)``."""
+
+    def __init__(self, replicas: str) -> None:
+        self.replicas = replicas
+
+    def leave_Call(self, original, updated):
+        if _tail(updated.func) != "DistributedSampler":
+            return updated
+        keys = {a.keyword.value for a in updated.args if a.keyword is not None}
+        positional = sum(1 for a in updated.args if a.keyword is None)
+        extra = []
+        if "num_replicas" not in keys and positional < 2:
+            extra.append(("num_replicas", self.replicas))
+        if "rank" not in keys and positional < 3:
+            extra.append(("rank", 'int(os.environ.get("RANK", 0))'))
+        if not extra:
+            return updated
+        args = list(updated.args)
+        if args and args[-1].comma is cst.MaybeSentinel.DEFAULT:
+            args[-1] = args[-1].with_changes(
+                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            )
+        for i, (key, value) in enumerate(extra):
+            args.append(
+                cst.Arg(
+                    keyword=cst.Name(key),
+                    value=cst.parse_expression(value),
+                    equal=cst.AssignEqual(
+                        whitespace_before=cst.SimpleWhitespace(""),
+                        whitespace_after=cst.SimpleWhitespace(""),
+                    ),
+                    comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                    if i < len(extra) - 1
+                    else cst.MaybeSentinel.DEFAULT,
+                )
+            )
+        return updated.with_changes(args=args)
+
+
+def _imports_os(module: cst.Module) -> bool:
+    return any(
+        m.matches(s, m.SimpleStatementLine(body=[m.Import()]))
+        and any(code_of(a.name) == "os" and a.asname is None for a in s.body[0].names)
+        for s in module.body
+    )
+
+
+def _add_import_os(module: cst.Module) -> cst.Module:
+    body = list(module.body)
+    i = 0
+    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
+        i = 1
+    line = cst.parse_statement("import os\n")
+    if i < len(body):
+        line = line.with_changes(leading_lines=body[i].leading_lines)
+        body[i] = body[i].with_changes(leading_lines=[])
+    body.insert(i, line)
+    return module.with_changes(body=body)
+
+
+class _StoreDevices(cst.CSTTransformer):
+    """``TRAINER_DEVICES = <nprocs>`` before the call that replaced ``mp.spawn`` (a module-level
+    name, so the Trainer built anywhere in the script can read it)."""
+
+    def __init__(self, expr: str) -> None:
+        self.expr = expr
+        self.depth = 0
+        self.done = False
+
+    def visit_FunctionDef(self, node):
+        self.depth += 1
+
+    def leave_FunctionDef(self, original, updated):
+        self.depth -= 1
+        return updated
+
+    def leave_SimpleStatementLine(self, original, updated):
+        if self.done or "LOCAL_RANK" not in code_of(updated) or len(updated.body) != 1:
+            return updated
+        if not m.matches(updated.body[0], m.Expr(value=m.Call())):
+            return updated
+        self.done = True
+        lines = []
+        if self.depth:
+            lines.append(cst.parse_statement(f"global {DEVICES_VAR}\n"))
+        lines.append(
+            cst.parse_statement(
+                f"{DEVICES_VAR} = {self.expr}  # processes the Trainer starts (was spawn's nprocs)\n"
+            )
+        )
+        lines[0] = lines[0].with_changes(leading_lines=updated.leading_lines)
+        return cst.FlattenSentinel([*lines, updated.with_changes(leading_lines=[])])
+
+
+def _store_devices(module: cst.Module, expr: str) -> cst.Module:
+    return module.visit(_StoreDevices(expr))
+
+
+_DIST_IMPORTS = {
+    "DistributedDataParallel",
+    "DDP",
+    "init_process_group",
+    "destroy_process_group",
+    "mp",
+    "dist",
+}
+
+
+def _drop_unused_imports(module: cst.Module) -> cst.Module:
+    """Distributed imports nothing uses any more (``DDP``, ``DistributedSampler``, ``mp``...)."""
+    names = _used(
+        [
+            s
+            for s in module.body
+            if not m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()]))
+        ]
+    )
+
+    def unused(name: str) -> bool:
+        return name in _DIST_IMPORTS and name not in names
+
+    body = []
+    for s in module.body:
+        if (
+            m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()]))
+            and not comments_of(s)
+            and s.trailing_whitespace.comment is None
+        ):
+            imp = s.body[0]
+            if isinstance(imp.names, cst.ImportStar):
+                body.append(s)
+                continue
+            keep = [
+                a
+                for a in imp.names
+                if not unused(code_of(a.asname.name) if a.asname else code_of(a.name).split(".")[0])
+            ]
+            if not keep:
+                continue
+            if len(keep) != len(imp.names):
+                keep = [*keep[:-1], keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+                if isinstance(imp, cst.ImportFrom):
+                    imp = imp.with_changes(names=keep, lpar=None, rpar=None)
+                else:
+                    imp = imp.with_changes(names=keep)
+                s = s.with_changes(body=[imp])
+        body.append(s)
+    return module.with_changes(body=body)
