@@ -47,7 +47,7 @@ REGRESSION_METRICS = {
 
 def uses_lightning1(module: cst.Module) -> bool:
     code = module.code
-    return OLD in code or any(f"def {h}(" in code for h in REMOVED_HOOKS)
+    return OLD in code or any(f"def {h}(" in code for h in [*REMOVED_HOOKS, *_RENAMED_HOOKS])
 
 
 def _dotted(node) -> str:
@@ -444,6 +444,154 @@ def _init_buffers(body: list, buffers: list[str]) -> list:
     return [*body[:first_def], init, *body[first_def:]]
 
 
+_RENAMED_KWARGS = {
+    "fit": {"train_dataloader": "train_dataloaders"},
+    "test": {"test_dataloaders": "dataloaders"},
+    "validate": {"val_dataloaders": "dataloaders"},
+    "predict": {"predict_dataloaders": "dataloaders"},
+}
+_RENAMED_HOOKS = {
+    "on_epoch_start": "on_train_epoch_start",
+    "on_epoch_end": "on_train_epoch_end",
+    "on_pretrain_routine_start": "on_fit_start",
+    "on_pretrain_routine_end": "on_fit_start",
+}
+
+
+class _Removed2x(cst.CSTTransformer):
+    """Other 1.x spellings 2.x removed: ``fit(train_dataloader=)``, ``test(test_dataloaders=)``,
+    ``ModelCheckpoint(filepath=, period=)``, ``self.hparams = ...``, ``on_epoch_end`` and
+    friends, ``Trainer.from_argparse_args`` / ``add_argparse_args`` (reported)."""
+
+    def __init__(self, positions) -> None:
+        self.positions = positions
+        self.findings: list[Finding] = []
+        self.class_depth = 0
+
+    def _note(self, node, code, status, message) -> None:
+        pos = self.positions.get(node)
+        line, col = (pos.start.line, pos.start.column + 1) if pos is not None else (1, 1)
+        self.findings.append(Finding(code, status, message, line, col))
+
+    def leave_Call(self, original, updated):
+        func = updated.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else _dotted(func)
+        if isinstance(func, cst.Attribute) and name in _RENAMED_KWARGS:
+            renames = _RENAMED_KWARGS[name]
+            args = []
+            for a in updated.args:
+                if a.keyword is not None and a.keyword.value in renames:
+                    new = renames[a.keyword.value]
+                    self._note(original, "SCF213", FIXED, f"{name}({a.keyword.value}=) -> {new}=")
+                    a = a.with_changes(keyword=cst.Name(new))
+                args.append(a)
+            return updated.with_changes(args=args)
+        if name.split(".")[-1] == "ModelCheckpoint":
+            return self._checkpoint(original, updated)
+        if _dotted(func).endswith(("Trainer.from_argparse_args", "Trainer.add_argparse_args")):
+            self._note(
+                original,
+                "SCF214",
+                MANUAL,
+                f"`{_dotted(func)}` was removed in 2.0: build the Trainer from your own arguments or use "
+                "LightningCLI",
+            )
+        return updated
+
+    def _checkpoint(self, original, updated):
+        args = []
+        for a in updated.args:
+            key = a.keyword.value if a.keyword is not None else None
+            if key == "period":
+                self._note(original, "SCF215", FIXED, "ModelCheckpoint(period=) -> every_n_epochs=")
+                a = a.with_changes(keyword=cst.Name("every_n_epochs"))
+            elif key == "filepath":
+                value = a.value
+                if isinstance(value, cst.SimpleString) and value.quote in ('"', "'"):
+                    text = value.evaluated_value
+                    head, _, tail = text.rpartition("/")
+                    q = value.quote
+                    self._note(
+                        original,
+                        "SCF215",
+                        FIXED,
+                        "ModelCheckpoint(filepath=) -> dirpath= + filename=",
+                    )
+                    if head:
+                        args.append(
+                            a.with_changes(
+                                keyword=cst.Name("dirpath"),
+                                value=cst.SimpleString(f"{q}{head}{q}"),
+                            )
+                        )
+                    a = a.with_changes(
+                        keyword=cst.Name("filename"), value=cst.SimpleString(f"{q}{tail}{q}")
+                    )
+                else:
+                    self._note(
+                        original,
+                        "SCF215",
+                        MANUAL,
+                        "ModelCheckpoint(filepath=) was removed: pass dirpath= and filename=",
+                    )
+            elif key == "prefix":
+                self._note(
+                    original,
+                    "SCF215",
+                    MANUAL,
+                    "ModelCheckpoint(prefix=) was removed: put it in filename=",
+                )
+            args.append(a)
+        return updated.with_changes(args=_fix_commas(args))
+
+    def leave_SimpleStatementLine(self, original, updated):
+        if len(updated.body) == 1 and m.matches(
+            updated.body[0],
+            m.Assign(
+                targets=[
+                    m.AssignTarget(target=m.Attribute(value=m.Name("self"), attr=m.Name("hparams")))
+                ]
+            ),
+        ):
+            value = updated.body[0].value
+            self._note(
+                original, "SCF216", FIXED, "`self.hparams = ...` -> self.save_hyperparameters(...)"
+            )
+            call = cst.parse_expression("self.save_hyperparameters()").with_changes(
+                args=[cst.Arg(value=value)]
+            )
+            return updated.with_changes(body=[cst.Expr(call)])
+        return updated
+
+    def leave_ClassDef(self, original, updated):
+        bases = " ".join(_dotted(b.value) for b in updated.bases)
+        if not any(k in bases for k in ("LightningModule", "Callback", "LightningDataModule")):
+            return updated
+        names = {s.name.value for s in updated.body.body if isinstance(s, cst.FunctionDef)}
+        body = []
+        for orig, s in zip(original.body.body, updated.body.body, strict=True):
+            if isinstance(s, cst.FunctionDef) and s.name.value in _RENAMED_HOOKS:
+                new = _RENAMED_HOOKS[s.name.value]
+                if new not in names:
+                    self._note(
+                        orig,
+                        "SCF217",
+                        FIXED,
+                        f"hook `{s.name.value}` was removed in 2.0 -> `{new}`",
+                    )
+                    names.add(new)
+                    s = s.with_changes(name=cst.Name(new))
+                else:
+                    self._note(
+                        orig,
+                        "SCF217",
+                        MANUAL,
+                        f"hook `{s.name.value}` was removed in 2.0; merge it into `{new}`",
+                    )
+            body.append(s)
+        return updated.with_changes(body=updated.body.with_changes(body=body))
+
+
 def upgrade(module: cst.Module, engine: str) -> tuple[cst.Module, list[Finding]]:
     wrapper = MetadataWrapper(module)
     positions = wrapper.resolve(PositionProvider)
@@ -454,6 +602,10 @@ def upgrade(module: cst.Module, engine: str) -> tuple[cst.Module, list[Finding]]
     main = Lightning1To2(engine, positions)
     module = wrapper.module.visit(main)
     findings = hooks.findings + main.findings
+    wrapper = MetadataWrapper(module)
+    removed = _Removed2x(wrapper.resolve(PositionProvider))
+    module = wrapper.module.visit(removed)
+    findings += removed.findings
     if "*" in main.fit_ckpt:
         fit = _FitCkpt(main.fit_ckpt["*"])
         module = module.visit(fit)

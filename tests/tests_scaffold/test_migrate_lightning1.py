@@ -12,7 +12,7 @@ import pytest
 from scaffold.migrate.engine import migrate_source
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "lightning1" / "classifier_pl1.py"
+EXAMPLES = sorted((ROOT / "examples" / "lightning1").glob("*.py"))
 
 
 def _final(path: Path) -> float:
@@ -23,10 +23,11 @@ def _final(path: Path) -> float:
     return float(re.search(r"^FINAL (\S+)", proc.stdout, re.M).group(1))
 
 
-def test_upgraded_script_runs_the_same_on_both_engines(tmp_path):
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_upgraded_script_runs_the_same_on_both_engines(tmp_path, example):
     finals = {}
     for engine in ("runtime", "lightning"):
-        result = migrate_source(EXAMPLE.read_text(), engine)
+        result = migrate_source(example.read_text(), engine)
         assert result.status == "migrated", result.findings
         assert "import pytorch_lightning" not in result.code
         assert "from pytorch_lightning" not in result.code
@@ -101,3 +102,26 @@ def test_module_without_init_gets_one_for_the_buffers(tmp_path):
     module.test_step(2, 1)
     module.on_test_epoch_end()
     assert module.test_step_outputs == []
+
+
+def test_spellings_removed_in_2_0():
+    source = (ROOT / "examples" / "lightning1" / "checkpoint_hparams_pl1.py").read_text()
+    result = migrate_source(source)
+    code = result.code
+    assert "self.save_hyperparameters(hparams)" in code and "self.hparams = " not in code
+    assert 'ModelCheckpoint(dirpath="ckpts", filename="{epoch}", every_n_epochs=1' in code
+    assert "def on_train_epoch_end(self):" in code and "def on_epoch_end" not in code
+    assert "train_dataloaders=DataLoader(" in code and "train_dataloader=" not in code
+    codes = {f.code for f in result.findings}
+    assert {"SCF213", "SCF215", "SCF216", "SCF217"} <= codes
+
+
+def test_removed_argparse_helpers_are_reported():
+    source = (
+        "import pytorch_lightning as pl\n"
+        "parser = pl.Trainer.add_argparse_args(parser)\n"
+        "trainer = pl.Trainer.from_argparse_args(args)\n"
+    )
+    result = migrate_source(source)
+    manual = [f for f in result.findings if f.code == "SCF214"]
+    assert len(manual) == 2 and all(f.status == "manual" for f in manual)
