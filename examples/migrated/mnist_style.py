@@ -102,6 +102,9 @@ def main():
             )
             self.final = self.test_loss
 
+        def on_validation_model_train(self):
+            pass  # the model stays in eval mode, as the script left it
+
         def configure_optimizers(self):
             optimizer = optim.Adadelta(self.model.parameters(), lr=args.lr)
             scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)

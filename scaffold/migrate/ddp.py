@@ -249,7 +249,9 @@ class _DropEmptied(cst.CSTTransformer):
 
 
 _LEFTOVER = re.compile(
-    r"\b(dist|torch\.distributed)\.(?!get_rank\b|get_world_size\b|is_available\b|is_initialized\b)"
+    r"\b(dist|torch\.distributed)\.(?!get_rank\b|get_world_size\b|is_available\b|is_initialized\b"
+    r"|get_default_backend_for_device\b|is_torchelastic_launched\b|is_nccl_available\b"
+    r"|is_gloo_available\b|Backend\b)"
     r"(\w+)|mp\.Process\(",
 )
 

@@ -57,6 +57,103 @@ class ValPlan:
     local_shared: set[str]
     comments: list  # the helper's own comment lines (kept when the helper is removed)
     keep_function: bool = False
+    inline: bool = False  # written in the epoch loop itself (no helper function)
+    rest: list | None = None  # inline: the epoch's statements after the evaluation loop
+    calls_eval: bool = True  # the evaluation code switches the model to eval mode itself
+
+
+def _no_grad_loop(node) -> cst.For | None:
+    """The loop of ``with torch.no_grad(): for ...`` (one statement in the block), or None."""
+    if (
+        isinstance(node, cst.With)
+        and len(node.items) == 1
+        and code_of(node.items[0].item) in NO_GRAD
+        and isinstance(node.body, cst.IndentedBlock)
+        and len(node.body.body) == 1
+        and isinstance(node.body.body[0], cst.For)
+    ):
+        return node.body.body[0]
+    return None
+
+
+def _eval_body(loop: cst.For, leading: list) -> list:
+    batch_names = _target_names(loop.target)
+    body, carry = [], []
+    for stmt in loop.body.body:
+        if _is_batch_transfer(stmt, batch_names):
+            carry += comments_of(stmt)
+            continue
+        body.append(with_comments(stmt, carry) if carry else stmt)
+        carry = []
+    if carry:
+        body.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
+    if body:
+        body[0] = with_comments(body[0], leading)
+    return body
+
+
+_EVAL_CALL = m.Call(func=m.Attribute(attr=m.Name("eval")))
+_TRAINING = m.Call(func=m.Attribute(attr=m.Name("backward") | m.Name("step")))
+
+
+def plan_inline_validation(epoch_post: list, fn_post: list) -> ValPlan | None:
+    """Evaluation written in the epoch loop after the batch loop::
+
+        model.eval(); val_loss = 0              # -> on_validation_epoch_start
+        with torch.no_grad():
+            for x, y in val_loader:             # -> validation_step
+                val_loss += loss_fn(model(x), y).item()
+        val_loss /= len(val_loader)             # the rest stays in on_train_epoch_end
+
+    The Trainer runs these hooks right after the training batches, before on_train_epoch_end,
+    which is where the script ran them."""
+    if fn_post or not epoch_post:
+        return None
+    k = next((i for i, node in enumerate(epoch_post) if _no_grad_loop(node) is not None), None)
+    if k is None or not all(isinstance(n, cst.SimpleStatementLine) for n in epoch_post[:k]):
+        return None
+    loop = _no_grad_loop(epoch_post[k])
+    pre = list(epoch_post[:k])
+    if m.findall(cst.Module(body=pre), m.Break() | m.Continue() | m.Return() | m.Yield()):
+        return None
+    if loop.orelse is not None or m.findall(
+        loop.body, m.Break() | m.Continue() | m.Return() | m.Yield() | _TRAINING
+    ):
+        return None
+    loader, _, _ = _unwrap_loader(loop.iter)
+    if not isinstance(loader, (cst.Name, cst.Attribute)):
+        return None
+    unpack = batch_unpack(loop)
+    if unpack is None:
+        return None
+    node = epoch_post[k]
+    leading = comments_of(node)
+    if node.body.header.comment is not None:
+        leading.append(cst.EmptyLine(comment=node.body.header.comment))
+    leading += [ln for ln in loop.leading_lines if ln.comment is not None]
+    if loop.body.header.comment is not None:
+        leading.append(cst.EmptyLine(comment=loop.body.header.comment))
+    body = _eval_body(loop, leading)
+    if not body and leading:
+        body = [cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=leading)]
+    return ValPlan(
+        None,
+        node,
+        None,
+        code_of(loader),
+        [],
+        pre,
+        unpack,
+        body,
+        [],
+        None,
+        set(),
+        [],
+        False,
+        inline=True,
+        rest=list(epoch_post[k + 1 :]),
+        calls_eval=bool(m.findall(cst.Module(body=pre), _EVAL_CALL)),
+    )
 
 
 def _single_call(stmt) -> tuple[str, cst.Call, str | None] | None:
@@ -169,18 +266,7 @@ def plan_evaluation(module: cst.Module, call_stmt) -> ValPlan | None:
     unpack = batch_unpack(loop)
     if unpack is None:
         return None
-    batch_names = _target_names(loop.target)
-    body, carry = [], []
-    for stmt in loop.body.body:
-        if _is_batch_transfer(stmt, batch_names):
-            carry += comments_of(stmt)
-            continue
-        body.append(with_comments(stmt, carry) if carry else stmt)
-        carry = []
-    if carry:
-        body.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
-    if body:
-        body[0] = with_comments(body[0], comments)
+    body = _eval_body(loop, comments)
     a_pre, a_body = _assigned(pre), _assigned(body) | _bound_names(loop.target)
     u_body, u_post = (
         _used(body),
@@ -208,4 +294,5 @@ def plan_evaluation(module: cst.Module, call_stmt) -> ValPlan | None:
         local_shared,
         header,
         keep_function,
+        calls_eval=bool(m.findall(fn, _EVAL_CALL)),
     )

@@ -385,6 +385,23 @@ def convert(
                     *where,
                 )
             )
+        else:
+            from scaffold.migrate.evaluation import plan_inline_validation
+
+            val = plan_inline_validation(epoch_post, fn_post)
+            if val is not None:
+                epoch_post = val.rest
+                here_ = position(val.call_stmt)
+                findings.append(
+                    Finding(
+                        "SCF015",
+                        FIXED,
+                        "evaluation loop of the epoch converted to validation_step "
+                        "(the statements before it run in on_validation_epoch_start)",
+                        here_.line,
+                        here_.column + 1,
+                    )
+                )
     # variables carried across batches or epochs become attributes of the module
     idx = _statement_index(site.scope_body, site.train_call if site.train_fn else outer)
     if site.train_fn is not None:
@@ -449,6 +466,21 @@ def convert(
             )
     if val is not None and val.target is not None:
         shared.add(val.target)
+    if val is not None and val.inline:
+        # the evaluation code's variables live across hooks (like the training loop's)
+        v_pre, v_body = (
+            _assigned(val.pre),
+            _assigned(val.body) | _bound_names(val.call_stmt.body.body[0].target),
+        )
+        v_used = _used([*val.pre, *val.body])
+        later = _used(epoch_post + while_check) | u_after | _used(site.epoch_pre)
+        shared |= ((v_pre | v_body) & (later | _assigned(before))) | (v_pre & _used(val.body))
+        shared |= v_body & v_pre
+        if site.train_fn is None:
+            # what the evaluation reads from the training part (not its own variables)
+            free = v_used - v_pre - v_body
+            shared |= (_assigned(site.epoch_pre) | _assigned(plan.body) | targets) & free
+        shared -= {epoch_var}
     attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
     # an evaluation helper called after training (a final evaluation) becomes the test hooks
     test, test_attr = _plan_test(module, after, epoch_var), None
@@ -662,6 +694,8 @@ def convert(
         renamer_ = _Renamer(
             {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in local_attr.items()}
         )
+        if plan.inline:
+            renamer_ = renamer  # the epoch loop's own variables: the same attributes
 
         def eval_prelude(code_stmts) -> list:
             lines = []
@@ -701,6 +735,22 @@ def convert(
         methods += eval_methods(
             val, "validation", "val", attr_of[val.target] if val.target is not None else None
         )
+        # the model's mode stays the script's business: it switched to eval mode itself (and the
+        # rest of the epoch ran in eval mode), or it evaluated in training mode
+        if val.calls_eval:
+            methods.append(
+                method(
+                    "on_validation_model_train(self)",
+                    [stmt("pass  # the model stays in eval mode, as the script left it\n")],
+                )
+            )
+        else:
+            methods.append(
+                method(
+                    "on_validation_model_eval(self)",
+                    [stmt("pass  # the script evaluated without switching to eval mode\n")],
+                )
+            )
     test_methods = []
     if test is not None:
         test_methods = eval_methods(test, "test", "test", test_attr)
@@ -784,11 +834,11 @@ def convert(
     drops = [site.train_fn] if site.train_fn is not None else []
     converted_calls: dict[str, int] = {}
     for p in (val, test):
-        if p is not None:
+        if p is not None and p.fn is not None:
             converted_calls[p.fn.name.value] = converted_calls.get(p.fn.name.value, 0) + 1
     header_comments = _loop_comments(outer)
     for p in (val, test):
-        if p is not None and p.fn not in drops:
+        if p is not None and p.fn is not None and p.fn not in drops:
             name = p.fn.name.value
             if len(m.findall(module, m.Call(func=m.Name(name)))) == converted_calls[name]:
                 drops.append(p.fn)

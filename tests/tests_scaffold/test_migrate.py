@@ -121,6 +121,11 @@ IDIOMS = {
         "def test_step(self, batch, batch_idx):",
         "trainer.test(lit_model, test_loader, verbose=False)",
     ],
+    "inline_validation_plateau.py": [
+        "def on_validation_epoch_start(self):",
+        "def validation_step(self, batch, batch_idx):",
+        "trainer.fit(lit_model, train_loader, val_loader)",
+    ],
     "mnist_style.py": [
         "def validation_step(self, batch, batch_idx):",
         "optimizer = optim.Adadelta(self.model.parameters(), lr=args.lr)",
