@@ -2,7 +2,7 @@
 
 Two workloads, each timed as whole processes (start to exit), interleaved, median of N:
   * one ~300-line script (a legacy training script plus the helper code real scripts carry);
-  * a folder of 100 scripts (the examples/legacy corpus, copied 5 times), migrated in place.
+  * a folder of 100 scripts (the examples/legacy corpus, repeated up to 100 files), migrated in place.
 The floor is a process that imports libcst, parses every file and prints it back.
 
     python benchmarks/migrate.py --repeats 5
@@ -83,15 +83,15 @@ def main() -> None:
     try:
         big = make_big_script(root)
         big_lines = len(big.read_text().splitlines())
-        corpus_lines = sum(len(p.read_text().splitlines()) for p in LEGACY) * 5
+        hundred = [LEGACY[n % len(LEGACY)] for n in range(100)]
+        corpus_lines = sum(len(p.read_text().splitlines()) for p in hundred)
         results: dict[str, list[float]] = {k: [] for k in ("one", "one-floor", "100", "100-floor")}
         for i in range(args.repeats):
             folder = root / f"corpus{i}"
-            for copy in range(5):
-                target = folder / f"copy{copy}"
-                target.mkdir(parents=True)
-                for p in LEGACY:
-                    shutil.copy(p, target / p.name)
+            for n, p in enumerate(hundred):
+                target = folder / f"copy{n // len(LEGACY)}"
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(p, target / p.name)
             migrate = [sys.executable, "-m", "scaffold", "migrate"]
             runs = [
                 ("one", [*migrate, str(big), "-o", str(root / f"out{i}.py")]),

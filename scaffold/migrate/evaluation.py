@@ -34,6 +34,7 @@ from scaffold.migrate.syntax import (
     batch_unpack,
     body_without_docstring,
     call_bindings,
+    calls_of,
     code_of,
     comments_of,
     with_comments,
@@ -221,7 +222,7 @@ def plan_evaluation(module: cst.Module, call_stmt) -> ValPlan | None:
     if len(fns) != 1:
         return None
     # called elsewhere too (e.g. a final evaluation): the function stays, only this call goes
-    keep_function = len(m.findall(module, m.Call(func=m.Name(name)))) > 1
+    keep_function = calls_of(module, name) > 1
     fn = fns[0]
     if m.findall(fn, m.Call(func=m.Attribute(attr=m.Name("backward") | m.Name("step")))):
         return None

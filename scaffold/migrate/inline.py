@@ -14,6 +14,7 @@ from scaffold.migrate.syntax import (
     _used,
     body_without_docstring,
     call_bindings,
+    calls_of,
     code_of,
     comments_of,
 )
@@ -63,7 +64,7 @@ def inline_step_helpers(module: cst.Module) -> cst.Module | None:
             continue
         name = fn.name.value
         sites = _call_sites(module, name)
-        if len(sites) != 1 or len(m.findall(module, m.Call(func=m.Name(name)))) != 1:
+        if len(sites) != 1 or calls_of(module, name) != 1:
             continue
         loop, call_stmt = sites[0]
         replacement = _inline(fn, loop, call_stmt)

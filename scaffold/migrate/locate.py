@@ -14,6 +14,7 @@ from scaffold.migrate.step import (
 )
 from scaffold.migrate.syntax import (
     _statement_index,
+    calls_of,
 )
 
 
@@ -199,7 +200,6 @@ def _find_call_site(module: cst.Module, name: str):
                         ),
                     ):
                         hits.append((body, stmt, inner))
-    all_calls = m.findall(module, m.Call(func=m.Name(name)))
-    if len(hits) == 1 and len(all_calls) == 1:
+    if len(hits) == 1 and calls_of(module, name) == 1:
         return hits[0]
     return None

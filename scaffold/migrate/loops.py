@@ -55,6 +55,7 @@ from scaffold.migrate.syntax import (
     _used,
     batch_unpack,
     call_bindings,
+    calls_of,
     code_of,
     comments_of,
     re_word,
@@ -840,7 +841,7 @@ def convert(
     for p in (val, test):
         if p is not None and p.fn is not None and p.fn not in drops:
             name = p.fn.name.value
-            if len(m.findall(module, m.Call(func=m.Name(name)))) == converted_calls[name]:
+            if calls_of(module, name) == converted_calls[name]:
                 drops.append(p.fn)
                 header_comments += p.comments
     if site.epoch_for is not None:

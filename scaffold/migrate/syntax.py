@@ -305,3 +305,27 @@ def body_without_docstring(fn: cst.FunctionDef) -> list:
         if isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString):
             return body[1:]
     return body
+
+
+class _CallCounter(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name):
+            self.counts[node.func.value] = self.counts.get(node.func.value, 0) + 1
+
+
+_CALLS_CACHE: dict[int, tuple[cst.CSTNode, dict[str, int]]] = {}
+
+
+def calls_of(module: cst.CSTNode, name: str) -> int:
+    """How many ``name(...)`` calls the module makes (one counting pass per module, cached)."""
+    hit = _CALLS_CACHE.get(id(module))
+    if hit is None or hit[0] is not module:
+        counter = _CallCounter()
+        module.visit(counter)
+        if len(_CALLS_CACHE) > 8:
+            _CALLS_CACHE.clear()
+        hit = _CALLS_CACHE[id(module)] = (module, counter.counts)
+    return hit[1].get(name, 0)
