@@ -54,16 +54,16 @@ def _line_of(code: str, index: int) -> int:
     return code.count("\n", 0, index) + 1
 
 
-def _refusal(code: str) -> Finding | None:
+def _refusal(code: str, module=None) -> Finding | None:
     for pattern, reason in OUT_OF_SCOPE_MARKERS:
         hit = re.search(pattern, code, re.M)
         if hit:
             line = _line_of(code, hit.start())
             return Finding("SCF901", REFUSED, f"script {reason}", line, 1)
-    return _training_in_module_method(code)
+    return _training_in_module_method(code, module)
 
 
-def _training_in_module_method(code: str) -> Finding | None:
+def _training_in_module_method(code: str, module=None) -> Finding | None:
     """``.backward()`` + ``.step()`` inside a method of an nn.Module subclass (training inside
     ``forward``, forward-forward style): refused."""
     import libcst as cst
@@ -73,7 +73,8 @@ def _training_in_module_method(code: str) -> Finding | None:
 
     if "class " not in code or ".backward(" not in code:
         return None
-    wrapper = MetadataWrapper(cst.parse_module(code), unsafe_skip_copy=True)
+    parsed = module if module is not None else cst.parse_module(code)
+    wrapper = MetadataWrapper(parsed, unsafe_skip_copy=True)
     candidates = [
         c
         for c in m.findall(wrapper.module, m.ClassDef())
@@ -177,7 +178,7 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
                 )
             ],
         )
-    refusal = _refusal(code)
+    refusal = _refusal(code, module)
     if refusal is not None:
         return SourceResult(OUT_OF_SCOPE, code, [refusal])
     from scaffold.migrate.lightning1 import upgrade, uses_lightning1
@@ -239,11 +240,14 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
         if helper is not None:
             return SourceResult(NOT_CONVERTED, code, [*findings, helper])
     if has_hand_written_loop(module):
+        before_convert = module.code
+        alias = hints.model.split(".")[0] if hints.model else None
         try:
             module, loop_findings = convert(module, engine, hints)
-            findings += loop_findings
+            findings += _original_positions(loop_findings, before_convert, code, alias)
         except CannotConvert as err:
-            return SourceResult(NOT_CONVERTED, code, [*findings, err.finding])
+            finding = _original_positions([err.finding], before_convert, code, alias)[0]
+            return SourceResult(NOT_CONVERTED, code, [*findings, finding])
         except LookupError:
             pass
     new_code = module.code
@@ -254,6 +258,42 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
         return SourceResult(NOT_CONVERTED, code, [problem])
     findings.sort(key=lambda f: (f.line, f.col))
     return SourceResult(MIGRATED, new_code, findings)
+
+
+def _original_positions(
+    findings: list[Finding], seen: str, original: str, alias: str | None
+) -> list[Finding]:
+    """Findings located in ``seen`` (the script after earlier passes inlined methods or helpers,
+    or removed distributed code) moved to the same statement's line in the user's file."""
+    if seen == original:
+        return findings
+    from dataclasses import replace
+
+    seen_lines, orig_lines = seen.splitlines(), original.splitlines()
+
+    def norm(line: str) -> str:
+        line = line.strip()
+        return line.replace(f"{alias}.", "self.") if alias else line
+
+    where: dict[str, list[int]] = {}
+    for number, line in enumerate(orig_lines, 1):
+        if line.strip():
+            where.setdefault(norm(line), []).append(number)
+    out = []
+    for f in findings:
+        if not 1 <= f.line <= len(seen_lines):
+            out.append(f)
+            continue
+        text = seen_lines[f.line - 1]
+        hits = where.get(norm(text))
+        if not hits:
+            out.append(f)
+            continue
+        target = orig_lines[hits[0] - 1]
+        shift = (len(target) - len(target.lstrip())) - (len(text) - len(text.lstrip()))
+        message = f.message.replace(f"`{alias}.", "`self.") if alias else f.message
+        out.append(replace(f, line=hits[0], col=max(1, f.col + shift), message=message))
+    return out
 
 
 def _check_output(before: str, after: str) -> Finding | None:

@@ -84,7 +84,18 @@ def verify(
 ) -> Verification:
     import torch
 
+    from scaffold.migrate.ddp import uses_distributed
+
     original = original.resolve()
+    if uses_distributed(original.read_text()):
+        return Verification(
+            False,
+            (0, 0),
+            float("nan"),
+            "the script trains in several processes (mp.spawn / torchrun / DDP), and --verify "
+            "follows one process: run both scripts under your launcher and compare instead, or "
+            "migrate without --verify",
+        )
     folder = original.parent
     fd, tmp_name = tempfile.mkstemp(prefix=f".{original.stem}.migrated-", suffix=".py", dir=folder)
     migrated = Path(tmp_name)

@@ -149,6 +149,16 @@ def test_migrated_corpus_scripts_use_the_lightning_idioms(corpus, name):
         assert snippet not in code, snippet
 
 
+def test_findings_point_at_the_users_lines_after_methods_are_inlined():
+    source = (Path(__file__).parent / "fixtures/migrate/trainer_class.in.py").read_text()
+    lines = source.splitlines()
+    result = migrate_source(source)
+    zero = next(f for f in result.findings if "zero_grad" in f.message)
+    assert lines[zero.line - 1].strip() == "self.optimizer.zero_grad()"
+    assert zero.col == lines[zero.line - 1].index("self") + 1
+    assert "`self.optimizer.zero_grad()`" in zero.message
+
+
 def test_engine_lightning_emits_lightning_import():
     result = migrate_source(
         (ROOT / "examples/legacy/tutorial_toplevel.py").read_text(), "lightning"
@@ -268,6 +278,16 @@ def test_verify_compares_parameters_after_k_steps(tmp_path):
     broken = good.replace("max_lr=5e-2", "max_lr=4e-2")
     bad = verify(script, broken, steps=4)
     assert not bad.ok and bad.max_abs_diff > 0 and "DIFFER" in bad.message
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["train.py"]
+
+
+def test_verify_explains_why_it_cannot_follow_a_distributed_script(tmp_path):
+    from scaffold.migrate.verify import verify
+
+    script = tmp_path / "train.py"
+    script.write_text((ROOT / "examples/legacy/ddp_torchrun.py").read_text())
+    check = verify(script, migrate_source(script.read_text()).code, steps=2)
+    assert not check.ok and "several processes" in check.message
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["train.py"]
 
 
