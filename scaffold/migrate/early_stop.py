@@ -14,7 +14,8 @@ The shape real scripts use, at the end of the epoch loop::
 is what ``EarlyStopping(monitor="val_loss", mode="min", patience=patience)`` does: it counts the
 epochs without a strict improvement on the best value seen so far (starting from +-inf), resets
 on improvement and stops once the count reaches ``patience``. Only that exact shape is mapped
-(``min_delta=0``, ``check_finite=False`` since the script had no such check, the check run at
+(``metric < best - delta`` gives ``min_delta``; ``check_finite=False`` since the script had no
+such check; the check run at
 the end of each training epoch, after the module logged the metric); anything else keeps the
 counter as written (it still stops the Trainer, exactly)."""
 
@@ -48,6 +49,14 @@ def _initial(before: list, name: str) -> str | None:
                     for t in small.targets:
                         if isinstance(t.target, cst.Name) and t.target.value == name:
                             value = code_of(small.value)
+                        elif (
+                            isinstance(t.target, cst.Tuple)
+                            and isinstance(small.value, cst.Tuple)
+                            and len(t.target.elements) == len(small.value.elements)
+                        ):
+                            for e, v in zip(t.target.elements, small.value.elements, strict=True):
+                                if m.matches(e.value, m.Name(name)):
+                                    value = code_of(v.value)
     return value
 
 
@@ -96,16 +105,52 @@ def plan_early_stopping(epoch_post: list, before: list, after: list) -> EarlySto
     if not isinstance(op, (cst.LessThan, cst.GreaterThan)):
         return None
     metric, best = test.left, test.comparisons[0].comparator
+    mode = "min" if isinstance(op, cst.LessThan) else "max"
+    # `metric < best - delta` / `metric > best + delta`: EarlyStopping's min_delta
+    min_delta = None
+    if isinstance(best, cst.BinaryOperation) and isinstance(
+        best.operator, cst.Subtract if mode == "min" else cst.Add
+    ):
+        delta = best.right
+        if not isinstance(delta, (cst.Float, cst.Integer, cst.Name)):
+            return None
+        best, min_delta = best.left, code_of(delta)
     if not (isinstance(metric, cst.Name) and isinstance(best, cst.Name)):
         return None
-    mode = "min" if isinstance(op, cst.LessThan) else "max"
     improve = list(last.body.body)
     # the improvement branch: best = metric; counter = 0 (any order, other statements kept)
     counter = None
     kept = []
     saw_best = False
     for s in improve:
-        if m.matches(s, m.SimpleStatementLine(body=[m.Assign()])) and len(s.body[0].targets) == 1:
+        # `best, counter = metric, 0` -> the same two assignments
+        if (
+            m.matches(s, m.SimpleStatementLine(body=[m.Assign()]))
+            and len(s.body[0].targets) == 1
+            and isinstance(s.body[0].targets[0].target, cst.Tuple)
+            and isinstance(s.body[0].value, cst.Tuple)
+            and len(s.body[0].targets[0].target.elements) == 2 == len(s.body[0].value.elements)
+            and not comments_of(s)
+        ):
+            pairs = zip(
+                [e.value for e in s.body[0].targets[0].target.elements],
+                [e.value for e in s.body[0].value.elements],
+                strict=True,
+            )
+            split = [
+                cst.SimpleStatementLine(body=[cst.Assign([cst.AssignTarget(t)], v)])
+                for t, v in pairs
+            ]
+            improve_split = split
+        else:
+            improve_split = [s]
+        for s in improve_split:
+            if not (
+                m.matches(s, m.SimpleStatementLine(body=[m.Assign()]))
+                and len(s.body[0].targets) == 1
+            ):
+                kept.append(s)
+                continue
             target, value = s.body[0].targets[0].target, s.body[0].value
             if m.matches(target, m.Name(best.value)) and m.matches(value, m.Name(metric.value)):
                 saw_best = True
@@ -120,7 +165,7 @@ def plan_early_stopping(epoch_post: list, before: list, after: list) -> EarlySto
                 if comments_of(s):
                     return None
                 continue
-        kept.append(s)
+            kept.append(s)
     if not saw_best or counter is None:
         return None
     other = list(last.orelse.body.body)
@@ -160,8 +205,9 @@ def plan_early_stopping(epoch_post: list, before: list, after: list) -> EarlySto
         post = [*rest, new_if, log]
     else:
         post = [*rest, log.with_changes(leading_lines=last.leading_lines)]
+    delta = f"min_delta={min_delta}, " if min_delta is not None else ""
     callback = (
         f'L.pytorch.callbacks.EarlyStopping(monitor="{metric.value}", mode="{mode}", '
-        f"patience={patience}, check_finite=False, check_on_train_epoch_end=True)"
+        f"patience={patience}, {delta}check_finite=False, check_on_train_epoch_end=True)"
     )
     return EarlyStopPlan(post, callback, metric.value, counter)

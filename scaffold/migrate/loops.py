@@ -905,6 +905,9 @@ def convert(
         trainer_args.append(f"precision={precision}")
     if plan.accumulate is not None:
         trainer_args.append(f"accumulate_grad_batches={plan.accumulate}")
+    steps = None if plan.accumulate is not None or plan.manual else _step_budget(plan.body, before)
+    if steps is not None:
+        trainer_args.append(f"max_steps={steps}")
     if plan.clip:
         trainer_args += [
             f"gradient_clip_val={plan.clip[0]}",
@@ -972,6 +975,55 @@ class _Splice(cst.CSTTransformer):
         if any(original is d for d in self.drops):
             return cst.RemoveFromParent()
         return updated
+
+
+def _step_budget(body: list, before: list) -> str | None:
+    """``N`` when the batch loop counts its steps (``c += 1``, ``c = 0`` before the loop) and
+    breaks once ``c >= N``: the Trainer's ``max_steps`` (the break stays; both stop together)."""
+    increments = [
+        s
+        for s in body
+        if m.matches(
+            s,
+            m.SimpleStatementLine(
+                body=[m.AugAssign(target=m.Name(), operator=m.AddAssign(), value=m.Integer("1"))]
+            ),
+        )
+    ]
+    counters = [s.body[0].target.value for s in increments]
+    for s in body:
+        if not isinstance(s, cst.If) or s.orelse is not None:
+            continue
+        test = s.test
+        if not (
+            isinstance(test, cst.Comparison)
+            and len(test.comparisons) == 1
+            and isinstance(test.left, cst.Name)
+            and test.left.value in counters
+            and isinstance(test.comparisons[0].operator, (cst.GreaterThanEqual, cst.Equal))
+        ):
+            continue
+        inner = s.body.body if isinstance(s.body, cst.IndentedBlock) else []
+        if not inner or not m.matches(inner[-1], m.SimpleStatementLine(body=[m.Break()])):
+            continue
+        counter, bound = test.left.value, test.comparisons[0].comparator
+        if not isinstance(bound, (cst.Name, cst.Integer, cst.Attribute)):
+            continue
+        if counters.count(counter) != 1 or counter in _assigned(
+            [x for x in body if x is not s and x not in increments]
+        ):
+            continue  # counted (or reset) elsewhere too
+        starts = [
+            small.value
+            for x in before
+            if isinstance(x, cst.SimpleStatementLine)
+            for small in x.body
+            if isinstance(small, cst.Assign)
+            and any(m.matches(t.target, m.Name(counter)) for t in small.targets)
+        ]
+        if starts and m.matches(starts[-1], m.Integer("0")):
+            return code_of(bound)
+    return None
 
 
 def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):

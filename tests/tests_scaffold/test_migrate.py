@@ -126,6 +126,7 @@ IDIOMS = {
         "def validation_step(self, batch, batch_idx):",
         "trainer.fit(lit_model, train_loader, val_loader)",
     ],
+    "while_max_steps.py": ["max_epochs=-1", "max_steps=max_steps"],
     "mnist_style.py": [
         "def validation_step(self, batch, batch_idx):",
         "optimizer = optim.Adadelta(self.model.parameters(), lr=args.lr)",
