@@ -29,7 +29,7 @@ import libcst as cst
 
 import scaffold.migrate.match as m
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
-from scaffold.migrate.syntax import _used, code_of, comments_of
+from scaffold.migrate.syntax import FunctionDepth, _used, code_of, comments_of
 
 MARKER = re.compile(
     r"DistributedDataParallel|init_process_group|\bspawn\(|DistributedSampler|\bDDP\("
@@ -379,21 +379,13 @@ def _add_import_os(module: cst.Module) -> cst.Module:
     return module.with_changes(body=body)
 
 
-class _StoreDevices(cst.CSTTransformer):
+class _StoreDevices(FunctionDepth):
     """``TRAINER_DEVICES = <nprocs>`` before the call that replaced ``mp.spawn`` (a module-level
     name, so the Trainer built anywhere in the script can read it)."""
 
     def __init__(self, expr: str) -> None:
         self.expr = expr
-        self.depth = 0
         self.done = False
-
-    def visit_FunctionDef(self, node):
-        self.depth += 1
-
-    def leave_FunctionDef(self, original, updated):
-        self.depth -= 1
-        return updated
 
     def leave_SimpleStatementLine(self, original, updated):
         if self.done or "LOCAL_RANK" not in code_of(updated) or len(updated.body) != 1:

@@ -74,34 +74,38 @@ def inline_step_helpers(module: cst.Module) -> cst.Module | None:
     return None
 
 
-def _inline(fn: cst.FunctionDef, loop: cst.For, call_stmt) -> list | None:
-    small = call_stmt.body[0]
-    call = small.value
-    target = small.targets[0].target if isinstance(small, cst.Assign) else None
-    params = list(fn.params.params)
-    bound = call_bindings(fn, call)
-    if bound is None or any(p.name.value not in bound for p in params):
-        return None
+def split_return(fn: cst.FunctionDef) -> tuple[list, cst.SimpleStatementLine | None]:
+    """(body without docstring and final ``return``, that return statement or None)."""
     body = body_without_docstring(fn)
-    ret = None
     if body and m.matches(body[-1], m.SimpleStatementLine(body=[m.Return()])):
-        ret = body[-1]
-        body = body[:-1]
-    # helper locals (and parameters) that also appear in the calling loop get a suffix
-    caller = [s for s in loop.body.body if s is not call_stmt]
-    caller_names = (
-        _used(caller) | _used([loop.target]) | ({code_of(target)} if target is not None else set())
-    )
+        return body[:-1], body[-1]
+    return body, None
+
+
+def inline_call(
+    fn: cst.FunctionDef,
+    params: list,
+    bound: dict,
+    body: list,
+    ret,
+    target,
+    call_stmt,
+    caller_names: set[str],
+    suffix: str,
+) -> list:
+    """The statements a call of ``fn`` becomes: parameters bound by assignment (where the
+    argument differs), the body with locals that clash with the caller's names suffixed, the
+    returned value assigned to ``target``, and the call's and the def's comments in front."""
     local_names = _assigned(body) | set(bound)
     clashes = {n for n in local_names if n in caller_names and bound.get(n) != n}
-    mapping = {n: cst.Name(f"{n}_{fn.name.value}") for n in clashes}
+    mapping = {n: cst.Name(f"{n}_{suffix}") for n in clashes}
     renamer = _Renamer(mapping)
     lines = []
     for p in params:
         name = p.name.value
         if bound[name] == name and name not in clashes:
             continue
-        new_name = f"{name}_{fn.name.value}" if name in clashes else name
+        new_name = mapping[name].value if name in clashes else name
         lines.append(cst.parse_statement(f"{new_name} = {bound[name]}\n"))
     inlined = [*lines, *(cst.Module(body=body).visit(renamer).body)]
     if ret is not None and ret.body[0].value is not None and target is not None:
@@ -112,11 +116,30 @@ def _inline(fn: cst.FunctionDef, loop: cst.For, call_stmt) -> list | None:
         inlined.append(cst.SimpleStatementLine(body=[assign], leading_lines=ret.leading_lines))
     elif ret is not None and comments_of(ret):
         inlined.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=comments_of(ret)))
+    if not inlined:
+        inlined = [cst.SimpleStatementLine(body=[cst.Pass()])]
     lead = [*call_stmt.leading_lines, *[ln for ln in fn.leading_lines if ln.comment is not None]]
     if fn.body.header.comment is not None:
         lead.append(cst.EmptyLine(comment=fn.body.header.comment))
     inlined[0] = inlined[0].with_changes(leading_lines=[*lead, *inlined[0].leading_lines])
     return inlined
+
+
+def _inline(fn: cst.FunctionDef, loop: cst.For, call_stmt) -> list | None:
+    small = call_stmt.body[0]
+    call = small.value
+    target = small.targets[0].target if isinstance(small, cst.Assign) else None
+    params = list(fn.params.params)
+    bound = call_bindings(fn, call)
+    if bound is None or any(p.name.value not in bound for p in params):
+        return None
+    body, ret = split_return(fn)
+    # helper locals (and parameters) that also appear in the calling loop get a suffix
+    caller = [s for s in loop.body.body if s is not call_stmt]
+    caller_names = (
+        _used(caller) | _used([loop.target]) | ({code_of(target)} if target is not None else set())
+    )
+    return inline_call(fn, params, bound, body, ret, target, call_stmt, caller_names, fn.name.value)
 
 
 class _Replace(cst.CSTTransformer):

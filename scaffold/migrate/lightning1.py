@@ -12,6 +12,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 import scaffold.migrate.match as m
 from scaffold.migrate.findings import FIXED, MANUAL, Finding
+from scaffold.migrate.syntax import FunctionDepth
 
 OLD = "pytorch_lightning"
 RUNTIME_SUBMODULES = {"callbacks", "loggers", "utilities", "strategies", "cli"}
@@ -389,19 +390,11 @@ def _original_method(cls: cst.ClassDef, name: str):
     return cls
 
 
-class _CollectReturns(cst.CSTTransformer):
+class _CollectReturns(FunctionDepth):
     """``return X`` -> keep X in the buffer, then return it (Lightning 1.x's outputs)."""
 
     def __init__(self, buffer: str, training: bool) -> None:
         self.buffer, self.training = buffer, training
-        self.depth = 0
-
-    def visit_FunctionDef(self, node):
-        self.depth += 1
-
-    def leave_FunctionDef(self, original, updated):
-        self.depth -= 1
-        return updated
 
     def leave_SimpleStatementLine(self, original, updated):
         if self.depth != 1 or len(updated.body) != 1 or not isinstance(updated.body[0], cst.Return):

@@ -329,3 +329,16 @@ def calls_of(module: cst.CSTNode, name: str) -> int:
             _CALLS_CACHE.clear()
         hit = _CALLS_CACHE[id(module)] = (module, counter.counts)
     return hit[1].get(name, 0)
+
+
+class FunctionDepth(cst.CSTTransformer):
+    """A transformer that knows how many ``def``s enclose the node it is at (``self.depth``)."""
+
+    depth = 0
+
+    def visit_FunctionDef(self, node) -> None:
+        self.depth += 1
+
+    def leave_FunctionDef(self, original, updated):
+        self.depth -= 1
+        return updated

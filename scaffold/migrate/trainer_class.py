@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate.inline import inline_call, split_return
 from scaffold.migrate.syntax import (
     _assigned,
     _fresh,
@@ -24,7 +25,6 @@ from scaffold.migrate.syntax import (
     body_without_docstring,
     call_bindings,
     code_of,
-    comments_of,
 )
 
 _TRAINING_CALL = m.Call(func=m.Attribute(attr=m.Name("backward") | m.Name("step")))
@@ -130,44 +130,15 @@ def _inline_method(fn: cst.FunctionDef, call: cst.Call, target, stmt, caller_nam
     bound = call_bindings(bare, call)
     if bound is None or any(p.name.value not in bound for p in params):
         raise _Fail(f"the call of `{name}` uses star arguments or misses an argument")
-    body = body_without_docstring(fn)
-    ret = None
-    if body and m.matches(body[-1], m.SimpleStatementLine(body=[m.Return()])):
-        ret, body = body[-1], body[:-1]
+    body, ret = split_return(fn)
     if m.findall(cst.Module(body=body), m.Return()):
         # an early return cannot become straight-line code
         raise _Fail(f"`{name}` returns early (a `return` before its end)")
-    if ret is None and target is not None:
+    if target is not None and (ret is None or ret.body[0].value is None):
         raise _Fail(f"the value of `{name}` is used but it returns nothing")
-    local_names = _assigned(body) | set(bound)
-    clashes = {n for n in local_names if n in caller_names and bound.get(n) != n and n != "self"}
-    mapping = {n: cst.Name(f"{n}_{name.strip('_')}") for n in clashes}
-    renamer = _Renamer(mapping)
-    lines = []
-    for p in params:
-        pname = p.name.value
-        if bound[pname] == pname and pname not in clashes:
-            continue
-        new_name = mapping[pname].value if pname in clashes else pname
-        lines.append(cst.parse_statement(f"{new_name} = {bound[pname]}\n"))
-    inlined = [*lines, *cst.Module(body=body).visit(renamer).body]
-    if ret is not None and target is not None:
-        if ret.body[0].value is None:
-            raise _Fail(f"the value of `{name}` is used but it returns nothing")
-        value = cst.Module(body=[cst.SimpleStatementLine([cst.Expr(ret.body[0].value)])]).visit(
-            renamer
-        )
-        assign = cst.Assign(targets=[cst.AssignTarget(target)], value=value.body[0].body[0].value)
-        inlined.append(cst.SimpleStatementLine(body=[assign], leading_lines=ret.leading_lines))
-    elif ret is not None and comments_of(ret):
-        inlined.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=comments_of(ret)))
-    if not inlined:
-        inlined = [cst.SimpleStatementLine(body=[cst.Pass()])]
-    lead = [*stmt.leading_lines, *[ln for ln in fn.leading_lines if ln.comment is not None]]
-    if fn.body.header.comment is not None:
-        lead.append(cst.EmptyLine(comment=fn.body.header.comment))
-    inlined[0] = inlined[0].with_changes(leading_lines=[*lead, *inlined[0].leading_lines])
-    return inlined
+    return inline_call(
+        fn, params, bound, body, ret, target, stmt, caller_names - {"self"}, name.strip("_")
+    )
 
 
 def _inline_block(stmts: list, methods: dict, training: set[str], used: list, depth: int) -> list:
