@@ -18,7 +18,7 @@ numbers stay the same. Anything less clear-cut is left as a plain call (still ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
@@ -61,6 +61,7 @@ class ValPlan:
     inline: bool = False  # written in the epoch loop itself (no helper function)
     rest: list | None = None  # inline: the epoch's statements after the evaluation loop
     calls_eval: bool = True  # the evaluation code switches the model to eval mode itself
+    lead: list = field(default_factory=list)  # epoch statements run just before the helper
 
 
 def _no_grad_loop(node) -> cst.For | None:
@@ -207,9 +208,20 @@ def _split_body(fn: cst.FunctionDef):
 
 
 def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValPlan | None:
-    if not epoch_post or fn_post:
+    """The first helper call after the batch loop; simple statements before it (a print, a
+    timer) run first in on_validation_epoch_start, which is when the script ran them."""
+    if fn_post:
         return None
-    return plan_evaluation(module, epoch_post[0])
+    for k, node in enumerate(epoch_post):
+        plan = plan_evaluation(module, node)
+        if plan is not None:
+            plan.lead = list(epoch_post[:k])
+            return plan
+        if not isinstance(node, cst.SimpleStatementLine) or m.findall(
+            node, m.Break() | m.Continue() | m.Return() | m.Yield() | _TRAINING
+        ):
+            return None
+    return None
 
 
 def plan_evaluation(module: cst.Module, call_stmt) -> ValPlan | None:

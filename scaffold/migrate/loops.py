@@ -376,7 +376,7 @@ def convert(
 
         val = plan_validation(module, epoch_post, fn_post)
         if val is not None:
-            epoch_post = epoch_post[1:]
+            epoch_post = epoch_post[len(val.lead) + 1 :]
             findings.append(
                 Finding(
                     "SCF015",
@@ -467,13 +467,16 @@ def convert(
             )
     if val is not None and val.target is not None:
         shared.add(val.target)
-    if val is not None and val.inline:
-        # the evaluation code's variables live across hooks (like the training loop's)
-        v_pre, v_body = (
-            _assigned(val.pre),
-            _assigned(val.body) | _bound_names(val.call_stmt.body.body[0].target),
-        )
-        v_used = _used([*val.pre, *val.body])
+    if val is not None and (val.inline or val.lead):
+        # the evaluation code's variables (written in the epoch loop) live across hooks
+        if val.inline:
+            v_pre, v_body = (
+                _assigned(val.pre),
+                _assigned(val.body) | _bound_names(val.call_stmt.body.body[0].target),
+            )
+            v_used = _used([*val.pre, *val.body])
+        else:
+            v_pre, v_body, v_used = _assigned(val.lead), set(), _used(val.lead)
         later = _used(epoch_post + while_check) | u_after | _used(site.epoch_pre)
         shared |= ((v_pre | v_body) & (later | _assigned(before))) | (v_pre & _used(val.body))
         shared |= v_body & v_pre
@@ -708,7 +711,7 @@ def convert(
                 lines.append(f"{epoch_var} = {epoch_iter}[self.current_epoch]")
             return [stmt(x + "\n") for x in lines + binds]
 
-        v_pre = transform_stmts(plan.pre, renamer_)
+        v_pre = transform_stmts(plan.lead, renamer) + transform_stmts(plan.pre, renamer_)
         v_unpack = [stmt(x + "\n") for x in plan.unpack]
         v_body = transform_stmts(plan.body, renamer_)
         v_post = transform_stmts(plan.post, renamer_)

@@ -46,6 +46,34 @@ class StepPlan:
     manual: bool = False  # several optimizers/backward passes: manual optimization
 
 
+def _is_dict_transfer(target, value, batch_names: set[str]) -> bool:
+    """``batch = {k: v.to(device) for k, v in batch.items()}`` on a batch name."""
+    if not (isinstance(target, cst.Name) and target.value in batch_names):
+        return False
+    if not isinstance(value, cst.DictComp):
+        return False
+    comp = value.for_in
+    if comp.inner_for_in is not None or comp.ifs:
+        return False
+    if not (
+        isinstance(comp.target, cst.Tuple)
+        and len(comp.target.elements) == 2
+        and all(isinstance(e.value, cst.Name) for e in comp.target.elements)
+    ):
+        return False
+    key, val = (e.value.value for e in comp.target.elements)
+    return (
+        m.matches(
+            comp.iter, m.Call(func=m.Attribute(value=m.Name(target.value), attr=m.Name("items")))
+        )
+        and m.matches(value.key, m.Name(key))
+        and m.matches(
+            value.value,
+            m.Call(func=m.Attribute(value=m.Name(val), attr=m.Name("to") | m.Name("cuda"))),
+        )
+    )
+
+
 def _is_batch_transfer(stmt, batch_names: set[str]) -> bool:
     """``x = x.to(device)`` / ``x, y = x.to(d), y.to(d)`` / ``x = x.cuda()`` on batch names."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
@@ -54,6 +82,8 @@ def _is_batch_transfer(stmt, batch_names: set[str]) -> bool:
     if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
         return False
     target, value = assign.targets[0].target, assign.value
+    if _is_dict_transfer(target, value, batch_names):
+        return True
     targets = target.elements if isinstance(target, cst.Tuple) else [target]
     values = value.elements if isinstance(value, cst.Tuple) else [value]
     if len(targets) != len(values):

@@ -118,6 +118,8 @@ IDIOMS = {
         'self.log("val_loss", val_loss)',
     ],
     "final_test_helper.py": [
+        "def validation_step(self, batch, batch_idx):",
+        "trainer.fit(lit_model, train_loader, val_loader)",
         "def test_step(self, batch, batch_idx):",
         "trainer.test(lit_model, test_loader, verbose=False)",
     ],
