@@ -10,6 +10,7 @@ import libcst as cst
 import scaffold.migrate.match as m
 from scaffold.migrate.syntax import (
     _assigned,
+    _fresh,
     _Renamer,
     _used,
     body_without_docstring,
@@ -49,6 +50,7 @@ def _call_sites(module: cst.Module, name: str) -> list:
         body=[
             m.Expr(value=m.Call(func=m.Name(name)))
             | m.Assign(targets=[m.AssignTarget()], value=m.Call(func=m.Name(name)))
+            | m.AugAssign(value=m.Call(func=m.Name(name)))
         ]
     )
     for loop in m.findall(module, m.For()):
@@ -129,6 +131,12 @@ def _inline(fn: cst.FunctionDef, loop: cst.For, call_stmt) -> list | None:
     small = call_stmt.body[0]
     call = small.value
     target = small.targets[0].target if isinstance(small, cst.Assign) else None
+    augmented = None
+    if isinstance(small, cst.AugAssign):
+        # `total += step(...)`: the value goes through a variable, then `total += it`
+        taken = _used(loop.body.body) | _assigned(loop.body.body)
+        target = cst.Name(_fresh(f"{fn.name.value}_result", taken))
+        augmented = small.with_changes(value=target)
     params = list(fn.params.params)
     bound = call_bindings(fn, call)
     if bound is None or any(p.name.value not in bound for p in params):
@@ -139,7 +147,14 @@ def _inline(fn: cst.FunctionDef, loop: cst.For, call_stmt) -> list | None:
     caller_names = (
         _used(caller) | _used([loop.target]) | ({code_of(target)} if target is not None else set())
     )
-    return inline_call(fn, params, bound, body, ret, target, call_stmt, caller_names, fn.name.value)
+    if augmented is not None and (ret is None or ret.body[0].value is None):
+        return None
+    inlined = inline_call(
+        fn, params, bound, body, ret, target, call_stmt, caller_names, fn.name.value
+    )
+    if augmented is not None:
+        inlined.append(cst.SimpleStatementLine(body=[augmented]))
+    return inlined
 
 
 class _Replace(cst.CSTTransformer):
