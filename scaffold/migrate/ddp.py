@@ -29,7 +29,15 @@ import libcst as cst
 
 import scaffold.migrate.match as m
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
-from scaffold.migrate.syntax import FunctionDepth, _used, code_of, comments_of
+from scaffold.migrate.syntax import (
+    FunctionDepth,
+    KeepBlocksValid,
+    _used,
+    code_of,
+    comment_holder,
+    comments_of,
+    removed,
+)
 
 MARKER = re.compile(
     r"DistributedDataParallel|init_process_group|\bspawn\(|DistributedSampler|\bDDP\("
@@ -91,7 +99,7 @@ def _removable_call(small) -> str | None:
     return None
 
 
-class _Strip(cst.CSTTransformer):
+class _Strip(KeepBlocksValid):
     def __init__(self, position) -> None:
         self.position = position
         self.findings: list[Finding] = []
@@ -113,7 +121,7 @@ class _Strip(cst.CSTTransformer):
         why = _removable_call(small)
         if why is not None:
             self.note(original, why)
-            return cst.RemoveFromParent() if not comments_of(updated) else self._keep(updated)
+            return removed(updated)
         if isinstance(small, cst.Assign) and len(small.targets) == 1:
             target, value = small.targets[0].target, small.value
             if isinstance(value, cst.Call) and code_of(value.func) in _DDP_WRAPPERS:
@@ -140,10 +148,6 @@ class _Strip(cst.CSTTransformer):
             ):
                 return self._spawn(original, updated, call)
         return updated
-
-    def _keep(self, line):
-        """A removed statement's comments stay, on a ``pass``."""
-        return cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=comments_of(line))
 
     def _spawn(self, original, updated, call: cst.Call):
         fn = call.args[0].value if call.args and call.args[0].keyword is None else None
@@ -183,10 +187,6 @@ class _Strip(cst.CSTTransformer):
             self.samplers.append(original)
         return updated
 
-    def _where(self, node):
-        pos = self.position(node)
-        return (pos.line, pos.column + 1) if pos is not None else (1, 1)
-
     def leave_Attribute(self, original, updated):
         if updated.attr.value == "module" and code_of(updated.value) in self.wrapped:
             return updated.value
@@ -206,13 +206,8 @@ class _Strip(cst.CSTTransformer):
                 self.emptied.add(updated.name.value)
         return updated
 
-    def leave_IndentedBlock(self, original, updated):
-        if not updated.body:
-            return updated.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
-        return updated
 
-
-class _DropEmptied(cst.CSTTransformer):
+class _DropEmptied(KeepBlocksValid):
     """Functions left with nothing but a docstring (``ddp_setup``) and the statements calling
     them are removed; their comments stay."""
 
@@ -224,9 +219,7 @@ class _DropEmptied(cst.CSTTransformer):
             kept = comments_of(updated)
             for s in updated.body.body:
                 kept += comments_of(s)
-            if kept:
-                return cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=kept)
-            return cst.RemoveFromParent()
+            return comment_holder(kept) if kept else cst.RemoveFromParent()
         return updated
 
     def leave_SimpleStatementLine(self, original, updated):
@@ -235,16 +228,7 @@ class _DropEmptied(cst.CSTTransformer):
             and m.matches(updated.body[0], m.Expr(value=m.Call(func=m.Name())))
             and updated.body[0].value.func.value in self.names
         ):
-            if comments_of(updated):
-                return cst.SimpleStatementLine(
-                    body=[cst.Pass()], leading_lines=comments_of(updated)
-                )
-            return cst.RemoveFromParent()
-        return updated
-
-    def leave_IndentedBlock(self, original, updated):
-        if not updated.body:
-            return updated.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+            return removed(updated)
         return updated
 
 

@@ -26,7 +26,14 @@ from dataclasses import dataclass
 import libcst as cst
 
 import scaffold.migrate.match as m
-from scaffold.migrate.syntax import _assigned, _used, code_of, comments_of, stmt
+from scaffold.migrate.syntax import (
+    _assigned,
+    _used,
+    code_of,
+    comments_of,
+    last_assigned_value,
+    stmt,
+)
 
 _INF = {'float("inf")', "float('inf')", "math.inf", "np.inf", "numpy.inf", "torch.inf"}
 _NEG_INF = {'-float("inf")', "-float('inf')", 'float("-inf")', "float('-inf')", "-math.inf"}
@@ -41,23 +48,8 @@ class EarlyStopPlan:
 
 
 def _initial(before: list, name: str) -> str | None:
-    value = None
-    for s in before:
-        if isinstance(s, cst.SimpleStatementLine):
-            for small in s.body:
-                if isinstance(small, cst.Assign):
-                    for t in small.targets:
-                        if isinstance(t.target, cst.Name) and t.target.value == name:
-                            value = code_of(small.value)
-                        elif (
-                            isinstance(t.target, cst.Tuple)
-                            and isinstance(small.value, cst.Tuple)
-                            and len(t.target.elements) == len(small.value.elements)
-                        ):
-                            for e, v in zip(t.target.elements, small.value.elements, strict=True):
-                                if m.matches(e.value, m.Name(name)):
-                                    value = code_of(v.value)
-    return value
+    value = last_assigned_value(before, name)
+    return None if value is None else code_of(value)
 
 
 def _only_break(block) -> bool:

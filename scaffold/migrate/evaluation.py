@@ -36,6 +36,7 @@ from scaffold.migrate.syntax import (
     call_bindings,
     calls_of,
     code_of,
+    comment_holder,
     comments_of,
     with_comments,
 )
@@ -88,7 +89,7 @@ def _eval_body(loop: cst.For, leading: list) -> list:
         body.append(with_comments(stmt, carry) if carry else stmt)
         carry = []
     if carry:
-        body.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
+        body.append(comment_holder(carry))
     if body:
         body[0] = with_comments(body[0], leading)
     return body
@@ -137,7 +138,7 @@ def plan_inline_validation(epoch_post: list, fn_post: list) -> ValPlan | None:
         leading.append(cst.EmptyLine(comment=loop.body.header.comment))
     body = _eval_body(loop, leading)
     if not body and leading:
-        body = [cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=leading)]
+        body = [comment_holder(leading)]
     return ValPlan(
         None,
         node,

@@ -17,6 +17,7 @@ from scaffold.migrate.syntax import (
     call_bindings,
     calls_of,
     code_of,
+    comment_holder,
     comments_of,
 )
 
@@ -117,7 +118,7 @@ def inline_call(
         assign = cst.Assign(targets=[cst.AssignTarget(target)], value=value.body[0].body[0].value)
         inlined.append(cst.SimpleStatementLine(body=[assign], leading_lines=ret.leading_lines))
     elif ret is not None and comments_of(ret):
-        inlined.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=comments_of(ret)))
+        inlined.append(comment_holder(comments_of(ret)))
     if not inlined:
         inlined = [cst.SimpleStatementLine(body=[cst.Pass()])]
     lead = [*call_stmt.leading_lines, *[ln for ln in fn.leading_lines if ln.comment is not None]]

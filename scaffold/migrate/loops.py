@@ -57,7 +57,9 @@ from scaffold.migrate.syntax import (
     call_bindings,
     calls_of,
     code_of,
+    comment_holder,
     comments_of,
+    last_assigned_value,
     re_word,
     stmt,
     transform_stmts,
@@ -626,9 +628,7 @@ def convert(
             Finding("SCF014", FIXED, "training loss logged with self.log('train_loss')", *where)
         )
     elif ret.leading_lines:
-        step_body.append(
-            cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=ret.leading_lines)
-        )
+        step_body.append(comment_holder(ret.leading_lines))
 
     # --- the class
     methods: list = []
@@ -1016,15 +1016,7 @@ def _step_budget(body: list, before: list) -> str | None:
             [x for x in body if x is not s and x not in increments]
         ):
             continue  # counted (or reset) elsewhere too
-        starts = [
-            small.value
-            for x in before
-            if isinstance(x, cst.SimpleStatementLine)
-            for small in x.body
-            if isinstance(small, cst.Assign)
-            and any(m.matches(t.target, m.Name(counter)) for t in small.targets)
-        ]
-        if starts and m.matches(starts[-1], m.Integer("0")):
+        if m.matches(last_assigned_value(before, counter), m.Integer("0")):
             return code_of(bound)
     return None
 

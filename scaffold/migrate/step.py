@@ -22,6 +22,7 @@ from scaffold.migrate.syntax import (
     _target_names,
     _unwrap_loader,
     code_of,
+    comment_holder,
     comments_of,
     with_comments,
 )
@@ -221,7 +222,7 @@ def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[F
             out.append(with_comments(node, carry) if carry else node)
             carry = []
     if carry:
-        out.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
+        out.append(comment_holder(carry))
     if scaler is not None and amp is None:
         amp = {"dtype": None, "enabled": None, "device": None, "cuda_api": True}
     if amp is not None:

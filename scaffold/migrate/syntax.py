@@ -342,3 +342,47 @@ class FunctionDepth(cst.CSTTransformer):
     def leave_FunctionDef(self, original, updated):
         self.depth -= 1
         return updated
+
+
+def comment_holder(lines: list[cst.EmptyLine]) -> cst.SimpleStatementLine:
+    """A ``pass`` carrying comment lines whose statement went away."""
+    return cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=lines)
+
+
+def removed(node):
+    """What a removed statement leaves behind: nothing, or its comments on a ``pass``."""
+    lines = comments_of(node)
+    return comment_holder(lines) if lines else cst.RemoveFromParent()
+
+
+class KeepBlocksValid(cst.CSTTransformer):
+    """A transformer that removes statements: a block left empty gets a ``pass``."""
+
+    def leave_IndentedBlock(self, original, updated):
+        if not updated.body:
+            return updated.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+        return updated
+
+
+def last_assigned_value(stmts, name: str):
+    """The value last assigned to ``name`` by the statements (``name = v`` or
+    ``a, name = x, v``), or None."""
+    value = None
+    for s in stmts:
+        if not isinstance(s, cst.SimpleStatementLine):
+            continue
+        for small in s.body:
+            if not isinstance(small, cst.Assign):
+                continue
+            for t in small.targets:
+                if isinstance(t.target, cst.Name) and t.target.value == name:
+                    value = small.value
+                elif (
+                    isinstance(t.target, cst.Tuple)
+                    and isinstance(small.value, cst.Tuple)
+                    and len(t.target.elements) == len(small.value.elements)
+                ):
+                    for e, v in zip(t.target.elements, small.value.elements, strict=True):
+                        if isinstance(e.value, cst.Name) and e.value.value == name:
+                            value = v.value
+    return value

@@ -193,7 +193,7 @@ def _init_attribute_values(init: cst.FunctionDef | None) -> dict[str, list[cst.B
     return found
 
 
-def _model_and_device(cls, methods, body, alias) -> tuple[str | None, str | None]:
+def _model_and_device(methods, body, alias) -> tuple[str | None, str | None]:
     """Which attribute holds the trained model, and the device it is moved to in ``__init__``."""
     attrs = _init_attribute_values(methods.get("__init__"))
     init = methods.get("__init__")
@@ -281,7 +281,7 @@ def inline_trainer_class(module: cst.Module) -> ClassPlan | str | None:
         taken = _used([*module.body])
         alias = _fresh("runner", taken)
         body = list(cst.Module(body=body).visit(_Renamer({"self": cst.Name(alias)})).body)
-        model, device = _model_and_device(cls, methods, body, alias)
+        model, device = _model_and_device(methods, body, alias)
         doc = driver.body.body[: len(driver.body.body) - len(body_without_docstring(driver))]
         alias_line = cst.parse_statement(
             f"{alias} = self  # the trainer object, as seen from the LightningModule below\n"
