@@ -14,7 +14,8 @@ Trainer must be configured (``DistInfo``):
 * ``DataLoader(..., sampler=DistributedSampler(ds[, shuffle=s]))`` becomes
   ``DataLoader(..., shuffle=s)``; the Trainer injects the same sampler (same seed, padding and
   ``set_epoch``), so every rank sees the batches it saw before;
-* ``DDP(model, ...)`` / ``DataParallel(model)`` become ``model``, ``x.module`` becomes ``x``;
+* ``DDP(model, ...)`` becomes ``model``, ``x.module`` becomes ``x`` (``nn.DataParallel`` is a
+  single-process wrapper that computes what the bare model computes: it stays);
 * ``dist.get_rank()`` / ``dist.get_world_size()`` read the launcher's environment.
 
 Anything else from ``torch.distributed`` (collectives in user code, ``mp.Process``, custom
@@ -41,7 +42,6 @@ from scaffold.migrate.syntax import (
 
 MARKER = re.compile(
     r"DistributedDataParallel|init_process_group|\bspawn\(|DistributedSampler|\bDDP\("
-    r"|DataParallel\("
 )
 
 _DDP_WRAPPERS = {
@@ -49,10 +49,10 @@ _DDP_WRAPPERS = {
     "DistributedDataParallel",
     "nn.parallel.DistributedDataParallel",
     "torch.nn.parallel.DistributedDataParallel",
-    "DataParallel",
-    "nn.DataParallel",
-    "torch.nn.DataParallel",
 }
+# nn.DataParallel is not listed: it runs in one process and splits each batch over the visible
+# GPUs, computing what the bare model computes; the Trainer's DDP would give every process its
+# own batches instead (other numbers). The wrapper stays, exactly as written.
 _REMOVED_CALLS = ("init_process_group", "destroy_process_group", "barrier")
 _ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK")
 DEVICES_VAR = "TRAINER_DEVICES"
@@ -134,9 +134,7 @@ class _Strip(KeepBlocksValid):
                     f"`{code_of(value.func)}(...)` wrapper removed: the Trainer wraps the model",
                 )
                 if code_of(inner) == code_of(target):
-                    return (
-                        cst.RemoveFromParent() if not comments_of(updated) else self._keep(updated)
-                    )
+                    return removed(updated)
                 return updated.with_changes(body=[small.with_changes(value=inner)])
         if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
             call = small.value

@@ -193,6 +193,7 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
 
     hints = Hints()
     class_reason = None
+    undistributed = None  # the script before its distributed set-up was taken out
     from scaffold.migrate.ddp import strip_distributed, uses_distributed
 
     if uses_distributed(code):
@@ -201,6 +202,7 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
         except CannotConvert as err:
             return SourceResult(NOT_CONVERTED, code, [*findings, err.finding])
         if dist.findings:
+            undistributed = (module, list(findings))
             module, hints.dist = stripped, dist
             findings += dist.findings
     if "class " in code:
@@ -239,17 +241,25 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
         helper = _training_outside_loops(module, class_reason)
         if helper is not None:
             return SourceResult(NOT_CONVERTED, code, [*findings, helper])
+        flat = _flat_while_loop(module, code)
+        if flat is not None:
+            return SourceResult(NOT_CONVERTED, code, [*findings, flat])
+    converted = False
     if has_hand_written_loop(module):
         before_convert = module.code
         alias = hints.model.split(".")[0] if hints.model else None
         try:
             module, loop_findings = convert(module, engine, hints)
             findings += _original_positions(loop_findings, before_convert, code, alias)
+            converted = True
         except CannotConvert as err:
             finding = _original_positions([err.finding], before_convert, code, alias)[0]
             return SourceResult(NOT_CONVERTED, code, [*findings, finding])
         except LookupError:
             pass
+    if undistributed is not None and not converted:
+        # without a Trainer taking over, the process group and the DDP wrapper stay as written
+        module, findings = undistributed
     new_code = module.code
     if new_code == code:
         return SourceResult(UNCHANGED, code, [*findings, nothing])
@@ -258,6 +268,32 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
         return SourceResult(NOT_CONVERTED, code, [problem])
     findings.sort(key=lambda f: (f.line, f.col))
     return SourceResult(MIGRATED, new_code, findings)
+
+
+def _flat_while_loop(module, code: str) -> Finding | None:
+    """A ``while`` loop that trains on batches it draws itself: reported (``--check`` flags it),
+    never passed over as "no loop found"."""
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from scaffold.migrate.locate import flat_while_training
+
+    if "while" not in code:
+        return None
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    loops = flat_while_training(wrapper.module)
+    if not loops:
+        return None
+    pos = wrapper.resolve(PositionProvider)[loops[0]].start
+    return Finding(
+        "SCF330",
+        MANUAL,
+        "this `while` loop trains (backward() and an optimizer step) on batches it draws "
+        "itself (`next(iterator)`, tensors made in the loop), not from `for batch in loader`; "
+        "not converted. Iterate over a DataLoader (`for batch in loader:` inside an epoch "
+        "loop) and migrate again, or write the LightningModule by hand",
+        pos.line,
+        pos.column + 1,
+    )
 
 
 def _original_positions(

@@ -39,8 +39,9 @@ class _LoopIndex(cst.CSTVisitor):
     innermost loop, and which loops contain a ``.step()`` call anywhere inside."""
 
     def __init__(self) -> None:
-        self.stack: list[cst.For] = []
+        self.stack: list[cst.For | cst.While] = []
         self.training: list[cst.For] = []
+        self.while_training: list[cst.While] = []  # flat `while` loops calling backward()
         self.stepping: set[int] = set()
         self.blocks: list[tuple] = []  # (statement list, owning FunctionDef or None)
         self.functions: list[cst.FunctionDef] = []
@@ -60,13 +61,21 @@ class _LoopIndex(cst.CSTVisitor):
     def leave_For(self, original_node: cst.For) -> None:
         self.stack.pop()
 
+    def visit_While(self, node: cst.While) -> None:
+        self.stack.append(node)
+
+    def leave_While(self, original_node: cst.While) -> None:
+        self.stack.pop()
+
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         if not self.stack or not isinstance(func, cst.Attribute):
             return
         if func.attr.value == "backward":
-            if not any(f is self.stack[-1] for f in self.training):
-                self.training.append(self.stack[-1])
+            innermost = self.stack[-1]
+            found = self.training if isinstance(innermost, cst.For) else self.while_training
+            if not any(f is innermost for f in found):
+                found.append(innermost)
         elif func.attr.value == "step":
             self.stepping.update(id(f) for f in self.stack)
 
@@ -98,6 +107,13 @@ def has_hand_written_loop(module: cst.Module) -> bool:
         if id(loop) in index.stepping or _manual_update(loop) is not None:
             return True
     return False
+
+
+def flat_while_training(module: cst.Module) -> list[cst.While]:
+    """``while`` loops that run backward() and an optimizer step themselves, drawing their own
+    batches (``next(it)``, fresh tensors): hand-written loops this tool does not convert."""
+    index = _index(module)
+    return [loop for loop in index.while_training if id(loop) in index.stepping]
 
 
 def _bodies(module: cst.Module):

@@ -25,6 +25,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 import scaffold.migrate.match as m
+from scaffold.migrate.dataflow import declared_global, definitely_bound, incoming, written
 from scaffold.migrate.findings import FIXED, CannotConvert, Finding
 from scaffold.migrate.locate import (
     locate,
@@ -96,23 +97,54 @@ def _is_scheduler(name: str, scope_bodies) -> bool:
     return "sched" in name.lower()
 
 
-def _find_device(scope_bodies, model_code: str) -> tuple[str | None, bool]:
-    """(device expression the model is moved to, uses .cuda())."""
+def _find_device(scope_bodies, model_code: str) -> tuple[str | None, str | None]:
+    """(device expression the model is moved to, condition under which ``.cuda()`` is called:
+    ``"True"`` when always, None when never)."""
     for body in scope_bodies:
-        for s in body:
-            for call in m.findall(s, m.Call(func=m.Attribute(attr=m.Name("to") | m.Name("cuda")))):
-                receiver = code_of(call.func.value)
-                assigned_model = isinstance(s, cst.SimpleStatementLine) and any(
-                    isinstance(x, cst.Assign)
-                    and any(code_of(t.target) == model_code for t in x.targets)
-                    for x in s.body
+        found = _device_in(body, model_code, [])
+        if found is not None:
+            return found
+    return None, None
+
+
+def _suite(suite) -> list:
+    """The statements of a block (a one-line ``if x: y`` block as one statement line)."""
+    if isinstance(suite, cst.SimpleStatementSuite):
+        return [cst.SimpleStatementLine(body=suite.body)]
+    return list(suite.body)
+
+
+def _device_in(body, model_code: str, conditions: list[str]):
+    for s in body:
+        if isinstance(s, cst.If):
+            test = code_of(s.test)
+            found = _device_in(
+                _suite(s.body), model_code, [*conditions, test if _simple(test) else f"({test})"]
+            )
+            if found is None and isinstance(s.orelse, cst.Else):
+                found = _device_in(
+                    _suite(s.orelse.body), model_code, [*conditions, f"not ({test})"]
                 )
-                if receiver == model_code or assigned_model:
-                    if call.func.attr.value == "cuda":
-                        return None, True
-                    if call.args:
-                        return code_of(call.args[0].value), False
-    return None, False
+            elif found is None and isinstance(s.orelse, cst.If):
+                found = _device_in([s.orelse], model_code, [*conditions, f"not ({test})"])
+            if found is not None:
+                return found
+            continue
+        if not isinstance(s, cst.SimpleStatementLine):
+            continue
+        for call in m.findall(s, m.Call(func=m.Attribute(attr=m.Name("to") | m.Name("cuda")))):
+            receiver = code_of(call.func.value)
+            assigned_model = any(
+                isinstance(x, cst.Assign)
+                and any(code_of(t.target) == model_code for t in x.targets)
+                for x in s.body
+            )
+            if receiver == model_code or assigned_model:
+                if call.func.attr.value == "cuda":
+                    return None, " and ".join(conditions) or "True"
+                if call.args:
+                    return code_of(call.args[0].value), None
+    return None
 
 
 @dataclass
@@ -234,6 +266,13 @@ def convert(
         return name if name not in LIGHTNING_ATTRS else f"{name}_"
 
     if plan.manual:
+        # schedulers stepped by the script stay the script's business (the Trainer never steps
+        # them with manual optimization); only optimizers are handed over
+        plan.optimizers = [
+            n for n in plan.optimizers if not _is_scheduler(outer_code(n), scope_bodies)
+        ]
+        if not plan.optimizers:
+            refuse("SCF309", "no `optimizer.step()` in the batch loop")
         order = {}
         for i, st in enumerate(site.scope_body):
             for n in _assigned([st]):
@@ -427,40 +466,35 @@ def convert(
                 )
             )
     targets = _bound_names(site.batch_for.target)
-    u_after = _used(after)
+    # data flow (scaffold.migrate.dataflow): a variable becomes an attribute of the module only
+    # when its value crosses from one hook call to another, or from the loop to the code after it
+    u_after = _read_later(
+        after, module, site.scope_body is module.body, [site.train_fn] if site.train_fn else []
+    )
+    outer_globals = declared_global(site.scope_body)
     if site.train_fn is None:
         pre, post = list(site.epoch_pre), list(epoch_post) + while_check
-        a_pre, a_body, a_post = _assigned(pre), _assigned(plan.body) | targets, _assigned(post)
-        u_pre, u_body, u_post = _used(pre), _used(plan.body), _used(post)
-        shared = (
-            (a_pre & (u_body | u_post | u_after))
-            | (a_body & (u_post | u_after))
-            | (a_post & u_after)
-            | (a_body & a_pre)
-        )
-        # carried from one epoch (or batch) to the next, or updating a variable set before the loop
-        carried = (
-            (a_post & (u_pre | u_body))
-            | (a_body & u_pre)
-            | ((a_pre | a_body | a_post) & _assigned(before))
-        )
-        shared = (shared | carried) - {epoch_var}
+        hook_writes = written(pre) | written(plan.body) | targets | written(post)
+        hook_reads = incoming(pre) | incoming(plan.body, targets) | incoming(post) | u_after
+        shared = (hook_writes & hook_reads) - {epoch_var} - outer_globals
         fn_shared: set[str] = set()
+        fn_globals: set[str] = set()
     else:
-        a_pre, a_post = _assigned(site.epoch_pre), _assigned(epoch_post) | ({call_target} - {None})
-        u_pre, u_post = _used(site.epoch_pre), _used(epoch_post + while_check)
-        shared = (a_pre & (u_post | u_after)) | (a_post & (u_after | u_pre))
-        shared = (shared | ((a_pre | a_post) & _assigned(before))) - {epoch_var}
-        f_pre, f_body, f_post = (
-            _assigned(site.fn_pre),
-            _assigned(plan.body) | targets,
-            _assigned(fn_post),
+        fn_globals = declared_global(site.fn_pre)
+        params = {p.name.value for p in site.train_fn.params.params}
+        f_writes = written(site.fn_pre) | written(plan.body) | targets | written(fn_post)
+        f_reads = (
+            incoming(site.fn_pre) | incoming(plan.body, targets) | incoming(fn_post)
+        ) - params
+        fn_shared = (f_writes & f_reads) - fn_globals
+        e_writes = written(site.epoch_pre) | written(epoch_post) | ({call_target} - {None})
+        e_reads = (
+            incoming(site.epoch_pre)
+            | incoming(epoch_post + while_check)
+            | u_after
+            | (f_reads - f_writes)
         )
-        fn_shared = (
-            (f_pre & (_used(plan.body) | _used(fn_post)))
-            | (f_body & _used(fn_post))
-            | (f_body & f_pre)
-        )
+        shared = (e_writes & e_reads) - {epoch_var} - outer_globals
         if shared & fn_shared:
             refuse(
                 "SCF317",
@@ -472,21 +506,21 @@ def convert(
     if val is not None and (val.inline or val.lead):
         # the evaluation code's variables (written in the epoch loop) live across hooks
         if val.inline:
-            v_pre, v_body = (
-                _assigned(val.pre),
-                _assigned(val.body) | _bound_names(val.call_stmt.body.body[0].target),
-            )
-            v_used = _used([*val.pre, *val.body])
+            v_targets = _bound_names(val.call_stmt.body.body[0].target)
+            v_writes = written([*val.pre, *val.body]) | v_targets
+            # the evaluation loop's body runs with its batch names bound
+            v_reads = incoming(val.pre) | incoming(val.body, written(val.pre) | v_targets)
         else:
-            v_pre, v_body, v_used = _assigned(val.lead), set(), _used(val.lead)
-        later = _used(epoch_post + while_check) | u_after | _used(site.epoch_pre)
-        shared |= ((v_pre | v_body) & (later | _assigned(before))) | (v_pre & _used(val.body))
-        shared |= v_body & v_pre
+            v_writes, v_reads = written(val.lead), incoming(val.lead)
+        later = incoming(epoch_post + while_check) | u_after | incoming(site.epoch_pre)
+        shared |= v_writes & (later | v_reads)
         if site.train_fn is None:
             # what the evaluation reads from the training part (not its own variables)
-            free = v_used - v_pre - v_body
-            shared |= (_assigned(site.epoch_pre) | _assigned(plan.body) | targets) & free
-        shared -= {epoch_var}
+            shared |= (written(site.epoch_pre) | written(plan.body) | targets) & (
+                v_reads - v_writes
+            )
+        shared -= {epoch_var} | outer_globals
+    global_names = outer_globals | fn_globals
     attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
     # an evaluation helper called after training (a final evaluation) becomes the test hooks
     test, test_attr = _plan_test(module, after, epoch_var), None
@@ -529,10 +563,10 @@ def convert(
                 *where,
             )
         )
-    e_pre = transform_stmts(site.epoch_pre, renamer)
-    e_post = transform_stmts(epoch_post, renamer)
-    f_pre = transform_stmts(site.fn_pre, renamer)
-    f_post = transform_stmts(fn_post, renamer)
+    e_pre = _without_globals(transform_stmts(site.epoch_pre, renamer))
+    e_post = _without_globals(transform_stmts(epoch_post, renamer))
+    f_pre = _without_globals(transform_stmts(site.fn_pre, renamer))
+    f_post = _without_globals(transform_stmts(fn_post, renamer))
     if m.findall(cst.Module(body=e_post), m.Break()):
         if not m.findall(e_post[-1], m.Break()) or any(
             m.findall(s, m.Break()) for s in e_post[:-1]
@@ -589,11 +623,12 @@ def convert(
     unpack_lines = batch_unpack(site.batch_for)
     if unpack_lines is None:
         refuse("SCF320", "`enumerate` loop target must be `index, batch`")
-    unpack = [stmt(line + "\n") for line in unpack_lines]
+    unpack = transform_stmts([stmt(line + "\n") for line in unpack_lines], renamer)
     loader, _, _ = _unwrap_loader(site.batch_for.iter)
     loader_code = code_of(loader)
     if site.train_fn is not None and isinstance(loader, cst.Name):
         loader_code = outer_code(loader.value)
+    loader_code = _loader_at_fit(loader_code, [*site.epoch_pre, *site.fn_pre], refuse)
     for scope in scope_bodies:
         value = _assignment_value(scope, loader_code)
         if isinstance(value, (cst.List, cst.Tuple, cst.ListComp)):
@@ -606,12 +641,8 @@ def convert(
             break
 
     if plan.manual:
-        unpack.insert(
-            0,
-            stmt(
-                f"{', '.join(plan.optimizers)}{',' if len(plan.optimizers) == 1 else ''} = self.optimizers()\n"
-            ),
-        )
+        # self.optimizers() gives one optimizer, or a list when there are several
+        unpack.insert(0, stmt(f"{', '.join(plan.optimizers)} = self.optimizers()\n"))
     step_body = [*prelude(body + unpack, site.train_fn is not None), *unpack, *body]
     ret = with_comments(
         stmt(
@@ -634,6 +665,10 @@ def convert(
     methods: list = []
 
     def method(signature: str, stmts: list):
+        # names the script declared `global` stay globals in every hook that assigns them
+        declare = sorted(written(stmts) & global_names)
+        if declare:
+            stmts = [stmt(f"global {', '.join(declare)}\n"), *stmts]
         fn = cst.parse_statement(f"def {signature}:\n    pass\n")
         return fn.with_changes(body=fn.body.with_changes(body=stmts), leading_lines=[])
 
@@ -875,13 +910,20 @@ def convert(
     if synthesized:
         synthesized[0] = synthesized[0].with_changes(leading_lines=cls.leading_lines)
         new = [*synthesized, cls.with_changes(leading_lines=blank), *new[1:]]
-    before_names = _assigned(before)
-    for n in sorted((shared | fn_shared) & before_names):
+    # the module starts with the values the loop reads from before it
+    loop_reads = hook_reads if site.train_fn is None else (e_reads - u_after) | f_reads
+    copy_in = (shared | fn_shared) & written(before)
+    copy_in &= definitely_bound(before) | loop_reads
+    for n in sorted(copy_in):
         new.append(stmt(f"{inst}.{attr_of[n]} = {n}\n"))
     device, cuda = _find_device(scope_bodies, model_code)
     if device is None and not cuda and hints is not None and hints.device is not None:
         device = hints.device
-    accelerator = f"torch.device({device}).type" if device else ('"gpu"' if cuda else '"cpu"')
+    accelerator = f"torch.device({device}).type" if device else '"cpu"'
+    if cuda == "True":
+        accelerator = '"gpu"'
+    elif cuda is not None:  # `if use_cuda: model.cuda()`: the same test picks the accelerator
+        accelerator = f'"gpu" if {cuda} else "cpu"'
     if device == '"auto"':
         accelerator = device
     trainer_args = [
@@ -944,8 +986,6 @@ def convert(
             *where,
         ),
     )
-    if device and "torch" not in _used(module.body):
-        refuse("SCF321", "the script selects a device without importing torch")
 
     # --- splice: replace the outer loop; drop the inlined train() function
     others = {}
@@ -959,8 +999,15 @@ def convert(
         for original_stmt in moved[2]:
             others[original_stmt] = []  # now in configure_optimizers, comments included
     replacer = _Splice(outer if site.train_fn is None else site.epoch_for, new, drops, others)
+    bound_before = written(module.body)
     module = module.visit(replacer)
-    module = _add_engine_import(module, engine)
+    # the generated lines may name modules the script reached another way (`from torch import
+    # nn` only): imported when the script does not bind the name itself
+    for name in sorted({"torch", "os"} & (_used(new) - bound_before), reverse=True):
+        module = _add_import(module, f"import {name}\n")
+    module = _add_import(
+        module, "import runtime as L\n" if engine == "runtime" else "import lightning as L\n"
+    )
     return module, findings
 
 
@@ -978,6 +1025,65 @@ class _Splice(cst.CSTTransformer):
         if any(original is d for d in self.drops):
             return cst.RemoveFromParent()
         return updated
+
+
+_PROGRESS_WRAPPERS = ("tqdm", "tqdm.tqdm", "tqdm.auto.tqdm", "trange", "iter")
+
+
+def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
+    """The loader expression as ``trainer.fit`` sees it, before the loop starts. A progress
+    wrapper made each epoch (``pbar = tqdm(loader)``; the wrapper itself stays where the script
+    made it) is looked through; anything else the epoch makes cannot be handed over."""
+    made = written(per_epoch)
+    expr = cst.parse_expression(loader_code)
+    while isinstance(expr, cst.Name) and expr.value in made:
+        value = last_assigned_value(per_epoch, expr.value)
+        if not (
+            isinstance(value, cst.Call)
+            and code_of(value.func) in _PROGRESS_WRAPPERS
+            and value.args
+            and value.args[0].keyword is None
+        ):
+            refuse(
+                "SCF331",
+                f"the batch loop iterates over `{expr.value}`, which the epoch loop makes anew "
+                "each epoch; the Trainer needs the DataLoader before training starts. Build it "
+                "once before the epoch loop (or iterate over the DataLoader itself)",
+            )
+        expr = value.args[0].value
+    if _used([cst.SimpleStatementLine([cst.Expr(expr)])]) & made:
+        refuse(
+            "SCF331",
+            f"the batch loop's iterable `{code_of(expr)}` reads variables the epoch loop "
+            "changes; the Trainer needs the DataLoader before training starts",
+        )
+    return code_of(expr)
+
+
+def _without_globals(stmts: list) -> list:
+    """The statements less ``global`` declarations (each hook declares what it assigns)."""
+    out = []
+    for s in stmts:
+        if m.matches(s, m.SimpleStatementLine(body=[m.Global()])):
+            if comments_of(s):
+                out.append(comment_holder(comments_of(s)))
+            continue
+        out.append(s)
+    return out
+
+
+def _read_later(after: list, module: cst.Module, module_level: bool, skip=()) -> set[str]:
+    """Names whose value at the end of the loop the rest of the scope may read; at module level
+    also what any function of the module reads as a global (it may be called later)."""
+    reads = incoming(after)
+    if module_level:
+        defs = [
+            s
+            for s in module.body
+            if isinstance(s, (cst.FunctionDef, cst.ClassDef)) and s not in skip
+        ]
+        reads |= incoming(defs)
+    return reads
 
 
 def _step_budget(body: list, before: list) -> str | None:
@@ -1092,8 +1198,8 @@ def _plan_test(module: cst.Module, after: list, epoch_var: str | None):
     return None
 
 
-def _add_engine_import(module: cst.Module, engine: str) -> cst.Module:
-    line = "import runtime as L\n" if engine == "runtime" else "import lightning as L\n"
+def _add_import(module: cst.Module, line: str) -> cst.Module:
+    """``line`` after the script's leading imports (after its docstring when it has no import)."""
     body = list(module.body)
     last_import = -1
     for i, s in enumerate(body):

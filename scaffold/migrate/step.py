@@ -345,10 +345,112 @@ def _undo_loss_division(body: list, loss, k: str, position, loop):
     )
 
 
-def _plan_manual(stmts, loop, position, amp, accumulate, findings) -> StepPlan:
-    """Several optimizers or backward passes per batch (GANs): manual optimization. The
-    zero_grad/step calls stay where they are, on the Trainer's optimizer wrappers;
-    ``backward()`` becomes ``self.manual_backward()``."""
+_UPDATE = m.Call(func=m.Attribute(attr=m.Name("backward") | m.Name("step") | m.Name("zero_grad")))
+_BUILTINS = frozenset(
+    {
+        "print", "len", "float", "int", "round", "min", "max", "sum", "abs", "str", "repr",
+        "format", "isinstance", "range", "enumerate", "zip", "list", "tuple", "dict", "set",
+        "sorted", "any", "all", "bool", "divmod", "pow",
+    }
+)  # fmt: skip
+
+
+def _touches_training_state(stmt, model_names: set[str], optimizers: set[str]) -> str | None:
+    """What in ``stmt`` may read or change parameters, gradients or optimizer state (so it
+    cannot move before the optimizer step), or None."""
+    from scaffold.migrate.dataflow import BlockNames
+
+    names = BlockNames([stmt]).reads(stmt)
+    hit = sorted(names & (model_names | optimizers))
+    if hit:
+        return f"`{hit[0]}`"
+    if m.findall(stmt, m.Attribute(attr=m.Name("grad"))):
+        return "`.grad`"
+    for call in m.findall(stmt, m.Call(func=m.Name())):
+        if call.func.value not in _BUILTINS:
+            return f"`{call.func.value}()`"
+    return None
+
+
+def manual_reason(stmts: list, model_names: set[str]) -> str | None:
+    """Why the batch's statements cannot become an automatic-optimization ``training_step``
+    (which the Trainer follows with backward, clipping, step and zero_grad, in that order), or
+    None. Manual optimization keeps the script's own order and is exact in all these cases."""
+    for s_ in stmts:
+        if isinstance(s_, cst.SimpleStatementLine):
+            continue
+        nested = m.findall(s_, _UPDATE)
+        if nested:
+            return f"`{code_of(nested[0])}` runs inside a block"
+    kinds = []
+    for i, s_ in enumerate(stmts):
+        for kind in ("zero_grad", "backward", "step"):
+            call = _method_call(s_, kind)
+            if call is not None:
+                kinds.append((kind, i, call))
+    backwards = [i for k, i, _ in kinds if k == "backward"]
+    steps = [(i, c) for k, i, c in kinds if k == "step" and not c.args]
+    zeros = [(i, c) for k, i, c in kinds if k == "zero_grad"]
+    if len(backwards) != 1 or not steps:
+        return None  # decided by the caller (several backward passes, or no step at all)
+    back, first_step = backwards[0], steps[0][0]
+    optimizers = {_dotted(_receiver(c)) for _, c in steps} - {None}
+    if not zeros:
+        return "no `zero_grad()` in the batch loop (gradients add up across batches)"
+    for i, call in zeros:
+        if call.args and code_of(call) != code_of(call).split("(")[0] + "(set_to_none=True)":
+            return f"`{code_of(call)}` (the Trainer zeroes with set_to_none=True)"
+        if back < i < first_step:
+            return "`zero_grad()` between backward() and step()"
+    for s_ in stmts[back + 1 : first_step]:
+        if _clip_call(s_) is None and _method_call(s_, "zero_grad") is None:
+            return f"`{code_of(s_).strip()}` runs between backward() and step()"
+    for s_ in stmts[first_step + 1 :]:
+        if _method_call(s_, "zero_grad") is not None or _method_call(s_, "step") is not None:
+            continue
+        touched = _touches_training_state(s_, model_names, optimizers)
+        if touched is not None:
+            return f"{touched} is used after the optimizer step"
+    return None
+
+
+class _ManualBackward(cst.CSTTransformer):
+    """``loss.backward(...)`` -> ``self.manual_backward(loss, ...)`` at any depth; collects the
+    optimizers stepped (``opt.step()`` receivers, in order)."""
+
+    def __init__(self) -> None:
+        self.stepped: list[str | None] = []
+        self.closures = False
+
+    def leave_Call(self, original, updated):
+        if not isinstance(updated.func, cst.Attribute):
+            return updated
+        attr = updated.func.attr.value
+        if attr == "step":
+            if updated.args:
+                self.closures = True
+            else:
+                self.stepped.append(_name_of(_receiver(updated)))
+        if attr != "backward":
+            return updated
+        args = [cst.Arg(_receiver(updated)), *updated.args]
+        args = [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in args]
+        args = [
+            a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            if i < len(args) - 1
+            else a
+            for i, a in enumerate(args)
+        ]
+        return cst.Call(
+            func=cst.Attribute(cst.Name("self"), cst.Name("manual_backward")), args=args
+        )
+
+
+def _plan_manual(stmts, loop, position, amp, accumulate, findings, reason=None) -> StepPlan:
+    """Several optimizers or backward passes per batch (GANs), or a step the Trainer cannot
+    take over exactly (see ``manual_reason``): manual optimization. The zero_grad/step calls
+    stay where they are, on the Trainer's optimizer wrappers; ``backward()`` becomes
+    ``self.manual_backward()``."""
     pos = position(loop)
     where = (pos.line, pos.column + 1)
     if amp is not None or accumulate is not None:
@@ -356,51 +458,30 @@ def _plan_manual(stmts, loop, position, amp, accumulate, findings) -> StepPlan:
             Finding(
                 "SCF303",
                 "manual",
-                "several optimizers together with mixed "
-                "precision or accumulation are not converted",
+                "manual optimization (needed here: "
+                f"{reason or 'several optimizers'}) together with mixed "
+                "precision or accumulation is not converted",
                 *where,
             )
         )
-    body, optimizers = [], []
-    for node in stmts:
-        step = _method_call(node, "step")
-        if step is not None and not step.args:
-            owner = _name_of(_receiver(step))
-            if owner is None:
-                raise CannotConvert(
-                    Finding("SCF307", "manual", "the optimizer must be a plain variable", *where)
-                )
-            if owner not in optimizers:
-                optimizers.append(owner)
-        backward = _method_call(node, "backward")
-        if backward is not None:
-            if backward.args:
-                raise CannotConvert(
-                    Finding(
-                        "SCF304", "manual", "backward() with arguments is not converted", *where
-                    )
-                )
-            call = cst.Call(
-                func=cst.Attribute(cst.Name("self"), cst.Name("manual_backward")),
-                args=[cst.Arg(_receiver(backward))],
-            )
-            node = node.with_changes(body=[cst.Expr(call)])
-        if _clip_call(node) is not None:
-            raise CannotConvert(
-                Finding(
-                    "SCF308",
-                    "manual",
-                    "gradient clipping with several optimizers is not converted",
-                    *where,
-                )
-            )
-        body.append(node)
+    rewrite = _ManualBackward()
+    body = [s_.visit(rewrite) for s_ in stmts]
+    if rewrite.closures:
+        raise CannotConvert(
+            Finding("SCF305", "manual", "`step(closure)` with manual optimization", *where)
+        )
+    if None in rewrite.stepped:
+        raise CannotConvert(
+            Finding("SCF307", "manual", "the optimizer must be a plain variable", *where)
+        )
+    optimizers = list(dict.fromkeys(n for n in rewrite.stepped if n is not None))
+    why = reason or f"{len(optimizers)} optimizers"
     findings.append(
         Finding(
             "SCF011",
             FIXED,
-            f"{len(optimizers)} optimizers: manual optimization "
-            "(automatic_optimization = False, self.optimizers(), self.manual_backward)",
+            f"manual optimization ({why}): automatic_optimization = False, "
+            "self.optimizers(), self.manual_backward; the script's own order is kept",
             *where,
         )
     )
@@ -528,6 +609,9 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     owners = {_dotted(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args}
     if len(backwards) > 1 and len(owners) > 1:
         return _plan_manual(stmts, loop, position, amp, accumulate, findings)
+    reason = manual_reason(stmts, model_names)
+    if reason is not None:
+        return _plan_manual(stmts, loop, position, amp, accumulate, findings, reason)
     for stmt in stmts:
         pos = position(stmt)
         here = (pos.line, pos.column + 1)

@@ -140,6 +140,16 @@ class _Renamer(cst.CSTTransformer):
 
     def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
         self.mapping = mapping
+        self.inner: set[int] = set()
+
+    def visit_Module(self, node):
+        # names of inner scopes (comprehension targets, lambda parameters, locals of nested
+        # functions) are other variables that happen to share the name: left alone
+        from scaffold.migrate.dataflow import inner_name_ids
+
+        if self.mapping:
+            self.inner = inner_name_ids(node.body)
+        return True
 
     def visit_Attribute(self, node):
         return True
@@ -154,6 +164,8 @@ class _Renamer(cst.CSTTransformer):
         return updated.with_changes(name=original.name)
 
     def leave_Name(self, original, updated):
+        if id(original) in self.inner:
+            return updated
         return self.mapping.get(original.value, updated)
 
 
