@@ -75,7 +75,15 @@ class SubprocessLauncher:
         for local_rank in range(1, self.num_processes):
             env = {**os.environ, "LOCAL_RANK": str(local_rank), "RANK": str(local_rank)}
             self.children.append(subprocess.Popen(command, env=env))
-        atexit.register(self.kill)
+        self.failed = False
+        hook = sys.excepthook
+
+        def excepthook(*info):  # rank 0 dies: the others must not wait for it
+            self.failed = True
+            hook(*info)
+
+        sys.excepthook = excepthook
+        atexit.register(self.finish)
         threading.Thread(target=self._watch, daemon=True, name="runtime-rank-watchdog").start()
 
     def _watch(self) -> None:
@@ -91,6 +99,21 @@ class SubprocessLauncher:
                     self.kill()
                     os._exit(1)
             time.sleep(0.2)
+
+    def finish(self, timeout: float | None = None) -> None:
+        """At rank 0's exit: give the other ranks time to run the rest of the script (code after
+        ``fit``, their own exit handlers), then kill whatever is still running."""
+        if timeout is None:
+            timeout = float(os.environ.get("RUNTIME_RANK_EXIT_TIMEOUT", "120"))
+        if getattr(self, "failed", False):
+            timeout = 0.0
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                break
+        self.kill()
 
     def kill(self) -> None:
         for child in self.children:

@@ -133,12 +133,25 @@ def _training_outside_loops(module, class_reason: str | None = None) -> Finding 
             fn, m.Call(func=m.Attribute(attr=m.Name("step")))
         ):
             pos = positions[fn].start
+            name = fn.name.value
+            calls = [
+                c for c in m.findall(wrapper.module, m.Call(func=m.Name(name))) if c in positions
+            ]
+            if not calls:
+                why = "it is never called in this file"
+            elif len(calls) > 1:
+                lines = ", ".join(str(positions[c].start.line) for c in calls[:5])
+                why = f"it is called from {len(calls)} places (lines {lines})"
+            else:
+                why = (
+                    f"its call on line {positions[calls[0]].start.line} is not a statement of "
+                    "its own directly inside a `for` loop"
+                )
             return Finding(
                 "SCF327",
                 MANUAL,
-                f"`{fn.name.value}()` takes optimizer steps outside a "
-                "loop this tool can follow (called from several places or through "
-                "other functions); not converted",
+                f"`{name}()` takes optimizer steps, and {why}; not converted: call it once per "
+                "batch (or per epoch) as a statement of a `for` loop, or convert it by hand",
                 pos.line,
                 pos.column + 1,
             )

@@ -28,8 +28,11 @@ STEP = m.Call(func=m.Attribute(attr=m.Name("step")))
 def _is_step_helper(fn: cst.FunctionDef) -> bool:
     if not m.findall(fn, BACKWARD) or not m.findall(fn, STEP):
         return False
-    if m.findall(fn.body, m.For() | m.While()):
-        return False
+    if any(
+        m.findall(loop, BACKWARD) or m.findall(loop, STEP)
+        for loop in m.findall(fn.body, m.For() | m.While())
+    ):
+        return False  # it loops over batches itself: a loop, not a step
     params = fn.params
     if (
         params.star_arg not in (None, cst.MaybeSentinel.DEFAULT)
@@ -124,6 +127,9 @@ def inline_call(
     lead = [*call_stmt.leading_lines, *[ln for ln in fn.leading_lines if ln.comment is not None]]
     if fn.body.header.comment is not None:
         lead.append(cst.EmptyLine(comment=fn.body.header.comment))
+    trailing = getattr(call_stmt, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        lead.append(cst.EmptyLine(comment=trailing.comment))  # `x = step(...)  # note`
     inlined[0] = inlined[0].with_changes(leading_lines=[*lead, *inlined[0].leading_lines])
     return inlined
 

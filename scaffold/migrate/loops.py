@@ -107,6 +107,44 @@ def _find_device(scope_bodies, model_code: str) -> tuple[str | None, str | None]
     return None, None
 
 
+def _trained_models(construction, scope_bodies) -> list[str]:
+    """The modules whose ``.parameters()`` an optimizer's construction takes, in order; a
+    variable holding them (``params = list(enc.parameters()) + list(dec.parameters())``) is
+    followed one step."""
+    found: list[str] = []
+    pattern = m.Call(func=m.Attribute(attr=m.Name("parameters") | m.Name("named_parameters")))
+    for call in m.findall(construction, pattern):
+        found.append(code_of(call.func.value))
+    if found or not isinstance(construction, cst.Call):
+        return list(dict.fromkeys(found))
+    for arg in construction.args[:1]:
+        if isinstance(arg.value, cst.Name):
+            for body in scope_bodies:
+                value = _assignment_value(body, arg.value.value)
+                if value is not None:
+                    return _trained_models(value, [])
+    return []
+
+
+def _names_a_device(expr, scope_bodies, depth: int = 0) -> bool:
+    """``"cuda"``, ``torch.device(...)``, ``"cuda" if c else "cpu"``, or a variable assigned one
+    of these: a value ``torch.device(value)`` accepts on any machine."""
+    if isinstance(expr, (cst.SimpleString, cst.FormattedString)):
+        return True
+    if isinstance(expr, cst.Call):
+        return code_of(expr.func) in ("torch.device", "device")
+    if isinstance(expr, cst.IfExp):
+        return _names_a_device(expr.body, scope_bodies, depth) and _names_a_device(
+            expr.orelse, scope_bodies, depth
+        )
+    if isinstance(expr, cst.Name) and depth < 3:
+        for body in scope_bodies:
+            value = _assignment_value(body, expr.value)
+            if value is not None:
+                return _names_a_device(value, scope_bodies, depth + 1)
+    return False
+
+
 def _suite(suite) -> list:
     """The statements of a block (a one-line ``if x: y`` block as one statement line)."""
     if isinstance(suite, cst.SimpleStatementSuite):
@@ -244,10 +282,14 @@ def convert(
             break
         construction = _assignment_value(body, opt_code)
     model_code = None
+    extra_models: list[str] = []  # further modules whose parameters the optimizer holds
     if construction is not None:
-        params = m.findall(construction, m.Call(func=m.Attribute(attr=m.Name("parameters"))))
-        if params:
-            model_code = code_of(params[0].func.value)
+        trained = _trained_models(construction, scope_bodies)
+        if trained:
+            model_code = trained[0]
+            extra_models = [
+                n for n in trained[1:] if re.fullmatch(r"[A-Za-z_]\w*", n) and n != model_code
+            ]
     if model_code is None and hints is not None and hints.model is not None:
         model_code = hints.model
     if model_code is None:
@@ -283,16 +325,11 @@ def convert(
             value = next(
                 (v for b in scope_bodies if (v := _assignment_value(b, code)) is not None), None
             )
-            found = (
-                m.findall(value, m.Call(func=m.Attribute(attr=m.Name("parameters"))))
-                if value is not None
-                else []
-            )
+            found = _trained_models(value, scope_bodies) if value is not None else []
             if not found or not re.fullmatch(r"[A-Za-z_]\w*", code):
                 refuse("SCF311", f"cannot tell which model `{code}` trains")
             manual_opts.append(code)
-            for call in found:
-                model = code_of(call.func.value)
+            for model in found:
                 if not re.fullmatch(r"[A-Za-z_]\w*", model):
                     refuse("SCF311", f"the model `{model}` must be a plain variable")
                 if model not in manual_models:
@@ -677,7 +714,11 @@ def convert(
         stmt("self.model = model\n"),
         stmt("self.optimizer = optimizer\n"),
     ]
-    init_sig = "__init__(self, model, optimizer"
+    # every module the optimizer trains is a submodule (device moves, train/eval, checkpoints)
+    extras = [] if plan.manual else extra_models
+    init[2:2] = [stmt(f"self.{attr_of_model(n)} = {n}\n") for n in extras]
+    model_sig = ", ".join(["model", *extras])
+    init_sig = f"__init__(self, {model_sig}, optimizer"
     init_at = len(methods)
     if plan.manual:
         init = [stmt("super().__init__()\n"), stmt("self.automatic_optimization = False\n")]
@@ -828,7 +869,7 @@ def convert(
         moved_names = moved[1]
         init = [s_ for s_ in init if "self.optimizer = " not in code_of(s_)]
         init = [s_ for s_ in init if "self.scheduler = " not in code_of(s_)]
-        init_sig = "__init__(self, model"
+        init_sig = f"__init__(self, {model_sig}"
         methods[init_at] = method(init_sig + ")", init)
         findings.append(
             Finding(
@@ -886,6 +927,7 @@ def convert(
         header_comments += _loop_comments(site.batch_for) if site.train_fn is None else []
     if site.train_fn is not None:
         header_comments += _loop_comments(site.batch_for) + _loop_comments(site.train_fn)
+        header_comments += comments_of(site.train_call)  # the call's own comments
     at_module_level = site.scope_body is module.body
     blank = [cst.EmptyLine(indent=False)] * (2 if at_module_level else 1)
     doc = '"""The training loop of this script as a LightningModule (migrated by torch-scaffold)."""\n'
@@ -901,9 +943,9 @@ def convert(
     )
 
     # --- what replaces the loop
-    args = [model_code, opt_code] + ([all_scheds[0]] if all_scheds else [])
+    args = [model_code, *extras, opt_code] + ([all_scheds[0]] if all_scheds else [])
     if moved is not None:
-        args = [model_code]
+        args = [model_code, *extras]
     if plan.manual:
         args = manual_models + manual_opts
     new = [cls, stmt(f"{inst} = {cls_name}({', '.join(args)})\n").with_changes(leading_lines=blank)]
@@ -919,7 +961,13 @@ def convert(
     device, cuda = _find_device(scope_bodies, model_code)
     if device is None and not cuda and hints is not None and hints.device is not None:
         device = hints.device
-    accelerator = f"torch.device({device}).type" if device else '"cpu"'
+    accelerator = '"cpu"'
+    if device is not None and _names_a_device(cst.parse_expression(device), scope_bodies):
+        accelerator = f"torch.device({device}).type"
+    elif device is not None:
+        # a device index or something only known at run time (`model.to(gpu_id)`): the Trainer
+        # takes the device type the script's own `.to(...)` gave the model
+        accelerator = f"next({model_code}.parameters()).device.type"
     if cuda == "True":
         accelerator = '"gpu"'
     elif cuda is not None:  # `if use_cuda: model.cuda()`: the same test picks the accelerator

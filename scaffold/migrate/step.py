@@ -14,6 +14,7 @@ import scaffold.migrate.match as m
 from scaffold.migrate.findings import FIXED, CannotConvert, Finding
 from scaffold.migrate.syntax import (
     _assigned,
+    _ContinueReplacer,
     _dotted,
     _kwarg,
     _method_call,
@@ -24,6 +25,8 @@ from scaffold.migrate.syntax import (
     code_of,
     comment_holder,
     comments_of,
+    outside_defs,
+    transform_stmts,
     with_comments,
 )
 
@@ -404,7 +407,7 @@ def manual_reason(stmts: list, model_names: set[str]) -> str | None:
             return "`zero_grad()` between backward() and step()"
     for s_ in stmts[back + 1 : first_step]:
         if _clip_call(s_) is None and _method_call(s_, "zero_grad") is None:
-            return f"`{code_of(s_).strip()}` runs between backward() and step()"
+            return f"`{code_of(s_).strip().splitlines()[0]}` runs between backward() and step()"
     for s_ in stmts[first_step + 1 :]:
         if _method_call(s_, "zero_grad") is not None or _method_call(s_, "step") is not None:
             continue
@@ -474,6 +477,18 @@ def _plan_manual(stmts, loop, position, amp, accumulate, findings, reason=None) 
         raise CannotConvert(
             Finding("SCF307", "manual", "the optimizer must be a plain variable", *where)
         )
+    leaving = outside_defs(body, m.Return() | m.Yield())
+    if leaving:
+        raise CannotConvert(
+            Finding(
+                "SCF310",
+                "manual",
+                f"`{code_of(leaving[0]).split()[0]}` inside the batch loop",
+                *where,
+            )
+        )
+    # `continue` ends this batch's work: training_step returns
+    body = transform_stmts(body, _ContinueReplacer(cst.Return()))
     optimizers = list(dict.fromkeys(n for n in rewrite.stepped if n is not None))
     why = reason or f"{len(optimizers)} optimizers"
     findings.append(

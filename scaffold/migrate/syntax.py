@@ -194,6 +194,34 @@ class _BreakReplacer(cst.CSTTransformer):
         return self.replacement if self.depth == 0 else updated
 
 
+class _ContinueReplacer(_BreakReplacer):
+    """``continue`` of the converted loop -> ``replacement`` (``return``: training_step ends
+    for this batch, as the iteration did)."""
+
+    def leave_Break(self, original, updated):
+        return updated
+
+    def leave_Continue(self, original, updated):
+        return self.replacement if self.depth == 0 else updated
+
+
+def outside_defs(stmts, pattern) -> list:
+    """Nodes matching ``pattern`` in ``stmts``, not counting those in nested defs/lambdas."""
+    found = []
+    for s in stmts:
+        if isinstance(s, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        for node in m.findall(s, pattern):
+            found.append(node)
+    inner = [
+        n
+        for s in stmts
+        for d in m.findall(s, m.FunctionDef() | m.Lambda())
+        for n in m.findall(d, pattern)
+    ]
+    return [n for n in found if not any(n is i for i in inner)]
+
+
 def transform_stmts(stmts, transformer) -> list:
     return list(cst.Module(body=list(stmts)).visit(transformer).body)
 

@@ -310,3 +310,56 @@ def test_slurm_environment_is_detected(monkeypatch):
     assert env.main_address == "gpu03" and env.main_port == 15000 + 3456
     with pytest.raises(MisconfigurationException, match="WORLD_SIZE=8"):
         detect(num_processes=2, num_nodes=2)
+
+
+AFTER_FIT = """
+import atexit, os, sys, time
+import torch
+import runtime as L
+
+
+def last_words():  # registered early, so it runs late: after the process group is gone
+    time.sleep(3)
+    open(sys.argv[1], "w").write("done")
+
+
+if os.environ.get("LOCAL_RANK") == "1":  # set for the ranks the launcher starts
+    atexit.register(last_words)
+
+
+class M(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+data = torch.utils.data.TensorDataset(torch.randn(8, 2))
+trainer = L.Trainer(
+    max_epochs=1, accelerator="cpu", strategy="ddp", devices=2, logger=False,
+    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+)
+trainer.fit(M(), torch.utils.data.DataLoader(data, batch_size=2))
+"""
+
+
+def test_other_ranks_finish_the_script_after_rank_zero_exits(tmp_path):
+    script = tmp_path / "after_fit.py"
+    script.write_text(AFTER_FIT)
+    marker = tmp_path / "rank1.txt"
+    clean = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, "OMP_NUM_THREADS": "1"},
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert marker.read_text() == "done"
