@@ -176,6 +176,12 @@ def update_cmd(path, vcs_ref, pretend, data, trust) -> None:
     show_default=True,
     help="Emit `import runtime as L` or `import lightning as L`.",
 )
+@click.option(
+    "--no-tooling",
+    is_flag=True,
+    help="A bare Trainer (logger=False, enable_checkpointing=False): nothing written to "
+    "lightning_logs/.",
+)
 @click.option("--report", type=click.Path(path_type=Path), help="Write the findings as JSON.")
 @click.option(
     "--verify",
@@ -197,7 +203,7 @@ def update_cmd(path, vcs_ref, pretend, data, trust) -> None:
     help="Arguments for both runs of --verify, e.g. --verify-args '--epochs 1 --batch-size 8'.",
 )
 def migrate_cmd(
-    paths, output, diff, check, engine, report, verify, verify_steps, verify_args
+    paths, output, diff, check, engine, no_tooling, report, verify, verify_steps, verify_args
 ) -> None:
     """Turn hand-written PyTorch training loops into a LightningModule + Trainer.fit.
 
@@ -214,7 +220,9 @@ def migrate_cmd(
         steps = verify_steps if verify else 0
         extra = tuple(shlex.split(verify_args))
         result = run(
-            MigrateOptions(tuple(paths), output, diff, check, engine, report, steps, extra)
+            MigrateOptions(
+                tuple(paths), output, diff, check, engine, report, steps, extra, not no_tooling
+            )
         )
     except ScaffoldError as err:
         _fail(err)

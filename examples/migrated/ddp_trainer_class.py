@@ -81,8 +81,6 @@ class Trainer:
             strategy="ddp",
             devices=TRAINER_DEVICES,
             use_distributed_sampler=False,
-            logger=False,
-            enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
         )

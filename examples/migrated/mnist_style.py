@@ -60,7 +60,7 @@ def main():
             return self.model(*args, **kwargs)
 
         def on_train_epoch_start(self):
-            model.train()
+            self.model.train()
             self.stop_epoch = False
 
         def on_train_batch_start(self, batch, batch_idx):
@@ -71,7 +71,7 @@ def main():
             epoch = range(1, args.epochs + 1)[self.current_epoch]
             data, target = batch
             # clear old gradients
-            output = model(data)
+            output = self.model(data)
             loss = F.nll_loss(output, target)
             if batch_idx % args.log_interval == 0:
                 print(
@@ -84,13 +84,13 @@ def main():
             return loss
 
         def on_validation_epoch_start(self):
-            model.eval()
+            self.model.eval()
             self.test_loss = 0
             self.correct = 0
 
         def validation_step(self, batch, batch_idx):
             data, target = batch
-            output = model(data)
+            output = self.model(data)
             self.test_loss += F.nll_loss(output, target, reduction="sum").item()
             pred = output.argmax(dim=1, keepdim=True)
             self.correct += pred.eq(target.view_as(pred)).sum().item()
@@ -119,8 +119,6 @@ def main():
         accelerator=torch.device(device).type,
         devices=1,
         num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )

@@ -30,14 +30,14 @@ class LitModel(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         epoch = range(4)[self.current_epoch]
-        i = batch_idx + 0
+        i = batch_idx
         data = batch
         # get the inputs; data is a list of [inputs, labels]
         inputs, labels = data
         # zero the parameter gradients
 
         # forward + backward + optimize
-        outputs = net(inputs)
+        outputs = self.model(inputs)
         loss = criterion(outputs, labels)
 
         # print statistics
@@ -57,8 +57,6 @@ trainer = L.Trainer(
     max_epochs=len(range(4)),
     accelerator="cpu",
     devices=1,
-    logger=False,
-    enable_checkpointing=False,
     enable_progress_bar=False,
     enable_model_summary=False,
 )

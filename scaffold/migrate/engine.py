@@ -158,7 +158,9 @@ def _training_outside_loops(module, class_reason: str | None = None) -> Finding 
     return None
 
 
-def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
+def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> SourceResult:
+    """Migrates one script's text. ``tooling``: keep the Trainer's logger and checkpointing
+    (they do not change the numbers); False gives a bare Trainer."""
     import libcst as cst
 
     from scaffold.migrate.locate import has_hand_written_loop
@@ -262,7 +264,7 @@ def migrate_source(code: str, engine: str = "runtime") -> SourceResult:
         before_convert = module.code
         alias = hints.model.split(".")[0] if hints.model else None
         try:
-            module, loop_findings = convert(module, engine, hints)
+            module, loop_findings = convert(module, engine, hints, tooling)
             findings += _original_positions(loop_findings, before_convert, code, alias)
             converted = True
         except CannotConvert as err:

@@ -33,6 +33,7 @@ class MigrateOptions:
     report: Path | None = None
     verify_steps: int = 0  # > 0: run both versions for this many optimizer steps and compare
     verify_args: tuple[str, ...] = ()  # command-line arguments for both runs
+    tooling: bool = True  # the generated Trainer keeps its logger and checkpointing
 
 
 @dataclass
@@ -106,7 +107,7 @@ def run(opts: MigrateOptions) -> MigrateRun:
             code = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise ScaffoldError(f"cannot read {path}: {err}") from None
-        result = migrate_source(code, opts.engine)
+        result = migrate_source(code, opts.engine, opts.tooling)
         outcome = FileOutcome(path, result)
         outcome_run.outcomes.append(outcome)
         if result.status != MIGRATED:

@@ -62,6 +62,7 @@ from scaffold.migrate.syntax import (
     comments_of,
     last_assigned_value,
     re_word,
+    split_lines,
     stmt,
     transform_stmts,
     with_comments,
@@ -196,7 +197,7 @@ class Hints:
 
 
 def convert(
-    module: cst.Module, engine: str = "runtime", hints: Hints | None = None
+    module: cst.Module, engine: str = "runtime", hints: Hints | None = None, tooling: bool = True
 ) -> tuple[cst.Module, list[Finding]]:
     wrapper = MetadataWrapper(module)
     module = wrapper.module
@@ -233,7 +234,7 @@ def convert(
     scope_bodies = [site.scope_body, module.body]
     findings_pre: list[Finding] = []
     # which optimizer, which model
-    flat, _, _ = _flatten_amp(list(site.batch_for.body.body), position, site.batch_for)
+    flat, _, _ = _flatten_amp(split_lines(site.batch_for.body.body), position, site.batch_for)
     flat, _ = _flatten_accumulation(flat, site.batch_for)
     step_names = [_dotted(_receiver(c)) for s in flat if (c := _method_call(s, "step"))]
     synthesized: list = []  # statements defining an optimizer the script did not have
@@ -393,7 +394,8 @@ def convert(
             )
 
     # the epoch loop
-    epoch_var = epoch_iter = None
+    epoch_iter = None
+    epoch_values: dict[str, str] = {}  # epoch-loop variable -> its value, "{i}" = epoch index
     while_test = None
     if isinstance(site.epoch_for, cst.While):
         while_test = site.epoch_for.test
@@ -412,12 +414,11 @@ def convert(
             )
         )
     elif site.epoch_for is not None:
+        epoch_values = _epoch_values(site.epoch_for, refuse)
         it = site.epoch_for.iter
-        if not m.matches(it, m.Call(func=m.Name("range"))):
-            refuse("SCF314", "the epoch loop must iterate over range(...)")
-        if not isinstance(site.epoch_for.target, cst.Name):
-            refuse("SCF314", "the epoch loop variable must be a plain name")
-        epoch_var, epoch_iter = site.epoch_for.target.value, code_of(it)
+        if m.matches(it, m.Call(func=m.Name("enumerate"))):
+            it = it.args[0].value
+        epoch_iter = code_of(it)
         if site.epoch_for.orelse is not None:
             refuse("SCF315", "`for ... else` on the epoch loop is not converted")
         if m.findall(cst.Module(body=list(site.epoch_pre)), m.Break() | m.Continue()):
@@ -430,6 +431,16 @@ def convert(
                 *where,
             )
         )
+
+    def epoch_lines(used: set[str], texts=(), index: str = "self.current_epoch") -> list[str]:
+        """``epoch = range(...)[self.current_epoch]`` (and the enumerate index) for the epoch
+        variables that ``used`` holds or ``texts`` mention."""
+        return [
+            f"{name} = {value.format(i=index)}"
+            for name, value in epoch_values.items()
+            if name in used or any(re_word(name, t) for t in texts)
+        ]
+
     if site.batch_for.orelse is not None:
         refuse("SCF315", "`for ... else` on the batch loop is not converted")
     if m.findall(cst.Module(body=list(epoch_post)), m.Continue()):
@@ -513,7 +524,7 @@ def convert(
         pre, post = list(site.epoch_pre), list(epoch_post) + while_check
         hook_writes = written(pre) | written(plan.body) | targets | written(post)
         hook_reads = incoming(pre) | incoming(plan.body, targets) | incoming(post) | u_after
-        shared = (hook_writes & hook_reads) - {epoch_var} - outer_globals
+        shared = (hook_writes & hook_reads) - set(epoch_values) - outer_globals
         fn_shared: set[str] = set()
         fn_globals: set[str] = set()
     else:
@@ -531,7 +542,7 @@ def convert(
             | u_after
             | (f_reads - f_writes)
         )
-        shared = (e_writes & e_reads) - {epoch_var} - outer_globals
+        shared = (e_writes & e_reads) - set(epoch_values) - outer_globals
         if shared & fn_shared:
             refuse(
                 "SCF317",
@@ -556,11 +567,11 @@ def convert(
             shared |= (written(site.epoch_pre) | written(plan.body) | targets) & (
                 v_reads - v_writes
             )
-        shared -= {epoch_var} | outer_globals
+        shared -= set(epoch_values) | outer_globals
     global_names = outer_globals | fn_globals
     attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
     # an evaluation helper called after training (a final evaluation) becomes the test hooks
-    test, test_attr = _plan_test(module, after, epoch_var), None
+    test, test_attr = _plan_test(module, after, set(epoch_values)), None
     if test is not None:
         if test.target is not None:
             test_attr = _fresh(
@@ -576,8 +587,27 @@ def convert(
                 *(lambda p: (p.line, p.column + 1))(position(test.call_stmt)),
             )
         )
+    # the hooks use the module's own attributes for the model(s) it holds, where the name is
+    # the same object throughout the loop (never rebound by it)
+    own_models = _own_model_attrs(
+        {n: attr_of_model(n) for n in manual_models}
+        if plan.manual
+        else {**{n: attr_of_model(n) for n in extra_models}, **dict.fromkeys(model_names, "model")},
+        written(site.epoch_pre)
+        | written(plan.body)
+        | written(epoch_post)
+        | written(site.fn_pre)
+        | written(fn_post)
+        | targets
+        | shared
+        | fn_shared
+        | global_names,
+    )
     renamer = _Renamer(
-        {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in attr_of.items()}
+        {
+            **{n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in own_models.items()},
+            **{n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in attr_of.items()},
+        }
     )
 
     body = transform_stmts(plan.body, renamer)
@@ -648,11 +678,7 @@ def convert(
                         # evaluated once per call, as the original call did (see arg_stmts)
                         bindings.append(f"{name} = self.{name}_arg")
                         evaluated_args.add(name)
-        needs_epoch = epoch_var is not None and (
-            epoch_var in used or any(re_word(epoch_var, b) for b in bindings)
-        )
-        if needs_epoch:
-            lines.append(f"{epoch_var} = {epoch_iter}[self.current_epoch]")
+        lines += epoch_lines(used, bindings)
         lines += bindings
         return [stmt(line + "\n") for line in lines]
 
@@ -660,6 +686,13 @@ def convert(
     unpack_lines = batch_unpack(site.batch_for)
     if unpack_lines is None:
         refuse("SCF320", "`enumerate` loop target must be `index, batch`")
+    # `i = batch_idx` only where the step reads `i`
+    read_in_step = _used(plan.body)
+    unpack_lines = [
+        line
+        for line in unpack_lines
+        if "batch_idx" not in line or line.split(" = ")[0] in read_in_step | shared | fn_shared
+    ]
     unpack = transform_stmts([stmt(line + "\n") for line in unpack_lines], renamer)
     loader, _, _ = _unwrap_loader(site.batch_for.iter)
     loader_code = code_of(loader)
@@ -745,9 +778,7 @@ def convert(
     if evaluated_args:
         # the call's non-trivial arguments, evaluated when the original call was made
         arg_lines = [f"self.{n}_arg = {fn_map[n]}" for n in sorted(evaluated_args)]
-        uses_epoch = epoch_var is not None and any(re_word(epoch_var, x) for x in arg_lines)
-        if uses_epoch:
-            arg_lines.insert(0, f"{epoch_var} = {epoch_iter}[self.current_epoch]")
+        arg_lines[:0] = epoch_lines(set(), arg_lines)
         start_stmts += [stmt(x + "\n") for x in arg_lines]
     if f_pre:
         start_stmts += prelude(f_pre, True) + f_pre
@@ -771,8 +802,16 @@ def convert(
             n: (n if n not in LIGHTNING_ATTRS | taken_attrs else f"{n}_{suffix}")
             for n in plan.local_shared
         }
+        rebound = {b.split(" = ")[0] for b in plan.bindings if len(set(b.split(" = "))) > 1}
         renamer_ = _Renamer(
-            {n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in local_attr.items()}
+            {
+                **{
+                    n: cst.Attribute(cst.Name("self"), cst.Name(a))
+                    for n, a in own_models.items()
+                    if n not in rebound | set(plan.local_shared)
+                },
+                **{n: cst.Attribute(cst.Name("self"), cst.Name(a)) for n, a in local_attr.items()},
+            }
         )
         if plan.inline:
             renamer_ = renamer  # the epoch loop's own variables: the same attributes
@@ -781,10 +820,7 @@ def convert(
             lines = []
             used_here = _used(code_stmts)
             binds = [b for b in plan.bindings if b.split(" = ")[0] in used_here]
-            if epoch_var is not None and (
-                epoch_var in used_here or any(re_word(epoch_var, b) for b in binds)
-            ):
-                lines.append(f"{epoch_var} = {epoch_iter}[self.current_epoch]")
+            lines += epoch_lines(used_here, binds)
             return [stmt(x + "\n") for x in lines + binds]
 
         v_pre = transform_stmts(plan.lead, renamer) + transform_stmts(plan.pre, renamer_)
@@ -1010,21 +1046,21 @@ def convert(
         trainer_args.append("num_sanity_val_steps=0")
     if early is not None:
         trainer_args.append(f"callbacks=[{early.callback}]")
-    trainer_args += [
-        "logger=False",
-        "enable_checkpointing=False",
-        "enable_progress_bar=False",
-        "enable_model_summary=False",
-    ]
+    # the Trainer's logger and checkpoints cannot change what the script computes: they stay
+    # on (--no-tooling turns them off); the script prints its own progress, so the progress bar
+    # and the summary table stay off
+    if not tooling:
+        trainer_args += ["logger=False", "enable_checkpointing=False"]
+    trainer_args += ["enable_progress_bar=False", "enable_model_summary=False"]
     inner = "".join(f"    {a},\n" for a in trainer_args)
     new.append(stmt(f"{trainer_var} = L.Trainer(\n{inner})\n"))
     val_loader = f", {val.loader_code}" if val is not None else ""
     new.append(stmt(f"{trainer_var}.fit({inst}, {loader_code}{val_loader})\n"))
     for n in sorted((shared | fn_shared) & u_after):
         new.append(stmt(f"{n} = {inst}.{attr_of[n]}\n"))
-    if epoch_var is not None and epoch_var in u_after:
-        # the value the loop variable had in the last epoch that ran
-        new.append(stmt(f"{epoch_var} = {epoch_iter}[{trainer_var}.current_epoch - 1]\n"))
+    # the values the loop variables had in the last epoch that ran
+    for line in epoch_lines(u_after, (), f"{trainer_var}.current_epoch - 1"):
+        new.append(stmt(line + "\n"))
     findings.insert(
         0,
         Finding(
@@ -1106,6 +1142,14 @@ def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
             "changes; the Trainer needs the DataLoader before training starts",
         )
     return code_of(expr)
+
+
+def _own_model_attrs(attrs: dict[str, str], changing: set[str]) -> dict[str, str]:
+    """{script name: module attribute} for the models the LightningModule holds, less the
+    names that do not stay the same object through the loop."""
+    return {
+        n: a for n, a in attrs.items() if re.fullmatch(r"[A-Za-z_]\w*", n) and n not in changing
+    }
 
 
 def _without_globals(stmts: list) -> list:
@@ -1223,7 +1267,31 @@ def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
     return renamed, wanted, moved
 
 
-def _plan_test(module: cst.Module, after: list, epoch_var: str | None):
+def _epoch_values(loop: cst.For, refuse) -> dict[str, str]:
+    """``for epoch in range(...)`` or ``for i, epoch in enumerate(range(...)[, start])``: each
+    loop variable's value in epoch ``{i}`` (a format template)."""
+    it, target = loop.iter, loop.target
+    index_name = start = None
+    if m.matches(it, m.Call(func=m.Name("enumerate"))) and it.args:
+        if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
+            refuse("SCF314", "`for ... in enumerate(...)` epoch loops must unpack `index, epoch`")
+        first, second = (e.value for e in target.elements)
+        if not isinstance(first, cst.Name):
+            refuse("SCF314", "the epoch loop's index must be a plain name")
+        index_name, target = first.value, second
+        start = code_of(it.args[1].value) if len(it.args) > 1 else None
+        it = it.args[0].value
+    if not m.matches(it, m.Call(func=m.Name("range"))):
+        refuse("SCF314", "the epoch loop must iterate over range(...) (or enumerate(range(...)))")
+    if not isinstance(target, cst.Name):
+        refuse("SCF314", "the epoch loop variable must be a plain name")
+    values = {target.value: f"{code_of(it)}[{{i}}]"}
+    if index_name is not None:
+        values[index_name] = f"{start} + {{i}}" if start is not None else "{i}"
+    return values
+
+
+def _plan_test(module: cst.Module, after: list, epoch_names: set[str]):
     """The first statement after the loop that calls a no-grad evaluation helper, as test hooks
     (None when there is none, or when the helper needs the epoch variable or never switches the
     model to eval mode: then the call stays as it is)."""
@@ -1236,9 +1304,7 @@ def _plan_test(module: cst.Module, after: list, epoch_var: str | None):
         if plan is None:
             continue
         code = code_of(cst.Module(body=[*plan.pre, *plan.body, *plan.post]))
-        if epoch_var is not None and (
-            re_word(epoch_var, code) or any(re_word(epoch_var, b) for b in plan.bindings)
-        ):
+        if any(re_word(n, t) for n in epoch_names for t in [code, *plan.bindings]):
             return None
         if not m.findall(plan.fn, m.Call(func=m.Attribute(attr=m.Name("eval")))):
             return None

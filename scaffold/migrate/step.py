@@ -26,6 +26,7 @@ from scaffold.migrate.syntax import (
     comment_holder,
     comments_of,
     outside_defs,
+    split_lines,
     transform_stmts,
     with_comments,
 )
@@ -616,7 +617,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     findings: list[Finding] = []
     stepped = False
     pending: list[cst.EmptyLine] = []
-    stmts, amp, amp_findings = _flatten_amp(list(loop.body.body), position, loop)
+    stmts, amp, amp_findings = _flatten_amp(split_lines(loop.body.body), position, loop)
     findings += amp_findings
     stmts, accumulate = _flatten_accumulation(stmts, loop)
     stmts = _flatten_closure(stmts, loop, position)

@@ -222,6 +222,22 @@ def outside_defs(stmts, pattern) -> list:
     return [n for n in found if not any(n is i for i in inner)]
 
 
+def split_lines(stmts) -> list:
+    """``a(); b()`` on one line -> one statement per line (the line's comments go with the
+    first and, for a trailing comment, the last), so each can be moved on its own."""
+    out = []
+    for s in stmts:
+        if not isinstance(s, cst.SimpleStatementLine) or len(s.body) < 2:
+            out.append(s)
+            continue
+        smalls = [x.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for x in s.body]
+        lines = [cst.SimpleStatementLine(body=[x]) for x in smalls]
+        lines[0] = lines[0].with_changes(leading_lines=s.leading_lines)
+        lines[-1] = lines[-1].with_changes(trailing_whitespace=s.trailing_whitespace)
+        out += lines
+    return out
+
+
 def transform_stmts(stmts, transformer) -> list:
     return list(cst.Module(body=list(stmts)).visit(transformer).body)
 
@@ -325,7 +341,7 @@ def batch_unpack(loop: cst.For) -> list[str] | None:
         if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
             return None
         index = code_of(target.elements[0].value)
-        if start is not None:
+        if start is not None and start not in ("0", "start=0"):
             lines.append(f"{index} = batch_idx + {start}")
         elif index != "batch_idx":
             lines.append(f"{index} = batch_idx")

@@ -74,6 +74,25 @@ def _run(script: Path, steps: int, out: Path, args: tuple[str, ...], timeout: fl
     return proc.stdout
 
 
+def _listing(logs: Path) -> set[str] | None:
+    return {p.name for p in logs.iterdir()} if logs.is_dir() else None
+
+
+def _remove_new_logs(folder: Path, before: set[str] | None) -> None:
+    """The verification runs' Trainer logs (lightning_logs/version_N) are not the user's."""
+    import shutil
+
+    logs = folder / "lightning_logs"
+    if not logs.is_dir():
+        return
+    if before is None:
+        shutil.rmtree(logs, ignore_errors=True)
+        return
+    for entry in logs.iterdir():
+        if entry.name not in before:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def verify(
     original: Path,
     migrated_code: str,
@@ -97,6 +116,7 @@ def verify(
             "migrate without --verify",
         )
     folder = original.parent
+    logs_before = _listing(folder / "lightning_logs")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{original.stem}.migrated-", suffix=".py", dir=folder)
     migrated = Path(tmp_name)
     with tempfile.TemporaryDirectory() as scratch, os.fdopen(fd, "w") as handle:
@@ -114,6 +134,7 @@ def verify(
             a, b = (torch.load(p, weights_only=True) for p in outs)
         finally:
             migrated.unlink(missing_ok=True)
+            _remove_new_logs(folder, logs_before)
     counts = (a["steps"], b["steps"])
     if counts[0] != counts[1] or len(a["params"]) != len(b["params"]):
         return Verification(
