@@ -1004,8 +1004,8 @@ def convert(
         # a device index or something only known at run time (`model.to(gpu_id)`): the Trainer
         # takes the device type the script's own `.to(...)` gave the model
         accelerator = f"next({model_code}.parameters()).device.type"
-    if cuda == "True":
-        accelerator = '"gpu"'
+    if cuda == "True":  # `model.cuda()`: the device type the script put the model on
+        accelerator = f"next({model_code}.parameters()).device.type"
     elif cuda is not None:  # `if use_cuda: model.cuda()`: the same test picks the accelerator
         accelerator = f'"gpu" if {cuda} else "cpu"'
     if device == '"auto"':

@@ -142,3 +142,14 @@ def test_generator_expression_names_are_not_renamed():
     code = migrate_source((HERE / "tqdm_and_genexp.py").read_text()).code
     assert "for xb, yb in loader)" in code
     assert "trainer.fit(lit_model, loader)" in code
+
+
+def test_an_unconditional_cuda_call_takes_the_models_own_device_type():
+    """`model.cuda()` / `model.to(gpu_id)`: the Trainer runs where the script put the model
+    (also when a CPU-only stand-in makes `.cuda()` a no-op), never a hard-coded 'gpu'."""
+    source = (HERE / "cuda_flag.py").read_text()
+    source = source.replace("if use_cuda:\n    net.cuda()", "net.cuda()")
+    code = migrate_source(source).code
+    assert "accelerator=next(net.parameters()).device.type" in code
+    index = migrate_source(source.replace("net.cuda()", "net.to(0)")).code
+    assert "accelerator=next(net.parameters()).device.type" in index
