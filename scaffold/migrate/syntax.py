@@ -8,6 +8,7 @@ import re
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate.dataflow import target_names as _bound_names
 
 LIGHTNING_ATTRS = {
     "device", "dtype", "trainer", "hparams", "logger", "loggers", "global_step",
@@ -96,19 +97,6 @@ def _assigned(stmts) -> set[str]:
         elif isinstance(node, cst.WithItem) and node.asname is not None:
             names |= _bound_names(node.asname.name)
     return names
-
-
-def _bound_names(target) -> set[str]:
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
-        out: set[str] = set()
-        for el in target.elements:
-            out |= _bound_names(el.value)
-        return out
-    if isinstance(target, cst.StarredElement):
-        return _bound_names(target.value)
-    return set()
 
 
 def _used(stmts) -> set[str]:
