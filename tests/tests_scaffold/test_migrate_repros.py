@@ -28,6 +28,7 @@ EXPECT = {
     "global_counter.py": MIGRATED,
     "main_guard.py": MIGRATED,
     "tqdm_and_genexp.py": MIGRATED,
+    "two_models_enumerate_epochs.py": MIGRATED,
     "flat_while_next.py": (NOT_CONVERTED, "SCF330"),
     "flat_while_counter.py": (NOT_CONVERTED, "SCF330"),
     "ddp_env_unconverted.py": (NOT_CONVERTED, "SCF330"),
@@ -153,3 +154,25 @@ def test_an_unconditional_cuda_call_takes_the_models_own_device_type():
     assert "accelerator=next(net.parameters()).device.type" in code
     index = migrate_source(source.replace("net.cuda()", "net.to(0)")).code
     assert "accelerator=next(net.parameters()).device.type" in index
+
+
+def test_every_model_an_optimizer_trains_is_a_submodule():
+    code = migrate_source((HERE / "two_models_enumerate_epochs.py").read_text()).code
+    assert "self.dec = dec" in code and "LitModel(enc, dec" in code
+    assert "self.dec(self.model(x))" in code
+
+
+def test_tooling_stays_on_unless_switched_off(tmp_path):
+    source = (HERE / "main_guard.py").read_text()
+    assert "logger=False" not in migrate_source(source).code
+    bare = migrate_source(source, tooling=False).code
+    assert "logger=False" in bare and "enable_checkpointing=False" in bare
+    script = tmp_path / "train.py"
+    script.write_text(source)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaffold", "migrate", str(script), "-o", str(tmp_path / "out.py"),
+         "--no-tooling"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "logger=False" in (tmp_path / "out.py").read_text()
