@@ -108,6 +108,7 @@ class _Flow:
         self.names = names
         self.reads: set[str] = set()
         self.maybe: set[str] = set()  # every name the block may bind
+        self.definitely: set[str] = set()  # what every path binds (set by ``analyse``)
 
     def read(self, node: cst.CSTNode | None, bound: set[str]) -> None:
         if node is not None:
@@ -232,7 +233,7 @@ class _Flow:
 
 def analyse(stmts: Sequence[cst.BaseStatement], bound: Iterable[str] = ()) -> _Flow:
     flow = _Flow(BlockNames(stmts))
-    flow.definitely = flow.block(list(stmts), set(bound))  # type: ignore[attr-defined]
+    flow.definitely = flow.block(list(stmts), set(bound))
     return flow
 
 
@@ -248,7 +249,7 @@ def written(stmts: Sequence[cst.BaseStatement]) -> set[str]:
 
 def definitely_bound(stmts: Sequence[cst.BaseStatement]) -> set[str]:
     """Names bound on every path through ``stmts``."""
-    return analyse(stmts).definitely  # type: ignore[attr-defined]
+    return analyse(stmts).definitely
 
 
 def inner_name_ids(stmts: Sequence[cst.BaseStatement]) -> set[int]:
