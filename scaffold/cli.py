@@ -162,8 +162,38 @@ def update_cmd(path, vcs_ref, pretend, data, trust) -> None:
         click.echo("Review with `git diff`, run the tests, then commit.")
 
 
+def _explain_rule(ctx: click.Context, _param, value: str | None) -> None:
+    """``--explain CODE``: what a rule covers and what it does not (``all``: the list)."""
+    if value is None or ctx.resilient_parsing:
+        return
+    from scaffold.migrate.rules import REGISTRY, lookup
+
+    if value.strip().lower() == "all":
+        for code, rule in REGISTRY.items():
+            click.echo(f"{code}  {rule.summary}")
+        ctx.exit(0)
+    rule = lookup(value)
+    if rule is None:
+        raise click.BadParameter(
+            f"got {value!r}; known codes are {min(REGISTRY)}..{max(REGISTRY)} "
+            "(`scaffold migrate --explain all` lists them)",
+            ctx=ctx,
+            param_hint="--explain",
+        )
+    click.echo(rule.explain(), nl=False)
+    ctx.exit(0)
+
+
 @main.command("migrate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--explain",
+    metavar="CODE",
+    expose_value=False,
+    is_eager=True,
+    callback=_explain_rule,
+    help="Say what rule CODE (e.g. SCF311) covers and what it does not; `all` lists the rules.",
+)
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Write here instead of in place."
 )

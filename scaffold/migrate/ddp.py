@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate import rules as R
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
 from scaffold.migrate.syntax import (
     FunctionDepth,
@@ -111,7 +112,7 @@ class _Strip(KeepBlocksValid):
     def note(self, node, message: str) -> None:
         pos = self.position(node)
         line, col = (pos.line, pos.column + 1) if pos is not None else (1, 1)
-        self.findings.append(Finding("SCF017", FIXED, message, line, col))
+        self.findings.append(Finding(R.DISTRIBUTED_MAPPED, FIXED, message, line, col))
 
     # --- statements removed or rewritten
     def leave_SimpleStatementLine(self, original, updated):
@@ -258,7 +259,7 @@ def strip_distributed(module: cst.Module) -> tuple[cst.Module, DistInfo]:
         line = text.count("\n", 0, leftover.start()) + 1
         raise CannotConvert(
             Finding(
-                "SCF328",
+                R.SPAWN,
                 MANUAL,
                 f"distributed code this tool does not map to the Trainer (`{leftover.group(0)}...`): "
                 "remove it, or convert by hand with Trainer(strategy='ddp', devices=N)",
@@ -268,7 +269,7 @@ def strip_distributed(module: cst.Module) -> tuple[cst.Module, DistInfo]:
         )
     num_nodes = None
     if len(strip.spawns) > 1:
-        raise CannotConvert(Finding("SCF328", MANUAL, "several spawn calls; not converted", 1, 1))
+        raise CannotConvert(Finding(R.SPAWN, MANUAL, "several spawn calls; not converted", 1, 1))
     if strip.spawns:
         devices = strip.spawns[0][2]
         if not re.fullmatch(r"\d+", devices):
@@ -288,7 +289,7 @@ def strip_distributed(module: cst.Module) -> tuple[cst.Module, DistInfo]:
         pos = position(strip.samplers[0])
         strip.findings.append(
             Finding(
-                "SCF017",
+                R.DISTRIBUTED_MAPPED,
                 FIXED,
                 "DistributedSampler kept, told its rank and number of replicas (it is built "
                 "before the Trainer starts the process group); "

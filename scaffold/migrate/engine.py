@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from io import StringIO
 
+from scaffold.migrate import rules as R
 from scaffold.migrate.findings import FIXED, INFO, MANUAL, REFUSED, CannotConvert, Finding
 
 MIGRATED, UNCHANGED, NOT_CONVERTED, OUT_OF_SCOPE, SYNTAX_ERROR = (
@@ -59,7 +60,7 @@ def _refusal(code: str, module=None) -> Finding | None:
         hit = re.search(pattern, code, re.M)
         if hit:
             line = _line_of(code, hit.start())
-            return Finding("SCF901", REFUSED, f"script {reason}", line, 1)
+            return Finding(R.OUT_OF_SCOPE, REFUSED, f"script {reason}", line, 1)
     return _training_in_module_method(code, module)
 
 
@@ -93,7 +94,7 @@ def _training_in_module_method(code: str, module=None) -> Finding | None:
             ):
                 pos = positions[fn].start
                 return Finding(
-                    "SCF902",
+                    R.TRAINING_IN_MODULE,
                     REFUSED,
                     f"training happens inside `{cls.name.value}.{fn.name.value}` of an nn.Module "
                     "(not a training loop Lightning can own): out of scope",
@@ -120,7 +121,7 @@ def _training_outside_loops(module, class_reason: str | None = None) -> Finding 
         if m.findall(cls, m.Call(func=m.Attribute(attr=m.Name("backward")))):
             pos = positions[cls].start
             return Finding(
-                "SCF326",
+                R.TRAINER_CLASS,
                 MANUAL,
                 f"class `{cls.name.value}` runs the training step in "
                 "its methods (a hand-written trainer) and cannot be flattened into one "
@@ -148,7 +149,7 @@ def _training_outside_loops(module, class_reason: str | None = None) -> Finding 
                     "its own directly inside a `for` loop"
                 )
             return Finding(
-                "SCF327",
+                R.STEP_FUNCTION,
                 MANUAL,
                 f"`{name}()` takes optimizer steps, and {why}; not converted: call it once per "
                 "batch (or per epoch) as a statement of a `for` loop, or convert it by hand",
@@ -175,7 +176,11 @@ def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> 
             code,
             [
                 Finding(
-                    "SCF000", MANUAL, f"syntax error: {err.msg}", err.lineno or 1, err.offset or 1
+                    R.SYNTAX_ERROR,
+                    MANUAL,
+                    f"syntax error: {err.msg}",
+                    err.lineno or 1,
+                    err.offset or 1,
                 )
             ],
         )
@@ -185,7 +190,7 @@ def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> 
             code,
             [
                 Finding(
-                    "SCF000",
+                    R.SYNTAX_ERROR,
                     MANUAL,
                     f"syntax error: {err.message}",
                     err.raw_line,
@@ -199,7 +204,7 @@ def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> 
     from scaffold.migrate.lightning1 import upgrade, uses_lightning1
 
     nothing = Finding(
-        "SCF100", INFO, "no hand-written training loop (zero_grad/backward/step) found"
+        R.NOTHING_TO_DO, INFO, "no hand-written training loop (zero_grad/backward/step) found"
     )
     findings: list[Finding] = []
     if uses_lightning1(module):
@@ -235,7 +240,7 @@ def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> 
             )
             findings.append(
                 Finding(
-                    "SCF016",
+                    R.TRAINER_CLASS_FLATTENED,
                     FIXED,
                     f"hand-written trainer class `{plan.cls_name}`: {what}, "
                     f"the trainer object read as `{plan.alias}` inside it",
@@ -250,7 +255,9 @@ def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> 
         if inlined is not None and has_hand_written_loop(inlined):
             module = inlined
             findings.append(
-                Finding("SCF013", FIXED, "per-batch helper inlined into the training loop")
+                Finding(
+                    R.STEP_HELPER_INLINED, FIXED, "per-batch helper inlined into the training loop"
+                )
             )
     if not has_hand_written_loop(module):
         helper = _training_outside_loops(module, class_reason)
@@ -300,7 +307,7 @@ def _flat_while_loop(module, code: str) -> Finding | None:
         return None
     pos = wrapper.resolve(PositionProvider)[loops[0]].start
     return Finding(
-        "SCF330",
+        R.FLAT_WHILE,
         MANUAL,
         "this `while` loop trains (backward() and an optimizer step) on batches it draws "
         "itself (`next(iterator)`, tensors made in the loop), not from `for batch in loader`; "
@@ -359,7 +366,7 @@ def _check_output(before: str, after: str) -> Finding | None:
         again = cst.parse_module(after)
     except SyntaxError as err:  # pragma: no cover - a bug in a codemod
         return Finding(
-            "SCF398",
+            R.OUTPUT_INVALID,
             MANUAL,
             f"internal error: the converted code does not compile ({err}); "
             "left unchanged, please report it",
@@ -368,13 +375,15 @@ def _check_output(before: str, after: str) -> Finding | None:
     if lost:
         shown = ", ".join(sorted(lost))[:200]
         return Finding(
-            "SCF399",
+            R.COMMENTS_LOST,
             MANUAL,
             f"converting would drop comments ({shown}); left unchanged, please report it",
         )
     if has_hand_written_loop(again):
         return Finding(
-            "SCF397", MANUAL, "a hand-written loop would remain after conversion; left unchanged"
+            R.LOOP_REMAINS,
+            MANUAL,
+            "a hand-written loop would remain after conversion; left unchanged",
         )
     return None
 

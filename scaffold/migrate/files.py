@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaffold.errors import ScaffoldError, UsageError
+from scaffold.migrate import rules as R
 from scaffold.migrate.engine import (
     MIGRATED,
     NOT_CONVERTED,
@@ -139,12 +140,16 @@ def _verify(outcome: FileOutcome, steps: int, args: tuple[str, ...] = ()) -> Non
 
     check = verify(outcome.path, outcome.result.code, steps, args)
     if check.ok:
-        outcome.result.findings.append(Finding("SCF010", FIXED, f"verified: {check.message}"))
+        outcome.result.findings.append(Finding(R.VERIFIED, FIXED, f"verified: {check.message}"))
         return
     outcome.result = SourceResult(
         NOT_CONVERTED,
         outcome.result.code,
-        [Finding("SCF323", MANUAL, f"verification failed, nothing written: {check.message}")],
+        [
+            Finding(
+                R.VERIFY_FAILED, MANUAL, f"verification failed, nothing written: {check.message}"
+            )
+        ],
     )
 
 

@@ -11,6 +11,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 import scaffold.migrate.match as m
+from scaffold.migrate import rules as R
 from scaffold.migrate.findings import FIXED, MANUAL, Finding
 from scaffold.migrate.syntax import FunctionDepth
 
@@ -93,7 +94,7 @@ class Lightning1To2(cst.CSTTransformer):
         if head in RUNTIME_SUBMODULES:
             return f"runtime.{head}"
         self._note(
-            node, "SCF211", MANUAL, f"`{old}` has no runtime equivalent; use --engine lightning"
+            node, R.L1_ENGINE, MANUAL, f"`{old}` has no runtime equivalent; use --engine lightning"
         )
         return None
 
@@ -110,14 +111,14 @@ class Lightning1To2(cst.CSTTransformer):
                 if alias.asname is None and name != OLD:
                     self._note(
                         original,
-                        "SCF211",
+                        R.L1_ENGINE,
                         MANUAL,
                         f"`import {name}` without an alias: rewrite the references by hand",
                     )
                     names.append(alias)
                     continue
                 names.append(alias.with_changes(name=_attr_chain(new), asname=asname))
-                self._note(original, "SCF201", FIXED, f"`import {name}` -> `import {new}`")
+                self._note(original, R.L1_IMPORTS, FIXED, f"`import {name}` -> `import {new}`")
             else:
                 names.append(alias)
         return updated.with_changes(names=names)
@@ -131,7 +132,7 @@ class Lightning1To2(cst.CSTTransformer):
         if name.startswith(f"{OLD}.metrics"):
             self._note(
                 original,
-                "SCF212",
+                R.L1_METRICS,
                 MANUAL,
                 "pytorch_lightning.metrics moved to torchmetrics "
                 "(pip install torchmetrics); classification metrics need task=...",
@@ -140,7 +141,7 @@ class Lightning1To2(cst.CSTTransformer):
         new = self._new_module(name, original)
         if new is None:
             return updated
-        self._note(original, "SCF201", FIXED, f"`from {name}` -> `from {new}`")
+        self._note(original, R.L1_IMPORTS, FIXED, f"`from {name}` -> `from {new}`")
         return updated.with_changes(module=_attr_chain(new))
 
     # ----------------------------------------------------------------------- pl.metrics.X()
@@ -150,11 +151,11 @@ class Lightning1To2(cst.CSTTransformer):
         if len(parts) == 3 and parts[1] == "metrics" and parts[0] in ("pl", OLD):
             if parts[2] in REGRESSION_METRICS:
                 self.needs_torchmetrics = True
-                self._note(original, "SCF212", FIXED, f"`{text}` -> `torchmetrics.{parts[2]}`")
+                self._note(original, R.L1_METRICS, FIXED, f"`{text}` -> `torchmetrics.{parts[2]}`")
                 return cst.Attribute(cst.Name("torchmetrics"), cst.Name(parts[2]))
             self._note(
                 original,
-                "SCF212",
+                R.L1_METRICS,
                 MANUAL,
                 f"`{text}` -> torchmetrics.{parts[2]}(task=..., "
                 "num_classes=...): the task cannot be inferred",
@@ -189,7 +190,7 @@ class Lightning1To2(cst.CSTTransformer):
                     )
                     args.append(arg.with_changes(keyword=cst.Name("devices")))
                 self._note(
-                    original, "SCF202", FIXED, f"Trainer(gpus={text}) -> accelerator/devices"
+                    original, R.L1_GPUS, FIXED, f"Trainer(gpus={text}) -> accelerator/devices"
                 )
             elif key == "tpu_cores":
                 args.append(
@@ -200,14 +201,14 @@ class Lightning1To2(cst.CSTTransformer):
                 args.append(arg.with_changes(keyword=cst.Name("devices")))
                 self._note(
                     original,
-                    "SCF202",
+                    R.L1_GPUS,
                     FIXED,
                     f"Trainer(tpu_cores={text}) -> accelerator='tpu', devices",
                 )
             elif key == "precision" and text in ("16", '"16"', "'16'", '"bf16"', "'bf16'"):
                 new = '"bf16-mixed"' if "bf16" in text else '"16-mixed"'
                 args.append(arg.with_changes(value=cst.SimpleString(new)))
-                self._note(original, "SCF203", FIXED, f"precision={text} -> precision={new}")
+                self._note(original, R.L1_PRECISION, FIXED, f"precision={text} -> precision={new}")
             elif key == "progress_bar_refresh_rate":
                 enabled = "False" if text == "0" else "True"
                 args.append(
@@ -218,7 +219,7 @@ class Lightning1To2(cst.CSTTransformer):
                 status = FIXED if text == "0" else MANUAL
                 self._note(
                     original,
-                    "SCF204",
+                    R.L1_TRAINER_FLAGS,
                     status,
                     f"progress_bar_refresh_rate={text} -> "
                     f"enable_progress_bar={enabled}"
@@ -237,28 +238,36 @@ class Lightning1To2(cst.CSTTransformer):
                 )
                 self._note(
                     original,
-                    "SCF204",
+                    R.L1_TRAINER_FLAGS,
                     FIXED,
                     f"weights_summary={text} -> enable_model_summary={enabled}",
                 )
             elif key == "checkpoint_callback":
                 args.append(arg.with_changes(keyword=cst.Name("enable_checkpointing")))
-                self._note(original, "SCF204", FIXED, "checkpoint_callback -> enable_checkpointing")
+                self._note(
+                    original,
+                    R.L1_TRAINER_FLAGS,
+                    FIXED,
+                    "checkpoint_callback -> enable_checkpointing",
+                )
             elif key == "replace_sampler_ddp":
                 args.append(arg.with_changes(keyword=cst.Name("use_distributed_sampler")))
                 self._note(
-                    original, "SCF204", FIXED, "replace_sampler_ddp -> use_distributed_sampler"
+                    original,
+                    R.L1_TRAINER_FLAGS,
+                    FIXED,
+                    "replace_sampler_ddp -> use_distributed_sampler",
                 )
             elif key in ("distributed_backend",) or (
                 key == "accelerator" and text.strip("'\"") in ("ddp", "ddp_spawn", "dp", "ddp2")
             ):
                 args.append(arg.with_changes(keyword=cst.Name("strategy")))
-                self._note(original, "SCF205", FIXED, f"{key}={text} -> strategy={text}")
+                self._note(original, R.L1_STRATEGY, FIXED, f"{key}={text} -> strategy={text}")
             elif key == "resume_from_checkpoint":
                 self.fit_ckpt["*"] = value
                 self._note(
                     original,
-                    "SCF206",
+                    R.L1_RESUME,
                     FIXED,
                     "resume_from_checkpoint -> trainer.fit(..., ckpt_path=...)",
                 )
@@ -266,7 +275,7 @@ class Lightning1To2(cst.CSTTransformer):
                 args.append(arg)
                 self._note(
                     original,
-                    "SCF207",
+                    R.L1_REMOVED_FLAG,
                     MANUAL,
                     f"Trainer({key}=...) was removed in 2.0: {NO_REPLACEMENT[key]}",
                 )
@@ -335,7 +344,7 @@ class _EpochEndHooks(cst.CSTTransformer):
             if len(params) != 2 or step_name not in methods:
                 self.findings.append(
                     Finding(
-                        "SCF208",
+                        R.L1_EPOCH_END_MANUAL,
                         MANUAL,
                         f"`{hook}` has no `{step_name}` "
                         f"or unusual parameters: move its code to `{new_name}` by hand",
@@ -347,7 +356,7 @@ class _EpochEndHooks(cst.CSTTransformer):
             if any(p.name.value == "dataloader_idx" for p in step.params.params):
                 self.findings.append(
                     Finding(
-                        "SCF208",
+                        R.L1_EPOCH_END_MANUAL,
                         MANUAL,
                         f"`{hook}` with several dataloaders: "
                         f"collect outputs per dataloader in `{new_name}` by hand",
@@ -371,7 +380,7 @@ class _EpochEndHooks(cst.CSTTransformer):
             buffers.append(buffer)
             self.findings.append(
                 Finding(
-                    "SCF209",
+                    R.L1_EPOCH_END,
                     FIXED,
                     f"`{hook}(outputs)` -> `{new_name}()` with "
                     f"`{step_name}` outputs collected in self.{buffer}",
@@ -475,7 +484,12 @@ class _Removed2x(cst.CSTTransformer):
             for a in updated.args:
                 if a.keyword is not None and a.keyword.value in renames:
                     new = renames[a.keyword.value]
-                    self._note(original, "SCF213", FIXED, f"{name}({a.keyword.value}=) -> {new}=")
+                    self._note(
+                        original,
+                        R.L1_RENAMED_ARGUMENT,
+                        FIXED,
+                        f"{name}({a.keyword.value}=) -> {new}=",
+                    )
                     a = a.with_changes(keyword=cst.Name(new))
                 args.append(a)
             return updated.with_changes(args=args)
@@ -484,7 +498,7 @@ class _Removed2x(cst.CSTTransformer):
         if _dotted(func).endswith(("Trainer.from_argparse_args", "Trainer.add_argparse_args")):
             self._note(
                 original,
-                "SCF214",
+                R.L1_ARGPARSE,
                 MANUAL,
                 f"`{_dotted(func)}` was removed in 2.0: build the Trainer from your own arguments or use "
                 "LightningCLI",
@@ -496,7 +510,9 @@ class _Removed2x(cst.CSTTransformer):
         for a in updated.args:
             key = a.keyword.value if a.keyword is not None else None
             if key == "period":
-                self._note(original, "SCF215", FIXED, "ModelCheckpoint(period=) -> every_n_epochs=")
+                self._note(
+                    original, R.L1_CHECKPOINT, FIXED, "ModelCheckpoint(period=) -> every_n_epochs="
+                )
                 a = a.with_changes(keyword=cst.Name("every_n_epochs"))
             elif key == "filepath":
                 value = a.value
@@ -506,7 +522,7 @@ class _Removed2x(cst.CSTTransformer):
                     q = value.quote
                     self._note(
                         original,
-                        "SCF215",
+                        R.L1_CHECKPOINT,
                         FIXED,
                         "ModelCheckpoint(filepath=) -> dirpath= + filename=",
                     )
@@ -523,14 +539,14 @@ class _Removed2x(cst.CSTTransformer):
                 else:
                     self._note(
                         original,
-                        "SCF215",
+                        R.L1_CHECKPOINT,
                         MANUAL,
                         "ModelCheckpoint(filepath=) was removed: pass dirpath= and filename=",
                     )
             elif key == "prefix":
                 self._note(
                     original,
-                    "SCF215",
+                    R.L1_CHECKPOINT,
                     MANUAL,
                     "ModelCheckpoint(prefix=) was removed: put it in filename=",
                 )
@@ -548,7 +564,10 @@ class _Removed2x(cst.CSTTransformer):
         ):
             value = updated.body[0].value
             self._note(
-                original, "SCF216", FIXED, "`self.hparams = ...` -> self.save_hyperparameters(...)"
+                original,
+                R.L1_HPARAMS,
+                FIXED,
+                "`self.hparams = ...` -> self.save_hyperparameters(...)",
             )
             call = cst.parse_expression("self.save_hyperparameters()").with_changes(
                 args=[cst.Arg(value=value)]
@@ -568,7 +587,7 @@ class _Removed2x(cst.CSTTransformer):
                 if new not in names:
                     self._note(
                         orig,
-                        "SCF217",
+                        R.L1_REMOVED_HOOK,
                         FIXED,
                         f"hook `{s.name.value}` was removed in 2.0 -> `{new}`",
                     )
@@ -577,7 +596,7 @@ class _Removed2x(cst.CSTTransformer):
                 else:
                     self._note(
                         orig,
-                        "SCF217",
+                        R.L1_REMOVED_HOOK,
                         MANUAL,
                         f"hook `{s.name.value}` was removed in 2.0; merge it into `{new}`",
                     )
@@ -605,7 +624,7 @@ def upgrade(module: cst.Module, engine: str) -> tuple[cst.Module, list[Finding]]
         if fit.count != 1:
             findings.append(
                 Finding(
-                    "SCF206",
+                    R.L1_RESUME,
                     MANUAL,
                     "resume_from_checkpoint: pass ckpt_path= to trainer.fit(...) by hand",
                 )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate import rules as R
 from scaffold.migrate.findings import CannotConvert, Finding
 from scaffold.migrate.step import (
     _manual_update,
@@ -132,7 +133,7 @@ def locate(module: cst.Module, position) -> Site:
         first = position(loops[1])
         raise CannotConvert(
             Finding(
-                "SCF301",
+                R.LOOP_NOT_FOUND_SHAPE,
                 "manual",
                 "more than one training loop (backward in several loops); "
                 "only scripts with one training loop are converted",
@@ -178,7 +179,7 @@ def locate(module: cst.Module, position) -> Site:
     pos = position(batch_for)
     raise CannotConvert(
         Finding(
-            "SCF302",
+            R.NESTED_TOO_DEEP,
             "manual",
             "the training loop is nested in a block this tool does not "
             "convert (it must sit directly in an epoch `for` loop, a function or the module)",

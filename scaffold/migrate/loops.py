@@ -25,6 +25,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 import scaffold.migrate.match as m
+from scaffold.migrate import rules as R
 from scaffold.migrate.dataflow import declared_global, definitely_bound, incoming, written
 from scaffold.migrate.findings import FIXED, CannotConvert, Finding
 from scaffold.migrate.locate import (
@@ -225,7 +226,8 @@ def convert(
         fn_map = call_bindings(site.train_fn, site.train_call.body[0].value)
         if fn_map is None:
             refuse(
-                "SCF312", f"`{site.train_fn.name.value}(...)` uses *args/**kwargs; not converted"
+                R.CALL_ARGUMENTS,
+                f"`{site.train_fn.name.value}(...)` uses *args/**kwargs; not converted",
             )
 
     def outer_code(name: str) -> str:
@@ -262,7 +264,7 @@ def convert(
             construction = cst.parse_expression(f"{opt_cls}({params_code})")
             findings_pre.append(
                 Finding(
-                    "SCF012",
+                    R.HANDWRITTEN_UPDATE,
                     FIXED,
                     "hand-written parameter update wrapped as the "
                     f"step of an optimizer (`{opt_cls}`), run by the Trainer",
@@ -271,12 +273,12 @@ def convert(
             )
     if not step_names and m.findall(site.batch_for, m.Call(func=m.Attribute(attr=m.Name("step")))):
         refuse(
-            "SCF305",
+            R.STEP_CLOSURE,
             "`optimizer.step(...)` is used inside an expression or a nested block "
             "(e.g. `loss = optimizer.step(closure)`); not converted",
         )
     if not step_names or step_names[0] is None:
-        refuse("SCF309", "no `optimizer.step()` statement in the batch loop")
+        refuse(R.NO_STEP, "no `optimizer.step()` statement in the batch loop")
     opt_code = outer_code(step_names[0])
     for body in scope_bodies:
         if construction is not None:
@@ -295,7 +297,7 @@ def convert(
         model_code = hints.model
     if model_code is None:
         refuse(
-            "SCF311",
+            R.MODEL_UNKNOWN,
             f"cannot tell which model `{opt_code}` trains (no `<model>.parameters()` "
             "in its construction in this scope)",
         )
@@ -315,7 +317,7 @@ def convert(
             n for n in plan.optimizers if not _is_scheduler(outer_code(n), scope_bodies)
         ]
         if not plan.optimizers:
-            refuse("SCF309", "no `optimizer.step()` in the batch loop")
+            refuse(R.NO_STEP, "no `optimizer.step()` in the batch loop")
         order = {}
         for i, st in enumerate(site.scope_body):
             for n in _assigned([st]):
@@ -328,11 +330,11 @@ def convert(
             )
             found = _trained_models(value, scope_bodies) if value is not None else []
             if not found or not re.fullmatch(r"[A-Za-z_]\w*", code):
-                refuse("SCF311", f"cannot tell which model `{code}` trains")
+                refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{code}` trains")
             manual_opts.append(code)
             for model in found:
                 if not re.fullmatch(r"[A-Za-z_]\w*", model):
-                    refuse("SCF311", f"the model `{model}` must be a plain variable")
+                    refuse(R.MODEL_UNKNOWN, f"the model `{model}` must be a plain variable")
                 if model not in manual_models:
                     manual_models.append(model)
         model_code = manual_models[0]
@@ -362,7 +364,7 @@ def convert(
                 )
         elif call_target is not None:
             refuse(
-                "SCF319",
+                R.EARLY_RETURN,
                 f"`{call_target} = {site.train_fn.name.value}(...)` needs the function "
                 "to end with `return <value>`",
             )
@@ -379,14 +381,16 @@ def convert(
         fn_post, epoch_post = list(site.fn_post), list(site.epoch_post)
         fn_tail_comments, ep_tail_comments = [], []
         if plan.step_schedulers:
-            refuse("SCF313", "a per-batch scheduler that other code reads is not converted")
+            refuse(
+                R.SCHEDULER_SHARED, "a per-batch scheduler that other code reads is not converted"
+            )
         all_scheds, epoch_sched_names, step_sched_names = [], [], []
     else:
         for name in all_scheds:
             interval = "epoch" if name in epoch_sched_names else "step"
             findings.append(
                 Finding(
-                    "SCF005",
+                    R.SCHEDULER_MOVED,
                     FIXED,
                     f"`{name}.step()` moved to configure_optimizers (interval={interval!r})",
                     *where,
@@ -400,12 +404,14 @@ def convert(
     if isinstance(site.epoch_for, cst.While):
         while_test = site.epoch_for.test
         if site.epoch_for.orelse is not None:
-            refuse("SCF315", "`while ... else` on the epoch loop is not converted")
+            refuse(R.LOOP_ELSE, "`while ... else` on the epoch loop is not converted")
         if m.findall(cst.Module(body=list(site.epoch_pre)), m.Break() | m.Continue()):
-            refuse("SCF316", "`break`/`continue` before the batch loop is not converted")
+            refuse(
+                R.EARLY_CONTROL_FLOW, "`break`/`continue` before the batch loop is not converted"
+            )
         findings.append(
             Finding(
-                "SCF007",
+                R.EPOCH_LOOP_MAPPED,
                 FIXED,
                 f"`while {code_of(while_test)}` mapped to "
                 "Trainer(max_epochs=-1), stopping when the condition turns false "
@@ -420,12 +426,14 @@ def convert(
             it = it.args[0].value
         epoch_iter = code_of(it)
         if site.epoch_for.orelse is not None:
-            refuse("SCF315", "`for ... else` on the epoch loop is not converted")
+            refuse(R.LOOP_ELSE, "`for ... else` on the epoch loop is not converted")
         if m.findall(cst.Module(body=list(site.epoch_pre)), m.Break() | m.Continue()):
-            refuse("SCF316", "`break`/`continue` before the batch loop is not converted")
+            refuse(
+                R.EARLY_CONTROL_FLOW, "`break`/`continue` before the batch loop is not converted"
+            )
         findings.append(
             Finding(
-                "SCF007",
+                R.EPOCH_LOOP_MAPPED,
                 FIXED,
                 f"epoch loop mapped to Trainer(max_epochs=len({epoch_iter}))",
                 *where,
@@ -442,9 +450,9 @@ def convert(
         ]
 
     if site.batch_for.orelse is not None:
-        refuse("SCF315", "`for ... else` on the batch loop is not converted")
+        refuse(R.LOOP_ELSE, "`for ... else` on the batch loop is not converted")
     if m.findall(cst.Module(body=list(epoch_post)), m.Continue()):
-        refuse("SCF316", "`continue` in the epoch loop is not converted")
+        refuse(R.EARLY_CONTROL_FLOW, "`continue` in the epoch loop is not converted")
 
     while_check = []
     if while_test is not None:
@@ -468,7 +476,7 @@ def convert(
             epoch_post = epoch_post[len(val.lead) + 1 :]
             findings.append(
                 Finding(
-                    "SCF015",
+                    R.VALIDATION_HOOKS,
                     FIXED,
                     f"evaluation helper `{val.fn.name.value}()` "
                     "converted to validation_step and the validation epoch hooks",
@@ -484,7 +492,7 @@ def convert(
                 here_ = position(val.call_stmt)
                 findings.append(
                     Finding(
-                        "SCF015",
+                        R.VALIDATION_HOOKS,
                         FIXED,
                         "evaluation loop of the epoch converted to validation_step "
                         "(the statements before it run in on_validation_epoch_start)",
@@ -506,7 +514,7 @@ def convert(
             epoch_post = early.post
             findings.append(
                 Finding(
-                    "SCF019",
+                    R.EARLY_STOPPING,
                     FIXED,
                     f"early-stopping counter `{early.counter}` mapped to EarlyStopping("
                     f'monitor="{early.metric}"); the metric is logged at the end of each epoch',
@@ -545,7 +553,7 @@ def convert(
         shared = (e_writes & e_reads) - set(epoch_values) - outer_globals
         if shared & fn_shared:
             refuse(
-                "SCF317",
+                R.STATE_CONFLICT,
                 f"variables {sorted(shared & fn_shared)} are used both in the epoch loop and in "
                 f"`{site.train_fn.name.value}()`; not converted",
             )
@@ -580,7 +588,7 @@ def convert(
             )
         findings.append(
             Finding(
-                "SCF018",
+                R.TEST_HOOKS,
                 FIXED,
                 f"final evaluation `{test.fn.name.value}()` converted to test_step and the test "
                 "epoch hooks, run by trainer.test where the script called it",
@@ -618,13 +626,13 @@ def convert(
             or not m.findall(last, m.Break())
             or any(m.findall(s, m.Break()) for s in body[:-1])
         ):
-            refuse("SCF318", "`break` in the batch loop must be in its last statement")
+            refuse(R.BREAK_POSITION, "`break` in the batch loop must be in its last statement")
         body = transform_stmts(
             body, _BreakReplacer(cst.parse_statement(f"self.{stop_attr} = True\n").body[0])
         )
         findings.append(
             Finding(
-                "SCF006",
+                R.BREAK_MAPPED,
                 FIXED,
                 "`break` of the batch loop ends the epoch (on_train_batch_start returns -1)",
                 *where,
@@ -638,13 +646,13 @@ def convert(
         if not m.findall(e_post[-1], m.Break()) or any(
             m.findall(s, m.Break()) for s in e_post[:-1]
         ):
-            refuse("SCF318", "`break` in the epoch loop must be in its last statement")
+            refuse(R.BREAK_POSITION, "`break` in the epoch loop must be in its last statement")
         e_post = transform_stmts(
             e_post, _BreakReplacer(cst.parse_statement("self.trainer.should_stop = True\n").body[0])
         )
         findings.append(
             Finding(
-                "SCF006",
+                R.BREAK_MAPPED,
                 FIXED,
                 "`break` of the epoch loop stops the Trainer after this epoch",
                 *where,
@@ -654,7 +662,7 @@ def convert(
         e_post = [*e_post, *transform_stmts(while_check, renamer)]
     if m.findall(cst.Module(body=f_pre + f_post), m.Return()):
         refuse(
-            "SCF319",
+            R.EARLY_RETURN,
             f"`{site.train_fn.name.value}()` returns early or from a nested block; not converted",
         )
 
@@ -669,7 +677,7 @@ def convert(
                 if name in used and fn_map.get(name, None) != name:
                     if name not in fn_map:
                         refuse(
-                            "SCF312",
+                            R.CALL_ARGUMENTS,
                             f"parameter `{name}` of `{site.train_fn.name.value}()` has no value at the call",
                         )
                     if _simple(fn_map[name]):
@@ -685,7 +693,7 @@ def convert(
     evaluated_args: set[str] = set()
     unpack_lines = batch_unpack(site.batch_for)
     if unpack_lines is None:
-        refuse("SCF320", "`enumerate` loop target must be `index, batch`")
+        refuse(R.LOOP_TARGET, "`enumerate` loop target must be `index, batch`")
     # `i = batch_idx` only where the step reads `i`
     read_in_step = _used(plan.body)
     unpack_lines = [
@@ -703,7 +711,7 @@ def convert(
         value = _assignment_value(scope, loader_code)
         if isinstance(value, (cst.List, cst.Tuple, cst.ListComp)):
             refuse(
-                "SCF322",
+                R.LIST_OF_BATCHES,
                 f"`{loader_code}` is a Python list of batches; the Trainer takes a DataLoader (or "
                 "a list of DataLoaders), so wrap the data in a Dataset/DataLoader first",
             )
@@ -726,7 +734,9 @@ def convert(
         step_body.append(stmt(f'self.log("train_loss", {code_of(returned)}, prog_bar=True)\n'))
         step_body.append(ret)
         findings.append(
-            Finding("SCF014", FIXED, "training loss logged with self.log('train_loss')", *where)
+            Finding(
+                R.LOSS_LOGGED, FIXED, "training loss logged with self.log('train_loss')", *where
+            )
         )
     elif ret.leading_lines:
         step_body.append(comment_holder(ret.leading_lines))
@@ -909,7 +919,7 @@ def convert(
         methods[init_at] = method(init_sig + ")", init)
         findings.append(
             Finding(
-                "SCF020",
+                R.CONSTRUCTION_MOVED,
                 FIXED,
                 f"construction of {' and '.join(f'`{n}`' for n in moved_names)} moved into "
                 "configure_optimizers",
@@ -1027,7 +1037,7 @@ def convert(
         precision = amp_precision(plan.amp)
         if precision is None:
             refuse(
-                "SCF324",
+                R.PRECISION_UNKNOWN,
                 "autocast without a dtype on an unknown device: cannot tell the "
                 "precision; pass dtype=torch.float16 or torch.bfloat16",
             )
@@ -1064,7 +1074,7 @@ def convert(
     findings.insert(
         0,
         Finding(
-            "SCF001",
+            R.LOOP_CONVERTED,
             FIXED,
             f"training loop converted to `{cls_name}` + `{trainer_var}.fit(...)`",
             *where,
@@ -1129,7 +1139,7 @@ def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
             and value.args[0].keyword is None
         ):
             refuse(
-                "SCF331",
+                R.LOADER_PER_EPOCH,
                 f"the batch loop iterates over `{expr.value}`, which the epoch loop makes anew "
                 "each epoch; the Trainer needs the DataLoader before training starts. Build it "
                 "once before the epoch loop (or iterate over the DataLoader itself)",
@@ -1137,7 +1147,7 @@ def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
         expr = value.args[0].value
     if _used([cst.SimpleStatementLine([cst.Expr(expr)])]) & made:
         refuse(
-            "SCF331",
+            R.LOADER_PER_EPOCH,
             f"the batch loop's iterable `{code_of(expr)}` reads variables the epoch loop "
             "changes; the Trainer needs the DataLoader before training starts",
         )
@@ -1274,17 +1284,23 @@ def _epoch_values(loop: cst.For, refuse) -> dict[str, str]:
     index_name = start = None
     if m.matches(it, m.Call(func=m.Name("enumerate"))) and it.args:
         if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
-            refuse("SCF314", "`for ... in enumerate(...)` epoch loops must unpack `index, epoch`")
+            refuse(
+                R.EPOCH_ITERABLE,
+                "`for ... in enumerate(...)` epoch loops must unpack `index, epoch`",
+            )
         first, second = (e.value for e in target.elements)
         if not isinstance(first, cst.Name):
-            refuse("SCF314", "the epoch loop's index must be a plain name")
+            refuse(R.EPOCH_ITERABLE, "the epoch loop's index must be a plain name")
         index_name, target = first.value, second
         start = code_of(it.args[1].value) if len(it.args) > 1 else None
         it = it.args[0].value
     if not m.matches(it, m.Call(func=m.Name("range"))):
-        refuse("SCF314", "the epoch loop must iterate over range(...) (or enumerate(range(...)))")
+        refuse(
+            R.EPOCH_ITERABLE,
+            "the epoch loop must iterate over range(...) (or enumerate(range(...)))",
+        )
     if not isinstance(target, cst.Name):
-        refuse("SCF314", "the epoch loop variable must be a plain name")
+        refuse(R.EPOCH_ITERABLE, "the epoch loop variable must be a plain name")
     values = {target.value: f"{code_of(it)}[{{i}}]"}
     if index_name is not None:
         values[index_name] = f"{start} + {{i}}" if start is not None else "{i}"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate import rules as R
 from scaffold.migrate.findings import FIXED, CannotConvert, Finding
 from scaffold.migrate.syntax import (
     _assigned,
@@ -178,7 +179,7 @@ def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[F
             out += inner
             findings.append(
                 Finding(
-                    "SCF008",
+                    R.PRECISION_MAPPED,
                     FIXED,
                     "autocast block unwrapped: the Trainer's precision applies it",
                     *where(node),
@@ -215,7 +216,7 @@ def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[F
                     carry += comments_of(node)
                     findings.append(
                         Finding(
-                            "SCF008",
+                            R.PRECISION_MAPPED,
                             FIXED,
                             f"`{scaler}.{method}()` removed: the Trainer's precision plugin scales the loss",
                             *where(node),
@@ -339,7 +340,7 @@ def _undo_loss_division(body: list, loss, k: str, position, loop):
     pos = position(loop)
     raise CannotConvert(
         Finding(
-            "SCF325",
+            R.SCALER_SHAPE,
             "manual",
             f"gradient accumulation over {k} batches without "
             f"dividing the loss by {k}: Lightning averages, the script sums; not converted",
@@ -460,7 +461,7 @@ def _plan_manual(stmts, loop, position, amp, accumulate, findings, reason=None) 
     if amp is not None or accumulate is not None:
         raise CannotConvert(
             Finding(
-                "SCF303",
+                R.UPDATE_ORDER,
                 "manual",
                 "manual optimization (needed here: "
                 f"{reason or 'several optimizers'}) together with mixed "
@@ -472,17 +473,19 @@ def _plan_manual(stmts, loop, position, amp, accumulate, findings, reason=None) 
     body = [s_.visit(rewrite) for s_ in stmts]
     if rewrite.closures:
         raise CannotConvert(
-            Finding("SCF305", "manual", "`step(closure)` with manual optimization", *where)
+            Finding(R.STEP_CLOSURE, "manual", "`step(closure)` with manual optimization", *where)
         )
     if None in rewrite.stepped:
         raise CannotConvert(
-            Finding("SCF307", "manual", "the optimizer must be a plain variable", *where)
+            Finding(
+                R.OPTIMIZER_EXPRESSION, "manual", "the optimizer must be a plain variable", *where
+            )
         )
     leaving = outside_defs(body, m.Return() | m.Yield())
     if leaving:
         raise CannotConvert(
             Finding(
-                "SCF310",
+                R.UNSUPPORTED_UPDATE,
                 "manual",
                 f"`{code_of(leaving[0]).split()[0]}` inside the batch loop",
                 *where,
@@ -494,7 +497,7 @@ def _plan_manual(stmts, loop, position, amp, accumulate, findings, reason=None) 
     why = reason or f"{len(optimizers)} optimizers"
     findings.append(
         Finding(
-            "SCF011",
+            R.MANUAL_OPTIMIZATION,
             FIXED,
             f"manual optimization ({why}): automatic_optimization = False, "
             "self.optimizers(), self.manual_backward; the script's own order is kept",
@@ -562,7 +565,7 @@ def _flatten_closure(stmts: list, loop, position) -> list:
         if name not in defs or defs[name] > i or stmts[i + 1 :]:
             raise CannotConvert(
                 Finding(
-                    "SCF305",
+                    R.STEP_CLOSURE,
                     "manual",
                     "`step(closure)` with code after the "
                     "step or a closure defined elsewhere is not converted",
@@ -578,7 +581,7 @@ def _flatten_closure(stmts: list, loop, position) -> list:
         ):
             raise CannotConvert(
                 Finding(
-                    "SCF305",
+                    R.STEP_CLOSURE,
                     "manual",
                     "`step(closure)`: statements outside the "
                     "closure would run once per closure call; not converted",
@@ -590,12 +593,14 @@ def _flatten_closure(stmts: list, loop, position) -> list:
             body[-1], m.SimpleStatementLine(body=[m.Return(value=m.Name())])
         ):
             raise CannotConvert(
-                Finding("SCF305", "manual", "the closure must end with `return <loss>`", *where)
+                Finding(
+                    R.STEP_CLOSURE, "manual", "the closure must end with `return <loss>`", *where
+                )
             )
         body = body[:-1]
         if not any(_method_call(x, "backward") for x in body):
             raise CannotConvert(
-                Finding("SCF305", "manual", "the closure must call backward()", *where)
+                Finding(R.STEP_CLOSURE, "manual", "the closure must call backward()", *where)
             )
         step = node.with_changes(body=[cst.Expr(cst.Call(func=call.func))])
         lead = with_comments(body[0], comments_of(fn)) if body else None
@@ -646,7 +651,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
         if zero is not None:
             findings.append(
                 Finding(
-                    "SCF002",
+                    R.OPTIMIZATION_REMOVED,
                     FIXED,
                     f"`{code_of(zero)}` removed: the Trainer zeroes gradients",
                     *here,
@@ -657,7 +662,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
             if loss is not None:
                 raise CannotConvert(
                     Finding(
-                        "SCF303",
+                        R.UPDATE_ORDER,
                         "manual",
                         "several backward() calls per batch "
                         "(e.g. a GAN) need manual optimization; not converted yet",
@@ -666,7 +671,12 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                 )
             if backward.args:
                 raise CannotConvert(
-                    Finding("SCF304", "manual", "backward() with arguments is not converted", *here)
+                    Finding(
+                        R.BACKWARD_ARGUMENTS,
+                        "manual",
+                        "backward() with arguments is not converted",
+                        *here,
+                    )
                 )
             loss = _receiver(backward)
             if not isinstance(loss, cst.Name) or loss.value in _assigned(
@@ -679,7 +689,10 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                 loss = cst.Name("step_loss")
             findings.append(
                 Finding(
-                    "SCF002", FIXED, "`backward()` removed: training_step returns the loss", *here
+                    R.OPTIMIZATION_REMOVED,
+                    FIXED,
+                    "`backward()` removed: training_step returns the loss",
+                    *here,
                 )
             )
             continue
@@ -688,7 +701,10 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
             if step.args:
                 raise CannotConvert(
                     Finding(
-                        "SCF305", "manual", "`step(closure)` (LBFGS) is not converted yet", *here
+                        R.STEP_CLOSURE,
+                        "manual",
+                        "`step(closure)` (LBFGS) is not converted yet",
+                        *here,
                     )
                 )
             if stepped or loss is None:
@@ -696,7 +712,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                     schedulers.append(owner)
                     findings.append(
                         Finding(
-                            "SCF005",
+                            R.SCHEDULER_MOVED,
                             FIXED,
                             f"per-batch `{owner}.step()` moved to configure_optimizers (interval='step')",
                             *here,
@@ -704,17 +720,24 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                     )
                     continue
                 raise CannotConvert(
-                    Finding("SCF306", "manual", "optimizer step before backward()", *here)
+                    Finding(
+                        R.STEP_BEFORE_BACKWARD, "manual", "optimizer step before backward()", *here
+                    )
                 )
             if owner is None:
                 raise CannotConvert(
-                    Finding("SCF307", "manual", "the optimizer must be a plain variable", *here)
+                    Finding(
+                        R.OPTIMIZER_EXPRESSION,
+                        "manual",
+                        "the optimizer must be a plain variable",
+                        *here,
+                    )
                 )
             optimizers.append(owner)
             stepped = True
             findings.append(
                 Finding(
-                    "SCF002",
+                    R.OPTIMIZATION_REMOVED,
                     FIXED,
                     f"`{owner}.step()` removed: the Trainer steps the optimizer",
                     *here,
@@ -732,7 +755,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
             ):
                 raise CannotConvert(
                     Finding(
-                        "SCF308",
+                        R.UNKNOWN_IN_STEP,
                         "manual",
                         "gradient clipping of something other than "
                         "all the model's parameters (2-norm) is not converted",
@@ -742,7 +765,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
             clip = (code_of(args[1].value), algo)
             findings.append(
                 Finding(
-                    "SCF004",
+                    R.GRADIENT_CLIPPING,
                     FIXED,
                     f"`{code_of(call.func)}` mapped to Trainer(gradient_clip_algorithm={algo!r})",
                     *here,
@@ -752,7 +775,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
         if _is_batch_transfer(stmt, batch_names):
             findings.append(
                 Finding(
-                    "SCF003",
+                    R.BATCH_TRANSFER_REMOVED,
                     FIXED,
                     "batch transfer removed: the Trainer moves batches to the device",
                     *here,
@@ -765,7 +788,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
         pos = position(loop)
         raise CannotConvert(
             Finding(
-                "SCF309",
+                R.NO_STEP,
                 "manual",
                 "backward() and optimizer.step() must be "
                 "statements of the batch loop itself (not inside if/with blocks)",
@@ -777,7 +800,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
         pos = position(loop)
         raise CannotConvert(
             Finding(
-                "SCF303",
+                R.UPDATE_ORDER,
                 "manual",
                 "several optimizers step per batch; manual optimization is not converted yet",
                 pos.line,
@@ -794,7 +817,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
             pos = position(loop)
             raise CannotConvert(
                 Finding(
-                    "SCF310",
+                    R.UNSUPPORTED_UPDATE,
                     "manual",
                     f"{code} inside the batch loop is not converted",
                     pos.line,
@@ -806,7 +829,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
         pos = position(loop)
         findings.append(
             Finding(
-                "SCF009",
+                R.ACCUMULATION_MAPPED,
                 FIXED,
                 f"gradient accumulation mapped to Trainer(accumulate_grad_batches={accumulate}); "
                 "the manual loss division is kept for what the script prints, the Trainer divides the returned loss. "
