@@ -25,7 +25,9 @@ def test_no_module_spells_a_rule_code_outside_the_registry():
             continue
         tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
         for tok in tokens:
-            if tok.type == tokenize.STRING and re.fullmatch(r"[rbuf]*['\"]SCF\d{3}['\"]", tok.string):
+            if tok.type == tokenize.STRING and re.fullmatch(
+                r"[rbuf]*['\"]SCF\d{3}['\"]", tok.string
+            ):
                 spelled.append(f"{path.relative_to(ROOT)}:{tok.start[0]}: {tok.string}")
     assert spelled == []
 
