@@ -1,0 +1,960 @@
+"""analyse: what a located training loop is, as a frozen plan (no code is built here).
+
+``analyse(module, site, position, hints)`` answers, in this order (each answer needs the ones
+before it):
+
+1. *call binding*: the ``train(...)`` helper's parameters -> the caller's expressions;
+2. *roles*: which optimizer is stepped, which model(s) it trains, whether the update runs as
+   automatic or manual optimization (``step.plan_step``);
+3. *schedules*: which schedulers move to ``configure_optimizers`` (per batch or per epoch) and
+   what the helper's ``return`` becomes;
+4. *epoch plan*: ``max_epochs`` and each epoch variable's value from ``current_epoch``;
+5. *evaluation*: validation hooks (a helper or an inline loop), the early-stopping counter;
+6. *carried state* (``dataflow``): which variables cross hooks or outlive the loop and so become
+   module attributes, which models the hooks may read as ``self.<attr>``;
+7. *final evaluation*: a test helper called after the loop.
+
+Anything the converter cannot keep exact raises ``CannotConvert`` with the rule that stops it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+import libcst as cst
+
+import scaffold.migrate.match as m
+from scaffold.migrate import rules as R
+from scaffold.migrate.dataflow import declared_global, incoming, written
+from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
+from scaffold.migrate.locate import Site
+from scaffold.migrate.step import (
+    StepPlan,
+    _flatten_accumulation,
+    _flatten_amp,
+    _manual_update,
+    _manual_update_optimizer,
+    plan_step,
+)
+from scaffold.migrate.syntax import (
+    LIGHTNING_ATTRS,
+    _assigned,
+    _assignment_value,
+    _bound_names,
+    _dotted,
+    _fresh,
+    _method_call,
+    _receiver,
+    _simple,
+    _statement_index,
+    _unwrap_loader,
+    _used,
+    call_bindings,
+    code_of,
+    comments_of,
+    last_assigned_value,
+    re_word,
+    split_lines,
+    stmt,
+    with_comments,
+)
+
+
+@dataclass
+class Hints:
+    """What earlier passes learned: the model and its device when the optimizer is built out of
+    sight (trainer classes), and the distributed setup the Trainer takes over."""
+
+    model: str | None = None
+    device: str | None = None
+    dist: object | None = None  # ddp.DistInfo
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Who is who in the update."""
+
+    step: StepPlan  # the training step's statements, loss, optimizers, clip/amp/accumulation
+    opt_code: str  # the optimizer the Trainer steps (automatic optimization)
+    model_code: str  # the model it trains (the LightningModule's ``self.model``)
+    model_names: frozenset[str]  # names of that model in the loop's scopes (helper parameters)
+    extra_models: tuple[str, ...] = ()  # further modules the optimizer trains (submodules)
+    manual_models: tuple[str, ...] = ()  # manual optimization: every trained module, in order
+    manual_opts: tuple[str, ...] = ()  # manual optimization: the optimizers, construction order
+    synthesized: tuple = ()  # statements defining an optimizer the script wrote by hand
+    constructed: bool = False  # the optimizer object was built by this tool (not movable)
+
+    @property
+    def manual(self) -> bool:
+        return self.step.manual
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """Schedulers the Trainer steps, and the loop tails without their ``step()`` calls."""
+
+    epoch: tuple[str, ...] = ()  # stepped once per epoch (interval="epoch")
+    step: tuple[str, ...] = ()  # stepped once per batch (interval="step")
+    fn_post: tuple = ()  # the helper's statements after the batch loop
+    epoch_post: tuple = ()  # the epoch loop's statements after the batch loop / helper call
+    tail_comments: tuple = ()  # comments of removed step() calls at the very end
+    call_target: str | None = None  # ``x`` in ``x = train(...)``
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.epoch + self.step
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How many epochs, and each epoch variable's value in epoch ``{i}``."""
+
+    iter: str | None = None  # ``range(...)`` -> max_epochs=len(range(...))
+    while_test: cst.BaseExpression | None = None  # ``while cond:`` -> checked at each epoch end
+    values: dict = field(default_factory=dict)  # name -> format template of its value
+    while_check: tuple = ()  # the statements stopping the Trainer when the condition fails
+
+    def lines(self, used: set[str], texts=(), index: str = "self.current_epoch") -> list[str]:
+        """``epoch = range(...)[self.current_epoch]`` (and the enumerate index) for the epoch
+        variables that ``used`` holds or ``texts`` mention."""
+        return [
+            f"{name} = {value.format(i=index)}"
+            for name, value in self.values.items()
+            if name in used or any(re_word(name, t) for t in texts)
+        ]
+
+
+@dataclass(frozen=True)
+class State:
+    """Carried state (``dataflow``): what becomes an attribute of the module."""
+
+    shared: frozenset[str]  # crosses epoch-level hooks or outlives the loop
+    fn_shared: frozenset[str]  # crosses hooks inside the train() helper
+    global_names: frozenset[str]  # declared ``global`` by the script
+    attr_of: dict  # shared name -> attribute
+    read_later: frozenset[str]  # names read after the loop
+    loop_reads: frozenset[str]  # names the loop reads (their values come in before it)
+    before: tuple  # the scope's statements before the loop
+    after: tuple  # and after it
+    index: int  # the loop's index in its scope
+    own_models: dict  # model name -> attribute, where the name stays the same object
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    """Everything ``build`` needs; nothing in it is mutated after ``analyse``."""
+
+    module: cst.Module
+    site: Site
+    outer: cst.CSTNode  # the statement the class and the Trainer replace (the original node)
+    where: tuple[int, int]
+    fn_map: dict  # train() parameter -> the caller's expression
+    loader_code: str  # what trainer.fit trains on
+    roles: Roles
+    schedules: Schedules
+    epoch: EpochPlan
+    val: object | None  # evaluation.ValPlan
+    early: object | None  # early_stop.EarlyStopPlan
+    test: object | None  # evaluation.ValPlan (the final evaluation)
+    test_attr: str | None
+    state: State
+    epoch_post: tuple  # the epoch's statements left for on_train_epoch_end
+    findings: tuple[Finding, ...]
+    hints: Hints | None
+    stop_attr: str = "stop_epoch"
+
+    @property
+    def scope_bodies(self) -> list:
+        return [self.site.scope_body, self.module.body]
+
+    def outer_code(self, name: str) -> str:
+        return self.fn_map.get(name, name)
+
+    def refuse(self, rule: str, message: str):
+        raise CannotConvert(Finding(rule, MANUAL, message, *self.where))
+
+
+def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> LoopPlan:
+    outer = site.epoch_for or site.batch_for
+    here = position(outer)
+    where = (here.line, here.column + 1)
+
+    def refuse(rule: str, message: str):
+        raise CannotConvert(Finding(rule, MANUAL, message, *where))
+
+    findings: list[Finding] = []
+    fn_map = _bind_call(site, refuse)
+    site, roles = _roles(module, site, position, hints, fn_map, where, refuse, findings)
+    schedules = _schedules(
+        site, roles, fn_map, [site.scope_body, module.body], where, refuse, findings
+    )
+    epoch = _epoch_plan(site, schedules.epoch_post, where, refuse, findings)
+    epoch_post = list(schedules.epoch_post)
+    val, epoch_post = _evaluation(module, site, epoch_post, schedules, position, where, findings)
+    idx = _statement_index(site.scope_body, site.train_call if site.train_fn else outer)
+    if site.train_fn is not None:
+        idx = _statement_index(site.scope_body, site.epoch_for)
+    before, after = site.scope_body[:idx], site.scope_body[idx + 1 :]
+    early = None
+    if isinstance(site.epoch_for, cst.For):
+        from scaffold.migrate.early_stop import plan_early_stopping
+
+        early = plan_early_stopping(list(epoch_post), [*before, *site.fn_pre], after)
+        if early is not None:
+            epoch_post = early.post
+            findings.append(
+                Finding(
+                    R.EARLY_STOPPING,
+                    FIXED,
+                    f"early-stopping counter `{early.counter}` mapped to EarlyStopping("
+                    f'monitor="{early.metric}"); the metric is logged at the end of each epoch',
+                    *where,
+                )
+            )
+    state = _carried_state(module, site, roles, schedules, epoch, val, epoch_post, idx, refuse)
+    test, test_attr = _plan_test(module, after, set(epoch.values)), None
+    if test is not None:
+        if test.target is not None:
+            test_attr = _fresh(
+                test.target if test.target not in LIGHTNING_ATTRS else f"{test.target}_",
+                set(state.attr_of.values()) | {"stop_epoch"},
+            )
+        p = position(test.call_stmt)
+        findings.append(
+            Finding(
+                R.TEST_HOOKS,
+                FIXED,
+                f"final evaluation `{test.fn.name.value}()` converted to test_step and the test "
+                "epoch hooks, run by trainer.test where the script called it",
+                p.line,
+                p.column + 1,
+            )
+        )
+    return LoopPlan(
+        module=module,
+        site=site,
+        outer=outer,
+        where=where,
+        fn_map=fn_map,
+        loader_code=_loader(site, fn_map, [site.scope_body, module.body], refuse),
+        roles=roles,
+        schedules=schedules,
+        epoch=epoch,
+        val=val,
+        early=early,
+        test=test,
+        test_attr=test_attr,
+        state=state,
+        epoch_post=tuple(epoch_post),
+        findings=tuple(findings),
+        hints=hints,
+    )
+
+
+def attr_of_model(name: str) -> str:
+    """The module attribute for a model variable (Lightning's own names get a ``_``)."""
+    return name if name not in LIGHTNING_ATTRS else f"{name}_"
+
+
+def _loader(site: Site, fn_map, scope_bodies, refuse) -> str:
+    """The DataLoader expression ``trainer.fit`` receives (a progress wrapper looked through,
+    a helper's parameter bound to the caller's argument)."""
+    loader, _, _ = _unwrap_loader(site.batch_for.iter)
+    loader_code = code_of(loader)
+    if site.train_fn is not None and isinstance(loader, cst.Name):
+        loader_code = fn_map.get(loader.value, loader.value)
+    loader_code = _loader_at_fit(loader_code, [*site.epoch_pre, *site.fn_pre], refuse)
+    for scope in scope_bodies:
+        value = _assignment_value(scope, loader_code)
+        if isinstance(value, (cst.List, cst.Tuple, cst.ListComp)):
+            refuse(
+                R.LIST_OF_BATCHES,
+                f"`{loader_code}` is a Python list of batches; the Trainer takes a DataLoader (or "
+                "a list of DataLoaders), so wrap the data in a Dataset/DataLoader first",
+            )
+        if value is not None:
+            break
+    return loader_code
+
+
+def _bind_call(site: Site, refuse) -> dict:
+    """The train() helper's parameters bound to the call's arguments."""
+    if site.train_fn is None:
+        return {}
+    fn_map = call_bindings(site.train_fn, site.train_call.body[0].value)
+    if fn_map is None:
+        refuse(
+            R.CALL_ARGUMENTS,
+            f"`{site.train_fn.name.value}(...)` uses *args/**kwargs; not converted",
+        )
+    return fn_map
+
+
+def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings):
+    """(site, Roles): the optimizer, the model(s) it trains and the step plan. A hand-written
+    update (``p -= lr * p.grad``) becomes the step of a small optimizer class first."""
+    scope_bodies = [site.scope_body, module.body]
+
+    def outer_code(name: str) -> str:
+        return fn_map.get(name, name)
+
+    flat, _, _ = _flatten_amp(split_lines(site.batch_for.body.body), position, site.batch_for)
+    flat, _ = _flatten_accumulation(flat, site.batch_for)
+    step_names = [_dotted(_receiver(c)) for s in flat if (c := _method_call(s, "step"))]
+    synthesized: list = []  # statements defining an optimizer the script did not have
+    construction = None
+    if not step_names:
+        update = _manual_update(site.batch_for)
+        if update is not None:
+            node, params_code = update
+            taken_names = _used([*module.body])
+            opt_cls, opt_var = (
+                _fresh("ManualUpdate", taken_names),
+                _fresh("manual_optimizer", taken_names),
+            )
+            synthesized = _manual_update_optimizer(node, opt_cls, opt_var, params_code)
+            new_body = [
+                stmt(f"{opt_var}.step()\n").with_changes(leading_lines=node.leading_lines)
+                if x is node
+                else x
+                for x in site.batch_for.body.body
+            ]
+            site = replace(
+                site,
+                batch_for=site.batch_for.with_changes(
+                    body=site.batch_for.body.with_changes(body=new_body)
+                ),
+            )
+            step_names = [opt_var]
+            construction = cst.parse_expression(f"{opt_cls}({params_code})")
+            findings.append(
+                Finding(
+                    R.HANDWRITTEN_UPDATE,
+                    FIXED,
+                    "hand-written parameter update wrapped as the "
+                    f"step of an optimizer (`{opt_cls}`), run by the Trainer",
+                    *where,
+                )
+            )
+    if not step_names and m.findall(site.batch_for, m.Call(func=m.Attribute(attr=m.Name("step")))):
+        refuse(
+            R.STEP_CLOSURE,
+            "`optimizer.step(...)` is used inside an expression or a nested block "
+            "(e.g. `loss = optimizer.step(closure)`); not converted",
+        )
+    if not step_names or step_names[0] is None:
+        refuse(R.NO_STEP, "no `optimizer.step()` statement in the batch loop")
+    opt_code = outer_code(step_names[0])
+    for body in scope_bodies:
+        if construction is not None:
+            break
+        construction = _assignment_value(body, opt_code)
+    model_code = None
+    extra_models: list[str] = []  # further modules whose parameters the optimizer holds
+    if construction is not None:
+        trained = _trained_models(construction, scope_bodies)
+        if trained:
+            model_code = trained[0]
+            extra_models = [
+                n for n in trained[1:] if re.fullmatch(r"[A-Za-z_]\w*", n) and n != model_code
+            ]
+    if model_code is None and hints is not None and hints.model is not None:
+        model_code = hints.model
+    if model_code is None:
+        refuse(
+            R.MODEL_UNKNOWN,
+            f"cannot tell which model `{opt_code}` trains (no `<model>.parameters()` "
+            "in its construction in this scope)",
+        )
+    model_names = {model_code} | {p for p, a in fn_map.items() if a == model_code}
+    plan = plan_step(site, position, model_names)
+    findings.extend(plan.findings)
+    manual_models: list[str] = []
+    manual_opts: list[str] = []
+    if plan.manual:
+        manual_models, manual_opts = _manual_roles(site, plan, scope_bodies, outer_code, refuse)
+        model_code = manual_models[0]
+    return site, Roles(
+        step=plan,
+        opt_code=opt_code,
+        model_code=model_code,
+        model_names=frozenset(model_names),
+        extra_models=tuple(extra_models),
+        manual_models=tuple(manual_models),
+        manual_opts=tuple(manual_opts),
+        synthesized=tuple(synthesized),
+    )
+
+
+def _manual_roles(site, plan: StepPlan, scope_bodies, outer_code, refuse):
+    """Manual optimization: (trained modules, optimizers in construction order). Schedulers
+    stepped by the script stay the script's business (the Trainer never steps them with manual
+    optimization); only optimizers are handed over."""
+    plan.optimizers = [n for n in plan.optimizers if not _is_scheduler(outer_code(n), scope_bodies)]
+    if not plan.optimizers:
+        refuse(R.NO_STEP, "no `optimizer.step()` in the batch loop")
+    order = {}
+    for i, st in enumerate(site.scope_body):
+        for n in _assigned([st]):
+            order.setdefault(n, i)
+    plan.optimizers = sorted(plan.optimizers, key=lambda n: order.get(outer_code(n), 1 << 30))
+    models: list[str] = []
+    opts: list[str] = []
+    for name in plan.optimizers:
+        code = outer_code(name)
+        value = next(
+            (v for b in scope_bodies if (v := _assignment_value(b, code)) is not None), None
+        )
+        found = _trained_models(value, scope_bodies) if value is not None else []
+        if not found or not re.fullmatch(r"[A-Za-z_]\w*", code):
+            refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{code}` trains")
+        opts.append(code)
+        for model in found:
+            if not re.fullmatch(r"[A-Za-z_]\w*", model):
+                refuse(R.MODEL_UNKNOWN, f"the model `{model}` must be a plain variable")
+            if model not in models:
+                models.append(model)
+    return models, opts
+
+
+def _schedules(
+    site: Site, roles: Roles, fn_map, scope_bodies, where, refuse, findings
+) -> Schedules:
+    """Argument-less ``sched.step()`` calls at the end of the helper or of the epoch move to
+    ``configure_optimizers`` when there is one scheduler and nothing else reads it."""
+    plan = roles.step
+
+    def outer_code(name: str) -> str:
+        return fn_map.get(name, name)
+
+    def sched_ok(name):
+        # with manual optimization the Trainer does not step schedulers: keep the calls
+        return not plan.manual and _is_scheduler(outer_code(name), scope_bodies)
+
+    fn_post, fn_scheds, fn_tail_comments = _scheduler_steps(site.fn_post, sched_ok)
+    epoch_post, epoch_scheds, ep_tail_comments = _scheduler_steps(site.epoch_post, sched_ok)
+    fn_post, call_target = _train_fn_result(site, fn_post, refuse)
+    epoch_names = [outer_code(n) for n in fn_scheds] + epoch_scheds
+    step_names = [outer_code(n) for n in plan.step_schedulers]
+    other_text = code_of(
+        cst.Module(body=[*site.epoch_pre, *site.fn_pre, *fn_post, *epoch_post, *plan.body])
+    )
+    if len(epoch_names + step_names) > 1 or any(
+        re_word(n, other_text) for n in [*plan.step_schedulers, *fn_scheds, *epoch_scheds]
+    ):
+        # keep the calls where they were: exact, at the cost of configure_optimizers not seeing them
+        if plan.step_schedulers:
+            refuse(
+                R.SCHEDULER_SHARED, "a per-batch scheduler that other code reads is not converted"
+            )
+        fn_post, _ = _train_fn_result(site, list(site.fn_post), refuse)
+        return Schedules(
+            fn_post=tuple(fn_post),
+            epoch_post=tuple(site.epoch_post),
+            call_target=call_target,
+        )
+    for name in epoch_names + step_names:
+        interval = "epoch" if name in epoch_names else "step"
+        findings.append(
+            Finding(
+                R.SCHEDULER_MOVED,
+                FIXED,
+                f"`{name}.step()` moved to configure_optimizers (interval={interval!r})",
+                *where,
+            )
+        )
+    return Schedules(
+        epoch=tuple(epoch_names),
+        step=tuple(step_names),
+        fn_post=tuple(fn_post),
+        epoch_post=tuple(epoch_post),
+        tail_comments=tuple(fn_tail_comments + ep_tail_comments),
+        call_target=call_target,
+    )
+
+
+def _train_fn_result(site: Site, fn_post: list, refuse) -> tuple[list, str | None]:
+    """``x = train(...)``: the helper's final ``return v`` becomes ``x = v``; a bare return
+    is dropped. (fn_post, x)."""
+    if site.train_fn is None:
+        return fn_post, None
+    call_target = None
+    call_small = site.train_call.body[0]
+    if isinstance(call_small, cst.Assign):
+        call_target = call_small.targets[0].target.value
+    last = fn_post[-1] if fn_post else None
+    if last is not None and m.matches(last, m.SimpleStatementLine(body=[m.Return()])):
+        value = last.body[0].value
+        if call_target is not None and value is not None:
+            assign = cst.Assign(targets=[cst.AssignTarget(cst.Name(call_target))], value=value)
+            fn_post = [*fn_post[:-1], last.with_changes(body=[assign])]
+        else:
+            fn_post = fn_post[:-1] + (
+                [last.with_changes(body=[cst.Pass()])] if comments_of(last) else []
+            )
+    elif call_target is not None:
+        refuse(
+            R.EARLY_RETURN,
+            f"`{call_target} = {site.train_fn.name.value}(...)` needs the function "
+            "to end with `return <value>`",
+        )
+    return fn_post, call_target
+
+
+def _epoch_plan(site: Site, epoch_post, where, refuse, findings) -> EpochPlan:
+    """``for epoch in range(...)`` / ``enumerate(range(...))`` / ``while cond``."""
+    loop = site.epoch_for
+    if loop is not None:
+        if loop.orelse is not None:
+            kind = "while" if isinstance(loop, cst.While) else "for"
+            refuse(R.LOOP_ELSE, f"`{kind} ... else` on the epoch loop is not converted")
+        if m.findall(cst.Module(body=list(site.epoch_pre)), m.Break() | m.Continue()):
+            refuse(
+                R.EARLY_CONTROL_FLOW, "`break`/`continue` before the batch loop is not converted"
+            )
+    if site.batch_for.orelse is not None:
+        refuse(R.LOOP_ELSE, "`for ... else` on the batch loop is not converted")
+    if m.findall(cst.Module(body=list(epoch_post)), m.Continue()):
+        refuse(R.EARLY_CONTROL_FLOW, "`continue` in the epoch loop is not converted")
+    if isinstance(loop, cst.While):
+        findings.append(
+            Finding(
+                R.EPOCH_LOOP_MAPPED,
+                FIXED,
+                f"`while {code_of(loop.test)}` mapped to "
+                "Trainer(max_epochs=-1), stopping when the condition turns false "
+                "at an epoch's end",
+                *where,
+            )
+        )
+        # a while loop re-checks its condition before the next epoch
+        check = stmt(f"if not ({code_of(loop.test)}):\n    self.trainer.should_stop = True\n")
+        return EpochPlan(while_test=loop.test, while_check=(check,))
+    if loop is None:
+        return EpochPlan()
+    values = _epoch_values(loop, refuse)
+    it = loop.iter
+    if m.matches(it, m.Call(func=m.Name("enumerate"))):
+        it = it.args[0].value
+    findings.append(
+        Finding(
+            R.EPOCH_LOOP_MAPPED,
+            FIXED,
+            f"epoch loop mapped to Trainer(max_epochs=len({code_of(it)}))",
+            *where,
+        )
+    )
+    return EpochPlan(iter=code_of(it), values=values)
+
+
+def _evaluation(
+    module, site: Site, epoch_post: list, schedules: Schedules, position, where, findings
+):
+    """(validation plan or None, the epoch's statements left): an evaluation helper called
+    first after training, or an evaluation loop written in the epoch loop."""
+    if not isinstance(site.epoch_for, cst.For):
+        return None, epoch_post
+    from scaffold.migrate.evaluation import plan_inline_validation, plan_validation
+
+    fn_post = list(schedules.fn_post)
+    val = plan_validation(module, epoch_post, fn_post)
+    if val is not None:
+        findings.append(
+            Finding(
+                R.VALIDATION_HOOKS,
+                FIXED,
+                f"evaluation helper `{val.fn.name.value}()` "
+                "converted to validation_step and the validation epoch hooks",
+                *where,
+            )
+        )
+        return val, epoch_post[len(val.lead) + 1 :]
+    val = plan_inline_validation(epoch_post, fn_post)
+    if val is None:
+        return None, epoch_post
+    p = position(val.call_stmt)
+    findings.append(
+        Finding(
+            R.VALIDATION_HOOKS,
+            FIXED,
+            "evaluation loop of the epoch converted to validation_step "
+            "(the statements before it run in on_validation_epoch_start)",
+            p.line,
+            p.column + 1,
+        )
+    )
+    return val, val.rest
+
+
+def _carried_state(
+    module, site: Site, roles: Roles, schedules, epoch, val, epoch_post, idx, refuse
+) -> State:
+    """Data flow (``scaffold.migrate.dataflow``): a variable becomes an attribute of the module
+    only when its value crosses from one hook call to another, or from the loop to the code
+    after it."""
+    plan = roles.step
+    before, after = site.scope_body[:idx], site.scope_body[idx + 1 :]
+    targets = _bound_names(site.batch_for.target)
+    while_check = list(epoch.while_check)
+    fn_post = list(schedules.fn_post)
+    u_after = _read_later(
+        after, module, site.scope_body is module.body, [site.train_fn] if site.train_fn else []
+    )
+    outer_globals = declared_global(site.scope_body)
+    if site.train_fn is None:
+        pre, post = list(site.epoch_pre), list(epoch_post) + while_check
+        hook_writes = written(pre) | written(plan.body) | targets | written(post)
+        hook_reads = incoming(pre) | incoming(plan.body, targets) | incoming(post) | u_after
+        shared = (hook_writes & hook_reads) - set(epoch.values) - outer_globals
+        fn_shared: set[str] = set()
+        fn_globals: set[str] = set()
+        loop_reads = hook_reads
+    else:
+        fn_globals = declared_global(site.fn_pre)
+        params = {p.name.value for p in site.train_fn.params.params}
+        f_writes = written(site.fn_pre) | written(plan.body) | targets | written(fn_post)
+        f_reads = (
+            incoming(site.fn_pre) | incoming(plan.body, targets) | incoming(fn_post)
+        ) - params
+        fn_shared = (f_writes & f_reads) - fn_globals
+        e_writes = (
+            written(site.epoch_pre) | written(epoch_post) | ({schedules.call_target} - {None})
+        )
+        e_reads = (
+            incoming(site.epoch_pre)
+            | incoming(epoch_post + while_check)
+            | u_after
+            | (f_reads - f_writes)
+        )
+        shared = (e_writes & e_reads) - set(epoch.values) - outer_globals
+        if shared & fn_shared:
+            refuse(
+                R.STATE_CONFLICT,
+                f"variables {sorted(shared & fn_shared)} are used both in the epoch loop and in "
+                f"`{site.train_fn.name.value}()`; not converted",
+            )
+        loop_reads = (e_reads - u_after) | f_reads
+    if val is not None and (val.inline or val.lead):
+        shared |= _evaluation_state(site, plan, targets, val, epoch_post + while_check, u_after)
+        shared -= set(epoch.values) | outer_globals
+    if val is not None and val.target is not None:
+        shared.add(val.target)  # the helper's result, stored by on_validation_epoch_end
+    global_names = outer_globals | fn_globals
+    attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
+    # the hooks use the module's own attributes for the model(s) it holds, where the name is
+    # the same object throughout the loop (never rebound by it)
+    if plan.manual:
+        models = {n: attr_of_model(n) for n in roles.manual_models}
+    else:
+        models = {
+            **{n: attr_of_model(n) for n in roles.extra_models},
+            **dict.fromkeys(roles.model_names, "model"),
+        }
+    changing = (
+        written(site.epoch_pre)
+        | written(plan.body)
+        | written(epoch_post)
+        | written(site.fn_pre)
+        | written(fn_post)
+        | targets
+        | shared
+        | fn_shared
+        | global_names
+    )
+    return State(
+        shared=frozenset(shared),
+        fn_shared=frozenset(fn_shared),
+        global_names=frozenset(global_names),
+        attr_of=attr_of,
+        read_later=frozenset(u_after),
+        loop_reads=frozenset(loop_reads),
+        before=tuple(before),
+        after=tuple(after),
+        index=idx,
+        own_models=_own_model_attrs(models, changing),
+    )
+
+
+def _evaluation_state(site, plan, targets, val, epoch_rest, u_after) -> set[str]:
+    """What evaluation code written in the epoch loop (inline, or statements run just before
+    the helper) carries: its variables that later code reads, and what it reads from the
+    training part."""
+    shared: set[str] = set()
+    if val.inline:
+        v_targets = _bound_names(val.call_stmt.body.body[0].target)
+        v_writes = written([*val.pre, *val.body]) | v_targets
+        # the evaluation loop's body runs with its batch names bound
+        v_reads = incoming(val.pre) | incoming(val.body, written(val.pre) | v_targets)
+    else:
+        v_writes, v_reads = written(val.lead), incoming(val.lead)
+    later = incoming(epoch_rest) | u_after | incoming(site.epoch_pre)
+    shared |= v_writes & (later | v_reads)
+    if site.train_fn is None:
+        # what the evaluation reads from the training part (not its own variables)
+        shared |= (written(site.epoch_pre) | written(plan.body) | targets) & (v_reads - v_writes)
+    return shared
+
+
+def _scheduler_steps(stmts, names_ok) -> tuple[list, list[str], list[cst.EmptyLine]]:
+    """Removes argument-less ``sched.step()`` statements; returns (kept, schedulers, comments)."""
+    kept, found, comments = [], [], []
+    for s in stmts:
+        call = _method_call(s, "step")
+        name = _dotted(_receiver(call)) if call is not None and not call.args else None
+        if name is not None and names_ok(name):
+            found.append(name)
+            comments += comments_of(s)
+            continue
+        kept.append(with_comments(s, comments) if comments else s)
+        comments = []
+    return kept, found, comments
+
+
+def _is_scheduler(name: str, scope_bodies) -> bool:
+    for body in scope_bodies:
+        value = _assignment_value(body, name)
+        if value is not None:
+            text = code_of(value)
+            return (
+                "lr_scheduler" in text
+                or "Scheduler" in text
+                or "LR(" in text
+                or "LR" in text.split("(")[0]
+            )
+    return "sched" in name.lower()
+
+
+def _find_device(scope_bodies, model_code: str) -> tuple[str | None, str | None]:
+    """(device expression the model is moved to, condition under which ``.cuda()`` is called:
+    ``"True"`` when always, None when never)."""
+    for body in scope_bodies:
+        found = _device_in(body, model_code, [])
+        if found is not None:
+            return found
+    return None, None
+
+
+def _trained_models(construction, scope_bodies) -> list[str]:
+    """The modules whose ``.parameters()`` an optimizer's construction takes, in order; a
+    variable holding them (``params = list(enc.parameters()) + list(dec.parameters())``) is
+    followed one step."""
+    found: list[str] = []
+    pattern = m.Call(func=m.Attribute(attr=m.Name("parameters") | m.Name("named_parameters")))
+    for call in m.findall(construction, pattern):
+        found.append(code_of(call.func.value))
+    if found or not isinstance(construction, cst.Call):
+        return list(dict.fromkeys(found))
+    for arg in construction.args[:1]:
+        if isinstance(arg.value, cst.Name):
+            for body in scope_bodies:
+                value = _assignment_value(body, arg.value.value)
+                if value is not None:
+                    return _trained_models(value, [])
+    return []
+
+
+def _names_a_device(expr, scope_bodies, depth: int = 0) -> bool:
+    """``"cuda"``, ``torch.device(...)``, ``"cuda" if c else "cpu"``, or a variable assigned one
+    of these: a value ``torch.device(value)`` accepts on any machine."""
+    if isinstance(expr, (cst.SimpleString, cst.FormattedString)):
+        return True
+    if isinstance(expr, cst.Call):
+        return code_of(expr.func) in ("torch.device", "device")
+    if isinstance(expr, cst.IfExp):
+        return _names_a_device(expr.body, scope_bodies, depth) and _names_a_device(
+            expr.orelse, scope_bodies, depth
+        )
+    if isinstance(expr, cst.Name) and depth < 3:
+        for body in scope_bodies:
+            value = _assignment_value(body, expr.value)
+            if value is not None:
+                return _names_a_device(value, scope_bodies, depth + 1)
+    return False
+
+
+def _suite(suite) -> list:
+    """The statements of a block (a one-line ``if x: y`` block as one statement line)."""
+    if isinstance(suite, cst.SimpleStatementSuite):
+        return [cst.SimpleStatementLine(body=suite.body)]
+    return list(suite.body)
+
+
+def _device_in(body, model_code: str, conditions: list[str]):
+    for s in body:
+        if isinstance(s, cst.If):
+            test = code_of(s.test)
+            found = _device_in(
+                _suite(s.body), model_code, [*conditions, test if _simple(test) else f"({test})"]
+            )
+            if found is None and isinstance(s.orelse, cst.Else):
+                found = _device_in(
+                    _suite(s.orelse.body), model_code, [*conditions, f"not ({test})"]
+                )
+            elif found is None and isinstance(s.orelse, cst.If):
+                found = _device_in([s.orelse], model_code, [*conditions, f"not ({test})"])
+            if found is not None:
+                return found
+            continue
+        if not isinstance(s, cst.SimpleStatementLine):
+            continue
+        for call in m.findall(s, m.Call(func=m.Attribute(attr=m.Name("to") | m.Name("cuda")))):
+            receiver = code_of(call.func.value)
+            assigned_model = any(
+                isinstance(x, cst.Assign)
+                and any(code_of(t.target) == model_code for t in x.targets)
+                for x in s.body
+            )
+            if receiver == model_code or assigned_model:
+                if call.func.attr.value == "cuda":
+                    return None, " and ".join(conditions) or "True"
+                if call.args:
+                    return code_of(call.args[0].value), None
+    return None
+
+
+_PROGRESS_WRAPPERS = ("tqdm", "tqdm.tqdm", "tqdm.auto.tqdm", "trange", "iter")
+
+
+def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
+    """The loader expression as ``trainer.fit`` sees it, before the loop starts. A progress
+    wrapper made each epoch (``pbar = tqdm(loader)``; the wrapper itself stays where the script
+    made it) is looked through; anything else the epoch makes cannot be handed over."""
+    made = written(per_epoch)
+    expr = cst.parse_expression(loader_code)
+    while isinstance(expr, cst.Name) and expr.value in made:
+        value = last_assigned_value(per_epoch, expr.value)
+        if not (
+            isinstance(value, cst.Call)
+            and code_of(value.func) in _PROGRESS_WRAPPERS
+            and value.args
+            and value.args[0].keyword is None
+        ):
+            refuse(
+                R.LOADER_PER_EPOCH,
+                f"the batch loop iterates over `{expr.value}`, which the epoch loop makes anew "
+                "each epoch; the Trainer needs the DataLoader before training starts. Build it "
+                "once before the epoch loop (or iterate over the DataLoader itself)",
+            )
+        expr = value.args[0].value
+    if _used([cst.SimpleStatementLine([cst.Expr(expr)])]) & made:
+        refuse(
+            R.LOADER_PER_EPOCH,
+            f"the batch loop's iterable `{code_of(expr)}` reads variables the epoch loop "
+            "changes; the Trainer needs the DataLoader before training starts",
+        )
+    return code_of(expr)
+
+
+def _own_model_attrs(attrs: dict[str, str], changing: set[str]) -> dict[str, str]:
+    """{script name: module attribute} for the models the LightningModule holds, less the
+    names that do not stay the same object through the loop."""
+    return {
+        n: a for n, a in attrs.items() if re.fullmatch(r"[A-Za-z_]\w*", n) and n not in changing
+    }
+
+
+def _read_later(after: list, module: cst.Module, module_level: bool, skip=()) -> set[str]:
+    """Names whose value at the end of the loop the rest of the scope may read; at module level
+    also what any function of the module reads as a global (it may be called later)."""
+    reads = incoming(after)
+    if module_level:
+        defs = [
+            s
+            for s in module.body
+            if isinstance(s, (cst.FunctionDef, cst.ClassDef)) and s not in skip
+        ]
+        reads |= incoming(defs)
+    return reads
+
+
+def _step_budget(body: list, before: list) -> str | None:
+    """``N`` when the batch loop counts its steps (``c += 1``, ``c = 0`` before the loop) and
+    breaks once ``c >= N``: the Trainer's ``max_steps`` (the break stays; both stop together)."""
+    increments = [
+        s
+        for s in body
+        if m.matches(
+            s,
+            m.SimpleStatementLine(
+                body=[m.AugAssign(target=m.Name(), operator=m.AddAssign(), value=m.Integer("1"))]
+            ),
+        )
+    ]
+    counters = [s.body[0].target.value for s in increments]
+    for s in body:
+        if not isinstance(s, cst.If) or s.orelse is not None:
+            continue
+        test = s.test
+        if not (
+            isinstance(test, cst.Comparison)
+            and len(test.comparisons) == 1
+            and isinstance(test.left, cst.Name)
+            and test.left.value in counters
+            and isinstance(test.comparisons[0].operator, (cst.GreaterThanEqual, cst.Equal))
+        ):
+            continue
+        inner = s.body.body if isinstance(s.body, cst.IndentedBlock) else []
+        if not inner or not m.matches(inner[-1], m.SimpleStatementLine(body=[m.Break()])):
+            continue
+        counter, bound = test.left.value, test.comparisons[0].comparator
+        if not isinstance(bound, (cst.Name, cst.Integer, cst.Attribute)):
+            continue
+        if counters.count(counter) != 1 or counter in _assigned(
+            [x for x in body if x is not s and x not in increments]
+        ):
+            continue  # counted (or reset) elsewhere too
+        if m.matches(last_assigned_value(before, counter), m.Integer("0")):
+            return code_of(bound)
+    return None
+
+
+def _epoch_values(loop: cst.For, refuse) -> dict[str, str]:
+    """``for epoch in range(...)`` or ``for i, epoch in enumerate(range(...)[, start])``: each
+    loop variable's value in epoch ``{i}`` (a format template)."""
+    it, target = loop.iter, loop.target
+    index_name = start = None
+    if m.matches(it, m.Call(func=m.Name("enumerate"))) and it.args:
+        if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
+            refuse(
+                R.EPOCH_ITERABLE,
+                "`for ... in enumerate(...)` epoch loops must unpack `index, epoch`",
+            )
+        first, second = (e.value for e in target.elements)
+        if not isinstance(first, cst.Name):
+            refuse(R.EPOCH_ITERABLE, "the epoch loop's index must be a plain name")
+        index_name, target = first.value, second
+        start = code_of(it.args[1].value) if len(it.args) > 1 else None
+        it = it.args[0].value
+    if not m.matches(it, m.Call(func=m.Name("range"))):
+        refuse(
+            R.EPOCH_ITERABLE,
+            "the epoch loop must iterate over range(...) (or enumerate(range(...)))",
+        )
+    if not isinstance(target, cst.Name):
+        refuse(R.EPOCH_ITERABLE, "the epoch loop variable must be a plain name")
+    values = {target.value: f"{code_of(it)}[{{i}}]"}
+    if index_name is not None:
+        values[index_name] = f"{start} + {{i}}" if start is not None else "{i}"
+    return values
+
+
+def _plan_test(module: cst.Module, after: list, epoch_names: set[str]):
+    """The first statement after the loop that calls a no-grad evaluation helper, as test hooks
+    (None when there is none, or when the helper needs the epoch variable or never switches the
+    model to eval mode: then the call stays as it is)."""
+    from scaffold.migrate.evaluation import plan_evaluation
+
+    for s in after:
+        if not isinstance(s, cst.SimpleStatementLine):
+            continue
+        plan = plan_evaluation(module, s)
+        if plan is None:
+            continue
+        code = code_of(cst.Module(body=[*plan.pre, *plan.body, *plan.post]))
+        if any(re_word(n, t) for n in epoch_names for t in [code, *plan.bindings]):
+            return None
+        if not m.findall(plan.fn, m.Call(func=m.Attribute(attr=m.Name("eval")))):
+            return None
+        return plan
+    return None

@@ -1,0 +1,699 @@
+"""build: the LightningModule class and the Trainer calls for a ``LoopPlan``, then the splice
+that puts them where the loop was.
+
+The class is defined where the loop was, so its hooks read the same variables (closures or
+globals); the optimizer and scheduler objects the script built are handed over unchanged (same
+construction order, same random numbers) or, when nothing else reads them, built in
+``configure_optimizers``; the epoch loop's statements run in ``on_train_epoch_start`` /
+``on_train_epoch_end`` in their original order; carried state becomes module attributes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+import scaffold.migrate.match as m
+from scaffold.migrate import rules as R
+from scaffold.migrate.analyse import (
+    LoopPlan,
+    _find_device,
+    _names_a_device,
+    _step_budget,
+    attr_of_model,
+)
+from scaffold.migrate.dataflow import definitely_bound, written
+from scaffold.migrate.findings import FIXED, Finding
+from scaffold.migrate.step import amp_precision
+from scaffold.migrate.syntax import (
+    LIGHTNING_ATTRS,
+    _assigned,
+    _BreakReplacer,
+    _fresh,
+    _loop_comments,
+    _Renamer,
+    _simple,
+    _used,
+    batch_unpack,
+    calls_of,
+    code_of,
+    comment_holder,
+    comments_of,
+    stmt,
+    transform_stmts,
+    with_comments,
+)
+
+
+def _self_attr(name: str) -> cst.Attribute:
+    return cst.Attribute(cst.Name("self"), cst.Name(name))
+
+
+class Builder:
+    """Builds the class, the lines that replace the loop, and what else the splice changes."""
+
+    def __init__(self, plan: LoopPlan, engine: str, tooling: bool) -> None:
+        self.plan, self.engine, self.tooling = plan, engine, tooling
+        self.findings: list[Finding] = list(plan.findings)
+        taken = _used([*plan.module.body])
+        self.cls_name = _fresh("LitModel", taken)
+        self.inst = _fresh("lit_model", taken)
+        self.trainer_var = _fresh("trainer", taken)
+        state = plan.state
+        self.renamer = _Renamer(
+            {
+                **{n: _self_attr(a) for n, a in state.own_models.items()},
+                **{n: _self_attr(a) for n, a in state.attr_of.items()},
+            }
+        )
+        self.evaluated_args: set[str] = set()  # helper arguments evaluated once per epoch
+
+    def refuse(self, rule: str, message: str):
+        self.plan.refuse(rule, message)
+
+    def note(self, rule: str, message: str) -> None:
+        self.findings.append(Finding(rule, FIXED, message, *self.plan.where))
+
+    # ----------------------------------------------------------------------- the hooks' code
+    def method(self, signature: str, stmts: list):
+        # names the script declared `global` stay globals in every hook that assigns them
+        declare = sorted(written(stmts) & self.plan.state.global_names)
+        if declare:
+            stmts = [stmt(f"global {', '.join(declare)}\n"), *stmts]
+        fn = cst.parse_statement(f"def {signature}:\n    pass\n")
+        return fn.with_changes(body=fn.body.with_changes(body=stmts), leading_lines=[])
+
+    def prelude(self, code_stmts, fn_scope: bool) -> list:
+        """The epoch variable and the train() parameters, where the hook's code needs them."""
+        site, fn_map = self.plan.site, self.plan.fn_map
+        used = _used(code_stmts)
+        bindings = []
+        if fn_scope:
+            for p in site.train_fn.params.params:
+                name = p.name.value
+                if name in used and fn_map.get(name, None) != name:
+                    if name not in fn_map:
+                        self.refuse(
+                            R.CALL_ARGUMENTS,
+                            f"parameter `{name}` of `{site.train_fn.name.value}()` has no value "
+                            "at the call",
+                        )
+                    if _simple(fn_map[name]):
+                        bindings.append(f"{name} = {fn_map[name]}")
+                    else:
+                        # evaluated once per call, as the original call did (see epoch_start)
+                        bindings.append(f"{name} = self.{name}_arg")
+                        self.evaluated_args.add(name)
+        lines = self.plan.epoch.lines(used, bindings) + bindings
+        return [stmt(line + "\n") for line in lines]
+
+    def loop_bodies(self):
+        """(training step body, epoch start, epoch end, helper start, helper end) renamed to
+        the module's attributes; ``break`` mapped to stopping the epoch or the Trainer."""
+        plan, site = self.plan, self.plan.site
+        body = transform_stmts(plan.roles.step.body, self.renamer)
+        if plan.roles.step.breaks:
+            last = body[-1] if body else None
+            if (
+                last is None
+                or not m.findall(last, m.Break())
+                or any(m.findall(s, m.Break()) for s in body[:-1])
+            ):
+                self.refuse(
+                    R.BREAK_POSITION, "`break` in the batch loop must be in its last statement"
+                )
+            body = transform_stmts(
+                body, _BreakReplacer(stmt(f"self.{plan.stop_attr} = True\n").body[0])
+            )
+            self.note(
+                R.BREAK_MAPPED,
+                "`break` of the batch loop ends the epoch (on_train_batch_start returns -1)",
+            )
+        e_pre = _without_globals(transform_stmts(site.epoch_pre, self.renamer))
+        e_post = _without_globals(transform_stmts(list(plan.epoch_post), self.renamer))
+        f_pre = _without_globals(transform_stmts(site.fn_pre, self.renamer))
+        f_post = _without_globals(transform_stmts(list(plan.schedules.fn_post), self.renamer))
+        if m.findall(cst.Module(body=e_post), m.Break()):
+            if not m.findall(e_post[-1], m.Break()) or any(
+                m.findall(s, m.Break()) for s in e_post[:-1]
+            ):
+                self.refuse(
+                    R.BREAK_POSITION, "`break` in the epoch loop must be in its last statement"
+                )
+            e_post = transform_stmts(
+                e_post, _BreakReplacer(stmt("self.trainer.should_stop = True\n").body[0])
+            )
+            self.note(
+                R.BREAK_MAPPED, "`break` of the epoch loop stops the Trainer after this epoch"
+            )
+        if plan.epoch.while_check:
+            e_post = [*e_post, *transform_stmts(list(plan.epoch.while_check), self.renamer)]
+        if m.findall(cst.Module(body=f_pre + f_post), m.Return()):
+            self.refuse(
+                R.EARLY_RETURN,
+                f"`{site.train_fn.name.value}()` returns early or from a nested block; not "
+                "converted",
+            )
+        return body, e_pre, e_post, f_pre, f_post
+
+    def training_step(self, body: list) -> list:
+        plan, state = self.plan, self.plan.state
+        step = plan.roles.step
+        unpack_lines = batch_unpack(plan.site.batch_for)
+        if unpack_lines is None:
+            self.refuse(R.LOOP_TARGET, "`enumerate` loop target must be `index, batch`")
+        # `i = batch_idx` only where the step reads `i`
+        read_in_step = _used(step.body)
+        unpack_lines = [
+            line
+            for line in unpack_lines
+            if "batch_idx" not in line
+            or line.split(" = ")[0] in read_in_step | state.shared | state.fn_shared
+        ]
+        unpack = transform_stmts([stmt(line + "\n") for line in unpack_lines], self.renamer)
+        if step.manual:
+            # self.optimizers() gives one optimizer, or a list when there are several
+            unpack.insert(0, stmt(f"{', '.join(step.optimizers)} = self.optimizers()\n"))
+        step_body = [*self.prelude(body + unpack, plan.site.train_fn is not None), *unpack, *body]
+        loss = transform_stmts([cst.SimpleStatementLine([cst.Expr(step.loss)])], self.renamer)
+        ret = with_comments(
+            stmt(f"return {code_of(loss[0].body[0].value)}\n"), step.trailing_comments
+        )
+        if not step.manual:
+            # the loss the script printed is also logged (progress bar, callbacks, loggers)
+            returned = ret.body[0].value
+            step_body.append(stmt(f'self.log("train_loss", {code_of(returned)}, prog_bar=True)\n'))
+            step_body.append(ret)
+            self.note(R.LOSS_LOGGED, "training loss logged with self.log('train_loss')")
+        elif ret.leading_lines:
+            step_body.append(comment_holder(ret.leading_lines))
+        return step_body
+
+    # ------------------------------------------------------------------------------ methods
+    def init_method(self, with_optimizer: bool):
+        """``__init__``: the model(s), and the optimizer/scheduler objects the script built
+        (unless their construction moved into configure_optimizers)."""
+        roles, sched = self.plan.roles, self.plan.schedules
+        if roles.manual:
+            models = [f"{n}_" if n == "self" else n for n in roles.manual_models]
+            init = [stmt("super().__init__()\n"), stmt("self.automatic_optimization = False\n")]
+            init += [stmt(f"self.{attr_of_model(n)} = {n}\n") for n in models]
+            init.append(stmt(f"self.optimizers_list = [{', '.join(roles.manual_opts)}]\n"))
+            signature = f"__init__(self, {', '.join(models + list(roles.manual_opts))}"
+        else:
+            extras = list(roles.extra_models)
+            init = [stmt("super().__init__()\n"), stmt("self.model = model\n")]
+            init += [stmt(f"self.{attr_of_model(n)} = {n}\n") for n in extras]
+            signature = f"__init__(self, {', '.join(['model', *extras])}"
+            if with_optimizer:
+                init.append(stmt("self.optimizer = optimizer\n"))
+                signature += ", optimizer"
+        if sched.names and with_optimizer:
+            init.append(stmt("self.scheduler = scheduler\n"))
+            signature += ", scheduler"
+        return self.method(signature + ")", init)
+
+    def epoch_start(self, e_pre: list, f_pre: list) -> list:
+        fn_map, epoch = self.plan.fn_map, self.plan.epoch
+        start = []
+        if e_pre:
+            start += self.prelude(e_pre, False) + e_pre
+        f_prelude = self.prelude(f_pre, True) if f_pre else []
+        if self.evaluated_args:
+            # the call's non-trivial arguments, evaluated when the original call was made
+            arg_lines = [f"self.{n}_arg = {fn_map[n]}" for n in sorted(self.evaluated_args)]
+            arg_lines[:0] = epoch.lines(set(), arg_lines)
+            start += [stmt(x + "\n") for x in arg_lines]
+        if f_pre:
+            start += f_prelude + f_pre
+        if self.plan.roles.step.breaks:
+            start.append(stmt(f"self.{self.plan.stop_attr} = False\n"))
+        return start
+
+    def eval_methods(self, ev, prefix: str, suffix: str, result_attr: str | None) -> list:
+        """validation/test hooks from an evaluation helper's plan."""
+        state = self.plan.state
+        taken_attrs = set(state.attr_of.values())
+        local_attr = {
+            n: (n if n not in LIGHTNING_ATTRS | taken_attrs else f"{n}_{suffix}")
+            for n in ev.local_shared
+        }
+        rebound = {b.split(" = ")[0] for b in ev.bindings if len(set(b.split(" = "))) > 1}
+        renamer = _Renamer(
+            {
+                **{
+                    n: _self_attr(a)
+                    for n, a in state.own_models.items()
+                    if n not in rebound | set(ev.local_shared)
+                },
+                **{n: _self_attr(a) for n, a in local_attr.items()},
+            }
+        )
+        if ev.inline:
+            renamer = self.renamer  # the epoch loop's own variables: the same attributes
+
+        def eval_prelude(code_stmts) -> list:
+            used_here = _used(code_stmts)
+            binds = [b for b in ev.bindings if b.split(" = ")[0] in used_here]
+            lines = self.plan.epoch.lines(used_here, binds) + binds
+            return [stmt(x + "\n") for x in lines]
+
+        v_pre = transform_stmts(ev.lead, self.renamer) + transform_stmts(ev.pre, renamer)
+        v_unpack = [stmt(x + "\n") for x in ev.unpack]
+        v_body = transform_stmts(ev.body, renamer)
+        v_post = transform_stmts(ev.post, renamer)
+        if result_attr is not None:
+            returned = transform_stmts([cst.SimpleStatementLine([cst.Expr(ev.returned)])], renamer)
+            v_post.append(stmt(f"self.{result_attr} = {code_of(returned[0].body[0].value)}\n"))
+        out = []
+        if v_pre:
+            out.append(self.method(f"on_{prefix}_epoch_start(self)", eval_prelude(v_pre) + v_pre))
+        out.append(
+            self.method(
+                f"{prefix}_step(self, batch, batch_idx)",
+                eval_prelude(v_unpack + v_body) + v_unpack + (v_body or [stmt("pass\n")]),
+            )
+        )
+        if v_post:
+            out.append(self.method(f"on_{prefix}_epoch_end(self)", eval_prelude(v_post) + v_post))
+        return out
+
+    def validation_methods(self) -> list:
+        val, state = self.plan.val, self.plan.state
+        if val is None:
+            return []
+        result = state.attr_of[val.target] if val.target is not None else None
+        out = self.eval_methods(val, "validation", "val", result)
+        # the model's mode stays the script's business: it switched to eval mode itself (and the
+        # rest of the epoch ran in eval mode), or it evaluated in training mode
+        if val.calls_eval:
+            keep = "pass  # the model stays in eval mode, as the script left it\n"
+            out.append(self.method("on_validation_model_train(self)", [stmt(keep)]))
+        else:
+            keep = "pass  # the script evaluated without switching to eval mode\n"
+            out.append(self.method("on_validation_model_eval(self)", [stmt(keep)]))
+        return out
+
+    def test_methods(self) -> list:
+        test = self.plan.test
+        if test is None:
+            return []
+        out = self.eval_methods(test, "test", "test", self.plan.test_attr)
+        keep = "pass  # the model stays in eval mode after testing, as the script left it\n"
+        out.append(self.method("on_test_model_train(self)", [stmt(keep)]))
+        return out
+
+    def configure_optimizers(self, moved) -> cst.FunctionDef:
+        roles, sched = self.plan.roles, self.plan.schedules
+        opt_ref = moved[1][0] if moved else "self.optimizer"
+        sched_ref = moved[1][1] if moved and len(moved[1]) > 1 else "self.scheduler"
+        if sched.names:
+            interval = "epoch" if sched.epoch else "step"
+            conf = [
+                stmt(
+                    "return {\n"
+                    f'    "optimizer": {opt_ref},\n'
+                    f'    "lr_scheduler": {{"scheduler": {sched_ref}, "interval": "{interval}"}},\n'
+                    "}\n"
+                )
+            ]
+        elif roles.manual:
+            conf = [stmt("return self.optimizers_list\n")]
+        else:
+            conf = [stmt(f"return {opt_ref}\n")]
+        if sched.tail_comments:
+            conf[0] = with_comments(conf[0], list(sched.tail_comments))
+        if moved is not None and len(moved[0]) == 1 and not sched.names:
+            only = moved[0][0]
+            conf = [
+                with_comments(
+                    stmt(f"return {code_of(only.body[0].value)}\n"),
+                    [*comments_of(only), *comments_of(conf[0])],
+                )
+            ]
+        elif moved is not None:
+            conf = [*moved[0], *conf]
+        return self.method("configure_optimizers(self)", conf)
+
+    # -------------------------------------------------------------------------------- class
+    def class_def(self):
+        """(the class statement, the construction moved into configure_optimizers or None)."""
+        plan = self.plan
+        body, e_pre, e_post, f_pre, f_post = self.loop_bodies()
+        step_body = self.training_step(body)
+        # every prelude runs before on_train_epoch_start is assembled: it evaluates the helper
+        # arguments that any hook reads
+        end = []
+        if f_post:
+            end += self.prelude(f_post, True) + f_post
+        if e_post:
+            end += self.prelude(e_post, False) + e_post
+        start = self.epoch_start(e_pre, f_pre)
+        methods = [
+            None,  # __init__, once it is known whether the optimizer moves
+            self.method(
+                "forward(self, *args, **kwargs)",
+                [stmt(f"return self.{self.model_attr()}(*args, **kwargs)\n")],
+            ),
+        ]
+        if start:
+            methods.append(self.method("on_train_epoch_start(self)", start))
+        if plan.roles.step.breaks:
+            methods.append(
+                self.method(
+                    "on_train_batch_start(self, batch, batch_idx)",
+                    [stmt(f"if self.{plan.stop_attr}:\n    return -1\n")],
+                )
+            )
+        methods.append(self.method("training_step(self, batch, batch_idx)", step_body))
+        methods += self.validation_methods()
+        if end:
+            methods.append(self.method("on_train_epoch_end(self)", end))
+        methods += self.test_methods()
+        moved = self.movable_construction(methods[2:])
+        methods[0] = self.init_method(with_optimizer=moved is None)
+        methods.append(self.configure_optimizers(moved))
+        doc = (
+            '"""The training loop of this script as a LightningModule (migrated by '
+            'torch-scaffold)."""\n'
+        )
+        cls = cst.parse_statement(f"class {self.cls_name}(L.LightningModule):\n    {doc}")
+        blank = [cst.EmptyLine(indent=False)]
+        cls = cls.with_changes(
+            body=cls.body.with_changes(
+                body=[*cls.body.body, *[f.with_changes(leading_lines=blank) for f in methods]]
+            ),
+            leading_lines=[*self.blank(), *self.header_comments()],
+        )
+        return cls, moved
+
+    def model_attr(self) -> str:
+        roles = self.plan.roles
+        return attr_of_model(roles.manual_models[0]) if roles.manual else "model"
+
+    def blank(self) -> list:
+        at_module_level = self.plan.site.scope_body is self.plan.module.body
+        return [cst.EmptyLine(indent=False)] * (2 if at_module_level else 1)
+
+    def movable_construction(self, hooks: list):
+        """The optimizer (and scheduler) construction moves into configure_optimizers when
+        nothing else reads them and what they are built from is not reassigned before the
+        loop."""
+        plan, roles = self.plan, self.plan.roles
+        if roles.manual or roles.synthesized or (plan.hints is not None and plan.hints.model):
+            return None
+        moved = _movable_construction(
+            plan.site.scope_body,
+            plan.state.index,
+            roles.opt_code,
+            plan.schedules.names[0] if plan.schedules.names else None,
+            roles.model_code,
+            [*hooks, *plan.site.scope_body[plan.state.index + 1 :]],
+        )
+        if moved is not None:
+            self.note(
+                R.CONSTRUCTION_MOVED,
+                f"construction of {' and '.join(f'`{n}`' for n in moved[1])} moved into "
+                "configure_optimizers",
+            )
+        return moved
+
+    def dropped_helpers(self) -> tuple[list, list]:
+        """(helper functions whose every call was converted, their comments): removed, the
+        comments move to the class."""
+        plan = self.plan
+        site = plan.site
+        drops = [site.train_fn] if site.train_fn is not None else []
+        converted_calls: dict[str, int] = {}
+        for p in (plan.val, plan.test):
+            if p is not None and p.fn is not None:
+                converted_calls[p.fn.name.value] = converted_calls.get(p.fn.name.value, 0) + 1
+        comments: list = []
+        for p in (plan.val, plan.test):
+            if p is not None and p.fn is not None and p.fn not in drops:
+                name = p.fn.name.value
+                if calls_of(plan.module, name) == converted_calls[name]:
+                    drops.append(p.fn)
+                    comments += p.comments
+        return drops, comments
+
+    def header_comments(self) -> list:
+        site = self.plan.site
+        comments = _loop_comments(self.plan.outer) + self.dropped_helpers()[1]
+        if site.epoch_for is not None:
+            comments += _loop_comments(site.batch_for) if site.train_fn is None else []
+        if site.train_fn is not None:
+            comments += _loop_comments(site.batch_for) + _loop_comments(site.train_fn)
+            comments += comments_of(site.train_call)  # the call's own comments
+        return comments
+
+    # ---------------------------------------------------------------- what replaces the loop
+    def accelerator(self) -> str:
+        """The Trainer's accelerator: the device the script put the model on."""
+        plan, model_code = self.plan, self.plan.roles.model_code
+        device, cuda = _find_device(plan.scope_bodies, model_code)
+        if device is None and not cuda and plan.hints is not None and plan.hints.device:
+            device = plan.hints.device
+        accelerator = '"cpu"'
+        if device is not None and _names_a_device(cst.parse_expression(device), plan.scope_bodies):
+            accelerator = f"torch.device({device}).type"
+        elif device is not None:
+            # a device index or something only known at run time (`model.to(gpu_id)`): the
+            # Trainer takes the device type the script's own `.to(...)` gave the model
+            accelerator = f"next({model_code}.parameters()).device.type"
+        if cuda == "True":  # `model.cuda()`: the device type the script put the model on
+            accelerator = f"next({model_code}.parameters()).device.type"
+        elif cuda is not None:  # `if use_cuda: model.cuda()`: the same test picks the accelerator
+            accelerator = f'"gpu" if {cuda} else "cpu"'
+        if device == '"auto"':
+            accelerator = device
+        return accelerator
+
+    def trainer_args(self) -> list[str]:
+        plan = self.plan
+        step, epoch, hints = plan.roles.step, plan.epoch, plan.hints
+        if epoch.iter:
+            args = [f"max_epochs=len({epoch.iter})"]
+        else:
+            args = ["max_epochs=-1" if epoch.while_test is not None else "max_epochs=1"]
+        args += [f"accelerator={self.accelerator()}", "devices=1"]
+        if hints is not None and hints.dist is not None:
+            args[-1:] = ['strategy="ddp"', f"devices={hints.dist.devices}"]
+            if hints.dist.num_nodes is not None:
+                args.append(f"num_nodes={hints.dist.num_nodes}")
+            # the script's own DistributedSampler (if any) stays: same shards, same len(loader)
+            args.append("use_distributed_sampler=False")
+        if step.amp is not None:
+            precision = amp_precision(step.amp)
+            if precision is None:
+                self.refuse(
+                    R.PRECISION_UNKNOWN,
+                    "autocast without a dtype on an unknown device: cannot tell the "
+                    "precision; pass dtype=torch.float16 or torch.bfloat16",
+                )
+            args.append(f"precision={precision}")
+        if step.accumulate is not None:
+            args.append(f"accumulate_grad_batches={step.accumulate}")
+        budget = None
+        if step.accumulate is None and not step.manual:
+            budget = _step_budget(step.body, list(plan.state.before))
+        if budget is not None:
+            args.append(f"max_steps={budget}")
+        if step.clip:
+            args += [
+                f"gradient_clip_val={step.clip[0]}",
+                f'gradient_clip_algorithm="{step.clip[1]}"',
+            ]
+        if plan.val is not None:
+            args.append("num_sanity_val_steps=0")
+        if plan.early is not None:
+            args.append(f"callbacks=[{plan.early.callback}]")
+        # the Trainer's logger and checkpoints cannot change what the script computes: they
+        # stay on (--no-tooling turns them off); the script prints its own progress, so the
+        # progress bar and the summary table stay off
+        if not self.tooling:
+            args += ["logger=False", "enable_checkpointing=False"]
+        return args + ["enable_progress_bar=False", "enable_model_summary=False"]
+
+    def replacement(self, cls, moved) -> list:
+        """The class, the module's construction, the values it starts with, the Trainer and
+        fit, and the values the script reads after the loop."""
+        plan, roles, state = self.plan, self.plan.roles, self.plan.state
+        inst, trainer_var = self.inst, self.trainer_var
+        blank = self.blank()
+        if roles.manual:
+            args = [*roles.manual_models, *roles.manual_opts]
+        elif moved is not None:
+            args = [roles.model_code, *roles.extra_models]
+        else:
+            args = [roles.model_code, *roles.extra_models, roles.opt_code]
+            args += list(plan.schedules.names[:1])
+        new = [
+            cls,
+            stmt(f"{inst} = {self.cls_name}({', '.join(args)})\n").with_changes(
+                leading_lines=blank
+            ),
+        ]
+        if roles.synthesized:
+            synthesized = list(roles.synthesized)
+            synthesized[0] = synthesized[0].with_changes(leading_lines=cls.leading_lines)
+            new = [*synthesized, cls.with_changes(leading_lines=blank), *new[1:]]
+        # the module starts with the values the loop reads from before it
+        before = list(state.before)
+        copy_in = (state.shared | state.fn_shared) & written(before)
+        copy_in &= definitely_bound(before) | state.loop_reads
+        for n in sorted(copy_in):
+            new.append(stmt(f"{inst}.{state.attr_of[n]} = {n}\n"))
+        inner = "".join(f"    {a},\n" for a in self.trainer_args())
+        new.append(stmt(f"{trainer_var} = L.Trainer(\n{inner})\n"))
+        val_loader = f", {plan.val.loader_code}" if plan.val is not None else ""
+        new.append(stmt(f"{trainer_var}.fit({inst}, {plan.loader_code}{val_loader})\n"))
+        for n in sorted((state.shared | state.fn_shared) & state.read_later):
+            new.append(stmt(f"{n} = {inst}.{state.attr_of[n]}\n"))
+        # the values the loop variables had in the last epoch that ran
+        for line in plan.epoch.lines(set(state.read_later), (), f"{trainer_var}.current_epoch - 1"):
+            new.append(stmt(line + "\n"))
+        return new
+
+
+def build(plan: LoopPlan, engine: str, tooling: bool) -> tuple[cst.Module, list[Finding]]:
+    """The module with the loop replaced, and every finding (SCF001 first)."""
+    builder = Builder(plan, engine, tooling)
+    cls, moved = builder.class_def()
+    new = builder.replacement(cls, moved)
+    findings = builder.findings
+    findings.insert(
+        0,
+        Finding(
+            R.LOOP_CONVERTED,
+            FIXED,
+            f"training loop converted to `{builder.cls_name}` + `{builder.trainer_var}.fit(...)`",
+            *plan.where,
+        ),
+    )
+    return splice(builder, new, moved), findings
+
+
+def splice(builder: Builder, new: list, moved) -> cst.Module:
+    """Replaces the outer loop (the epoch loop that calls a train() helper), drops the helpers
+    now inside the class, turns a final-evaluation call into ``trainer.test``, and adds the
+    imports the new lines need."""
+    plan = builder.plan
+    site, module = plan.site, plan.module
+    others = {}
+    if plan.test is not None:
+        test = plan.test
+        lines = [
+            stmt(f"{builder.trainer_var}.test({builder.inst}, {test.loader_code}, verbose=False)\n")
+        ]
+        if test.target is not None:
+            lines.append(stmt(f"{test.target} = {builder.inst}.{plan.test_attr}\n"))
+        lines[0] = lines[0].with_changes(leading_lines=test.call_stmt.leading_lines)
+        others[test.call_stmt] = lines
+    if moved is not None:
+        for original_stmt in moved[2]:
+            others[original_stmt] = []  # now in configure_optimizers, comments included
+    drops, _ = builder.dropped_helpers()
+    target = plan.outer if site.train_fn is None else site.epoch_for
+    bound_before = written(module.body)
+    module = module.visit(_Splice(target, new, drops, others))
+    # the generated lines may name modules the script reached another way (`from torch import
+    # nn` only): imported when the script does not bind the name itself
+    for name in sorted({"torch", "os"} & (_used(new) - bound_before), reverse=True):
+        module = _add_import(module, f"import {name}\n")
+    engine_import = (
+        "import runtime as L\n" if builder.engine == "runtime" else "import lightning as L\n"
+    )
+    return _add_import(module, engine_import)
+
+
+def _without_globals(stmts: list) -> list:
+    """The statements less ``global`` declarations (each hook declares what it assigns)."""
+    out = []
+    for s in stmts:
+        if m.matches(s, m.SimpleStatementLine(body=[m.Global()])):
+            if comments_of(s):
+                out.append(comment_holder(comments_of(s)))
+            continue
+        out.append(s)
+    return out
+
+
+def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
+    """``(statements for configure_optimizers, [optimizer, scheduler names], originals)`` when
+    ``opt = ...`` (and ``sched = ...``) are plain assignments in the loop's scope that nothing
+    but the loop reads, built from names that do not change before the loop; else None."""
+    if not re.fullmatch(r"[A-Za-z_]\w*", opt) or not re.fullmatch(r"[A-Za-z_]\w*", model):
+        return None
+    if sched is not None and not re.fullmatch(r"[A-Za-z_]\w*", sched):
+        return None
+    wanted = [opt] + ([sched] if sched else [])
+    found = {}
+    for i, s_ in enumerate(scope_body[:loop_index]):
+        assigned = _assigned([s_])
+        for name in wanted:
+            if name in assigned:
+                if name in found or not (
+                    isinstance(s_, cst.SimpleStatementLine)
+                    and len(s_.body) == 1
+                    and isinstance(s_.body[0], cst.Assign)
+                    and len(s_.body[0].targets) == 1
+                    and m.matches(s_.body[0].targets[0].target, m.Name(name))
+                ):
+                    return None
+                found[name] = i
+    if set(found) != set(wanted):
+        return None
+    if sched is not None and found[sched] < found[opt]:
+        return None
+    moved_idx = sorted(found.values())
+    moved = [scope_body[i] for i in moved_idx]
+    if any(s_.body[0].value is None for s_ in moved):
+        return None
+    between = [
+        s_
+        for i, s_ in enumerate(scope_body[moved_idx[0] : loop_index], moved_idx[0])
+        if i not in moved_idx
+    ]
+    if _assigned(between) & _used(moved):
+        return None  # built from something that changes before the loop
+    others = [s_ for i, s_ in enumerate(scope_body) if i not in moved_idx and i != loop_index]
+    if set(wanted) & (_used(between) | _used(remaining) | _used(others)):
+        return None  # read elsewhere (printed, saved, passed on)
+    renamed = transform_stmts(
+        moved, _Renamer({model: cst.Attribute(cst.Name("self"), cst.Name("model"))})
+    )
+    renamed = [s_.with_changes(leading_lines=comments_of(s_)) for s_ in renamed]
+    return renamed, wanted, moved
+
+
+class _Splice(cst.CSTTransformer):
+    def __init__(self, target, replacement: list, drops: list, others: dict | None = None) -> None:
+        self.target, self.replacement, self.drops = target, replacement, drops
+        self.others = others or {}
+
+    def on_leave(self, original, updated):
+        if original is self.target:
+            return cst.FlattenSentinel(self.replacement)
+        for old, new in self.others.items():
+            if original is old:
+                return cst.FlattenSentinel(new)
+        if any(original is d for d in self.drops):
+            return cst.RemoveFromParent()
+        return updated
+
+
+def _add_import(module: cst.Module, line: str) -> cst.Module:
+    """``line`` after the script's leading imports (after its docstring when it has no import)."""
+    body = list(module.body)
+    last_import = -1
+    for i, s in enumerate(body):
+        if m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()])):
+            last_import = i
+        elif i == 0 and m.matches(s, m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
+            continue
+        elif last_import >= 0:
+            break
+    body.insert(last_import + 1, cst.parse_statement(line))
+    return module.with_changes(body=body)
