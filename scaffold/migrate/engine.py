@@ -1,5 +1,6 @@
-"""migrate's pipeline for one source text: parse -> refuse out-of-scope -> convert the loop ->
-check (the output parses, keeps every comment, and migrating it again changes nothing).
+"""migrate's pipeline for one source text: the ordered ``PASSES`` (each says why it sits where
+it does), then the safety net (the output parses, keeps every comment, and migrating it again
+changes nothing).
 
 No file access and no printing here (see ``files``)."""
 
@@ -159,137 +160,230 @@ def _training_outside_loops(module, class_reason: str | None = None) -> Finding 
     return None
 
 
-def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> SourceResult:
-    """Migrates one script's text. ``tooling``: keep the Trainer's logger and checkpointing
-    (they do not change the numbers); False gives a bare Trainer."""
+@dataclass
+class _Work:
+    """One script on its way through the passes."""
+
+    code: str  # the user's text (never changed)
+    engine: str
+    tooling: bool
+    module: object = None  # libcst.Module: the script as the passes left it so far
+    findings: list[Finding] = field(default_factory=list)
+    hints: object = None  # loops.Hints: what earlier passes learned for the loop pass
+    class_reason: str | None = None  # why a hand-written trainer class was not flattened
+    undistributed: tuple | None = None  # (module, findings) before the distributed set-up went
+    converted: bool = False
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    run: object  # (_Work) -> SourceResult | None; a result ends the pipeline
+    why_here: str  # the reason for its place in the order
+
+
+def _parse(work: _Work) -> SourceResult | None:
     import libcst as cst
 
+    code = work.code
+    try:
+        compile(code, "<script>", "exec")
+        work.module = cst.parse_module(code)
+    except SyntaxError as err:
+        at = (err.lineno or 1, err.offset or 1)
+        return SourceResult(
+            SYNTAX_ERROR, code, [Finding(R.SYNTAX_ERROR, MANUAL, f"syntax error: {err.msg}", *at)]
+        )
+    except cst.ParserSyntaxError as err:
+        at = (err.raw_line, err.raw_column + 1)
+        return SourceResult(
+            SYNTAX_ERROR,
+            code,
+            [Finding(R.SYNTAX_ERROR, MANUAL, f"syntax error: {err.message}", *at)],
+        )
+    return None
+
+
+def _out_of_scope(work: _Work) -> SourceResult | None:
+    refusal = _refusal(work.code, work.module)
+    return SourceResult(OUT_OF_SCOPE, work.code, [refusal]) if refusal is not None else None
+
+
+def _lightning1(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.lightning1 import upgrade, uses_lightning1
+
+    if uses_lightning1(work.module):
+        work.module, work.findings = upgrade(work.module, work.engine)
+    return None
+
+
+def _distributed(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.ddp import strip_distributed, uses_distributed
+
+    if not uses_distributed(work.code):
+        return None
+    try:
+        stripped, dist = strip_distributed(work.module)
+    except CannotConvert as err:
+        return SourceResult(NOT_CONVERTED, work.code, [*work.findings, err.finding])
+    if dist.findings:
+        work.undistributed = (work.module, list(work.findings))
+        work.module, work.hints.dist = stripped, dist
+        work.findings += dist.findings
+    return None
+
+
+def _trainer_class(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.locate import has_hand_written_loop
+    from scaffold.migrate.trainer_class import inline_trainer_class
+
+    if "class " not in work.code:
+        return None
+    plan = inline_trainer_class(work.module)
+    if isinstance(plan, str):
+        work.class_reason = plan
+    elif plan is not None and has_hand_written_loop(plan.module):
+        work.module, work.hints.model, work.hints.device = plan.module, plan.model, plan.device
+        what = (
+            f"methods {', '.join(f'`{n}`' for n in plan.inlined)} inlined into `{plan.method}()`"
+            if plan.inlined
+            else f"`{plan.method}()` converted in place"
+        )
+        work.findings.append(
+            Finding(
+                R.TRAINER_CLASS_FLATTENED,
+                FIXED,
+                f"hand-written trainer class `{plan.cls_name}`: {what}, "
+                f"the trainer object read as `{plan.alias}` inside it",
+                _line_of(work.code, work.code.find(f"class {plan.cls_name}")),
+                1,
+            )
+        )
+    return None
+
+
+def _step_helpers(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.inline import inline_step_helpers
+    from scaffold.migrate.locate import has_hand_written_loop
+
+    if has_hand_written_loop(work.module):
+        return None
+    inlined = inline_step_helpers(work.module)
+    if inlined is not None and has_hand_written_loop(inlined):
+        work.module = inlined
+        work.findings.append(
+            Finding(R.STEP_HELPER_INLINED, FIXED, "per-batch helper inlined into the training loop")
+        )
+    return None
+
+
+def _unreachable_training(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.locate import has_hand_written_loop
+
+    if has_hand_written_loop(work.module):
+        return None
+    found = _training_outside_loops(work.module, work.class_reason) or _flat_while_loop(
+        work.module, work.code
+    )
+    if found is not None:
+        return SourceResult(NOT_CONVERTED, work.code, [*work.findings, found])
+    return None
+
+
+def _loop(work: _Work) -> SourceResult | None:
     from scaffold.migrate.locate import has_hand_written_loop
     from scaffold.migrate.loops import convert
 
+    if not has_hand_written_loop(work.module):
+        return None
+    seen = work.module.code
+    alias = work.hints.model.split(".")[0] if work.hints.model else None
     try:
-        compile(code, "<script>", "exec")
-        module = cst.parse_module(code)
-    except SyntaxError as err:
-        return SourceResult(
-            SYNTAX_ERROR,
-            code,
-            [
-                Finding(
-                    R.SYNTAX_ERROR,
-                    MANUAL,
-                    f"syntax error: {err.msg}",
-                    err.lineno or 1,
-                    err.offset or 1,
-                )
-            ],
-        )
-    except cst.ParserSyntaxError as err:
-        return SourceResult(
-            SYNTAX_ERROR,
-            code,
-            [
-                Finding(
-                    R.SYNTAX_ERROR,
-                    MANUAL,
-                    f"syntax error: {err.message}",
-                    err.raw_line,
-                    err.raw_column + 1,
-                )
-            ],
-        )
-    refusal = _refusal(code, module)
-    if refusal is not None:
-        return SourceResult(OUT_OF_SCOPE, code, [refusal])
-    from scaffold.migrate.lightning1 import upgrade, uses_lightning1
+        work.module, found = convert(work.module, work.engine, work.hints, work.tooling)
+    except CannotConvert as err:
+        finding = _original_positions([err.finding], seen, work.code, alias)[0]
+        return SourceResult(NOT_CONVERTED, work.code, [*work.findings, finding])
+    except LookupError:
+        return None
+    work.findings += _original_positions(found, seen, work.code, alias)
+    work.converted = True
+    return None
 
-    nothing = Finding(
-        R.NOTHING_TO_DO, INFO, "no hand-written training loop (zero_grad/backward/step) found"
-    )
-    findings: list[Finding] = []
-    if uses_lightning1(module):
-        module, findings = upgrade(module, engine)
+
+def _restore_distributed(work: _Work) -> SourceResult | None:
+    if work.undistributed is not None and not work.converted:
+        # without a Trainer taking over, the process group and the DDP wrapper stay as written
+        work.module, work.findings = work.undistributed
+    return None
+
+
+def _result(work: _Work) -> SourceResult:
+    new_code = work.module.code
+    if new_code == work.code:
+        nothing = Finding(
+            R.NOTHING_TO_DO, INFO, "no hand-written training loop (zero_grad/backward/step) found"
+        )
+        return SourceResult(UNCHANGED, work.code, [*work.findings, nothing])
+    problem = _check_output(work.code, new_code)
+    if problem is not None:
+        return SourceResult(NOT_CONVERTED, work.code, [problem])
+    work.findings.sort(key=lambda f: (f.line, f.col))
+    return SourceResult(MIGRATED, new_code, work.findings)
+
+
+PASSES: tuple[Pass, ...] = (
+    Pass("parse", _parse, "nothing can be analysed in a file that does not parse"),
+    Pass("out-of-scope", _out_of_scope, "refuse before rewriting anything"),
+    Pass(
+        "lightning1",
+        _lightning1,
+        "1.x names become 2.x first: every later pass recognises the 2.x spellings only",
+    ),
+    Pass(
+        "distributed",
+        _distributed,
+        "the process group, the DDP wrapper and `.module` go before the loop is located, so "
+        "`model.module` and rank checks do not hide the model (undone by restore-distributed "
+        "when the loop is not converted)",
+    ),
+    Pass(
+        "trainer-class",
+        _trainer_class,
+        "a loop spread over a class's methods becomes one function the loop pass can see",
+    ),
+    Pass(
+        "step-helpers",
+        _step_helpers,
+        "a per-batch helper holding backward/step is inlined so the batch loop holds them; "
+        "after trainer-class, whose methods may be such helpers",
+    ),
+    Pass(
+        "unreachable-training",
+        _unreachable_training,
+        "training code no pass could bring into a loop is reported, never passed over as "
+        "'no loop found'",
+    ),
+    Pass("loop", _loop, "the conversion proper, on the script every earlier pass prepared"),
+    Pass(
+        "restore-distributed",
+        _restore_distributed,
+        "after loop: only a converted loop lets the Trainer take over the distributed set-up",
+    ),
+)
+
+
+def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> SourceResult:
+    """Migrates one script's text: the passes in ``PASSES`` order, then the safety net
+    (``_check_output``). ``tooling``: keep the Trainer's logger and checkpointing (they do not
+    change the numbers); False gives a bare Trainer."""
     from scaffold.migrate.loops import Hints
 
-    hints = Hints()
-    class_reason = None
-    undistributed = None  # the script before its distributed set-up was taken out
-    from scaffold.migrate.ddp import strip_distributed, uses_distributed
-
-    if uses_distributed(code):
-        try:
-            stripped, dist = strip_distributed(module)
-        except CannotConvert as err:
-            return SourceResult(NOT_CONVERTED, code, [*findings, err.finding])
-        if dist.findings:
-            undistributed = (module, list(findings))
-            module, hints.dist = stripped, dist
-            findings += dist.findings
-    if "class " in code:
-        from scaffold.migrate.trainer_class import inline_trainer_class
-
-        plan = inline_trainer_class(module)
-        if isinstance(plan, str):
-            class_reason = plan
-        elif plan is not None and has_hand_written_loop(plan.module):
-            module, hints.model, hints.device = plan.module, plan.model, plan.device
-            what = (
-                f"methods {', '.join(f'`{n}`' for n in plan.inlined)} inlined into `{plan.method}()`"
-                if plan.inlined
-                else f"`{plan.method}()` converted in place"
-            )
-            findings.append(
-                Finding(
-                    R.TRAINER_CLASS_FLATTENED,
-                    FIXED,
-                    f"hand-written trainer class `{plan.cls_name}`: {what}, "
-                    f"the trainer object read as `{plan.alias}` inside it",
-                    _line_of(code, code.find(f"class {plan.cls_name}")),
-                    1,
-                )
-            )
-    if not has_hand_written_loop(module):
-        from scaffold.migrate.inline import inline_step_helpers
-
-        inlined = inline_step_helpers(module)
-        if inlined is not None and has_hand_written_loop(inlined):
-            module = inlined
-            findings.append(
-                Finding(
-                    R.STEP_HELPER_INLINED, FIXED, "per-batch helper inlined into the training loop"
-                )
-            )
-    if not has_hand_written_loop(module):
-        helper = _training_outside_loops(module, class_reason)
-        if helper is not None:
-            return SourceResult(NOT_CONVERTED, code, [*findings, helper])
-        flat = _flat_while_loop(module, code)
-        if flat is not None:
-            return SourceResult(NOT_CONVERTED, code, [*findings, flat])
-    converted = False
-    if has_hand_written_loop(module):
-        before_convert = module.code
-        alias = hints.model.split(".")[0] if hints.model else None
-        try:
-            module, loop_findings = convert(module, engine, hints, tooling)
-            findings += _original_positions(loop_findings, before_convert, code, alias)
-            converted = True
-        except CannotConvert as err:
-            finding = _original_positions([err.finding], before_convert, code, alias)[0]
-            return SourceResult(NOT_CONVERTED, code, [*findings, finding])
-        except LookupError:
-            pass
-    if undistributed is not None and not converted:
-        # without a Trainer taking over, the process group and the DDP wrapper stay as written
-        module, findings = undistributed
-    new_code = module.code
-    if new_code == code:
-        return SourceResult(UNCHANGED, code, [*findings, nothing])
-    problem = _check_output(code, new_code)
-    if problem is not None:
-        return SourceResult(NOT_CONVERTED, code, [problem])
-    findings.sort(key=lambda f: (f.line, f.col))
-    return SourceResult(MIGRATED, new_code, findings)
+    work = _Work(code, engine, tooling, hints=Hints())
+    for step in PASSES:
+        result = step.run(work)
+        if result is not None:
+            return result
+    return _result(work)
 
 
 def _flat_while_loop(module, code: str) -> Finding | None:

@@ -5,14 +5,14 @@ and the special shapes (several optimizers, closures, hand-written updates)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
 import scaffold.migrate.match as m
 from scaffold.migrate import rules as R
-from scaffold.migrate.findings import FIXED, CannotConvert, Finding
+from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
 from scaffold.migrate.syntax import (
     _assigned,
     _ContinueReplacer,
@@ -612,18 +612,12 @@ def _flatten_closure(stmts: list, loop, position) -> list:
 
 
 def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
+    """The training step for the batch loop: automatic optimization when the loop is the
+    textbook zero_grad/backward/step sequence, manual optimization (the script's order kept)
+    when ``manual_reason`` finds something automatic optimization would reorder."""
     loop = site.batch_for
-    batch_names = _target_names(loop.target)
-    body: list = []
-    optimizers: list[str] = []
-    schedulers: list[str] = []
-    loss = None
-    clip = None
-    findings: list[Finding] = []
-    stepped = False
-    pending: list[cst.EmptyLine] = []
     stmts, amp, amp_findings = _flatten_amp(split_lines(loop.body.body), position, loop)
-    findings += amp_findings
+    findings = list(amp_findings)
     stmts, accumulate = _flatten_accumulation(stmts, loop)
     stmts = _flatten_closure(stmts, loop, position)
     backwards = [x for x in stmts if _method_call(x, "backward")]
@@ -633,211 +627,213 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     reason = manual_reason(stmts, model_names)
     if reason is not None:
         return _plan_manual(stmts, loop, position, amp, accumulate, findings, reason)
+    auto = _AutoStep(stmts, model_names, _target_names(loop.target), findings)
     for stmt in stmts:
         pos = position(stmt)
-        here = (pos.line, pos.column + 1)
+        auto.take(stmt, (pos.line, pos.column + 1))
+    pos = position(loop)
+    return auto.finish(loop, (pos.line, pos.column + 1), amp, accumulate, position)
+
+
+@dataclass
+class _AutoStep:
+    """The automatic-optimization step, assembled statement by statement: zero_grad, backward,
+    step, clipping and batch transfers are taken out (the Trainer does them); everything else
+    stays in order, with the comments of what was taken out."""
+
+    stmts: list
+    model_names: set[str]
+    batch_names: set[str]
+    findings: list[Finding]
+    body: list = field(default_factory=list)
+    optimizers: list[str] = field(default_factory=list)
+    schedulers: list[str] = field(default_factory=list)
+    loss: cst.BaseExpression | None = None
+    clip: tuple[str, str] | None = None
+    stepped: bool = False
+    pending: list = field(default_factory=list)  # comments of removed statements
+
+    def fixed(self, rule: str, message: str, here) -> None:
+        self.findings.append(Finding(rule, FIXED, message, *here))
+
+    def take(self, stmt, here) -> None:
         zero = _method_call(stmt, "zero_grad")
         backward = _method_call(stmt, "backward")
         step = _method_call(stmt, "step")
         clipped = _clip_call(stmt)
-        if (
-            zero is not None
-            or backward is not None
-            or step is not None
-            or clipped is not None
-            or _is_batch_transfer(stmt, batch_names)
-        ):
-            pending += comments_of(stmt)
+        transfer = _is_batch_transfer(stmt, self.batch_names)
+        if zero is not None or backward is not None or step is not None or clipped or transfer:
+            self.pending += comments_of(stmt)
         if zero is not None:
-            findings.append(
-                Finding(
-                    R.OPTIMIZATION_REMOVED,
-                    FIXED,
-                    f"`{code_of(zero)}` removed: the Trainer zeroes gradients",
-                    *here,
-                )
+            self.fixed(
+                R.OPTIMIZATION_REMOVED,
+                f"`{code_of(zero)}` removed: the Trainer zeroes gradients",
+                here,
             )
-            continue
-        if backward is not None:
-            if loss is not None:
-                raise CannotConvert(
-                    Finding(
-                        R.UPDATE_ORDER,
-                        "manual",
-                        "several backward() calls per batch "
-                        "(e.g. a GAN) need manual optimization; not converted yet",
-                        *here,
-                    )
-                )
-            if backward.args:
-                raise CannotConvert(
-                    Finding(
-                        R.BACKWARD_ARGUMENTS,
-                        "manual",
-                        "backward() with arguments is not converted",
-                        *here,
-                    )
-                )
-            loss = _receiver(backward)
-            if not isinstance(loss, cst.Name) or loss.value in _assigned(
-                stmts[stmts.index(stmt) + 1 :]
-            ):
-                # keep the value the loss had at backward() time
-                assign = cst.Assign(targets=[cst.AssignTarget(cst.Name("step_loss"))], value=loss)
-                body.append(with_comments(cst.SimpleStatementLine(body=[assign]), pending))
-                pending = []
-                loss = cst.Name("step_loss")
-            findings.append(
-                Finding(
-                    R.OPTIMIZATION_REMOVED,
-                    FIXED,
-                    "`backward()` removed: training_step returns the loss",
-                    *here,
-                )
+        elif backward is not None:
+            self.backward(stmt, backward, here)
+        elif step is not None:
+            self.step(step, here)
+        elif clipped is not None:
+            self.clipping(*clipped, here)
+        elif transfer:
+            self.fixed(
+                R.BATCH_TRANSFER_REMOVED,
+                "batch transfer removed: the Trainer moves batches to the device",
+                here,
             )
-            continue
-        if step is not None:
-            owner = _dotted(_receiver(step))
-            if step.args:
-                raise CannotConvert(
-                    Finding(
-                        R.STEP_CLOSURE,
-                        "manual",
-                        "`step(closure)` (LBFGS) is not converted yet",
-                        *here,
-                    )
-                )
-            if stepped or loss is None:
-                if owner is not None and stepped:
-                    schedulers.append(owner)
-                    findings.append(
-                        Finding(
-                            R.SCHEDULER_MOVED,
-                            FIXED,
-                            f"per-batch `{owner}.step()` moved to configure_optimizers (interval='step')",
-                            *here,
-                        )
-                    )
-                    continue
-                raise CannotConvert(
-                    Finding(
-                        R.STEP_BEFORE_BACKWARD, "manual", "optimizer step before backward()", *here
-                    )
-                )
-            if owner is None:
-                raise CannotConvert(
-                    Finding(
-                        R.OPTIMIZER_EXPRESSION,
-                        "manual",
-                        "the optimizer must be a plain variable",
-                        *here,
-                    )
-                )
-            optimizers.append(owner)
-            stepped = True
-            findings.append(
-                Finding(
-                    R.OPTIMIZATION_REMOVED,
-                    FIXED,
-                    f"`{owner}.step()` removed: the Trainer steps the optimizer",
-                    *here,
-                )
-            )
-            continue
-        if clipped is not None:
-            call, algo = clipped
-            args = call.args
-            params = code_of(args[0].value) if args else ""
-            if (
-                params not in {f"{n}.parameters()" for n in model_names}
-                or len(args) < 2
-                or (len(args) > 2 and code_of(args[2].value) not in ("2", "2.0"))
-            ):
-                raise CannotConvert(
-                    Finding(
-                        R.UNKNOWN_IN_STEP,
-                        "manual",
-                        "gradient clipping of something other than "
-                        "all the model's parameters (2-norm) is not converted",
-                        *here,
-                    )
-                )
-            clip = (code_of(args[1].value), algo)
-            findings.append(
-                Finding(
-                    R.GRADIENT_CLIPPING,
-                    FIXED,
-                    f"`{code_of(call.func)}` mapped to Trainer(gradient_clip_algorithm={algo!r})",
-                    *here,
-                )
-            )
-            continue
-        if _is_batch_transfer(stmt, batch_names):
-            findings.append(
-                Finding(
-                    R.BATCH_TRANSFER_REMOVED,
-                    FIXED,
-                    "batch transfer removed: the Trainer moves batches to the device",
-                    *here,
-                )
-            )
-            continue
-        body.append(with_comments(stmt, pending))
-        pending = []
-    if loss is None or not optimizers:
-        pos = position(loop)
-        raise CannotConvert(
-            Finding(
-                R.NO_STEP,
-                "manual",
-                "backward() and optimizer.step() must be "
-                "statements of the batch loop itself (not inside if/with blocks)",
-                pos.line,
-                pos.column + 1,
-            )
-        )
-    if len(set(optimizers)) > 1:
-        pos = position(loop)
-        raise CannotConvert(
-            Finding(
-                R.UPDATE_ORDER,
-                "manual",
-                "several optimizers step per batch; manual optimization is not converted yet",
-                pos.line,
-                pos.column + 1,
-            )
-        )
-    breaks = bool(m.findall(cst.Module(body=body), m.Break()))
-    for bad, code in (
-        (m.Continue(), "`continue`"),
-        (m.Return(), "`return`"),
-        (m.Yield(), "`yield`"),
-    ):
-        if m.findall(cst.Module(body=body), bad):
-            pos = position(loop)
+        else:
+            self.body.append(with_comments(stmt, self.pending))
+            self.pending = []
+
+    def backward(self, stmt, backward, here) -> None:
+        if self.loss is not None:
             raise CannotConvert(
                 Finding(
-                    R.UNSUPPORTED_UPDATE,
-                    "manual",
-                    f"{code} inside the batch loop is not converted",
-                    pos.line,
-                    pos.column + 1,
+                    R.UPDATE_ORDER,
+                    MANUAL,
+                    "several backward() calls per batch "
+                    "(e.g. a GAN) need manual optimization; not converted yet",
+                    *here,
                 )
             )
-    if accumulate is not None:
-        body, loss = _undo_loss_division(body, loss, accumulate, position, loop)
-        pos = position(loop)
-        findings.append(
-            Finding(
-                R.ACCUMULATION_MAPPED,
-                FIXED,
-                f"gradient accumulation mapped to Trainer(accumulate_grad_batches={accumulate}); "
-                "the manual loss division is kept for what the script prints, the Trainer divides the returned loss. "
-                f"If len(loader) is not a multiple of {accumulate}, the Trainer also steps on each epoch's last batch",
-                pos.line,
-                pos.column + 1,
+        if backward.args:
+            raise CannotConvert(
+                Finding(
+                    R.BACKWARD_ARGUMENTS,
+                    MANUAL,
+                    "backward() with arguments is not converted",
+                    *here,
+                )
             )
+        loss = _receiver(backward)
+        later = self.stmts[self.stmts.index(stmt) + 1 :]
+        if not isinstance(loss, cst.Name) or loss.value in _assigned(later):
+            # keep the value the loss had at backward() time
+            assign = cst.Assign(targets=[cst.AssignTarget(cst.Name("step_loss"))], value=loss)
+            self.body.append(with_comments(cst.SimpleStatementLine(body=[assign]), self.pending))
+            self.pending = []
+            loss = cst.Name("step_loss")
+        self.loss = loss
+        self.fixed(
+            R.OPTIMIZATION_REMOVED, "`backward()` removed: training_step returns the loss", here
         )
-    return StepPlan(
-        body, loss, optimizers, schedulers, clip, breaks, findings, pending, amp, accumulate
-    )
+
+    def step(self, step, here) -> None:
+        owner = _dotted(_receiver(step))
+        if step.args:
+            raise CannotConvert(
+                Finding(
+                    R.STEP_CLOSURE, MANUAL, "`step(closure)` (LBFGS) is not converted yet", *here
+                )
+            )
+        if self.stepped or self.loss is None:
+            if owner is not None and self.stepped:
+                # a second step() after the optimizer's: a per-batch scheduler
+                self.schedulers.append(owner)
+                self.fixed(
+                    R.SCHEDULER_MOVED,
+                    f"per-batch `{owner}.step()` moved to configure_optimizers (interval='step')",
+                    here,
+                )
+                return
+            raise CannotConvert(
+                Finding(R.STEP_BEFORE_BACKWARD, MANUAL, "optimizer step before backward()", *here)
+            )
+        if owner is None:
+            raise CannotConvert(
+                Finding(
+                    R.OPTIMIZER_EXPRESSION, MANUAL, "the optimizer must be a plain variable", *here
+                )
+            )
+        self.optimizers.append(owner)
+        self.stepped = True
+        self.fixed(
+            R.OPTIMIZATION_REMOVED,
+            f"`{owner}.step()` removed: the Trainer steps the optimizer",
+            here,
+        )
+
+    def clipping(self, call, algo: str, here) -> None:
+        args = call.args
+        params = code_of(args[0].value) if args else ""
+        if (
+            params not in {f"{n}.parameters()" for n in self.model_names}
+            or len(args) < 2
+            or (len(args) > 2 and code_of(args[2].value) not in ("2", "2.0"))
+        ):
+            raise CannotConvert(
+                Finding(
+                    R.UNKNOWN_IN_STEP,
+                    MANUAL,
+                    "gradient clipping of something other than "
+                    "all the model's parameters (2-norm) is not converted",
+                    *here,
+                )
+            )
+        self.clip = (code_of(args[1].value), algo)
+        self.fixed(
+            R.GRADIENT_CLIPPING,
+            f"`{code_of(call.func)}` mapped to Trainer(gradient_clip_algorithm={algo!r})",
+            here,
+        )
+
+    def finish(self, loop, where, amp, accumulate, position) -> StepPlan:
+        """The checks that need the whole loop, then the plan."""
+        if self.loss is None or not self.optimizers:
+            raise CannotConvert(
+                Finding(
+                    R.NO_STEP,
+                    MANUAL,
+                    "backward() and optimizer.step() must be "
+                    "statements of the batch loop itself (not inside if/with blocks)",
+                    *where,
+                )
+            )
+        if len(set(self.optimizers)) > 1:
+            raise CannotConvert(
+                Finding(
+                    R.UPDATE_ORDER,
+                    MANUAL,
+                    "several optimizers step per batch; manual optimization is not converted yet",
+                    *where,
+                )
+            )
+        body, loss = self.body, self.loss
+        breaks = bool(m.findall(cst.Module(body=body), m.Break()))
+        for bad, code in (
+            (m.Continue(), "`continue`"),
+            (m.Return(), "`return`"),
+            (m.Yield(), "`yield`"),
+        ):
+            if m.findall(cst.Module(body=body), bad):
+                raise CannotConvert(
+                    Finding(
+                        R.UNSUPPORTED_UPDATE,
+                        MANUAL,
+                        f"{code} inside the batch loop is not converted",
+                        *where,
+                    )
+                )
+        if accumulate is not None:
+            body, loss = _undo_loss_division(body, loss, accumulate, position, loop)
+            self.fixed(
+                R.ACCUMULATION_MAPPED,
+                f"gradient accumulation mapped to Trainer(accumulate_grad_batches={accumulate}); "
+                "the manual loss division is kept for what the script prints, the Trainer "
+                "divides the returned loss. If len(loader) is not a multiple of "
+                f"{accumulate}, the Trainer also steps on each epoch's last batch",
+                where,
+            )
+        return StepPlan(
+            body,
+            loss,
+            self.optimizers,
+            self.schedulers,
+            self.clip,
+            breaks,
+            self.findings,
+            self.pending,
+            amp,
+            accumulate,
+        )

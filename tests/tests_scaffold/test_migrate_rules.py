@@ -67,3 +67,15 @@ def test_explain_prints_the_rule_and_rejects_unknown_codes():
     assert bad.exit_code == 2
     assert "'SCF999'" in bad.output and "--explain all" in bad.output
     assert lookup(" scf001 ") == "SCF001"
+
+
+def test_every_pass_says_why_it_sits_where_it_does():
+    from scaffold.migrate.engine import PASSES
+
+    names = [p.name for p in PASSES]
+    assert len(set(names)) == len(names)
+    assert all(len(p.why_here) > 20 for p in PASSES)
+    # the orders the reasons promise
+    assert names.index("lightning1") < names.index("distributed") < names.index("loop")
+    assert names.index("trainer-class") < names.index("step-helpers") < names.index("loop")
+    assert names.index("loop") < names.index("restore-distributed")
