@@ -29,6 +29,7 @@ from scaffold.migrate import rules as R
 from scaffold.migrate.dataflow import declared_global, incoming, written
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
 from scaffold.migrate.locate import Site
+from scaffold.migrate.names import PROGRESS_WRAPPERS, qualified
 from scaffold.migrate.step import (
     StepPlan,
     _flatten_accumulation,
@@ -712,15 +713,23 @@ def _scheduler_steps(stmts, names_ok) -> tuple[list, list[str], list[cst.EmptyLi
 
 
 def _is_scheduler(name: str, scope_bodies) -> bool:
+    """Whether ``name`` holds a learning-rate scheduler: what its construction resolves to
+    (``torch.optim.lr_scheduler.*`` yes, another ``torch.optim.*`` no); for a class of the
+    script's own or a library's, what it is called."""
     for body in scope_bodies:
         value = _assignment_value(body, name)
         if value is not None:
+            built = qualified(value) if isinstance(value, cst.Call) else None
+            if built is not None and built.startswith("torch.optim."):
+                return built.startswith("torch.optim.lr_scheduler.")
             text = code_of(value)
+            callee = text.split("(")[0]
             return (
                 "lr_scheduler" in text
                 or "Scheduler" in text
                 or "LR(" in text
-                or "LR" in text.split("(")[0]
+                or "LR" in callee
+                or "schedule" in callee.lower()
             )
     return "sched" in name.lower()
 
@@ -760,7 +769,7 @@ def _names_a_device(expr, scope_bodies, depth: int = 0) -> bool:
     if isinstance(expr, (cst.SimpleString, cst.FormattedString)):
         return True
     if isinstance(expr, cst.Call):
-        return code_of(expr.func) in ("torch.device", "device")
+        return qualified(expr) == "torch.device"
     if isinstance(expr, cst.IfExp):
         return _names_a_device(expr.body, scope_bodies, depth) and _names_a_device(
             expr.orelse, scope_bodies, depth
@@ -813,9 +822,6 @@ def _device_in(body, model_code: str, conditions: list[str]):
     return None
 
 
-_PROGRESS_WRAPPERS = ("tqdm", "tqdm.tqdm", "tqdm.auto.tqdm", "trange", "iter")
-
-
 def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
     """The loader expression as ``trainer.fit`` sees it, before the loop starts. A progress
     wrapper made each epoch (``pbar = tqdm(loader)``; the wrapper itself stays where the script
@@ -826,7 +832,7 @@ def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
         value = last_assigned_value(per_epoch, expr.value)
         if not (
             isinstance(value, cst.Call)
-            and code_of(value.func) in _PROGRESS_WRAPPERS
+            and qualified(value) in PROGRESS_WRAPPERS
             and value.args
             and value.args[0].keyword is None
         ):

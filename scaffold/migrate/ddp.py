@@ -29,8 +29,10 @@ from dataclasses import dataclass
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate import names
 from scaffold.migrate import rules as R
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
+from scaffold.migrate.names import qualified
 from scaffold.migrate.syntax import (
     FunctionDepth,
     KeepBlocksValid,
@@ -45,16 +47,24 @@ MARKER = re.compile(
     r"DistributedDataParallel|init_process_group|\bspawn\(|DistributedSampler|\bDDP\("
 )
 
+# what the calls resolve to (``names.qualified``), however the script imported them
 _DDP_WRAPPERS = {
-    "DDP",
-    "DistributedDataParallel",
-    "nn.parallel.DistributedDataParallel",
     "torch.nn.parallel.DistributedDataParallel",
+    "torch.nn.parallel.distributed.DistributedDataParallel",
 }
+_SAMPLERS = {
+    "torch.utils.data.DistributedSampler",
+    "torch.utils.data.distributed.DistributedSampler",
+}
+_SPAWNS = {"torch.multiprocessing.spawn", "torch.multiprocessing.spawn.spawn"}
 # nn.DataParallel is not listed: it runs in one process and splits each batch over the visible
 # GPUs, computing what the bare model computes; the Trainer's DDP would give every process its
 # own batches instead (other numbers). The wrapper stays, exactly as written.
-_REMOVED_CALLS = ("init_process_group", "destroy_process_group", "barrier")
+_REMOVED_CALLS = {
+    f"torch.distributed{module}.{name}"
+    for module in ("", ".distributed_c10d")
+    for name in ("init_process_group", "destroy_process_group", "barrier")
+}
 _ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK")
 DEVICES_VAR = "TRAINER_DEVICES"
 
@@ -79,15 +89,12 @@ def _removable_call(small) -> str | None:
     """What a removable boilerplate statement is, or None."""
     if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
         call = small.value
-        func = code_of(call.func)
-        tail = _tail(call.func)
-        if tail in _REMOVED_CALLS and (
-            tail != "barrier" or func.startswith(("dist.", "torch.distributed."))
-        ):
+        func, resolved = code_of(call.func), qualified(call)
+        if resolved in _REMOVED_CALLS:
             return f"`{func}()` removed: the Trainer manages the process group"
-        if func in ("torch.cuda.set_device",):
+        if resolved == "torch.cuda.set_device":
             return "`torch.cuda.set_device()` removed: the Trainer selects each rank's device"
-        if func in ("os.environ.setdefault",) and call.args:
+        if resolved == "os.environ.setdefault" and call.args:
             key = code_of(call.args[0].value).strip("'\"")
             if key in _ENV_KEYS:
                 return f"`{key}` setting removed: the Trainer's launcher sets it"
@@ -125,7 +132,7 @@ class _Strip(KeepBlocksValid):
             return removed(updated)
         if isinstance(small, cst.Assign) and len(small.targets) == 1:
             target, value = small.targets[0].target, small.value
-            if isinstance(value, cst.Call) and code_of(value.func) in _DDP_WRAPPERS:
+            if isinstance(value, cst.Call) and qualified(value) in _DDP_WRAPPERS:
                 if not value.args:
                     return updated
                 inner = value.args[0].value
@@ -139,12 +146,7 @@ class _Strip(KeepBlocksValid):
                 return updated.with_changes(body=[small.with_changes(value=inner)])
         if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
             call = small.value
-            if _tail(call.func) == "spawn" and code_of(call.func) in (
-                "mp.spawn",
-                "torch.multiprocessing.spawn",
-                "multiprocessing.spawn",
-                "spawn",
-            ):
+            if qualified(call) in _SPAWNS:
                 return self._spawn(original, updated, call)
         return updated
 
@@ -177,12 +179,12 @@ class _Strip(KeepBlocksValid):
 
     # --- expressions
     def leave_Call(self, original, updated):
-        func = code_of(updated.func)
-        if func in ("dist.get_rank", "torch.distributed.get_rank") and not updated.args:
+        func = qualified(updated)
+        if func == "torch.distributed.get_rank" and not updated.args:
             return cst.parse_expression('int(os.environ.get("RANK", 0))')
-        if func in ("dist.get_world_size", "torch.distributed.get_world_size") and not updated.args:
+        if func == "torch.distributed.get_world_size" and not updated.args:
             return cst.parse_expression('int(os.environ.get("WORLD_SIZE", 1))')
-        if _tail(updated.func) == "DistributedSampler":
+        if qualified(updated) in _SAMPLERS:
             self.samplers.append(original)
         return updated
 
@@ -248,6 +250,11 @@ def strip_distributed(module: cst.Module) -> tuple[cst.Module, DistInfo]:
     def position(node):
         return positions[node].start if node in positions else None
 
+    with names.using(wrapper):
+        return _strip(wrapper, position)
+
+
+def _strip(wrapper, position) -> tuple[cst.Module, DistInfo]:
     strip = _Strip(position)
     new = wrapper.module.visit(strip)
     if strip.emptied:
@@ -308,7 +315,7 @@ class _ExplicitReplicas(cst.CSTTransformer):
         self.replicas = replicas
 
     def leave_Call(self, original, updated):
-        if _tail(updated.func) != "DistributedSampler":
+        if qualified(updated) not in _SAMPLERS:
             return updated
         keys = {a.keyword.value for a in updated.args if a.keyword is not None}
         positional = sum(1 for a in updated.args if a.keyword is None)

@@ -376,14 +376,25 @@ def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> 
     """Migrates one script's text: the passes in ``PASSES`` order, then the safety net
     (``_check_output``). ``tooling``: keep the Trainer's logger and checkpointing (they do not
     change the numbers); False gives a bare Trainer."""
+    import contextlib
+
+    from libcst.metadata import MetadataWrapper
+
+    from scaffold.migrate import names
     from scaffold.migrate.loops import Hints
 
     work = _Work(code, engine, tooling, hints=Hints())
-    for step in PASSES:
-        result = step.run(work)
-        if result is not None:
-            return result
-    return _result(work)
+    with contextlib.ExitStack() as stack:
+        for step in PASSES:
+            result = step.run(work)
+            if result is not None:
+                return result
+            if step.run is _parse:
+                # what the script's names resolve to, for every pass (a pass that needs node
+                # metadata of the module as it left it makes its own, see loops.convert)
+                wrapper = MetadataWrapper(work.module, unsafe_skip_copy=True)
+                stack.enter_context(names.using(wrapper))
+        return _result(work)
 
 
 def _flat_while_loop(module, code: str) -> Finding | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate.names import is_no_grad
 from scaffold.migrate.step import _is_batch_transfer
 from scaffold.migrate.syntax import (
     _assigned,
@@ -40,8 +41,6 @@ from scaffold.migrate.syntax import (
     comments_of,
     with_comments,
 )
-
-NO_GRAD = ("torch.no_grad()", "torch.inference_mode()", "no_grad()", "inference_mode()")
 
 
 @dataclass
@@ -70,7 +69,7 @@ def _no_grad_loop(node) -> cst.For | None:
     if (
         isinstance(node, cst.With)
         and len(node.items) == 1
-        and code_of(node.items[0].item) in NO_GRAD
+        and is_no_grad(node.items[0].item)
         and isinstance(node.body, cst.IndentedBlock)
         and len(node.body.body) == 1
         and isinstance(node.body.body[0], cst.For)
@@ -182,19 +181,13 @@ def _single_call(stmt) -> tuple[str, cst.Call, str | None] | None:
 def _split_body(fn: cst.FunctionDef):
     """(pre, loop, post, comments) when the helper is pre + [with no_grad:] for-loop + post."""
     body = body_without_docstring(fn)
-    decorated = any(
-        code_of(d.decorator) in ("torch.no_grad()", "torch.inference_mode()") for d in fn.decorators
-    )
+    decorated = any(is_no_grad(d.decorator) for d in fn.decorators)
     if fn.decorators and not decorated:
         return None
     for i, node in enumerate(body):
         comments: list = []
         loop = None
-        if (
-            isinstance(node, cst.With)
-            and len(node.items) == 1
-            and code_of(node.items[0].item) in NO_GRAD
-        ):
+        if isinstance(node, cst.With) and len(node.items) == 1 and is_no_grad(node.items[0].item):
             inner = list(node.body.body)
             if len(inner) == 1 and isinstance(inner[0], cst.For):
                 loop = inner[0]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from scaffold.migrate import names
 from scaffold.migrate.analyse import Hints, analyse
 from scaffold.migrate.build import build
 from scaffold.migrate.findings import Finding
@@ -45,7 +46,8 @@ def convert(
             return positions[node].start
         return positions[fallback[0]].start if fallback else positions[module].start
 
-    site = locate(module, position)
-    fallback.append(site.epoch_for or site.batch_for)
-    plan = analyse(module, site, position, hints)
-    return build(plan, engine, tooling)
+    with names.using(wrapper):
+        site = locate(module, position)
+        fallback.append(site.epoch_for or site.batch_for)
+        plan = analyse(module, site, position, hints)
+        return build(plan, engine, tooling)

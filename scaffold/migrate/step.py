@@ -13,6 +13,7 @@ import libcst as cst
 import scaffold.migrate.match as m
 from scaffold.migrate import rules as R
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
+from scaffold.migrate.names import qualified
 from scaffold.migrate.syntax import (
     _assigned,
     _ContinueReplacer,
@@ -106,29 +107,63 @@ def _is_batch_transfer(stmt, batch_names: set[str]) -> bool:
     return True
 
 
+CLIPPING = {
+    f"torch.nn.utils{module}.{name}": algo
+    for module in ("", ".clip_grad")
+    for name, algo in (
+        ("clip_grad_norm_", "norm"),
+        ("clip_grad_norm", "norm"),  # the deprecated alias: the same computation
+        ("clip_grad_value_", "value"),
+    )
+}
+
+
 def _clip_call(stmt):
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
         return None
     expr = stmt.body[0]
     if not isinstance(expr, cst.Expr) or not isinstance(expr.value, cst.Call):
         return None
-    func = code_of(expr.value.func)
-    for name, algo in (("clip_grad_norm_", "norm"), ("clip_grad_value_", "value")):
-        if func.endswith(name):
-            return expr.value, algo
-    return None
+    return (expr.value, algo) if (algo := CLIPPING.get(qualified(expr.value))) else None
 
 
-AUTOCAST = re.compile(r"^(torch\.)?(cuda\.|cpu\.)?(amp\.)?autocast$")
+# what each autocast resolves to: (device it implies or None, positional index of enabled, of
+# dtype); ``torch.autocast(device_type, dtype, enabled)``, ``torch.cuda.amp.autocast(enabled,
+# dtype)``
+AUTOCASTS = {
+    "torch.autocast": (None, 2, 1),
+    "torch.amp.autocast": (None, 2, 1),
+    "torch.amp.autocast_mode.autocast": (None, 2, 1),
+    "torch.cuda.amp.autocast": ("cuda", 0, 1),
+    "torch.cuda.amp.autocast_mode.autocast": ("cuda", 0, 1),
+    "torch.cpu.amp.autocast": ("cpu", 0, 1),
+    "torch.cpu.amp.autocast_mode.autocast": ("cpu", 0, 1),
+}
 
 
 def _autocast_item(node) -> cst.Call | None:
     if not isinstance(node, cst.With) or len(node.items) != 1:
         return None
     call = node.items[0].item
-    if isinstance(call, cst.Call) and AUTOCAST.match(code_of(call.func)):
+    if isinstance(call, cst.Call) and qualified(call) in AUTOCASTS:
         return call
     return None
+
+
+def _autocast_settings(call: cst.Call) -> dict:
+    """dtype / enabled / device of an autocast call, as code."""
+    implied, enabled_at, dtype_at = AUTOCASTS[qualified(call)]
+    dtype = _kwarg(call, "dtype", dtype_at)
+    enabled = _kwarg(call, "enabled", enabled_at)
+    device = _kwarg(call, "device_type", 0) if implied is None else None
+    return {
+        "dtype": code_of(dtype) if dtype is not None else None,
+        "enabled": code_of(enabled) if enabled is not None else None,
+        "device": code_of(device)
+        if device is not None
+        else ('"cpu"' if implied == "cpu" else None),
+        "cuda_api": implied == "cuda",
+    }
 
 
 def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[Finding]]:
@@ -151,22 +186,7 @@ def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[F
     for node in stmts:
         call = _autocast_item(node)
         if call is not None:
-            dtype = _kwarg(
-                call,
-                "dtype",
-                1
-                if code_of(call.func).endswith("torch.autocast") or code_of(call.func) == "autocast"
-                else None,
-            )
-            enabled = _kwarg(call, "enabled")
-            amp = {
-                "dtype": code_of(dtype) if dtype is not None else None,
-                "enabled": code_of(enabled) if enabled is not None else None,
-                "device": code_of(_kwarg(call, "device_type", 0))
-                if _kwarg(call, "device_type", 0) is not None and "cuda." not in code_of(call.func)
-                else None,
-                "cuda_api": "cuda." in code_of(call.func),
-            }
+            amp = _autocast_settings(call)
             inner = list(node.body.body)
             lead = comments_of(node) + (
                 [cst.EmptyLine(comment=node.body.header.comment)]

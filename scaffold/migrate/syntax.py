@@ -9,6 +9,7 @@ import libcst as cst
 
 import scaffold.migrate.match as m
 from scaffold.migrate.dataflow import target_names as _bound_names
+from scaffold.migrate.names import PROGRESS_WRAPPERS, qualified
 
 LIGHTNING_ATTRS = {
     "device", "dtype", "trainer", "hparams", "logger", "loggers", "global_step",
@@ -240,13 +241,14 @@ def _unwrap_loader(iter_expr):
     start = None
     enumerated = False
     expr = iter_expr
-    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.args:
-        if expr.func.value == "enumerate":
+    while isinstance(expr, cst.Call) and expr.args and expr.args[0].keyword is None:
+        func = qualified(expr)
+        if func in ("enumerate", "builtins.enumerate"):
             enumerated = True
             if len(expr.args) > 1:
                 start = code_of(expr.args[1].value)
             expr = expr.args[0].value
-        elif expr.func.value in ("tqdm", "iter"):
+        elif func in PROGRESS_WRAPPERS:
             expr = expr.args[0].value
         else:
             break

@@ -18,6 +18,8 @@ from scaffold.migrate.engine import MIGRATED, NOT_CONVERTED, migrate_source
 
 HERE = Path(__file__).parent / "migrate_repros"
 EXPECT = {
+    "aliased_imports.py": MIGRATED,
+    "lookalike_clip.py": MIGRATED,
     "carried_batch_names.py": MIGRATED,
     "conditional_clip.py": MIGRATED,
     "cuda_flag.py": MIGRATED,
@@ -176,3 +178,50 @@ def test_tooling_stays_on_unless_switched_off(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "logger=False" in (tmp_path / "out.py").read_text()
+
+
+def test_library_functions_are_known_by_what_they_import_not_their_spelling():
+    code = migrate_source((HERE / "aliased_imports.py").read_text()).code
+    # `clip` is torch's clip_grad_norm_, `Warmup` torch's LambdaLR, `tqdm.tqdm` a progress bar
+    assert "gradient_clip_val=0.05" in code and "automatic_optimization" not in code
+    assert '"interval": "epoch"' in code and "warm.step()" not in code
+    assert "trainer.fit(lit_model, loader)" in code
+
+
+def test_a_lookalike_of_a_torch_function_is_not_taken_for_it():
+    code = migrate_source((HERE / "lookalike_clip.py").read_text()).code
+    assert "gradient_clip_val" not in code
+    step = code[code.index("def training_step") : code.index("def configure_optimizers")]
+    assert (
+        step.index("self.manual_backward(")
+        < step.index("my_clip_grad_norm_(")
+        < step.index("opt.step()")
+    )
+
+
+AUTOCAST_ALIAS = """
+import torch
+from torch import nn
+from torch.cuda.amp import autocast as mixed
+
+net = nn.Linear(4, 2)
+loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randint(0, 2, (8,))), batch_size=4
+)
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+for epoch in range(2):
+    for x, y in loader:
+        opt.zero_grad()
+        with mixed():
+            loss = nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_an_aliased_cuda_autocast_maps_to_16_bit_mixed_precision():
+    result = migrate_source(AUTOCAST_ALIAS)
+    assert result.status == MIGRATED, result.findings
+    assert 'precision="16-mixed"' in result.code
+    assert "with mixed()" not in result.code
+    assert any(f.code == "SCF008" for f in result.findings)
