@@ -54,7 +54,7 @@ class Trainer:
                 return self.model(*args, **kwargs)
 
             def on_train_epoch_start(self):
-                epoch = range(max_epochs)[self.current_epoch]
+                epoch = self.current_epoch
                 b_sz = len(next(iter(runner.train_data))[0])
                 print(f"[rank {runner.gpu_id}] Epoch {epoch} | Batchsize: {b_sz} | Steps: {len(runner.train_data)}")
                 runner.train_data.sampler.set_epoch(epoch)
@@ -67,7 +67,7 @@ class Trainer:
                 return loss
 
             def on_train_epoch_end(self):
-                epoch = range(max_epochs)[self.current_epoch]
+                epoch = self.current_epoch
                 if runner.gpu_id == 0 and epoch % runner.save_every == 0:
                     runner._save_checkpoint(epoch)
 
@@ -82,7 +82,6 @@ class Trainer:
             devices=TRAINER_DEVICES,
             use_distributed_sampler=False,
             enable_progress_bar=False,
-            enable_model_summary=False,
         )
         trainer2.fit(lit_model, runner.train_data)
 

@@ -68,7 +68,7 @@ def main():
                 return -1
 
         def training_step(self, batch, batch_idx):
-            epoch = range(1, args.epochs + 1)[self.current_epoch]
+            epoch = 1 + self.current_epoch
             data, target = batch
             # clear old gradients
             output = self.model(data)
@@ -102,9 +102,6 @@ def main():
             )
             self.final = self.test_loss
 
-        def on_validation_model_train(self):
-            pass  # the model stays in eval mode, as the script left it
-
         def configure_optimizers(self):
             optimizer = optim.Adadelta(self.model.parameters(), lr=args.lr)
             scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
@@ -120,7 +117,6 @@ def main():
         devices=1,
         num_sanity_val_steps=0,
         enable_progress_bar=False,
-        enable_model_summary=False,
     )
     trainer.fit(lit_model, train_loader, test_loader)
     final = lit_model.final

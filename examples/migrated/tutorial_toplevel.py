@@ -29,7 +29,7 @@ class LitModel(L.LightningModule):
         self.running_loss = 0.0
 
     def training_step(self, batch, batch_idx):
-        epoch = range(4)[self.current_epoch]
+        epoch = self.current_epoch
         i = batch_idx
         data = batch
         # get the inputs; data is a list of [inputs, labels]
@@ -54,11 +54,10 @@ class LitModel(L.LightningModule):
 
 lit_model = LitModel(net)
 trainer = L.Trainer(
-    max_epochs=len(range(4)),
+    max_epochs=4,
     accelerator="cpu",
     devices=1,
     enable_progress_bar=False,
-    enable_model_summary=False,
 )
 trainer.fit(lit_model, loader)
 

@@ -29,7 +29,7 @@ from scaffold.migrate import rules as R
 from scaffold.migrate.dataflow import declared_global, incoming, written
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
 from scaffold.migrate.locate import Site
-from scaffold.migrate.names import PROGRESS_WRAPPERS, qualified
+from scaffold.migrate.names import PROGRESS_BARS, PROGRESS_WRAPPERS, qualified
 from scaffold.migrate.step import (
     StepPlan,
     _flatten_accumulation,
@@ -45,6 +45,7 @@ from scaffold.migrate.syntax import (
     _bound_names,
     _dotted,
     _fresh,
+    _kwarg,
     _method_call,
     _receiver,
     _simple,
@@ -115,6 +116,7 @@ class EpochPlan:
     while_test: cst.BaseExpression | None = None  # ``while cond:`` -> checked at each epoch end
     values: dict = field(default_factory=dict)  # name -> format template of its value
     while_check: tuple = ()  # the statements stopping the Trainer when the condition fails
+    max_epochs: str | None = None  # the epoch count, as code
 
     def lines(self, used: set[str], texts=(), index: str = "self.current_epoch") -> list[str]:
         """``epoch = range(...)[self.current_epoch]`` (and the enumerate index) for the epoch
@@ -152,6 +154,7 @@ class LoopPlan:
     where: tuple[int, int]
     fn_map: dict  # train() parameter -> the caller's expression
     loader_code: str  # what trainer.fit trains on
+    progress_bar: bool  # the script showed a progress bar over its batches (tqdm)
     roles: Roles
     schedules: Schedules
     epoch: EpochPlan
@@ -239,6 +242,7 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
         where=where,
         fn_map=fn_map,
         loader_code=_loader(site, fn_map, [site.scope_body, module.body], refuse),
+        progress_bar=_progress_bar(site),
         roles=roles,
         schedules=schedules,
         epoch=epoch,
@@ -277,6 +281,18 @@ def _loader(site: Site, fn_map, scope_bodies, refuse) -> str:
         if value is not None:
             break
     return loader_code
+
+
+def _progress_bar(site: Site) -> bool:
+    """Whether the batch loop iterates through a tqdm bar (made in the loop header or earlier
+    in the epoch) that is not disabled: the Trainer's progress bar takes its place."""
+    where = [cst.Expr(site.batch_for.iter), *site.epoch_pre, *site.fn_pre]
+    for call in m.findall(
+        cst.Module(body=[cst.SimpleStatementLine([where[0]]), *where[1:]]), m.Call()
+    ):
+        if qualified(call) in PROGRESS_BARS and _kwarg(call, "disable") is None:
+            return True
+    return False
 
 
 def _bind_call(site: Site, refuse) -> dict:
@@ -546,7 +562,7 @@ def _epoch_plan(site: Site, epoch_post, where, refuse, findings) -> EpochPlan:
             *where,
         )
     )
-    return EpochPlan(iter=code_of(it), values=values)
+    return EpochPlan(iter=code_of(it), values=values, max_epochs=_epoch_count(it))
 
 
 def _evaluation(
@@ -939,10 +955,40 @@ def _epoch_values(loop: cst.For, refuse) -> dict[str, str]:
         )
     if not isinstance(target, cst.Name):
         refuse(R.EPOCH_ITERABLE, "the epoch loop variable must be a plain name")
-    values = {target.value: f"{code_of(it)}[{{i}}]"}
+    values = {target.value: _range_item(it)}
     if index_name is not None:
         values[index_name] = f"{start} + {{i}}" if start is not None else "{i}"
     return values
+
+
+def _epoch_count(it) -> str:
+    """``len(range(...))`` as code; the number itself when the bounds are integer literals."""
+    args = it.args if isinstance(it, cst.Call) else ()
+    if args and all(isinstance(a.value, cst.Integer) and a.keyword is None for a in args):
+        return str(len(range(*(int(a.value.evaluated_value) for a in args))))
+    return f"len({code_of(it)})"
+
+
+def _range_item(it: cst.Call) -> str:
+    """``range(...)``'s item ``{i}`` as a format template: ``range(n)`` -> ``{i}``,
+    ``range(a, b)`` -> ``a + {i}``, else ``range(...)[{i}]``."""
+
+    def template(node) -> str:
+        return code_of(node).replace("{", "{{").replace("}", "}}")
+
+    args = it.args
+    if any(a.keyword is not None or a.star for a in args):
+        return f"{template(it)}[{{i}}]"
+    if len(args) == 1:
+        return "{i}"
+    if len(args) == 2:
+        start = args[0].value
+        if isinstance(start, cst.Integer) and start.value == "0":
+            return "{i}"
+        if not isinstance(start, (cst.Name, cst.Attribute, cst.Integer)):
+            return f"({template(start)}) + {{i}}"
+        return f"{template(start)} + {{i}}"
+    return f"{template(it)}[{{i}}]"
 
 
 def _plan_test(module: cst.Module, after: list, epoch_names: set[str]):

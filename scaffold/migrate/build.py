@@ -25,6 +25,7 @@ from scaffold.migrate.analyse import (
 )
 from scaffold.migrate.dataflow import definitely_bound, written
 from scaffold.migrate.findings import FIXED, Finding
+from scaffold.migrate.names import PROGRESS_BARS, qualified
 from scaffold.migrate.step import amp_precision
 from scaffold.migrate.syntax import (
     LIGHTNING_ATTRS,
@@ -40,10 +41,127 @@ from scaffold.migrate.syntax import (
     code_of,
     comment_holder,
     comments_of,
+    removed,
     stmt,
     transform_stmts,
     with_comments,
 )
+
+
+def _without_dead_stores(stmts: list, global_names) -> list:
+    """A hook's top-level ``x = value`` whose ``x`` nothing in the hook reads: in the script
+    ``x`` was a variable of the loop's scope, in the hook it is a local no one sees. A call
+    keeps running (``x = evaluate()`` -> ``evaluate()``); a progress bar made for the loop
+    (the Trainer's replaces it) and plain arithmetic on names and numbers are dropped."""
+    while True:
+        out = _drop_dead_stores_once(stmts, global_names)
+        if len(out) == len(stmts) and all(a is b for a, b in zip(out, stmts, strict=True)):
+            return out
+        stmts = out
+
+
+def _drop_dead_stores_once(stmts: list, global_names) -> list:
+    out = list(stmts)
+    for i, s in enumerate(stmts):
+        if not m.matches(
+            s, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name())])])
+        ):
+            continue
+        assign = s.body[0]
+        name = assign.targets[0].target.value
+        others = stmts[:i] + stmts[i + 1 :]
+        if name in global_names or name in _used(others) or name in _used([cst.Expr(assign.value)]):
+            continue
+        value = assign.value
+        if isinstance(value, cst.Call) and qualified(value) in PROGRESS_BARS:
+            out[i] = comment_holder(comments_of(s)) if comments_of(s) else None
+        elif isinstance(value, cst.Call):
+            out[i] = s.with_changes(body=[cst.Expr(value)])
+        elif _pure_arithmetic(value):
+            out[i] = comment_holder(comments_of(s)) if comments_of(s) else None
+    return [s for s in out if s is not None] or [stmt("pass\n")]
+
+
+def _import_bound(module: cst.Module):
+    for imp in m.findall(module, m.Import() | m.ImportFrom()):
+        if isinstance(imp.names, cst.ImportStar):
+            continue
+        for alias in imp.names:
+            yield _local_name(alias).split(".")[0]
+
+
+_MODE_FREE = {"state_dict", "eval", "train", "parameters", "named_parameters"}
+
+
+def _runs_model(stmts: list, models: set[str], module: cst.Module) -> bool:
+    """Whether ``stmts`` may run one of ``models``: any use other than ``model.state_dict()``,
+    ``.parameters()``, ``.eval()``, ``.train()`` (whose results do not depend on the mode), and
+    any call that may reach a model out of sight: a function or class of the script's own, a
+    method of one of its objects. Calls into imported libraries and builtins see only their
+    arguments."""
+    imported = set(_import_bound(module))
+    own = {d.name.value for d in m.findall(module, m.FunctionDef() | m.ClassDef())}
+
+    class Uses(cst.CSTVisitor):
+        found = False
+
+        def visit_Call(self, node: cst.Call) -> None:
+            root = node.func
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if (
+                isinstance(node.func, cst.Name)
+                and node.func.value in own
+                or (
+                    isinstance(node.func, cst.Attribute)
+                    and isinstance(root, cst.Name)
+                    and root.value not in imported | models
+                )
+            ):
+                self.found = True
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            if isinstance(node.value, cst.Name) and node.value.value in models:
+                if node.attr.value not in _MODE_FREE:
+                    self.found = True
+                return False
+            return True
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value in models:
+                self.found = True
+
+    uses = Uses()
+    cst.Module(body=list(stmts)).visit(uses)
+    return uses.found
+
+
+def _empty_hook(fn: cst.FunctionDef) -> bool:
+    body = fn.body.body
+    return (
+        fn.name.value.startswith("on_")
+        and len(body) == 1
+        and m.matches(body[0], m.SimpleStatementLine(body=[m.Pass()]))
+        and not comments_of(body[0])
+    )
+
+
+def _pure_arithmetic(expr) -> bool:
+    """Names, numbers, the module's own attributes (``self.current_epoch``) and arithmetic on
+    them; ``range(...)[i]`` (the epoch value): nothing that runs the script's code."""
+    if isinstance(expr, (cst.Name, cst.Integer, cst.Float)):
+        return True
+    if isinstance(expr, cst.Attribute):
+        return m.matches(expr.value, m.Name("self"))
+    if isinstance(expr, cst.Subscript):
+        return m.matches(expr.value, m.Call(func=m.Name("range"))) and all(
+            _pure_arithmetic(a.value) for a in expr.value.args
+        )
+    if isinstance(expr, cst.BinaryOperation):
+        return _pure_arithmetic(expr.left) and _pure_arithmetic(expr.right)
+    if isinstance(expr, cst.UnaryOperation):
+        return _pure_arithmetic(expr.expression)
+    return False
 
 
 def _self_attr(name: str) -> cst.Attribute:
@@ -77,6 +195,7 @@ class Builder:
 
     # ----------------------------------------------------------------------- the hooks' code
     def method(self, signature: str, stmts: list):
+        stmts = _without_dead_stores(stmts, self.plan.state.global_names)
         # names the script declared `global` stay globals in every hook that assigns them
         declare = sorted(written(stmts) & self.plan.state.global_names)
         if declare:
@@ -288,12 +407,33 @@ class Builder:
         # the model's mode stays the script's business: it switched to eval mode itself (and the
         # rest of the epoch ran in eval mode), or it evaluated in training mode
         if val.calls_eval:
-            keep = "pass  # the model stays in eval mode, as the script left it\n"
-            out.append(self.method("on_validation_model_train(self)", [stmt(keep)]))
+            if self.eval_mode_is_observed():
+                keep = "pass  # the model stays in eval mode, as the script left it\n"
+                out.append(self.method("on_validation_model_train(self)", [stmt(keep)]))
         else:
             keep = "pass  # the script evaluated without switching to eval mode\n"
             out.append(self.method("on_validation_model_eval(self)", [stmt(keep)]))
         return out
+
+    def eval_mode_is_observed(self) -> bool:
+        """Whether leaving the model in eval mode after validation (as the script did) can
+        matter: unless each epoch starts with ``model.train()`` and nothing after the
+        evaluation (the rest of the epoch, the code after the loop) runs the model, Lightning's
+        default (train mode again) computes the same."""
+        plan, roles = self.plan, self.plan.roles
+        models = set(roles.model_names) | set(roles.extra_models) | set(roles.manual_models)
+        start = [*plan.site.epoch_pre, *plan.site.fn_pre]
+        first_use = next((s for s in start if models & _used([s])), None)
+        starts_training = first_use is not None and m.matches(
+            first_use,
+            m.SimpleStatementLine(
+                body=[
+                    m.Expr(m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("train")), args=[]))
+                ]
+            ),
+        )
+        later = [*plan.epoch_post, *plan.epoch.while_check, *plan.state.after]
+        return not starts_training or _runs_model(later, models, plan.module)
 
     def test_methods(self) -> list:
         test = self.plan.test
@@ -371,6 +511,8 @@ class Builder:
         if end:
             methods.append(self.method("on_train_epoch_end(self)", end))
         methods += self.test_methods()
+        # a hook left with nothing to do (its statements were dead stores) is not written
+        methods = [f for f in methods if f is None or not _empty_hook(f)]
         moved = self.movable_construction(methods[2:])
         methods[0] = self.init_method(with_optimizer=moved is None)
         methods.append(self.configure_optimizers(moved))
@@ -474,7 +616,7 @@ class Builder:
         plan = self.plan
         step, epoch, hints = plan.roles.step, plan.epoch, plan.hints
         if epoch.iter:
-            args = [f"max_epochs=len({epoch.iter})"]
+            args = [f"max_epochs={epoch.max_epochs}"]
         else:
             args = ["max_epochs=-1" if epoch.while_test is not None else "max_epochs=1"]
         args += [f"accelerator={self.accelerator()}", "devices=1"]
@@ -509,12 +651,19 @@ class Builder:
             args.append("num_sanity_val_steps=0")
         if plan.early is not None:
             args.append(f"callbacks=[{plan.early.callback}]")
-        # the Trainer's logger and checkpoints cannot change what the script computes: they
-        # stay on (--no-tooling turns them off); the script prints its own progress, so the
-        # progress bar and the summary table stay off
+        # the Trainer's logger, checkpoints and summary cannot change what the script
+        # computes: they stay on (--no-tooling turns them off); the progress bar replaces the
+        # script's tqdm bar, and stays off where the script prints its own progress
         if not self.tooling:
-            args += ["logger=False", "enable_checkpointing=False"]
-        return args + ["enable_progress_bar=False", "enable_model_summary=False"]
+            return args + [
+                "logger=False",
+                "enable_checkpointing=False",
+                "enable_progress_bar=False",
+                "enable_model_summary=False",
+            ]
+        if not plan.progress_bar:
+            args.append("enable_progress_bar=False")
+        return args
 
     def replacement(self, cls, moved) -> list:
         """The class, the module's construction, the values it starts with, the Trainer and
@@ -595,6 +744,9 @@ def splice(builder: Builder, new: list, moved) -> cst.Module:
         for original_stmt in moved[2]:
             others[original_stmt] = []  # now in configure_optimizers, comments included
     drops, _ = builder.dropped_helpers()
+    counter_init = _dead_counter_init(plan, new)
+    if counter_init is not None:
+        others[counter_init] = [removed(counter_init)] if comments_of(counter_init) else []
     target = plan.outer if site.train_fn is None else site.epoch_for
     bound_before = written(module.body)
     module = module.visit(_Splice(target, new, drops, others))
@@ -602,10 +754,114 @@ def splice(builder: Builder, new: list, moved) -> cst.Module:
     # nn` only): imported when the script does not bind the name itself
     for name in sorted({"torch", "os"} & (_used(new) - bound_before), reverse=True):
         module = _add_import(module, f"import {name}\n")
+    module = _without_unused_taken_over_imports(plan.module, module)
     engine_import = (
         "import runtime as L\n" if builder.engine == "runtime" else "import lightning as L\n"
     )
     return _add_import(module, engine_import)
+
+
+def _dead_counter_init(plan: LoopPlan, new: list):
+    """``epochs_without_improvement = 0`` before the loop, once EarlyStopping counts instead
+    and nothing else reads the counter."""
+    if plan.early is None:
+        return None
+    counter = plan.early.counter
+    inits = [
+        s
+        for s in plan.state.before
+        if m.matches(
+            s,
+            m.SimpleStatementLine(
+                body=[m.Assign(targets=[m.AssignTarget(target=m.Name(counter))])]
+            ),
+        )
+    ]
+    if len(inits) != 1 or not isinstance(inits[0].body[0].value, (cst.Integer, cst.Float)):
+        return None
+    rest = [s for s in plan.module.body if s is not plan.outer and s is not inits[0]]
+    scope = [s for s in plan.site.scope_body if s is not plan.outer and s is not inits[0]]
+    if plan.site.scope_body is not plan.module.body:
+        rest = [s for s in rest if not any(s is d for d in _enclosing(plan))] + scope
+    if counter in _used([*rest, *new]) or counter in written([*rest]):
+        return None
+    return inits[0]
+
+
+def _enclosing(plan: LoopPlan) -> list:
+    """The module-level statement holding the loop's scope (its function)."""
+    target = plan.site.scope_body
+    return [
+        s
+        for s in plan.module.body
+        if isinstance(s, cst.FunctionDef) and any(x is target[0] for x in s.body.body)
+    ]
+
+
+def _taken_over(full: str) -> bool:
+    """Library names whose work the Trainer now does: progress bars, gradient clipping,
+    autocast and the gradient scaler."""
+    from scaffold.migrate.step import AUTOCASTS, CLIPPING
+
+    return (
+        full == "tqdm"
+        or full.startswith("tqdm.")
+        or full in CLIPPING
+        or full in AUTOCASTS
+        or full in ("torch.cuda.amp.GradScaler", "torch.amp.GradScaler")
+    )
+
+
+def _without_unused_taken_over_imports(before: cst.Module, after: cst.Module) -> cst.Module:
+    """Imports of what the Trainer took over (tqdm, clip_grad_norm_, autocast, GradScaler)
+    that only the converted loop used are removed; imports the script never used stay (they
+    are the script's), and so does every other import (importing may have side effects)."""
+
+    def is_import(s) -> bool:
+        return m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()]))
+
+    def uses(module: cst.Module) -> set[str]:
+        return _used([s for s in module.body if not is_import(s)])
+
+    used_before, used_after = uses(before), uses(after)
+    gone = set()
+    for s in after.body:
+        if not is_import(s):
+            continue
+        imp = s.body[0]
+        if isinstance(imp.names, cst.ImportStar):
+            continue
+        for alias in imp.names:
+            local = _local_name(alias)
+            full = code_of(alias.name)
+            if isinstance(imp, cst.ImportFrom) and imp.module is not None:
+                full = f"{code_of(imp.module)}.{full}"
+            if _taken_over(full) and "." not in local and local in used_before - used_after:
+                gone.add(local)
+    return after.visit(_DropImportedNames(gone)) if gone else after
+
+
+def _local_name(alias) -> str:
+    return code_of(alias.asname.name) if alias.asname else code_of(alias.name)
+
+
+class _DropImportedNames(cst.CSTTransformer):
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def leave_SimpleStatementLine(self, original, updated):
+        if not m.matches(updated, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()])):
+            return updated
+        imp = updated.body[0]
+        if isinstance(imp.names, cst.ImportStar):
+            return updated
+        kept = [a for a in imp.names if _local_name(a) not in self.names]
+        if len(kept) == len(imp.names):
+            return updated
+        if not kept:
+            return removed(updated)
+        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return updated.with_changes(body=[imp.with_changes(names=kept)])
 
 
 def _without_globals(stmts: list) -> list:

@@ -116,10 +116,11 @@ def resolves_to(expr, *names: str) -> bool:
 
 
 # names the passes look for, as they resolve
-PROGRESS_WRAPPERS = frozenset(
-    {f"tqdm.{m}tqdm" for m in ("", "auto.", "notebook.", "std.", "rich.", "autonotebook.")}
-    | {"builtins.iter", "iter"}
+PROGRESS_BARS = frozenset(
+    f"tqdm.{m}tqdm" for m in ("", "auto.", "notebook.", "std.", "rich.", "autonotebook.")
 )
+# what a batch loop may wrap its loader in (``iter`` starts the loader's sampler: never dropped)
+PROGRESS_WRAPPERS = PROGRESS_BARS | {"builtins.iter", "iter"}
 NO_GRAD = frozenset(
     {
         "torch.no_grad",
