@@ -255,6 +255,21 @@ def strip_distributed(module: cst.Module) -> tuple[cst.Module, DistInfo]:
 
 
 def _strip(wrapper, position) -> tuple[cst.Module, DistInfo]:
+    slurm = re.search(r"SLURM_\w+", wrapper.module.code)
+    if slurm is not None:
+        line = wrapper.module.code.count("\n", 0, slurm.start()) + 1
+        raise CannotConvert(
+            Finding(
+                R.SPAWN,
+                MANUAL,
+                f"the process group is laid out from SLURM variables (`{slurm.group(0)}`): "
+                "a multi-node launch this tool cannot map exactly; convert by hand with "
+                "Trainer(strategy='ddp', num_nodes=..., devices=...) (Lightning reads SLURM "
+                "itself)",
+                line,
+                1,
+            )
+        )
     strip = _Strip(position)
     new = wrapper.module.visit(strip)
     if strip.emptied:

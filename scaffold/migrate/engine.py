@@ -29,6 +29,8 @@ OUT_OF_SCOPE_MARKERS = [
      "is a reinforcement-learning script (gym environments): out of scope"),
     (r"\.share_memory\(\)",
      "trains in several processes sharing one model (Hogwild): out of scope"),
+    (r"^\s*import horovod|^\s*from horovod",
+     "trains with Horovod, which Lightning 2.x no longer supports: out of scope"),
     (r"accelerator\.backward\(|fabric\.backward\(",
      "already runs on Accelerate/Fabric, which manage the loop: out of scope"),
 ]  # fmt: skip

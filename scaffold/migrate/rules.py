@@ -558,7 +558,8 @@ SPAWN = _rule(
     "SCF328",
     "distributed set-up that cannot be mapped",
     """
-    Covers: several spawn calls, collectives other than the rank/world queries.
+    Covers: several spawn calls, collectives other than the rank/world queries, process groups
+    laid out from SLURM variables (a multi-node launch: Trainer(num_nodes=...) by hand).
 """,
 )
 FLAT_WHILE = _rule(
@@ -604,7 +605,7 @@ OUT_OF_SCOPE = _rule(
     "the script is out of scope",
     """
     Covers: RPC, tensor parallelism, reinforcement-learning environments, Hogwild training,
-    scripts already on Accelerate/Fabric.
+    Horovod, scripts already on Accelerate/Fabric.
 """,
 )
 TRAINING_IN_MODULE = _rule(

@@ -225,3 +225,45 @@ def test_an_aliased_cuda_autocast_maps_to_16_bit_mixed_precision():
     assert 'precision="16-mixed"' in result.code
     assert "with mixed()" not in result.code
     assert any(f.code == "SCF008" for f in result.findings)
+
+
+SLURM_DDP = """
+import os
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+def worker(gpu, ngpus, node_rank, world):
+    dist.init_process_group("gloo", init_method="env://", rank=node_rank * ngpus + gpu,
+                            world_size=world)
+    model = torch.nn.Linear(2, 1)
+    model = torch.nn.parallel.DistributedDataParallel(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)))
+    for epoch in range(2):
+        for (x,) in loader:
+            opt.zero_grad()
+            model(x).sum().backward()
+            opt.step()
+
+
+if __name__ == "__main__":
+    nodes = int(os.environ["SLURM_NNODES"])
+    mp.spawn(worker, nprocs=2, args=(2, int(os.environ["SLURM_NODEID"]), 2 * nodes))
+"""
+
+
+def test_a_multi_node_slurm_layout_is_left_as_written():
+    # the Trainer would get devices=2 and no num_nodes: each node would train on its own
+    result = migrate_source(SLURM_DDP)
+    assert result.status == NOT_CONVERTED
+    assert result.findings[-1].code == "SCF328" and "SLURM_" in result.findings[-1].message
+    assert result.code == SLURM_DDP
+
+
+def test_horovod_is_out_of_scope():
+    source = "import horovod.torch as hvd\n" + SLURM_DDP.replace("SLURM_", "X_")
+    result = migrate_source(source)
+    assert result.status == "refused" and result.findings[0].code == "SCF901"
+    assert "Horovod" in result.findings[0].message
