@@ -3,6 +3,7 @@ environment, a DistributedSampler shards the data, DDP averages the gradients (g
 # launch: torchrun --nproc-per-node 2
 
 import os
+import sys
 import tempfile
 
 import torch
@@ -41,7 +42,8 @@ def main():
             loss.backward()
             optimizer.step()
             running += loss.item()
-        print(f"rank {local_rank} epoch {epoch} loss {running / len(loader):.4f}")
+        # every rank reports on stderr: lines of concurrent ranks never split the FINAL line
+        print(f"rank {local_rank} epoch {epoch} loss {running / len(loader):.4f}", file=sys.stderr)
     model.eval()
     if dist.get_rank() == 0:
         torch.save(model.module.state_dict(), os.path.join(tempfile.mkdtemp(), "ddp_torchrun.pt"))

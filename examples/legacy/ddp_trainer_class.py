@@ -3,6 +3,7 @@ mp.spawn, a process group, a DistributedSampler and a DDP wrapper (gloo, so it r
 
 import argparse
 import os
+import sys
 import tempfile
 
 import torch
@@ -52,7 +53,11 @@ class Trainer:
 
     def _run_epoch(self, epoch):
         b_sz = len(next(iter(self.train_data))[0])
-        print(f"[rank {self.gpu_id}] Epoch {epoch} | Batchsize: {b_sz} | Steps: {len(self.train_data)}")
+        # every rank reports on stderr: lines of concurrent ranks never split the FINAL line
+        print(
+            f"[rank {self.gpu_id}] Epoch {epoch} | Batchsize: {b_sz} | Steps: {len(self.train_data)}",
+            file=sys.stderr,
+        )
         self.train_data.sampler.set_epoch(epoch)
         for source, targets in self.train_data:
             self._run_batch(source, targets)

@@ -3,6 +3,7 @@ mp.spawn, a process group, a DistributedSampler and a DDP wrapper (gloo, so it r
 
 import argparse
 import os
+import sys
 import tempfile
 
 import torch
@@ -56,7 +57,11 @@ class Trainer:
             def on_train_epoch_start(self):
                 epoch = self.current_epoch
                 b_sz = len(next(iter(runner.train_data))[0])
-                print(f"[rank {runner.gpu_id}] Epoch {epoch} | Batchsize: {b_sz} | Steps: {len(runner.train_data)}")
+                # every rank reports on stderr: lines of concurrent ranks never split the FINAL line
+                print(
+                    f"[rank {runner.gpu_id}] Epoch {epoch} | Batchsize: {b_sz} | Steps: {len(runner.train_data)}",
+                    file=sys.stderr,
+                )
                 runner.train_data.sampler.set_epoch(epoch)
 
             def training_step(self, batch, batch_idx):
