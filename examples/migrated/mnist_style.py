@@ -29,6 +29,72 @@ def make_data(n, seed):
     return TensorDataset(x, y)
 
 
+# one pass over the data per epoch
+class LitModel(L.LightningModule):
+    """The training loop of this script as a LightningModule (migrated by torch-scaffold)."""
+
+    def __init__(self, model, args, test_loader, train_loader):
+        super().__init__()
+        self.model = model
+        self.args = args
+        self.test_loader = test_loader
+        self.train_loader = train_loader
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def on_train_epoch_start(self):
+        self.model.train()
+        self.stop_epoch = False
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.stop_epoch:
+            return -1
+
+    def training_step(self, batch, batch_idx):
+        epoch = 1 + self.current_epoch
+        data, target = batch
+        # clear old gradients
+        output = self.model(data)
+        loss = F.nll_loss(output, target)
+        if batch_idx % self.args.log_interval == 0:
+            print(
+                f"Train Epoch: {epoch} [{batch_idx * len(data)}/{len(self.train_loader.dataset)}]"
+                f"\tLoss: {loss.item():.6f}"
+            )
+            if self.args.dry_run:
+                self.stop_epoch = True
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def on_validation_epoch_start(self):
+        self.model.eval()
+        self.test_loss = 0
+        self.correct = 0
+
+    def validation_step(self, batch, batch_idx):
+        data, target = batch
+        output = self.model(data)
+        self.test_loss += F.nll_loss(output, target, reduction="sum").item()
+        pred = output.argmax(dim=1, keepdim=True)
+        self.correct += pred.eq(target.view_as(pred)).sum().item()
+
+    def on_validation_epoch_end(self):
+        self.test_loss /= len(self.test_loader.dataset)
+        print(
+            f"Test set: Average loss: {self.test_loss:.4f}, Accuracy: {self.correct}/{len(self.test_loader.dataset)}"
+        )
+        self.final = self.test_loss
+
+    def configure_optimizers(self):
+        optimizer = optim.Adadelta(self.model.parameters(), lr=self.args.lr)
+        scheduler = StepLR(optimizer, step_size=1, gamma=self.args.gamma)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
+
+
 def main():
     parser = argparse.ArgumentParser(description="legacy classifier")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -48,69 +114,7 @@ def main():
 
     model = Net().to(device)
 
-    # one pass over the data per epoch
-    class LitModel(L.LightningModule):
-        """The training loop of this script as a LightningModule (migrated by torch-scaffold)."""
-
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, *args, **kwargs):
-            return self.model(*args, **kwargs)
-
-        def on_train_epoch_start(self):
-            self.model.train()
-            self.stop_epoch = False
-
-        def on_train_batch_start(self, batch, batch_idx):
-            if self.stop_epoch:
-                return -1
-
-        def training_step(self, batch, batch_idx):
-            epoch = 1 + self.current_epoch
-            data, target = batch
-            # clear old gradients
-            output = self.model(data)
-            loss = F.nll_loss(output, target)
-            if batch_idx % args.log_interval == 0:
-                print(
-                    f"Train Epoch: {epoch} [{batch_idx * len(data)}/{len(train_loader.dataset)}]"
-                    f"\tLoss: {loss.item():.6f}"
-                )
-                if args.dry_run:
-                    self.stop_epoch = True
-            self.log("train_loss", loss, prog_bar=True)
-            return loss
-
-        def on_validation_epoch_start(self):
-            self.model.eval()
-            self.test_loss = 0
-            self.correct = 0
-
-        def validation_step(self, batch, batch_idx):
-            data, target = batch
-            output = self.model(data)
-            self.test_loss += F.nll_loss(output, target, reduction="sum").item()
-            pred = output.argmax(dim=1, keepdim=True)
-            self.correct += pred.eq(target.view_as(pred)).sum().item()
-
-        def on_validation_epoch_end(self):
-            self.test_loss /= len(test_loader.dataset)
-            print(
-                f"Test set: Average loss: {self.test_loss:.4f}, Accuracy: {self.correct}/{len(test_loader.dataset)}"
-            )
-            self.final = self.test_loss
-
-        def configure_optimizers(self):
-            optimizer = optim.Adadelta(self.model.parameters(), lr=args.lr)
-            scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
-            return {
-                "optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
-            }
-
-    lit_model = LitModel(model)
+    lit_model = LitModel(model, args, test_loader, train_loader)
     trainer = L.Trainer(
         max_epochs=len(range(1, args.epochs + 1)),
         accelerator=torch.device(device).type,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -64,4 +65,5 @@ class ModelSummary(Callback):
         if self._max_depth == 0 or not trainer.is_global_zero:
             return
         rows, totals = summarize(pl_module, self._max_depth)
-        print(format_summary(rows, totals), flush=True)
+        # like Lightning (its INFO log goes to stderr): a script's own stdout stays its own
+        print(format_summary(rows, totals), file=sys.stderr, flush=True)

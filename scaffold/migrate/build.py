@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper
 
 import scaffold.migrate.match as m
 from scaffold.migrate import rules as R
@@ -41,6 +42,7 @@ from scaffold.migrate.syntax import (
     code_of,
     comment_holder,
     comments_of,
+    last_assigned_value,
     removed,
     stmt,
     transform_stmts,
@@ -186,6 +188,8 @@ class Builder:
             }
         )
         self.evaluated_args: set[str] = set()  # helper arguments evaluated once per epoch
+        self.closure: dict[str, str] = {}  # top-level class: script local -> __init__ attribute
+        self.top_level_class = None  # (function, [class]) when the class leaves the function
 
     def refuse(self, rule: str, message: str):
         self.plan.refuse(rule, message)
@@ -678,6 +682,7 @@ class Builder:
         else:
             args = [roles.model_code, *roles.extra_models, roles.opt_code]
             args += list(plan.schedules.names[:1])
+        args += list(self.closure)
         new = [
             cls,
             stmt(f"{inst} = {self.cls_name}({', '.join(args)})\n").with_changes(
@@ -710,7 +715,17 @@ def build(plan: LoopPlan, engine: str, tooling: bool) -> tuple[cst.Module, list[
     """The module with the loop replaced, and every finding (SCF001 first)."""
     builder = Builder(plan, engine, tooling)
     cls, moved = builder.class_def()
+    top = top_level(plan, cls)
+    if top is not None:
+        cls, builder.closure, fn = top
     new = builder.replacement(cls, moved)
+    if top is not None:
+        # the class goes before the function the loop was in (with the loop's comments)
+        at = next(i for i, x in enumerate(new) if x is cls)
+        lines = [ln for ln in new[at].leading_lines if ln.comment is not None]
+        blank = [cst.EmptyLine(indent=False)] * 2
+        builder.top_level_class = (fn, [cls.with_changes(leading_lines=[*blank, *lines])])
+        new = [*new[:at], *new[at + 1 :]]
     findings = builder.findings
     findings.insert(
         0,
@@ -749,7 +764,7 @@ def splice(builder: Builder, new: list, moved) -> cst.Module:
         others[counter_init] = [removed(counter_init)] if comments_of(counter_init) else []
     target = plan.outer if site.train_fn is None else site.epoch_for
     bound_before = written(module.body)
-    module = module.visit(_Splice(target, new, drops, others))
+    module = module.visit(_Splice(target, new, drops, others, builder.top_level_class))
     # the generated lines may name modules the script reached another way (`from torch import
     # nn` only): imported when the script does not bind the name itself
     for name in sorted({"torch", "os"} & (_used(new) - bound_before), reverse=True):
@@ -796,6 +811,177 @@ def _enclosing(plan: LoopPlan) -> list:
         for s in plan.module.body
         if isinstance(s, cst.FunctionDef) and any(x is target[0] for x in s.body.body)
     ]
+
+
+# what a value the class may take in __init__ is built by: data, hyper-parameters and loss
+# functions (no train/eval behaviour: registering one as a submodule changes nothing)
+_DATA_BUILDERS = {
+    "torch.utils.data.DataLoader",
+    "torch.utils.data.dataloader.DataLoader",
+    "torch.device",
+    *(
+        f"torch.{f}"
+        for f in (
+            "randn", "rand", "randint", "randperm", "zeros", "ones", "full", "empty", "eye",
+            "tensor", "as_tensor", "from_numpy", "arange", "linspace", "cat", "stack",
+        )
+    ),
+}  # fmt: skip
+
+
+def top_level(plan: LoopPlan, cls):
+    """(the class as a top-level class, {script local: attribute}, the function it leaves) when
+    the loop sits in a module-level function and every local of that function the class reads
+    is data or a hyper-parameter fixed before the loop (so passing it to ``__init__`` gives
+    the hooks the same object); None keeps the class where the loop was."""
+    site, module = plan.site, plan.module
+    if site.scope_body is module.body or plan.roles.synthesized:
+        return None
+    if plan.hints is not None and plan.hints.model is not None:
+        return None
+    fn = next(
+        (
+            s
+            for s in module.body
+            if isinstance(s, cst.FunctionDef) and any(x is site.scope_body[0] for x in s.body.body)
+        ),
+        None,
+    )
+    if fn is None:
+        return None
+    params = {
+        p.name.value
+        for p in (*fn.params.params, *fn.params.kwonly_params, *fn.params.posonly_params)
+    }
+    if (
+        fn.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT)
+        or fn.params.star_kwarg is not None
+    ):
+        return None
+    wrapper = MetadataWrapper(cst.Module(body=[cls]))
+    from libcst.metadata import ParentNodeProvider, ScopeProvider
+
+    scopes = wrapper.resolve(ScopeProvider)
+    parents = wrapper.resolve(ParentNodeProvider)
+    free: dict[str, list] = {}  # names the class reads but does not bind: its closure
+    for scope in {sc for sc in scopes.values() if sc is not None}:
+        for access in scope.accesses:
+            if isinstance(access.node, cst.Name) and not access.referents:
+                free.setdefault(access.node.value, []).append(access.node)
+    before, after = list(plan.state.before), list(plan.state.after)
+    local = (params | written(list(fn.body.body))) - plan.state.global_names
+    init = [
+        f for f in cls.body.body if isinstance(f, cst.FunctionDef) and f.name.value == "__init__"
+    ]
+    taken = (
+        _attributes(wrapper.module)
+        | LIGHTNING_ATTRS
+        | {p.name.value for f in init for p in f.params.params}
+    )
+    closure: dict[str, str] = {}
+    for name in sorted(set(free) & local):
+        bound_before = name in params or name in definitely_bound(before)
+        plain = _plain_value(name, before, free[name], parents)
+        if not bound_before or name in written(after) or not plain:
+            return None
+        attr = name if name not in taken else _fresh(f"{name}_", taken)
+        taken.add(attr)
+        closure[name] = attr
+    nodes = {id(n): closure[v] for v, ns in free.items() if v in closure for n in ns}
+    moved = wrapper.module.visit(_ToSelf(nodes)).body[0]
+    if closure:
+        moved = _with_init_args(moved, closure)
+    return moved, closure, fn
+
+
+def _plain_value(name: str, before: list, uses: list, parents) -> bool:
+    """Whether the function's ``name`` is data or a setting (never a model that train/eval
+    mode could change): a literal, arithmetic, parsed arguments, a DataLoader, a device, a loss
+    function; a parameter of the function whose attributes the class only reads
+    (``args.lr``)."""
+    value = last_assigned_value(before, name)
+    if value is None:
+        for node in uses:
+            parent = parents.get(node)
+            if not (isinstance(parent, cst.Attribute) and parent.value is node):
+                return False
+            if isinstance(parents.get(parent), cst.Call) and parents[parent].func is parent:
+                return False  # a method called on it: it may be a model
+        return True
+    return _data_expr(value)
+
+
+_BUILTIN_DATA = {"int", "float", "str", "bool", "len", "round", "min", "max", "abs", "sum"}
+
+
+def _data_expr(value, depth: int = 0) -> bool:
+    """An expression that makes data or settings: literals, names, arithmetic, indexing and
+    attributes of them, tensors and data pipelines from torch, optimizers and schedulers,
+    loss functions, parsed arguments; never a call of the script's own (it could build a
+    model)."""
+    if depth > 8:
+        return False
+    if isinstance(value, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)):
+        return True
+    if isinstance(value, (cst.Name, cst.Integer, cst.Float, cst.Imaginary)):
+        return True
+    if isinstance(value, cst.BinaryOperation):
+        return _data_expr(value.left, depth + 1) and _data_expr(value.right, depth + 1)
+    if isinstance(value, cst.UnaryOperation):
+        return _data_expr(value.expression, depth + 1)
+    if isinstance(value, cst.Attribute):
+        return _data_expr(value.value, depth + 1)
+    if isinstance(value, cst.Subscript):
+        return _data_expr(value.value, depth + 1)
+    if isinstance(value, (cst.Tuple, cst.List)):
+        return all(_data_expr(e.value, depth + 1) for e in value.elements)
+    if not isinstance(value, cst.Call):
+        return False
+    built = qualified(value) or ""
+    if isinstance(value.func, cst.Attribute) and value.func.attr.value == "parse_args":
+        return True
+    data = (
+        built in _DATA_BUILDERS
+        or built.startswith(("torch.utils.data.", "torch.optim."))
+        or (built.startswith("torch.nn.") and built.endswith("Loss"))
+        or built in _BUILTIN_DATA
+        or built in {f"builtins.{b}" for b in _BUILTIN_DATA}
+    )
+    return data  # what these return is decided by the callee, whatever the arguments
+
+
+def _attributes(module: cst.Module) -> set[str]:
+    """Every ``self.<name>`` the class uses."""
+    return {
+        a.attr.value
+        for a in m.findall(module, m.Attribute(value=m.Name("self")))
+        if isinstance(a.attr, cst.Name)
+    }
+
+
+class _ToSelf(cst.CSTTransformer):
+    """The class's reads of the function's locals -> ``self.<attribute>``."""
+
+    def __init__(self, nodes: dict[int, str]) -> None:
+        self.nodes = nodes
+
+    def leave_Name(self, original, updated):
+        attr = self.nodes.get(id(original))
+        return _self_attr(attr) if attr is not None else updated
+
+
+def _with_init_args(cls, closure: dict[str, str]):
+    """``__init__`` takes each local it needs and keeps it as an attribute."""
+    body = list(cls.body.body)
+    for i, f in enumerate(body):
+        if isinstance(f, cst.FunctionDef) and f.name.value == "__init__":
+            params = [*f.params.params, *(cst.Param(cst.Name(a)) for a in closure.values())]
+            stmts = [*f.body.body, *(stmt(f"self.{a} = {a}\n") for a in closure.values())]
+            body[i] = f.with_changes(
+                params=f.params.with_changes(params=params),
+                body=f.body.with_changes(body=stmts),
+            )
+    return cls.with_changes(body=cls.body.with_changes(body=body))
 
 
 def _taken_over(full: str) -> bool:
@@ -925,13 +1111,18 @@ def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
 
 
 class _Splice(cst.CSTTransformer):
-    def __init__(self, target, replacement: list, drops: list, others: dict | None = None) -> None:
+    def __init__(
+        self, target, replacement: list, drops: list, others: dict | None = None, before=None
+    ) -> None:
         self.target, self.replacement, self.drops = target, replacement, drops
         self.others = others or {}
+        self.before = before  # (statement, [statements to put before it])
 
     def on_leave(self, original, updated):
         if original is self.target:
             return cst.FlattenSentinel(self.replacement)
+        if self.before is not None and original is self.before[0]:
+            return cst.FlattenSentinel([*self.before[1], updated])
         for old, new in self.others.items():
             if original is old:
                 return cst.FlattenSentinel(new)

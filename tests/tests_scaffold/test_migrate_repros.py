@@ -17,7 +17,9 @@ import pytest
 from scaffold.migrate.engine import MIGRATED, NOT_CONVERTED, migrate_source
 
 HERE = Path(__file__).parent / "migrate_repros"
+ROOT = Path(__file__).resolve().parents[2]
 EXPECT = {
+    "teacher_in_main.py": MIGRATED,
     "aliased_imports.py": MIGRATED,
     "lookalike_clip.py": MIGRATED,
     "carried_batch_names.py": MIGRATED,
@@ -267,3 +269,19 @@ def test_horovod_is_out_of_scope():
     result = migrate_source(source)
     assert result.status == "refused" and result.findings[0].code == "SCF901"
     assert "Horovod" in result.findings[0].message
+
+
+def test_a_class_that_needs_only_data_and_settings_leaves_the_function():
+    code = (ROOT / "examples" / "migrated" / "mnist_style.py").read_text()
+    # top level, taking what it reads from main() in __init__
+    assert "\nclass LitModel(L.LightningModule):" in code
+    assert "def __init__(self, model, args, test_loader, train_loader):" in code
+    assert "lit_model = LitModel(model, args, test_loader, train_loader)" in code
+    hooks = code[code.index("class LitModel") : code.index("def main")]
+    assert "self.args.log_interval" in hooks and "len(self.test_loader.dataset)" in hooks
+
+
+def test_a_class_reading_a_network_of_the_function_stays_in_it():
+    code = migrate_source((HERE / "teacher_in_main.py").read_text()).code
+    assert "\n    class LitModel(L.LightningModule):" in code
+    assert "self.teacher" not in code
