@@ -890,7 +890,10 @@ def top_level(plan: LoopPlan, cls):
     nodes = {id(n): closure[v] for v, ns in free.items() if v in closure for n in ns}
     moved = wrapper.module.visit(_ToSelf(nodes)).body[0]
     if closure:
-        moved = _with_init_args(moved, closure)
+        # plain settings (numbers, strings) are the module's hyper-parameters: saved with its
+        # checkpoints and logged
+        settings = [a for n, a in closure.items() if _literal(last_assigned_value(before, n))]
+        moved = _with_init_args(moved, closure, settings)
     return moved, closure, fn
 
 
@@ -970,13 +973,24 @@ class _ToSelf(cst.CSTTransformer):
         return _self_attr(attr) if attr is not None else updated
 
 
-def _with_init_args(cls, closure: dict[str, str]):
+def _literal(value) -> bool:
+    if isinstance(value, cst.UnaryOperation):
+        value = value.expression
+    return isinstance(value, (cst.Integer, cst.Float, cst.SimpleString)) or m.matches(
+        value, m.Name("True") | m.Name("False")
+    )
+
+
+def _with_init_args(cls, closure: dict[str, str], settings: list[str]):
     """``__init__`` takes each local it needs and keeps it as an attribute."""
     body = list(cls.body.body)
     for i, f in enumerate(body):
         if isinstance(f, cst.FunctionDef) and f.name.value == "__init__":
             params = [*f.params.params, *(cst.Param(cst.Name(a)) for a in closure.values())]
             stmts = [*f.body.body, *(stmt(f"self.{a} = {a}\n") for a in closure.values())]
+            if settings:
+                names = ", ".join(f'"{a}"' for a in settings)
+                stmts.insert(1, stmt(f"self.save_hyperparameters({names})\n"))
             body[i] = f.with_changes(
                 params=f.params.with_changes(params=params),
                 body=f.body.with_changes(body=stmts),
