@@ -131,8 +131,8 @@ IDIOMS = {
     "while_max_steps.py": ["max_epochs=-1", "max_steps=max_steps"],
     "mnist_style.py": [
         "def validation_step(self, batch, batch_idx):",
-        "optimizer = optim.Adadelta(self.model.parameters(), lr=args.lr)",
-        "lit_model = LitModel(model)",
+        "optimizer = optim.Adadelta(self.model.parameters(), lr=self.args.lr)",
+        "lit_model = LitModel(model, args, test_loader, train_loader)",
     ],
 }
 GONE = {
