@@ -79,3 +79,16 @@ def test_every_pass_says_why_it_sits_where_it_does():
     assert names.index("lightning1") < names.index("distributed") < names.index("loop")
     assert names.index("trainer-class") < names.index("step-helpers") < names.index("loop")
     assert names.index("loop") < names.index("restore-distributed")
+
+
+def test_no_converter_function_is_longer_than_150_lines():
+    import ast
+
+    long = []
+    for path in sorted((PACKAGE / "migrate").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 150:
+                    long.append(f"{path.name}::{node.name} {length} lines")
+    assert long == []
