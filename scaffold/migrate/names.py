@@ -21,10 +21,14 @@ from libcst.metadata import MetadataWrapper, QualifiedNameProvider, QualifiedNam
 
 class Resolver:
     def __init__(self, wrapper: MetadataWrapper) -> None:
-        self._meta = wrapper.resolve(QualifiedNameProvider)
+        self._wrapper = wrapper
+        self._meta = None  # resolved on first need: it costs ~0.5 s on a 300-line script
         self._imports = _import_table(wrapper.module)
+        self._rebound = _rebound_names(wrapper.module)
 
     def _lookup(self, node) -> set:
+        if self._meta is None:
+            self._meta = self._wrapper.resolve(QualifiedNameProvider)
         value = self._meta.get(node)
         if value is None:
             return set()
@@ -37,6 +41,13 @@ class Resolver:
             expr = expr.func
         if not isinstance(expr, (cst.Name, cst.Attribute)):
             return None
+        head = expr
+        while isinstance(head, cst.Attribute):
+            head = head.value
+        if isinstance(head, cst.Name) and head.value not in self._rebound:
+            # bound by imports only (or not at all): the import table is what the provider
+            # would answer
+            return self._by_imports(expr)
         found = {q.name for q in self._lookup(expr) if q.source is not QualifiedNameSource.LOCAL}
         if len(found) == 1:
             return found.pop()
@@ -54,6 +65,64 @@ class Resolver:
 
 def _code(node) -> str:
     return cst.Module(body=[]).code_for_node(node)
+
+
+def _rebound_names(module: cst.Module) -> set[str]:
+    """Names the script binds other than by importing (assignments, defs, parameters, loop and
+    with targets): where one of these shadows an import, only the scope analysis can tell."""
+    names: set[str] = set()
+
+    class Finder(cst.CSTVisitor):
+        def visit_AssignTarget(self, node) -> None:
+            names.update(n.value for n in _names_in(node.target))
+
+        def visit_AnnAssign(self, node) -> None:
+            names.update(n.value for n in _names_in(node.target))
+
+        def visit_AugAssign(self, node) -> None:
+            names.update(n.value for n in _names_in(node.target))
+
+        def visit_For(self, node) -> None:
+            names.update(n.value for n in _names_in(node.target))
+
+        def visit_CompFor(self, node) -> None:
+            names.update(n.value for n in _names_in(node.target))
+
+        def visit_AsName(self, node) -> None:
+            if not isinstance(node.name, cst.Name):
+                names.update(n.value for n in _names_in(node.name))
+
+        def visit_WithItem(self, node) -> None:
+            if node.asname is not None:
+                names.update(n.value for n in _names_in(node.asname.name))
+
+        def visit_FunctionDef(self, node) -> None:
+            names.add(node.name.value)
+
+        def visit_ClassDef(self, node) -> None:
+            names.add(node.name.value)
+
+        def visit_Param(self, node) -> None:
+            names.add(node.name.value)
+
+        def visit_NamedExpr(self, node) -> None:
+            names.update(n.value for n in _names_in(node.target))
+
+        def visit_Global(self, node) -> None:
+            names.update(n.name.value for n in node.names)
+
+    module.visit(Finder())
+    return names
+
+
+def _names_in(node) -> list:
+    if isinstance(node, cst.Name):
+        return [node]
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [n for e in node.elements for n in _names_in(e.value)]
+    if isinstance(node, cst.StarredElement):
+        return _names_in(node.value)
+    return []
 
 
 def _import_table(module: cst.Module) -> dict[str, str]:
