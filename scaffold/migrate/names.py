@@ -44,9 +44,11 @@ class Resolver:
         head = expr
         while isinstance(head, cst.Attribute):
             head = head.value
-        if isinstance(head, cst.Name) and head.value not in self._rebound:
-            # bound by imports only (or not at all): the import table is what the provider
-            # would answer
+        if not isinstance(head, cst.Name):
+            return None  # `f(x).item`, `x[0].sum`: not a dotted name
+        if not (head.value in self._rebound and head.value in self._imports):
+            # bound by imports only, or never by an import: the import table (or the spelling,
+            # for the script's own names) is what the provider would answer
             return self._by_imports(expr)
         found = {q.name for q in self._lookup(expr) if q.source is not QualifiedNameSource.LOCAL}
         if len(found) == 1:
