@@ -85,7 +85,6 @@ class Roles:
     manual_models: tuple[str, ...] = ()  # manual optimization: every trained module, in order
     manual_opts: tuple[str, ...] = ()  # manual optimization: the optimizers, construction order
     synthesized: tuple = ()  # statements defining an optimizer the script wrote by hand
-    constructed: bool = False  # the optimizer object was built by this tool (not movable)
 
     @property
     def manual(self) -> bool:

@@ -26,7 +26,7 @@ from scaffold.migrate.analyse import (
 )
 from scaffold.migrate.dataflow import definitely_bound, written
 from scaffold.migrate.findings import FIXED, Finding
-from scaffold.migrate.names import PROGRESS_BARS, qualified
+from scaffold.migrate.names import PROGRESS_BARS, import_table, qualified
 from scaffold.migrate.step import amp_precision
 from scaffold.migrate.syntax import (
     LIGHTNING_ATTRS,
@@ -84,14 +84,6 @@ def _drop_dead_stores_once(stmts: list, global_names) -> list:
     return [s for s in out if s is not None] or [stmt("pass\n")]
 
 
-def _import_bound(module: cst.Module):
-    for imp in m.findall(module, m.Import() | m.ImportFrom()):
-        if isinstance(imp.names, cst.ImportStar):
-            continue
-        for alias in imp.names:
-            yield _local_name(alias).split(".")[0]
-
-
 _MODE_FREE = {"state_dict", "eval", "train", "parameters", "named_parameters"}
 
 
@@ -101,7 +93,7 @@ def _runs_model(stmts: list, models: set[str], module: cst.Module) -> bool:
     any call that may reach a model out of sight: a function or class of the script's own, a
     method of one of its objects. Calls into imported libraries and builtins see only their
     arguments."""
-    imported = set(_import_bound(module))
+    imported = set(import_table(module))
     own = {d.name.value for d in m.findall(module, m.FunctionDef() | m.ClassDef())}
 
     class Uses(cst.CSTVisitor):

@@ -23,7 +23,7 @@ class Resolver:
     def __init__(self, wrapper: MetadataWrapper) -> None:
         self._wrapper = wrapper
         self._meta = None  # resolved on first need: it costs ~0.5 s on a 300-line script
-        self._imports = _import_table(wrapper.module)
+        self._imports = import_table(wrapper.module)
         self._rebound = _rebound_names(wrapper.module)
 
     def _lookup(self, node) -> set:
@@ -127,7 +127,7 @@ def _names_in(node) -> list:
     return []
 
 
-def _import_table(module: cst.Module) -> dict[str, str]:
+def import_table(module: cst.Module) -> dict[str, str]:
     """{local name: qualified name} for what the script's imports bind (``nn`` ->
     ``torch.nn`` for ``import torch.nn as nn``; ``clip`` -> ``torch.nn.utils.clip_grad_norm_``
     for ``from torch.nn.utils import clip_grad_norm_ as clip``); relative imports are local."""
