@@ -102,17 +102,26 @@ def _target_reads(target: cst.BaseExpression, names: BlockNames) -> set[str]:
 
 
 class _Flow:
-    """One pass in execution order; ``reads`` collects names read before a certain write."""
+    """One pass in execution order; ``reads`` collects names read before a certain write.
 
-    def __init__(self, names: BlockNames) -> None:
+    Without ``names`` (no scope analysis) only the writes are followed: what a block binds is
+    syntax (targets of its own statements), and the scope analysis, the costly part, is only
+    needed to tell which read names belong to the block's scope."""
+
+    def __init__(self, names: BlockNames | None) -> None:
         self.names = names
         self.reads: set[str] = set()
         self.maybe: set[str] = set()  # every name the block may bind
         self.definitely: set[str] = set()  # what every path binds (set by ``analyse``)
 
     def read(self, node: cst.CSTNode | None, bound: set[str]) -> None:
-        if node is not None:
+        if node is None:
+            return
+        if self.names is not None:
             self.reads |= self.names.reads(node) - bound
+        # `(n := f(x))` in an expression of the block binds n in the block's scope (also from
+        # inside a comprehension); maybe, never surely
+        self.maybe |= _walrus_targets(node)
 
     def bind(self, new: set[str], bound: set[str]) -> set[str]:
         self.maybe |= new
@@ -191,7 +200,8 @@ class _Flow:
         return bound
 
     def read_target(self, target: cst.BaseExpression, bound: set[str]) -> None:
-        self.reads |= _target_reads(target, self.names) - bound
+        if self.names is not None:
+            self.reads |= _target_reads(target, self.names) - bound
 
     def small(self, small: cst.BaseSmallStatement, bound: set[str]) -> set[str]:
         if isinstance(small, cst.Assign):
@@ -231,8 +241,10 @@ class _Flow:
         return bound
 
 
-def analyse(stmts: Sequence[cst.BaseStatement], bound: Iterable[str] = ()) -> _Flow:
-    flow = _Flow(BlockNames(stmts))
+def analyse(
+    stmts: Sequence[cst.BaseStatement], bound: Iterable[str] = (), *, reads: bool = True
+) -> _Flow:
+    flow = _Flow(block_names(stmts) if reads else None)
     flow.definitely = flow.block(list(stmts), set(bound))
     return flow
 
@@ -244,18 +256,63 @@ def incoming(stmts: Sequence[cst.BaseStatement], bound: Iterable[str] = ()) -> s
 
 def written(stmts: Sequence[cst.BaseStatement]) -> set[str]:
     """Names ``stmts`` may bind in their own scope (not in comprehensions or nested defs)."""
-    return analyse(stmts).maybe
+    return analyse(stmts, reads=False).maybe
 
 
 def definitely_bound(stmts: Sequence[cst.BaseStatement]) -> set[str]:
     """Names bound on every path through ``stmts``."""
-    return analyse(stmts).definitely
+    return analyse(stmts, reads=False).definitely
+
+
+_INNER_SCOPES = (
+    cst.FunctionDef,
+    cst.ClassDef,
+    cst.Lambda,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+)
 
 
 def inner_name_ids(stmts: Sequence[cst.BaseStatement]) -> set[int]:
     """ids of the Name nodes in ``stmts`` that belong to an inner scope (comprehension targets,
     lambda parameters, locals of nested functions): a rename of the block's variables skips them."""
-    return BlockNames(stmts).inner
+    if not any(isinstance(n, _INNER_SCOPES) for s in stmts for n in _walk(s)):
+        return set()  # one scope only: nothing to skip, no scope analysis needed
+    return block_names(stmts).inner
+
+
+# The scope analysis of a block, kept for the blocks asked about again (the converter asks about
+# the same loop body from several places). Keyed by the statements' identities; the entry holds the
+# statements themselves, so an id cannot be reused by another node while it is cached.
+_CACHE: dict[tuple[int, ...], tuple[tuple[cst.BaseStatement, ...], BlockNames]] = {}
+_CACHE_SIZE = 64
+
+
+def block_names(stmts: Sequence[cst.BaseStatement]) -> BlockNames:
+    key = tuple(id(s) for s in stmts)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit[1]
+    names = BlockNames(stmts)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (tuple(stmts), names)
+    return names
+
+
+def _walrus_targets(node: cst.CSTNode) -> set[str]:
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.NamedExpr):
+            out |= target_names(current.target)
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue  # their walrus targets are theirs
+        stack.extend(current.children)
+    return out
 
 
 def declared_global(stmts: Sequence[cst.BaseStatement]) -> set[str]:

@@ -10,6 +10,7 @@ import libcst as cst
 import scaffold.migrate.match as m
 from scaffold.migrate import rules as R
 from scaffold.migrate.findings import CannotConvert, Finding
+from scaffold.migrate.memo import by_identity
 from scaffold.migrate.step import (
     _manual_update,
 )
@@ -81,19 +82,11 @@ class _LoopIndex(cst.CSTVisitor):
             self.stepping.update(id(f) for f in self.stack)
 
 
-_INDEX_CACHE: dict[int, tuple[cst.Module, _LoopIndex]] = {}
-
-
+@by_identity(maxsize=8)
 def _index(module: cst.Module) -> _LoopIndex:
     """Cached per module object (a full visit of a large module costs ~0.1 s)."""
-    hit = _INDEX_CACHE.get(id(module))
-    if hit is not None and hit[0] is module:
-        return hit[1]
     index = _LoopIndex()
     module.visit(index)
-    if len(_INDEX_CACHE) > 8:
-        _INDEX_CACHE.clear()
-    _INDEX_CACHE[id(module)] = (module, index)
     return index
 
 

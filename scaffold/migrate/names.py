@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import contextlib
 from contextvars import ContextVar
+from types import MappingProxyType
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider, QualifiedNameSource
+
+from scaffold.migrate.memo import by_identity
 
 
 class Resolver:
@@ -69,7 +72,8 @@ def _code(node) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-def _rebound_names(module: cst.Module) -> set[str]:
+@by_identity()
+def _rebound_names(module: cst.Module) -> frozenset[str]:
     """Names the script binds other than by importing (assignments, defs, parameters, loop and
     with targets): where one of these shadows an import, only the scope analysis can tell."""
     names: set[str] = set()
@@ -114,7 +118,7 @@ def _rebound_names(module: cst.Module) -> set[str]:
             names.update(n.name.value for n in node.names)
 
     module.visit(Finder())
-    return names
+    return frozenset(names)
 
 
 def _names_in(node) -> list:
@@ -127,7 +131,8 @@ def _names_in(node) -> list:
     return []
 
 
-def import_table(module: cst.Module) -> dict[str, str]:
+@by_identity()
+def import_table(module: cst.Module) -> MappingProxyType[str, str]:
     """{local name: qualified name} for what the script's imports bind (``nn`` ->
     ``torch.nn`` for ``import torch.nn as nn``; ``clip`` -> ``torch.nn.utils.clip_grad_norm_``
     for ``from torch.nn.utils import clip_grad_norm_ as clip``); relative imports are local."""
@@ -155,7 +160,7 @@ def import_table(module: cst.Module) -> dict[str, str]:
                 table.setdefault(local, f"{base}.{name}")
 
     module.visit(Finder())
-    return table
+    return MappingProxyType(table)
 
 
 _current: ContextVar[Resolver | None] = ContextVar("scaffold_migrate_resolver", default=None)

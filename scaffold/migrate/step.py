@@ -383,9 +383,9 @@ _BUILTINS = frozenset(
 def _touches_training_state(stmt, model_names: set[str], optimizers: set[str]) -> str | None:
     """What in ``stmt`` may read or change parameters, gradients or optimizer state (so it
     cannot move before the optimizer step), or None."""
-    from scaffold.migrate.dataflow import BlockNames
+    from scaffold.migrate.dataflow import block_names
 
-    names = BlockNames([stmt]).reads(stmt)
+    names = block_names([stmt]).reads(stmt)
     hit = sorted(names & (model_names | optimizers))
     if hit:
         return f"`{hit[0]}`"

@@ -136,25 +136,17 @@ def _assigned(stmts) -> set[str]:
 
 def _used(stmts) -> set[str]:
     """Names appearing as variables (attribute names and keywords excluded)."""
-    collector = _NameCollector()
-    cst.Module(body=list(stmts)).visit(collector)
-    return collector.names
-
-
-class _NameCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
+    names: set[str] = set()
+    stack: list[cst.CSTNode] = list(stmts)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            names.add(node.value)
+        elif isinstance(node, (cst.Attribute, cst.Arg)):
+            stack.append(node.value)  # not `x.attr`'s attr, not `f(kw=...)`'s keyword
+        else:
+            stack.extend(node.children)
+    return names
 
 
 class _Renamer(cst.CSTTransformer):
