@@ -6,11 +6,11 @@ import os
 import sys
 import tempfile
 
+import runtime as L
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
-import runtime as L
 
 
 class RegressionSet(Dataset):

@@ -2,12 +2,12 @@
 
 import argparse
 
+import runtime as L
 import torch
 import torch.nn.functional as F
 from torch import nn, optim
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.data import DataLoader, TensorDataset
-import runtime as L
 
 
 class Net(nn.Module):
@@ -84,6 +84,7 @@ class LitModel(L.LightningModule):
         print(
             f"Test set: Average loss: {self.test_loss:.4f}, Accuracy: {self.correct}/{len(self.test_loader.dataset)}"
         )
+        self.log("val_loss", self.test_loss)
         self.final = self.test_loss
 
     def configure_optimizers(self):

@@ -1,8 +1,8 @@
 # A tutorial-style script: everything at module level, running loss printed every few batches.
+import runtime as L
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-import runtime as L
 
 torch.manual_seed(0)
 

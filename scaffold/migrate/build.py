@@ -26,6 +26,15 @@ from scaffold.migrate.analyse import (
 )
 from scaffold.migrate.dataflow import definitely_bound, written
 from scaffold.migrate.findings import FIXED, Finding
+from scaffold.migrate.imports import (
+    add_import,
+    drop_imported_names,
+    is_import,
+    local_name,
+    qualified_name,
+    used_outside_imports,
+)
+from scaffold.migrate.metrics import log_printed_metrics, logged_keys
 from scaffold.migrate.names import PROGRESS_BARS, import_table, qualified
 from scaffold.migrate.step import amp_precision
 from scaffold.migrate.syntax import (
@@ -509,6 +518,7 @@ class Builder:
         methods += self.test_methods()
         # a hook left with nothing to do (its statements were dead stores) is not written
         methods = [f for f in methods if f is None or not _empty_hook(f)]
+        methods = self.log_printed_metrics(methods)
         moved = self.movable_construction(methods[2:])
         methods[0] = self.init_method(with_optimizer=moved is None)
         methods.append(self.configure_optimizers(moved))
@@ -525,6 +535,21 @@ class Builder:
             leading_lines=[*self.blank(), *self.header_comments()],
         )
         return cls, moved
+
+    def log_printed_metrics(self, methods: list) -> list:
+        """The numbers the evaluation hooks print are logged too (see ``metrics``)."""
+        stages = {"on_validation_epoch_end": "val", "on_test_epoch_end": "test"}
+        taken = set().union(*(logged_keys(f) for f in methods if f is not None))
+        out = []
+        for f in methods:
+            stage = stages.get(f.name.value) if f is not None else None
+            if stage is not None:
+                f, added = log_printed_metrics(f, stage, taken)
+                if added:
+                    keys = ", ".join(f"'{k}'" for k in added)
+                    self.note(R.METRICS_LOGGED, f"printed metrics logged with self.log ({keys})")
+            out.append(f)
+        return out
 
     def model_attr(self) -> str:
         roles = self.plan.roles
@@ -675,21 +700,26 @@ class Builder:
             args = [roles.model_code, *roles.extra_models, roles.opt_code]
             args += list(plan.schedules.names[:1])
         args += list(self.closure)
-        new = [
-            cls,
-            stmt(f"{inst} = {self.cls_name}({', '.join(args)})\n").with_changes(
-                leading_lines=blank
-            ),
-        ]
+        # the module starts with the values the loop reads from before it: passed to __init__
+        # (a name __init__ already takes is set on the instance instead)
+        before = list(state.before)
+        copy_in = (state.shared | state.fn_shared) & written(before)
+        copy_in &= definitely_bound(before) | state.loop_reads
+        taken = _init_params(cls)
+        passed = [n for n in sorted(copy_in) if n not in taken and n != "self"]
+        cls = _with_init_params(cls, [(n, state.attr_of[n]) for n in passed])
+        args += [f"{n}={n}" for n in passed]
+        construct = f"{inst} = {self.cls_name}({', '.join(args)})\n"
+        if len(construct) > 88:
+            construct = (
+                f"{inst} = {self.cls_name}(\n{''.join(f'    {a},{chr(10)}' for a in args)})\n"
+            )
+        new = [cls, stmt(construct).with_changes(leading_lines=blank)]
         if roles.synthesized:
             synthesized = list(roles.synthesized)
             synthesized[0] = synthesized[0].with_changes(leading_lines=cls.leading_lines)
             new = [*synthesized, cls.with_changes(leading_lines=blank), *new[1:]]
-        # the module starts with the values the loop reads from before it
-        before = list(state.before)
-        copy_in = (state.shared | state.fn_shared) & written(before)
-        copy_in &= definitely_bound(before) | state.loop_reads
-        for n in sorted(copy_in):
+        for n in sorted(copy_in - set(passed)):
             new.append(stmt(f"{inst}.{state.attr_of[n]} = {n}\n"))
         inner = "".join(f"    {a},\n" for a in self.trainer_args())
         new.append(stmt(f"{trainer_var} = L.Trainer(\n{inner})\n"))
@@ -713,10 +743,10 @@ def build(plan: LoopPlan, engine: str, tooling: bool) -> tuple[cst.Module, list[
     new = builder.replacement(cls, moved)
     if top is not None:
         # the class goes before the function the loop was in (with the loop's comments)
-        at = next(i for i, x in enumerate(new) if x is cls)
+        at = next(i for i, x in enumerate(new) if isinstance(x, cst.ClassDef))
         lines = [ln for ln in new[at].leading_lines if ln.comment is not None]
         blank = [cst.EmptyLine(indent=False)] * 2
-        builder.top_level_class = (fn, [cls.with_changes(leading_lines=[*blank, *lines])])
+        builder.top_level_class = (fn, [new[at].with_changes(leading_lines=[*blank, *lines])])
         new = [*new[:at], *new[at + 1 :]]
     findings = builder.findings
     findings.insert(
@@ -759,13 +789,13 @@ def splice(builder: Builder, new: list, moved) -> cst.Module:
     module = module.visit(_Splice(target, new, drops, others, builder.top_level_class))
     # the generated lines may name modules the script reached another way (`from torch import
     # nn` only): imported when the script does not bind the name itself
-    for name in sorted({"torch", "os"} & (_used(new) - bound_before), reverse=True):
-        module = _add_import(module, f"import {name}\n")
+    for name in sorted({"torch", "os"} & (_used(new) - bound_before)):
+        module = add_import(module, f"import {name}\n")
     module = _without_unused_taken_over_imports(plan.module, module)
     engine_import = (
         "import runtime as L\n" if builder.engine == "runtime" else "import lightning as L\n"
     )
-    return _add_import(module, engine_import)
+    return add_import(module, engine_import)
 
 
 def _dead_counter_init(plan: LoopPlan, new: list):
@@ -885,7 +915,7 @@ def top_level(plan: LoopPlan, cls):
         # plain settings (numbers, strings) are the module's hyper-parameters: saved with its
         # checkpoints and logged
         settings = [a for n, a in closure.items() if _literal(last_assigned_value(before, n))]
-        moved = _with_init_args(moved, closure, settings)
+        moved = _with_init_params(moved, [(a, a) for a in closure.values()], settings)
     return moved, closure, fn
 
 
@@ -973,20 +1003,35 @@ def _literal(value) -> bool:
     )
 
 
-def _with_init_args(cls, closure: dict[str, str], settings: list[str]):
-    """``__init__`` takes each local it needs and keeps it as an attribute."""
+def _init_method(cls) -> tuple[int, cst.FunctionDef]:
+    body = cls.body.body
+    return next(
+        (i, f) for i, f in enumerate(body) if m.matches(f, m.FunctionDef(name=m.Name("__init__")))
+    )
+
+
+def _init_params(cls) -> set[str]:
+    return {p.name.value for p in _init_method(cls)[1].params.params}
+
+
+def _with_init_params(cls, params: list[tuple[str, str]], settings: list[str] = ()):
+    """``__init__`` takes each ``(parameter, attribute)`` and keeps it as ``self.attribute``;
+    ``settings``: the parameters it saves as hyperparameters."""
+    if not params and not settings:
+        return cls
+    at, init = _init_method(cls)
+    stmts = [*init.body.body, *(stmt(f"self.{a} = {p}\n") for p, a in params)]
+    if settings:
+        names = ", ".join(f'"{a}"' for a in settings)
+        stmts.insert(1, stmt(f"self.save_hyperparameters({names})\n"))
+    init = init.with_changes(
+        params=init.params.with_changes(
+            params=[*init.params.params, *(cst.Param(cst.Name(p)) for p, _ in params)]
+        ),
+        body=init.body.with_changes(body=stmts),
+    )
     body = list(cls.body.body)
-    for i, f in enumerate(body):
-        if isinstance(f, cst.FunctionDef) and f.name.value == "__init__":
-            params = [*f.params.params, *(cst.Param(cst.Name(a)) for a in closure.values())]
-            stmts = [*f.body.body, *(stmt(f"self.{a} = {a}\n") for a in closure.values())]
-            if settings:
-                names = ", ".join(f'"{a}"' for a in settings)
-                stmts.insert(1, stmt(f"self.save_hyperparameters({names})\n"))
-            body[i] = f.with_changes(
-                params=f.params.with_changes(params=params),
-                body=f.body.with_changes(body=stmts),
-            )
+    body[at] = init
     return cls.with_changes(body=cls.body.with_changes(body=body))
 
 
@@ -1008,52 +1053,15 @@ def _without_unused_taken_over_imports(before: cst.Module, after: cst.Module) ->
     """Imports of what the Trainer took over (tqdm, clip_grad_norm_, autocast, GradScaler)
     that only the converted loop used are removed; imports the script never used stay (they
     are the script's), and so does every other import (importing may have side effects)."""
-
-    def is_import(s) -> bool:
-        return m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()]))
-
-    def uses(module: cst.Module) -> set[str]:
-        return _used([s for s in module.body if not is_import(s)])
-
-    used_before, used_after = uses(before), uses(after)
-    gone = set()
-    for s in after.body:
-        if not is_import(s):
-            continue
-        imp = s.body[0]
-        if isinstance(imp.names, cst.ImportStar):
-            continue
-        for alias in imp.names:
-            local = _local_name(alias)
-            full = code_of(alias.name)
-            if isinstance(imp, cst.ImportFrom) and imp.module is not None:
-                full = f"{code_of(imp.module)}.{full}"
-            if _taken_over(full) and "." not in local and local in used_before - used_after:
-                gone.add(local)
-    return after.visit(_DropImportedNames(gone)) if gone else after
-
-
-def _local_name(alias) -> str:
-    return code_of(alias.asname.name) if alias.asname else code_of(alias.name)
-
-
-class _DropImportedNames(cst.CSTTransformer):
-    def __init__(self, names: set[str]) -> None:
-        self.names = names
-
-    def leave_SimpleStatementLine(self, original, updated):
-        if not m.matches(updated, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()])):
-            return updated
-        imp = updated.body[0]
-        if isinstance(imp.names, cst.ImportStar):
-            return updated
-        kept = [a for a in imp.names if _local_name(a) not in self.names]
-        if len(kept) == len(imp.names):
-            return updated
-        if not kept:
-            return removed(updated)
-        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return updated.with_changes(body=[imp.with_changes(names=kept)])
+    no_longer_used = used_outside_imports(before) - used_outside_imports(after)
+    gone = {
+        local_name(alias)
+        for s in after.body
+        if is_import(s) and not isinstance(s.body[0].names, cst.ImportStar)
+        for alias in s.body[0].names
+        if _taken_over(qualified_name(s, alias)) and local_name(alias) in no_longer_used
+    }
+    return drop_imported_names(after, gone)
 
 
 def _without_globals(stmts: list) -> list:
@@ -1135,18 +1143,3 @@ class _Splice(cst.CSTTransformer):
         if any(original is d for d in self.drops):
             return cst.RemoveFromParent()
         return updated
-
-
-def _add_import(module: cst.Module, line: str) -> cst.Module:
-    """``line`` after the script's leading imports (after its docstring when it has no import)."""
-    body = list(module.body)
-    last_import = -1
-    for i, s in enumerate(body):
-        if m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()])):
-            last_import = i
-        elif i == 0 and m.matches(s, m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
-            continue
-        elif last_import >= 0:
-            break
-    body.insert(last_import + 1, cst.parse_statement(line))
-    return module.with_changes(body=body)

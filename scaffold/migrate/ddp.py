@@ -32,11 +32,11 @@ import scaffold.migrate.match as m
 from scaffold.migrate import names
 from scaffold.migrate import rules as R
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
+from scaffold.migrate.imports import add_import, drop_imported_names, used_outside_imports
 from scaffold.migrate.names import qualified
 from scaffold.migrate.syntax import (
     FunctionDepth,
     KeepBlocksValid,
-    _used,
     code_of,
     comment_holder,
     comments_of,
@@ -303,8 +303,8 @@ def _strip(wrapper, position) -> tuple[cst.Module, DistInfo]:
         num_nodes = (
             'int(os.environ.get("WORLD_SIZE", 1)) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))'
         )
-    if "os.environ" in new.code and not _imports_os(new):
-        new = _add_import_os(new)
+    if "os.environ" in new.code:
+        new = add_import(new, "import os\n")
     if strip.samplers:
         replicas = devices if strip.spawns else 'int(os.environ.get("WORLD_SIZE", 1))'
         new = new.visit(_ExplicitReplicas(replicas))
@@ -363,27 +363,6 @@ class _ExplicitReplicas(cst.CSTTransformer):
         return updated.with_changes(args=args)
 
 
-def _imports_os(module: cst.Module) -> bool:
-    return any(
-        m.matches(s, m.SimpleStatementLine(body=[m.Import()]))
-        and any(code_of(a.name) == "os" and a.asname is None for a in s.body[0].names)
-        for s in module.body
-    )
-
-
-def _add_import_os(module: cst.Module) -> cst.Module:
-    body = list(module.body)
-    i = 0
-    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())])):
-        i = 1
-    line = cst.parse_statement("import os\n")
-    if i < len(body):
-        line = line.with_changes(leading_lines=body[i].leading_lines)
-        body[i] = body[i].with_changes(leading_lines=[])
-    body.insert(i, line)
-    return module.with_changes(body=body)
-
-
 class _StoreDevices(FunctionDepth):
     """``TRAINER_DEVICES = <nprocs>`` before the call that replaced ``mp.spawn`` (a module-level
     name, so the Trainer built anywhere in the script can read it)."""
@@ -426,41 +405,4 @@ _DIST_IMPORTS = {
 
 def _drop_unused_imports(module: cst.Module) -> cst.Module:
     """Distributed imports nothing uses any more (``DDP``, ``DistributedSampler``, ``mp``...)."""
-    names = _used(
-        [
-            s
-            for s in module.body
-            if not m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()]))
-        ]
-    )
-
-    def unused(name: str) -> bool:
-        return name in _DIST_IMPORTS and name not in names
-
-    body = []
-    for s in module.body:
-        if (
-            m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()]))
-            and not comments_of(s)
-            and s.trailing_whitespace.comment is None
-        ):
-            imp = s.body[0]
-            if isinstance(imp.names, cst.ImportStar):
-                body.append(s)
-                continue
-            keep = [
-                a
-                for a in imp.names
-                if not unused(code_of(a.asname.name) if a.asname else code_of(a.name).split(".")[0])
-            ]
-            if not keep:
-                continue
-            if len(keep) != len(imp.names):
-                keep = [*keep[:-1], keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
-                if isinstance(imp, cst.ImportFrom):
-                    imp = imp.with_changes(names=keep, lpar=None, rpar=None)
-                else:
-                    imp = imp.with_changes(names=keep)
-                s = s.with_changes(body=[imp])
-        body.append(s)
-    return module.with_changes(body=body)
+    return drop_imported_names(module, _DIST_IMPORTS - used_outside_imports(module))

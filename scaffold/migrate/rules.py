@@ -243,6 +243,17 @@ CONSTRUCTION_MOVED = _rule(
     Not covered: anything else: the objects are handed to the module unchanged.
 """,
 )
+METRICS_LOGGED = _rule(
+    "SCF021",
+    "printed evaluation metrics logged with self.log",
+    """
+    Covers: values the validation/test epoch-end hook prints with a numeric format (`{x:.4f}`,
+    `"{:.2f}".format(x)`, `"%.3f" % x`), when they are a variable or attribute: logged as
+    `val_<name>` / `test_<name>` right after the print (the print stays).
+    Not covered: values printed without a numeric format (their type is not known), expressions,
+    prints inside loops or branches, training-epoch prints.
+""",
+)
 NOTHING_TO_DO = _rule(
     "SCF100",
     "no hand-written training loop found",
