@@ -740,12 +740,19 @@ def build(plan: LoopPlan, engine: str, tooling: bool) -> tuple[cst.Module, list[
     top = top_level(plan, cls)
     if top is not None:
         cls, builder.closure, fn = top
+    else:
+        fn = _module_level_block(plan)  # `if __name__ == "__main__":` and other module blocks
     new = builder.replacement(cls, moved)
-    if top is not None:
+    if fn is not None:
         # the class goes before the function the loop was in (with the loop's comments)
+        # (out of a module-level block the comments stay where the loop was)
         at = next(i for i, x in enumerate(new) if isinstance(x, cst.ClassDef))
         lines = [ln for ln in new[at].leading_lines if ln.comment is not None]
         blank = [cst.EmptyLine(indent=False)] * 2
+        if top is None and at + 1 < len(new):
+            after = new[at + 1]
+            new[at + 1] = after.with_changes(leading_lines=[*after.leading_lines, *lines])
+            lines = []
         builder.top_level_class = (fn, [new[at].with_changes(leading_lines=[*blank, *lines])])
         new = [*new[:at], *new[at + 1 :]]
     findings = builder.findings
@@ -785,6 +792,10 @@ def splice(builder: Builder, new: list, moved) -> cst.Module:
     if counter_init is not None:
         others[counter_init] = [removed(counter_init)] if comments_of(counter_init) else []
     target = plan.outer if site.train_fn is None else site.epoch_for
+    if new and site.scope_body and site.scope_body[0] is target:
+        # first statement of its block: no blank line opens the block
+        lines = [ln for ln in new[0].leading_lines if ln.comment is not None]
+        new[0] = new[0].with_changes(leading_lines=lines)
     bound_before = written(module.body)
     module = module.visit(_Splice(target, new, drops, others, builder.top_level_class))
     # the generated lines may name modules the script reached another way (`from torch import
@@ -838,6 +849,7 @@ def _enclosing(plan: LoopPlan) -> list:
 # what a value the class may take in __init__ is built by: data, hyper-parameters and loss
 # functions (no train/eval behaviour: registering one as a submodule changes nothing)
 _DATA_BUILDERS = {
+    "logging.getLogger",
     "torch.utils.data.DataLoader",
     "torch.utils.data.dataloader.DataLoader",
     "torch.device",
@@ -849,6 +861,40 @@ _DATA_BUILDERS = {
         )
     ),
 }  # fmt: skip
+
+
+def _module_level_block(plan: LoopPlan):
+    """The module-level compound statement (``if __name__ == "__main__":``, ``with``, ``for``,
+    ``try``) the loop sits in, when no function or class lies between: the class reads module
+    globals there, so defined just before that statement it reads the same names; else None."""
+    site, module = plan.site, plan.module
+    if site.scope_body is module.body or plan.roles.synthesized:
+        return None
+    if plan.hints is not None and plan.hints.model is not None:
+        return None
+    first = site.scope_body[0]
+
+    def blocks(statement) -> list:
+        out = []
+        for field in ("body", "orelse", "finalbody"):
+            part = getattr(statement, field, None)
+            if isinstance(part, cst.If):  # elif
+                out.append([part])
+            elif isinstance(part, cst.IndentedBlock):
+                out.append(part.body)
+            elif isinstance(getattr(part, "body", None), cst.IndentedBlock):  # else/finally
+                out.append(part.body.body)
+        out += [h.body.body for h in getattr(statement, "handlers", ())]
+        return out
+
+    def holds(statement) -> bool:
+        if statement is first:
+            return True
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            return False
+        return any(holds(s) for block in blocks(statement) for s in block)
+
+    return next((s for s in module.body if s is not first and holds(s)), None)
 
 
 def top_level(plan: LoopPlan, cls):
@@ -936,6 +982,10 @@ def _plain_value(name: str, before: list, uses: list, parents) -> bool:
     return _data_expr(value)
 
 
+_TENSOR_METHODS = {
+    "unsqueeze", "squeeze", "view", "reshape", "float", "double", "long", "int", "bool", "half",
+    "t", "permute", "transpose", "contiguous", "clone", "detach", "flatten", "sum", "mean",
+}  # fmt: skip
 _BUILTIN_DATA = {"int", "float", "str", "bool", "len", "round", "min", "max", "abs", "sum"}
 
 
@@ -962,6 +1012,15 @@ def _data_expr(value, depth: int = 0) -> bool:
         return all(_data_expr(e.value, depth + 1) for e in value.elements)
     if not isinstance(value, cst.Call):
         return False
+    if (
+        isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in _TENSOR_METHODS
+        and isinstance(value.func.value, cst.Call)
+    ):
+        # `torch.linspace(...).unsqueeze(1)`: a tensor method of data built by a call
+        return _data_expr(value.func.value, depth + 1) and all(
+            _data_expr(a.value, depth + 1) for a in value.args
+        )
     built = qualified(value) or ""
     if isinstance(value.func, cst.Attribute) and value.func.attr.value == "parse_args":
         return True
@@ -1136,7 +1195,11 @@ class _Splice(cst.CSTTransformer):
         if original is self.target:
             return cst.FlattenSentinel(self.replacement)
         if self.before is not None and original is self.before[0]:
-            return cst.FlattenSentinel([*self.before[1], updated])
+            # two blank lines between the class and the statement after it
+            lines = list(updated.leading_lines)
+            opening = next((i for i, ln in enumerate(lines) if ln.comment is not None), len(lines))
+            lines[:0] = [cst.EmptyLine(indent=False)] * max(0, 2 - opening)
+            return cst.FlattenSentinel([*self.before[1], updated.with_changes(leading_lines=lines)])
         for old, new in self.others.items():
             if original is old:
                 return cst.FlattenSentinel(new)

@@ -139,3 +139,25 @@ def test_migration_adds_no_lint_findings(tmp_path):
 
     before, after = findings(tmp_path / "before"), findings(tmp_path / "after")
     assert after - before == collections.Counter()
+
+
+def test_class_leaves_the_main_guard_for_the_module_level():
+    """A loop under `if __name__ == "__main__":` reads module globals: the class is defined at
+    module level, before the guard, and is importable."""
+    result = migrate_source(
+        (Path(__file__).parent / "migrate_repros" / "main_guard.py").read_text()
+    )
+    assert result.status == "migrated"
+    module = cst.parse_module(result.code)
+    classes = [s.name.value for s in module.body if isinstance(s, cst.ClassDef)]
+    assert "LitModel" in classes
+    guard = next(s for s in module.body if isinstance(s, cst.If))
+    assert not any(isinstance(s, cst.ClassDef) for s in guard.body.body)
+    assert "\n\n\nif __name__" in result.code
+
+
+def test_data_a_function_builds_is_passed_to_the_top_level_class():
+    result = migrate_source((ROOT / "examples/legacy/early_stopping_patience.py").read_text())
+    assert result.status == "migrated"
+    assert "\nclass LitModel(L.LightningModule):" in result.code  # not nested in main()
+    assert "def __init__(self, model, x, y, best_loss, best_weights):" in result.code
