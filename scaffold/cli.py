@@ -242,7 +242,7 @@ def migrate_cmd(
     2 usage, 3 a loop that cannot be converted safely or an out-of-scope script (nothing written).
     """
     from scaffold.migrate.engine import MIGRATED, NOT_CONVERTED, SYNTAX_ERROR
-    from scaffold.migrate.files import MigrateOptions, report_lines, run
+    from scaffold.migrate.files import FILE_ERROR, MigrateOptions, report_lines, run
 
     try:
         import shlex
@@ -262,12 +262,15 @@ def migrate_cmd(
         if outcome.diff:
             click.echo(outcome.diff, nl=False)
         elif outcome.written is not None:
-            kept = f" (original kept as {outcome.backup})" if outcome.backup else ""
+            kept = ""
+            if outcome.backup is not None:
+                before = "original" if outcome.written == outcome.path else "previous version"
+                kept = f" ({before} kept as {outcome.backup})"
             click.echo(f"wrote {outcome.written}{kept}")
     summary = ", ".join(f"{v} {k}" for k, v in result.summary().items() if k != "files")
     click.echo(f"{result.summary()['files']} file(s): {summary}", err=True)
     if check:
-        dirty = {MIGRATED, NOT_CONVERTED, SYNTAX_ERROR}
+        dirty = {MIGRATED, NOT_CONVERTED, SYNTAX_ERROR, FILE_ERROR}
         sys.exit(1 if any(o.result.status in dirty for o in result.outcomes) else 0)
     sys.exit(result.exit_code)
 

@@ -6,6 +6,7 @@ No file access and no printing here (see ``files``)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tokenize
 from collections import Counter
@@ -196,6 +197,9 @@ def _parse(work: _Work) -> SourceResult | None:
         return SourceResult(
             SYNTAX_ERROR, code, [Finding(R.SYNTAX_ERROR, MANUAL, f"syntax error: {err.msg}", *at)]
         )
+    except RecursionError:
+        # Python itself cannot compile it (nor run it); libcst's parser would crash the process
+        return _too_deep(code)
     except cst.ParserSyntaxError as err:
         at = (err.raw_line, err.raw_column + 1)
         return SourceResult(
@@ -378,8 +382,6 @@ def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> 
     """Migrates one script's text: the passes in ``PASSES`` order, then the safety net
     (``_check_output``). ``tooling``: keep the Trainer's logger and checkpointing (they do not
     change the numbers); False gives a bare Trainer."""
-    import contextlib
-
     from libcst.metadata import MetadataWrapper
 
     from scaffold.migrate import names
@@ -387,16 +389,41 @@ def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> 
 
     work = _Work(code, engine, tooling, hints=Hints())
     with contextlib.ExitStack() as stack:
-        for step in PASSES:
-            result = step.run(work)
-            if result is not None:
-                return result
-            if step.run is _parse:
-                # what the script's names resolve to, for every pass (a pass that needs node
-                # metadata of the module as it left it makes its own, see loops.convert)
-                wrapper = MetadataWrapper(work.module, unsafe_skip_copy=True)
-                stack.enter_context(names.using(wrapper))
-        return _result(work)
+        try:
+            for step in PASSES:
+                result = step.run(work)
+                if result is not None:
+                    return result
+                if step.run is _parse:
+                    # what the script's names resolve to, for every pass (a pass that needs node
+                    # metadata of the module as it left it makes its own, see loops.convert)
+                    # the passes walk the tree recursively: room for what Python compiles
+                    stack.enter_context(_recursion_limit(20000))
+                    wrapper = MetadataWrapper(work.module, unsafe_skip_copy=True)
+                    stack.enter_context(names.using(wrapper))
+            return _result(work)
+        except RecursionError:
+            return _too_deep(code)
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit: int):
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
+def _too_deep(code: str) -> SourceResult:
+    message = (
+        "an expression nests too deeply for the converter (e.g. a chain of thousands of `+`); "
+        "left as written"
+    )
+    return SourceResult(NOT_CONVERTED, code, [Finding(R.TOO_DEEP, MANUAL, message)])
 
 
 def _flat_while_loop(module, code: str) -> Finding | None:

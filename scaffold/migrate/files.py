@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from scaffold.migrate.engine import (
     SourceResult,
     migrate_source,
 )
+
+FILE_ERROR = "file-error"  # the file could not be read or written (SCF800)
 
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "build", "dist", "node_modules", ".tox"}
 
@@ -53,7 +56,7 @@ class MigrateRun:
     @property
     def exit_code(self) -> int:
         statuses = {o.result.status for o in self.outcomes}
-        if SYNTAX_ERROR in statuses:
+        if statuses & {SYNTAX_ERROR, FILE_ERROR}:
             return 1
         if statuses & {NOT_CONVERTED, OUT_OF_SCOPE}:
             return 3
@@ -82,18 +85,80 @@ def collect(paths: tuple[Path, ...]) -> list[Path]:
     return files
 
 
-def atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+class FileProblem(Exception):
+    """One file cannot be read or written; the run reports it and goes on with the others."""
+
+
+def _umask_mode() -> int:
+    """The mode a new file gets (``0o666`` less the umask), as ``open()`` would create it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _fsync_dir(folder: Path) -> None:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not every platform opens folders
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_copy(path: Path, data: bytes, mode: int) -> str:
+    """``data`` in a new temporary file beside ``path``, flushed to disk, with ``mode``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink(tmp)
         raise
+    return tmp
+
+
+def _unlink(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    """Replaces ``path`` by ``text`` in one rename, on disk before it returns. The file keeps
+    its mode (a new one gets the umask's); a symbolic link stays a link (its target is
+    rewritten)."""
+    real = Path(os.path.realpath(path))
+    if mode is None:
+        mode = real.stat().st_mode & 0o7777 if real.exists() else _umask_mode()
+    tmp = _temp_copy(real, text.encode("utf-8"), mode)
+    try:
+        os.replace(tmp, real)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    _fsync_dir(real.parent)
+
+
+def _check_destination(path: Path, what: str) -> None:
+    """``-o`` / ``--report``: a file path in an existing folder (checked before any work)."""
+    if path.is_dir():
+        raise UsageError(
+            f"{what} {path} is a folder.", f"give a file path, e.g. {path / 'train_migrated.py'}."
+        )
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(
+            f"{what} {path}: the folder {parent} does not exist.",
+            f"create it first (mkdir -p {parent}) or choose another path.",
+        )
 
 
 def run(opts: MigrateOptions) -> MigrateRun:
@@ -102,36 +167,80 @@ def run(opts: MigrateOptions) -> MigrateRun:
     files = collect(opts.paths)
     if opts.output is not None and (len(files) != 1 or opts.paths[0].is_dir()):
         raise UsageError("-o/--output takes a single input file.", "migrate folders in place.")
+    if opts.output is not None and not (opts.diff or opts.check):
+        _check_destination(opts.output, "-o/--output")
+    if opts.report is not None:
+        _check_destination(opts.report, "--report")
     outcome_run = MigrateRun()
     for path in files:
-        try:
-            code = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise ScaffoldError(f"cannot read {path}: {err}") from None
-        result = migrate_source(code, opts.engine, opts.tooling)
-        outcome = FileOutcome(path, result)
+        outcome = _migrate_one(path, opts)
         outcome_run.outcomes.append(outcome)
-        if result.status != MIGRATED:
-            continue
-        if opts.verify_steps > 0:
-            _verify(outcome, opts.verify_steps, opts.verify_args)
-            if outcome.result.status != MIGRATED:
-                continue
-        if opts.diff:
-            outcome.diff = "".join(
-                difflib.unified_diff(
-                    code.splitlines(keepends=True),
-                    result.code.splitlines(keepends=True),
-                    f"{path}",
-                    f"{path} (migrated)",
-                )
-            )
-        if opts.diff or opts.check:
-            continue
-        _write(outcome, code, opts)
     if opts.report is not None:
-        write_report(outcome_run, opts.report)
+        try:
+            write_report(outcome_run, opts.report)
+        except OSError as err:
+            raise ScaffoldError(
+                f"cannot write the report {opts.report}: {err.strerror or err}.",
+                "choose a writable path for --report.",
+            ) from None
     return outcome_run
+
+
+def _file_error(path: Path, message: str, code: str = "") -> FileOutcome:
+    from scaffold.migrate.findings import MANUAL, Finding
+
+    return FileOutcome(
+        path, SourceResult(FILE_ERROR, code, [Finding(R.FILE_ERROR, MANUAL, message)])
+    )
+
+
+def _read(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        raise FileProblem(f"{path} is a broken symbolic link (to {os.readlink(path)}); skipped.")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise FileProblem(
+            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); skipped. Re-encode it "
+            "as UTF-8 (PEP 3120) to migrate it."
+        ) from None
+    except OSError as err:
+        raise FileProblem(f"cannot read {path}: {err.strerror or err}; skipped.") from None
+
+
+def _migrate_one(path: Path, opts: MigrateOptions) -> FileOutcome:
+    try:
+        code = _read(path)
+    except FileProblem as err:
+        return _file_error(path, str(err))
+    result = _migrate_text(code, opts)
+    outcome = FileOutcome(path, result)
+    if result.status != MIGRATED:
+        return outcome
+    if opts.verify_steps > 0:
+        _verify(outcome, opts.verify_steps, opts.verify_args)
+        if outcome.result.status != MIGRATED:
+            return outcome
+    if opts.diff:
+        outcome.diff = "".join(
+            difflib.unified_diff(
+                code.splitlines(keepends=True),
+                result.code.splitlines(keepends=True),
+                f"{path}",
+                f"{path} (migrated)",
+            )
+        )
+    if opts.diff or opts.check:
+        return outcome
+    try:
+        _write(outcome, code, opts)
+    except FileProblem as err:
+        return _file_error(path, str(err), code)
+    return outcome
+
+
+def _migrate_text(code: str, opts: MigrateOptions) -> SourceResult:
+    return migrate_source(code, opts.engine, opts.tooling)
 
 
 def _verify(outcome: FileOutcome, steps: int, args: tuple[str, ...] = ()) -> None:
@@ -153,22 +262,73 @@ def _verify(outcome: FileOutcome, steps: int, args: tuple[str, ...] = ()) -> Non
     )
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _write(outcome: FileOutcome, original: str, opts: MigrateOptions) -> None:
+    """In place (the original kept as ``FILE.orig``), or to ``-o`` (an existing file there kept
+    as ``OUT.orig``). Nothing is left half-done: a failure leaves every file as it was."""
     path = outcome.path
-    if opts.output is not None:
-        atomic_write(opts.output, outcome.result.code)
-        outcome.written = opts.output
+    target = path
+    if opts.output is not None and not _same_file(opts.output, path):
+        target = opts.output
+    backup = target.with_name(target.name + ".orig") if target.exists() else None
+    try:
+        _replace_keeping_backup(target, outcome.result.code, backup)
+    except OSError as err:
+        raise FileProblem(
+            f"cannot write {target}: {err.strerror or err}; nothing was changed. Make the file "
+            "and its folder writable, or write elsewhere with -o."
+        ) from None
+    outcome.written, outcome.backup = target, backup
+
+
+def _replace_keeping_backup(target: Path, text: str, backup: Path | None) -> None:
+    real = Path(os.path.realpath(target))
+    if backup is None:
+        atomic_write(real, text)
         return
-    backup = path.with_name(path.name + ".orig")
-    if backup.exists():
-        raise ScaffoldError(
-            f"{backup} already exists; it may hold your original script, so it is not overwritten "
-            f"and {path} was left unchanged.",
-            f"move {backup.name} away, or write elsewhere with -o.",
+    info = real.stat()
+    if not info.st_mode & stat.S_IWUSR:
+        raise FileProblem(
+            f"{target} is read-only (mode {stat.filemode(info.st_mode)}); it was not rewritten. "
+            f"Make it writable (chmod u+w {target}) to migrate it in place, or write elsewhere "
+            "with -o."
         )
-    atomic_write(backup, original)
-    atomic_write(path, outcome.result.code)
-    outcome.written, outcome.backup = path, backup
+    current = real.read_bytes()
+    exists = backup.exists() or backup.is_symlink()
+    if exists and (not backup.is_file() or backup.read_bytes() != current):
+        raise FileProblem(
+            f"{backup} already exists and differs from {target}; it may hold your original "
+            f"script, so neither file was changed. Move {backup.name} away, or write "
+            "elsewhere with -o."
+        )
+    # (a backup with the same text is the one an interrupted run left: reused)
+    mode = info.st_mode & 0o7777
+    new = _temp_copy(real, text.encode("utf-8"), mode)  # a read-only folder fails here
+    made_backup = False
+    try:
+        if not backup.exists():
+            saved = _temp_copy(backup, current, mode)
+            try:
+                os.replace(saved, backup)
+            except BaseException:
+                _unlink(saved)
+                raise
+            made_backup = True
+        os.replace(new, real)
+    except BaseException:
+        _unlink(new)
+        if made_backup:
+            _unlink(backup)
+        raise
+    _fsync_dir(real.parent)
+    if backup.parent != real.parent:
+        _fsync_dir(backup.parent)
 
 
 def report_lines(run_: MigrateRun) -> list[str]:

@@ -5,8 +5,8 @@ A finding is ``path:line:col: CODE [status] message``; the code says *which* rul
 documents what it covers and what it does not; ``scaffold migrate --explain CODE`` prints it.
 
 Ranges: ``SCF0xx`` a conversion that was made, ``SCF1xx`` information, ``SCF2xx`` Lightning 1.x
--> 2.x upgrades, ``SCF3xx`` a loop left as written (exit 3 when it is *the* loop), ``SCF9xx`` the
-script is out of scope (refused).
+-> 2.x upgrades, ``SCF3xx`` a loop left as written (exit 3 when it is *the* loop), ``SCF8xx`` the
+file itself could not be read or written (exit 1), ``SCF9xx`` the script is out of scope (refused).
 
 The modules never spell a code: they import the rule (``from scaffold.migrate import rules as
 R``; ``R.MODEL_UNKNOWN``). A rule is a ``str`` equal to its code, so findings, reports and
@@ -588,6 +588,14 @@ LOADER_PER_EPOCH = _rule(
     Covers: per-epoch iterables other than a progress-bar wrapper (tqdm) of a loader built once.
 """,
 )
+TOO_DEEP = _rule(
+    "SCF396",
+    "an expression nests deeper than the converter follows",
+    """
+    Covers: generated or hand-unrolled code (a `+` chain of thousands of terms) that exhausts the
+    converter's recursion: the file is left as written, the rest of a folder run goes on.
+""",
+)
 LOOP_REMAINS = _rule(
     "SCF397",
     "a hand-written loop would remain after conversion",
@@ -607,6 +615,17 @@ COMMENTS_LOST = _rule(
     "converting would drop comments",
     """
     Covers: the safety net: every comment of the input must be in the output.
+""",
+)
+
+# ------------------------------------------------------------------------- SCF8xx: the file
+FILE_ERROR = _rule(
+    "SCF800",
+    "the file could not be read or written",
+    """
+    Covers: a file that is not UTF-8 text, a broken symbolic link, a read-only script, a folder
+    that cannot be written, a `FILE.orig` that holds something else: that file is left exactly as
+    it was (no `.orig`, no temporary file), the run goes on with the other files and exits 1.
 """,
 )
 

@@ -215,10 +215,16 @@ def test_in_place_keeps_orig_and_refuses_to_overwrite_it(script):
     assert (script.parent / "train.py.orig").read_text() == original
     assert "L.Trainer(" in script.read_text()
     assert "SCF001 [fixed]" in first.stdout and "train.py:" in first.stdout
-    script.write_text(original)  # the user reverts and tries again
+    script.write_text(original)  # the user reverts and tries again: the backup is the same text
     second = scaffold("train.py", cwd=script.parent)
-    assert second.returncode == 1 and "train.py.orig already exists" in second.stderr
-    assert script.read_text() == original
+    assert second.returncode == 0, second.stdout
+    assert (script.parent / "train.py.orig").read_text() == original
+    script.write_text(original + "# edited since\n")  # now the backup holds something else
+    third = scaffold("train.py", cwd=script.parent)
+    assert third.returncode == 1 and "train.py.orig already exists" in third.stdout
+    assert "SCF800" in third.stdout
+    assert script.read_text() == original + "# edited since\n"
+    assert (script.parent / "train.py.orig").read_text() == original
 
 
 def test_output_diff_check_and_report(script, tmp_path):

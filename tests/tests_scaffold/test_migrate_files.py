@@ -1,0 +1,221 @@
+"""scaffold migrate on files under faults: every file of a folder run is processed and reported,
+nothing the user had is lost or half-written, modes and links are kept, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scaffold.cli import main
+from scaffold.migrate import files
+
+ROOT = Path(__file__).resolve().parents[2]
+LEGACY = (ROOT / "examples/legacy/tutorial_toplevel.py").read_text()
+
+
+def migrate(*args: str, cwd: Path):
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, ["migrate", *args], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".tmp"))
+
+
+def test_a_folder_run_processes_every_file_and_reports_each(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a_good.py").write_text(LEGACY)
+    (src / "b_latin1.py").write_bytes("# caf\xe9\nx = 1\n".encode("latin-1"))
+    (src / "c_link.py").symlink_to(src / "missing.py")
+    (src / "d_blocked.py").write_text(LEGACY)
+    (src / "d_blocked.py.orig").write_text("something else the user keeps\n")
+    (src / "e_deep.py").write_text("x = 1\ny = " + " + ".join(["x"] * 3000) + "\n")
+    (src / "f_good.py").write_text(LEGACY)
+    result = migrate("src", "--report", "report.json", cwd=tmp_path)
+    assert result.exit_code == 1, result.output  # the worst: files that could not be handled
+    assert "Traceback" not in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    status = {Path(f["path"]).name: f["status"] for f in report["files"]}
+    assert status == {
+        "a_good.py": "migrated",
+        "b_latin1.py": "file-error",
+        "c_link.py": "file-error",
+        "d_blocked.py": "file-error",
+        "e_deep.py": "manual",
+        "f_good.py": "migrated",
+    }
+    codes = {Path(f["path"]).name: [x["code"] for x in f["findings"]] for f in report["files"]}
+    assert codes["b_latin1.py"] == codes["c_link.py"] == codes["d_blocked.py"] == ["SCF800"]
+    assert "not UTF-8" in result.output and "broken symbolic link" in result.output
+    # files after the faulty ones were migrated; the blocked one and its backup are untouched
+    assert "L.Trainer(" in (src / "f_good.py").read_text()
+    assert (src / "d_blocked.py").read_text() == LEGACY
+    assert (src / "d_blocked.py.orig").read_text() == "something else the user keeps\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_too_deep_expression_is_left_as_written_with_a_reason(tmp_path):
+    """Deeper than Python compiles (libcst's parser would crash the process on it): refused."""
+    deep = tmp_path / "deep.py"
+    chain = "s = " + " + ".join(["1"] * 30000) + "\n"
+    script = LEGACY.replace("torch.manual_seed(0)", chain + "torch.manual_seed(0)")
+    deep.write_text(script)
+    result = migrate("deep.py", cwd=tmp_path)
+    assert result.exit_code == 3 and "SCF396" in result.output, result.output
+    assert deep.read_text() == script and not (tmp_path / "deep.py.orig").exists()
+
+
+def test_a_deep_expression_python_compiles_is_migrated(tmp_path):
+    script = tmp_path / "train.py"
+    chain = "s = " + " + ".join(["1"] * 600) + "\n"
+    script.write_text(LEGACY.replace("torch.manual_seed(0)", chain + "torch.manual_seed(0)"))
+    result = migrate("train.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "L.Trainer(" in script.read_text() and chain in script.read_text()
+
+
+def test_output_onto_the_input_keeps_the_original(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(LEGACY)
+    result = migrate("train.py", "-o", "train.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "train.py.orig").read_text() == LEGACY
+    assert "L.Trainer(" in script.read_text()
+
+
+def test_output_onto_an_existing_file_keeps_it(tmp_path):
+    (tmp_path / "train.py").write_text(LEGACY)
+    (tmp_path / "lit.py").write_text("# my earlier attempt\n")
+    result = migrate("train.py", "-o", "lit.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "lit.py.orig").read_text() == "# my earlier attempt\n"
+    assert "previous version kept as" in result.output
+    assert (tmp_path / "train.py").read_text() == LEGACY
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "outdir"], "is a folder"),
+        (["-o", "missing/lit.py"], "does not exist"),
+        (["--report", "missing/r.json"], "does not exist"),
+        (["--report", "outdir"], "is a folder"),
+    ],
+)
+def test_bad_destinations_are_usage_errors_before_any_work(tmp_path, args, message):
+    (tmp_path / "outdir").mkdir()
+    script = tmp_path / "train.py"
+    script.write_text(LEGACY)
+    result = migrate("train.py", *args, cwd=tmp_path)
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output
+    assert script.read_text() == LEGACY and not (tmp_path / "train.py.orig").exists()
+
+
+def test_a_read_only_script_is_not_rewritten(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(LEGACY)
+    script.chmod(0o444)
+    result = migrate("train.py", cwd=tmp_path)
+    assert result.exit_code == 1 and "read-only" in result.output
+    assert script.read_text() == LEGACY and not (tmp_path / "train.py.orig").exists()
+    assert stat.S_IMODE(script.stat().st_mode) == 0o444
+
+
+def test_an_unwritable_folder_leaves_nothing_behind(tmp_path, monkeypatch):
+    """A read-only mount: the first temporary file fails (EROFS), nothing is written, and the
+    next run is not blocked by a stray backup."""
+    script = tmp_path / "train.py"
+    script.write_text(LEGACY)
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
+    result = migrate("train.py", cwd=tmp_path)
+    assert result.exit_code == 1 and "Read-only file system" in result.output
+    assert "Traceback" not in result.output
+    assert script.read_text() == LEGACY
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["train.py"]
+
+
+def test_a_failure_between_the_two_renames_restores_everything(tmp_path, monkeypatch):
+    script = tmp_path / "train.py"
+    script.write_text(LEGACY)
+    real_replace, calls = os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", second_fails)
+    result = migrate("train.py", cwd=tmp_path)
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert script.read_text() == LEGACY
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["train.py"]
+
+
+def test_a_backup_an_interrupted_run_left_is_reused(tmp_path):
+    """Killed after the backup was written, before the script was replaced: the next run sees a
+    backup holding exactly the script's text and goes on."""
+    script = tmp_path / "train.py"
+    script.write_text(LEGACY)
+    (tmp_path / "train.py.orig").write_text(LEGACY)
+    result = migrate("train.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "L.Trainer(" in script.read_text()
+    assert (tmp_path / "train.py.orig").read_text() == LEGACY
+
+
+def test_modes_are_kept_and_new_files_follow_the_umask(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(LEGACY)
+    script.chmod(0o640)
+    old = os.umask(0o022)
+    try:
+        assert migrate("train.py", "--report", "r.json", cwd=tmp_path).exit_code == 0
+        (tmp_path / "other.py").write_text(LEGACY)
+        assert migrate("other.py", "-o", "new_lit.py", cwd=tmp_path).exit_code == 0
+    finally:
+        os.umask(old)
+
+    def mode(name: str) -> int:
+        return stat.S_IMODE((tmp_path / name).stat().st_mode)
+
+    assert mode("train.py") == mode("train.py.orig") == 0o640
+    assert mode("r.json") == mode("new_lit.py") == 0o644
+
+
+def test_a_symlinked_script_stays_a_link(tmp_path):
+    real = tmp_path / "real_train.py"
+    real.write_text(LEGACY)
+    link = tmp_path / "train.py"
+    link.symlink_to(real.name)
+    result = migrate("train.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == real.name
+    assert "L.Trainer(" in real.read_text()
+    backup = tmp_path / "train.py.orig"
+    assert not backup.is_symlink() and backup.read_text() == LEGACY
+
+
+def test_writes_reach_the_disk(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    script = tmp_path / "train.py"
+    script.write_text(LEGACY)
+    assert migrate("train.py", cwd=tmp_path).exit_code == 0
+    assert len(synced) >= 3  # the new script, its backup, and the folder holding them
