@@ -22,21 +22,42 @@ RNG_KEY = "runtime_rng_states"
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temp file in the target folder, fsync, then ``os.replace``."""
+    """``torch.save`` to a temp file in the target folder, fsync, then ``os.replace`` and fsync
+    of the folder: after a crash the file is the old one or the new one, never a torn one. The
+    temp file's name does not end in ``.ckpt`` (a ``*.ckpt`` search never finds a partial
+    save); the checkpoint gets the mode a new file gets under the umask (or the mode of the file
+    it replaces)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".ckpt", dir=folder)
+    if os.path.exists(path):
+        mode = os.stat(path).st_mode & 0o7777
+    else:
+        mask = os.umask(0)
+        os.umask(mask)
+        mode = 0o666 & ~mask
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
 
 
 def load_file(path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict:

@@ -334,7 +334,8 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
                     "checkpoint yet. Fit first, or pass a path."
                 )
             return cb.best_model_path
-        path = cb.last_model_path or _newest_ckpt(cb.dirpath or cb._resolve_dir(t))
+        last_name = getattr(cb, "CHECKPOINT_NAME_LAST", "last") or "last"
+        path = cb.last_model_path or _newest_ckpt(cb.dirpath or cb._resolve_dir(t), last_name)
         if not path:
             rank_zero_warn(
                 f".{fn}(ckpt_path='last') is set, but there is no last checkpoint "
@@ -347,10 +348,16 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
     return os.fspath(ckpt_path)
 
 
-def _newest_ckpt(folder: str) -> str | None:
+def _newest_ckpt(folder: str, name: str) -> str | None:
+    """The newest ``*.ckpt`` in ``folder`` whose name holds ``name`` (``last``, ``last-v1``): as
+    Lightning, never a per-epoch, exception or partial file."""
     if not folder or not os.path.isdir(folder):
         return None
-    files = [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".ckpt")]
+    files = [
+        os.path.join(folder, f)
+        for f in os.listdir(folder)
+        if f.endswith(".ckpt") and name in f and not f.startswith(".")
+    ]
     return max(files, key=os.path.getmtime) if files else None
 
 

@@ -239,3 +239,61 @@ def test_lightning_checkpoint_loads_and_resumes_in_runtime(tmp_path):
     rt = L.Trainer(**quiet(max_epochs=3))
     rt.fit(model, loader(n=48), ckpt_path=path)
     assert rt.current_epoch == 3 and rt.global_step == 18
+
+
+def test_atomic_save_is_durable_follows_the_umask_and_hides_partial_files(tmp_path, monkeypatch):
+    """The saved file gets the umask's mode (not mkstemp's 0600), the folder is fsynced after
+    the rename, and a save killed midway leaves nothing a `*.ckpt` search would find."""
+    import os
+    import stat
+
+    import torch
+
+    from runtime import checkpoint
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(checkpoint.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    old = os.umask(0o022)
+    try:
+        checkpoint.atomic_save({"state_dict": {}}, tmp_path / "a.ckpt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.ckpt").stat().st_mode) == 0o644
+    assert len(synced) == 2  # the file, then its folder
+
+    def killed(obj, f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.torch, "save", killed)
+    try:
+        checkpoint.atomic_save({"state_dict": {}}, tmp_path / "b.ckpt")
+    except KeyboardInterrupt:
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ckpt"]
+    assert torch.load(tmp_path / "a.ckpt", weights_only=True) == {"state_dict": {}}
+
+
+def test_ckpt_path_last_only_considers_last_checkpoints(tmp_path):
+    """A fresh process resuming with ckpt_path="last" takes the newest `last*.ckpt`, never a newer
+    per-epoch, exception or half-written file beside it."""
+    import os
+    import time
+    from types import SimpleNamespace
+
+    from runtime.loops import resolve_ckpt_path
+
+    (tmp_path / "last.ckpt").write_bytes(b"x")
+    time.sleep(0.01)
+    for name in ("epoch=3-step=40.ckpt", "exception-epoch=4.ckpt", ".last.ckpt.abc.tmp"):
+        (tmp_path / name).write_bytes(b"x")
+    stamp = time.time() + 5
+    for name in ("epoch=3-step=40.ckpt", "exception-epoch=4.ckpt"):
+        os.utime(tmp_path / name, (stamp, stamp))
+    cb = SimpleNamespace(
+        last_model_path="", dirpath=str(tmp_path), CHECKPOINT_NAME_LAST="last",
+        _resolve_dir=lambda t: str(tmp_path),
+    )  # fmt: skip
+    trainer = SimpleNamespace(checkpoint_callback=cb)
+    assert resolve_ckpt_path(trainer, "last", "fit") == str(tmp_path / "last.ckpt")
