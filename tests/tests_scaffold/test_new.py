@@ -115,6 +115,12 @@ def _left_behind(folder):
         (["new", "p", "--defaults", "-d", "engine=jax"], "invalid answer for 'engine'"),
         (["new", "p", "--defaults", "-d", "noequals"], "expects KEY=VALUE"),
         (["new", "p", "-t", "image", "-d", "kind=tabular", "--defaults"], "contradicts"),
+        (["new", "p", "--defaults", "-d", "package_name=class"], "Python keyword"),
+        (["new", "p", "--defaults", "-d", "package_name=match"], "Python keyword"),
+        (["new", "p", "--defaults", "-d", "package_name=json"], "would shadow another module"),
+        (["new", "json", "--defaults"], "would shadow another module"),
+        (["new", "p", "--defaults", "-d", "description=a\nb"], "one line of text"),
+        (["new", "p", "--defaults", "-d", "author=x\ty"], "one line of text"),
     ],
 )
 def test_bad_input_is_a_clear_error_and_writes_nothing(cli, work, args, message):
@@ -220,3 +226,26 @@ def test_bundled_cache_is_reused_and_rebuilt_when_templates_change(home, tmp_pat
     (changed / "project" / "NEW.md").write_text("new\n")
     catalog.ensure_bundled_repo(template_dir=changed)
     assert "NEW.md" in git(repo, "ls-tree", "-r", "--name-only", "v0.1.0", "project")
+
+
+def test_answers_are_escaped_where_they_land_in_code(cli, work):
+    """Quotes, triple quotes and backslashes in free-text answers stay text: the pyproject is
+    valid TOML holding them verbatim, and the package docstring cannot become code."""
+    import ast
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    description = 'My "best" model """ import os; os.system("boom") """ \\ end'
+    author = 'O"Brien \\ Co'
+    result = cli(
+        "new", "quoted", "--defaults", "-d", f"description={description}", "-d", f"author={author}"
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    project = tomllib.loads((work / "quoted" / "pyproject.toml").read_text())["project"]
+    assert project["description"] == description
+    assert project["authors"] == [{"name": author}]
+    init = (work / "quoted" / "src" / "quoted" / "__init__.py").read_text()
+    tree = ast.parse(init)
+    assert ast.get_docstring(tree) == description + "."
+    assert not any(
+        isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "system" for n in ast.walk(tree)
+    )
