@@ -144,7 +144,7 @@ def update_cmd(path, vcs_ref, pretend, data, trust) -> None:
         return
     click.echo(f"{verb} {result.path}: {result.from_version} -> {result.to_version}")
     for line in result.changed:
-        mark = "C" if line in result.conflicts else "M"
+        mark = "C" if line in result.conflicts else result.kinds.get(line, "M")
         click.echo(f"  {mark} {line}")
     if result.diff:
         click.echo(result.diff.rstrip())

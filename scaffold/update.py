@@ -2,13 +2,16 @@
 
 Works for team templates in git and for the bundled template across torch-scaffold releases
 (see ``catalog``). User edits survive; where the template changed the same lines, copier writes
-inline conflict markers and the files are reported. ``pretend`` runs the same update on a
-throw-away clone of the project and reports what would change.
+inline conflict markers and the files are reported. The update always runs on a throw-away clone
+of the project; ``pretend`` reports what changed there, otherwise the changes are carried into
+the project all at once (an interruption leaves it at its last commit) and never over a file of
+the user's that git does not track.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ class UpdateResult:
     conflicts: list[str]
     pretend: bool
     diff: str = ""
+    kinds: dict[str, str] = field(default_factory=dict)  # path -> A (added), M, D (deleted)
 
 
 def _load_answers(project: Path) -> dict:
@@ -129,23 +133,106 @@ def update_project(opts: UpdateOptions) -> UpdateResult:
     src = answers["_src_path"]
     bundled = src == catalog.CACHE_SRC
     target = _bundled_target(answers, opts.vcs_ref) if bundled else opts.vcs_ref
-    if not opts.pretend:
-        _run_update(project, src, target, opts)
-        return _result(project, project, answers, src, opts, diff="")
+    # The update runs on a throw-away clone: an interruption or a failure there leaves the
+    # project as it was; only a finished update is carried over (see ``_apply``).
     scratch = Path(tempfile.mkdtemp(prefix="scaffold-update-"))
     try:
-        clone = scratch / project.name
-        git("clone", "-q", "--no-hardlinks", str(project), str(clone), cwd=scratch)
-        _run_update(clone, src, target, opts)
+        root = work_tree_root(project) or project
+        clone = scratch / root.name / project.relative_to(root)
+        git("clone", "-q", "--no-hardlinks", str(root), str(scratch / root.name), cwd=scratch)
+        try:
+            _run_update(clone, src, target, opts)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted while merging the template into a copy of {project}; the project "
+                "was not changed.",
+                "rerun `scaffold update` when ready.",
+            ) from None
         result = _result(project, clone, answers, src, opts, diff="")
-        git("add", "-A", cwd=clone, check=False)
-        diff = git("diff", "--cached", "--stat", cwd=clone, check=False)
-        return dataclasses.replace(result, diff=diff)
+        git("add", "-A", "--force", cwd=clone, check=False)  # ignored new files too
+        changes = _changes(clone)
+        kinds = {path: status[0] for status, path in changes}
+        result = dataclasses.replace(result, changed=sorted(kinds), kinds=kinds)
+        if opts.pretend:
+            diff = git("diff", "--cached", "--stat", "--relative", cwd=clone, check=False)
+            return dataclasses.replace(result, diff=diff)
+        _apply(clone, project, changes)
+        return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+class Interrupted(ScaffoldError):
+    exit_code = 130
+
+
+def _changes(clone: Path) -> list[tuple[str, str]]:
+    """(status A/M/D/T, path) of what the update staged in the clone, against HEAD."""
+    lines = git(
+        "diff", "--cached", "--name-status", "--no-renames", "--relative", "-z", "HEAD", cwd=clone
+    )
+    fields = [f for f in lines.split("\0") if f]
+    return list(zip(fields[::2], fields[1::2]))
+
+
+def _apply(clone: Path, project: Path, changes: list[tuple[str, str]]) -> None:
+    """Carries the clone's changes (against HEAD) into the project, all or nothing. A file the
+    update would create where the project holds an untracked or git-ignored file of the user's
+    (``local.env``) stops the update before anything is written, as ``git merge`` does."""
+    tracked = set(filter(None, git("ls-files", "-z", cwd=project).split("\0")))
+    collide = [
+        path
+        for status, path in changes
+        if status != "D"
+        and path not in tracked
+        and ((project / path).exists() or (project / path).is_symlink())
+    ]
+    if collide:
+        shown = "\n    ".join(collide[:10])
+        raise ScaffoldError(
+            f"the template's new version adds files that already exist in {project} but are not "
+            f"tracked by git (untracked or ignored, e.g. local secrets); they were not "
+            f"overwritten and nothing was updated:\n    {shown}",
+            "move them away (or commit them), then rerun `scaffold update`; put your values "
+            "back after it.",
+        )
+    written: list[tuple[str, str]] = []
+    try:
+        for status, path in changes:
+            dest = project / path
+            if status == "D":
+                dest.unlink(missing_ok=True)
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(f".{dest.name}.scaffold-update.tmp")
+                shutil.copy2(clone / path, tmp, follow_symlinks=False)
+                os.replace(tmp, dest)
+            written.append((status, path))
+    except BaseException as err:
+        _restore(project, written)
+        for _, path in changes:
+            (project / path).with_name(f".{Path(path).name}.scaffold-update.tmp").unlink(
+                missing_ok=True
+            )
+        what = "interrupted" if isinstance(err, KeyboardInterrupt) else f"failed ({err})"
+        raise Interrupted(
+            f"the update {what} while writing files into {project}; every file was put back "
+            "as it was (the project is at its last commit).",
+            "rerun `scaffold update` when ready.",
+        ) from None
+
+
+def _restore(project: Path, written: list[tuple[str, str]]) -> None:
+    back = [path for status, path in written if status != "A"]
+    if back:
+        git("checkout", "HEAD", "--", *back, cwd=project, check=False)
+    for status, path in written:
+        if status == "A":
+            (project / path).unlink(missing_ok=True)
+
+
 def _run_update(project: Path, src: str, target: str | None, opts: UpdateOptions) -> None:
+    """copier's update of ``project`` (the clone): 3-way merge, conflicts inline."""
     import copier
 
     from scaffold.copier_errors import translate

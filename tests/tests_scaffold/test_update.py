@@ -184,3 +184,72 @@ def test_bundled_project_already_up_to_date(cli, work):
     assert cli("new", "p", "--defaults").exit_code == 0
     result = cli("update", str(work / "p"))
     assert result.exit_code == 0 and "up to date" in result.output, result
+
+
+def test_update_never_overwrites_a_file_git_does_not_track(cli, team_project, team_template):
+    """The new template version adds `local.env`; the user already has one, git-ignored, holding
+    a secret: the update stops before writing anything and says which file."""
+    (team_project / ".gitignore").write_text("local.env\n")
+    commit_all(team_project, "ignore local settings")
+    (team_project / "local.env").write_text("TOKEN=secret\n")
+    (team_template / "template" / "local.env").write_text("TOKEN=changeme\n")
+    release_v2(team_template)
+    head = git(team_project, "rev-parse", "HEAD")
+    result = cli("update", str(team_project))
+    assert result.exit_code == 1 and "local.env" in result.stderr, result
+    assert "not tracked by git" in result.stderr
+    assert (team_project / "local.env").read_text() == "TOKEN=secret\n"
+    assert git(team_project, "status", "--porcelain") == ""
+    assert git(team_project, "rev-parse", "HEAD") == head
+    assert answers(team_project)["_commit"] == "v1.0.0"
+    (team_project / "local.env").rename(team_project.parent / "saved.env")  # as the hint says
+    again = cli("update", str(team_project))
+    assert again.exit_code == 0, again
+    assert (team_project / "local.env").read_text() == "TOKEN=changeme\n"
+
+
+def test_ctrl_c_during_the_merge_changes_nothing(cli, team_project, team_template, monkeypatch):
+    import copier
+
+    release_v2(team_template)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(copier, "run_update", interrupted)
+    result = cli("update", str(team_project))
+    assert result.exit_code == 130 and "was not changed" in result.stderr, result
+    assert git(team_project, "status", "--porcelain") == ""
+    assert answers(team_project)["_commit"] == "v1.0.0"
+
+
+def test_a_failure_while_writing_restores_the_project(
+    cli, team_project, team_template, monkeypatch
+):
+    """Interrupted after some files were written: every file is put back, new ones removed."""
+    from scaffold import update
+
+    release_v2(team_template)
+    real_replace, calls = update.os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(update.os, "replace", second_fails)
+    result = cli("update", str(team_project))
+    assert result.exit_code == 130 and "put back" in result.stderr, result
+    assert git(team_project, "status", "--porcelain", "--ignored") == ""
+    assert answers(team_project)["_commit"] == "v1.0.0"
+    assert not (team_project / "Makefile").exists()
+
+
+def test_pretend_marks_added_modified_and_deleted_files(cli, team_project, team_template):
+    release_v2(team_template)
+    result = cli("update", str(team_project), "--pretend")
+    assert result.exit_code == 0, result
+    assert "  A Makefile" in result.output
+    assert "  M train.py" in result.output
+    assert "  D .github/workflows/ci.yml" in result.output
