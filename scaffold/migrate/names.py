@@ -72,55 +72,6 @@ def _code(node) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-@by_identity()
-def _rebound_names(module: cst.Module) -> frozenset[str]:
-    """Names the script binds other than by importing (assignments, defs, parameters, loop and
-    with targets): where one of these shadows an import, only the scope analysis can tell."""
-    names: set[str] = set()
-
-    class Finder(cst.CSTVisitor):
-        def visit_AssignTarget(self, node) -> None:
-            names.update(n.value for n in _names_in(node.target))
-
-        def visit_AnnAssign(self, node) -> None:
-            names.update(n.value for n in _names_in(node.target))
-
-        def visit_AugAssign(self, node) -> None:
-            names.update(n.value for n in _names_in(node.target))
-
-        def visit_For(self, node) -> None:
-            names.update(n.value for n in _names_in(node.target))
-
-        def visit_CompFor(self, node) -> None:
-            names.update(n.value for n in _names_in(node.target))
-
-        def visit_AsName(self, node) -> None:
-            if not isinstance(node.name, cst.Name):
-                names.update(n.value for n in _names_in(node.name))
-
-        def visit_WithItem(self, node) -> None:
-            if node.asname is not None:
-                names.update(n.value for n in _names_in(node.asname.name))
-
-        def visit_FunctionDef(self, node) -> None:
-            names.add(node.name.value)
-
-        def visit_ClassDef(self, node) -> None:
-            names.add(node.name.value)
-
-        def visit_Param(self, node) -> None:
-            names.add(node.name.value)
-
-        def visit_NamedExpr(self, node) -> None:
-            names.update(n.value for n in _names_in(node.target))
-
-        def visit_Global(self, node) -> None:
-            names.update(n.name.value for n in node.names)
-
-    module.visit(Finder())
-    return frozenset(names)
-
-
 def _names_in(node) -> list:
     if isinstance(node, cst.Name):
         return [node]
@@ -131,12 +82,27 @@ def _names_in(node) -> list:
     return []
 
 
-@by_identity()
+def _rebound_names(module: cst.Module) -> frozenset[str]:
+    """Names the script binds other than by importing (assignments, defs, parameters, loop and
+    with targets): where one of these shadows an import, only the scope analysis can tell."""
+    return _scan(module)[1]
+
+
 def import_table(module: cst.Module) -> MappingProxyType[str, str]:
     """{local name: qualified name} for what the script's imports bind (``nn`` ->
     ``torch.nn`` for ``import torch.nn as nn``; ``clip`` -> ``torch.nn.utils.clip_grad_norm_``
     for ``from torch.nn.utils import clip_grad_norm_ as clip``); relative imports are local."""
+    return _scan(module)[0]
+
+
+@by_identity()
+def _scan(module: cst.Module) -> tuple[MappingProxyType[str, str], frozenset[str]]:
+    """One walk of the module for both: the import table and the names bound otherwise."""
     table: dict[str, str] = {}
+    names: set[str] = set()
+
+    def bind(target) -> None:
+        names.update(n.value for n in _names_in(target))
 
     class Finder(cst.CSTVisitor):
         def visit_Import(self, node: cst.Import) -> None:
@@ -159,8 +125,46 @@ def import_table(module: cst.Module) -> MappingProxyType[str, str]:
                     local = alias.asname.name.value
                 table.setdefault(local, f"{base}.{name}")
 
+        def visit_AssignTarget(self, node) -> None:
+            bind(node.target)
+
+        def visit_AnnAssign(self, node) -> None:
+            bind(node.target)
+
+        def visit_AugAssign(self, node) -> None:
+            bind(node.target)
+
+        def visit_For(self, node) -> None:
+            bind(node.target)
+
+        def visit_CompFor(self, node) -> None:
+            bind(node.target)
+
+        def visit_AsName(self, node) -> None:
+            if not isinstance(node.name, cst.Name):
+                bind(node.name)
+
+        def visit_WithItem(self, node) -> None:
+            if node.asname is not None:
+                bind(node.asname.name)
+
+        def visit_FunctionDef(self, node) -> None:
+            names.add(node.name.value)
+
+        def visit_ClassDef(self, node) -> None:
+            names.add(node.name.value)
+
+        def visit_Param(self, node) -> None:
+            names.add(node.name.value)
+
+        def visit_NamedExpr(self, node) -> None:
+            bind(node.target)
+
+        def visit_Global(self, node) -> None:
+            names.update(n.name.value for n in node.names)
+
     module.visit(Finder())
-    return MappingProxyType(table)
+    return MappingProxyType(table), frozenset(names)
 
 
 _current: ContextVar[Resolver | None] = ContextVar("scaffold_migrate_resolver", default=None)
