@@ -77,8 +77,22 @@ def read_answers(project: Path) -> dict | None:
     path = project / ANSWERS_FILE
     if not path.is_file():
         return None
-    with open(path) as handle:
-        return yaml.safe_load(handle) or {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            answers = yaml.safe_load(handle) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ScaffoldError(
+            f"{path} is not valid YAML ({str(err).splitlines()[0]}), so the project's template "
+            "answers cannot be read.",
+            f"restore it from git (`git checkout -- {ANSWERS_FILE}`); it is written by the tool "
+            "and should not be edited by hand.",
+        ) from None
+    if not isinstance(answers, dict):
+        raise ScaffoldError(
+            f"{path} holds {type(answers).__name__}, not the mapping of answers it should.",
+            f"restore it from git (`git checkout -- {ANSWERS_FILE}`).",
+        )
+    return answers
 
 
 def _copier_yml(template_dir: Path | None = None) -> dict:
@@ -129,7 +143,11 @@ def resolve(spec: str | None, vcs_ref: str | None = None) -> TemplateSource:
     kinds = [k.name for k in bundled_kinds()]
     if spec is None or spec in kinds:
         return TemplateSource(CACHE_SRC, bundled=True, kind=spec, vcs_ref=vcs_ref)
-    if looks_like_url(spec):
+    if spec.startswith("file://"):  # a local path written as a URL
+        from urllib.parse import unquote, urlparse
+
+        spec = unquote(urlparse(spec).path) or spec
+    elif looks_like_url(spec):
         return TemplateSource(spec, bundled=False, vcs_ref=vcs_ref)
     path = Path(spec).expanduser()
     if path.exists():

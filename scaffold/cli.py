@@ -20,7 +20,56 @@ def _fail(err: ScaffoldError) -> None:
     sys.exit(err.exit_code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _debug() -> bool:
+    import os
+
+    return os.environ.get("SCAFFOLD_DEBUG", "") not in ("", "0")
+
+
+def _unexpected(err: BaseException) -> ScaffoldError:
+    """A one-paragraph message for a failure no command anticipated (the traceback is shown with
+    SCAFFOLD_DEBUG=1): what failed, on which file, and what to do."""
+    if isinstance(err, OSError):
+        where = f" {err.filename!r}" if err.filename else ""
+        what = err.strerror or str(err) or type(err).__name__
+        hint = {
+            28: "free some disk space, then rerun.",
+            13: "check the permissions of that path, or choose another one.",
+            30: "the file system is read-only; choose a writable location.",
+            36: "use a shorter name or path.",
+        }.get(err.errno or 0, "check the path, then rerun.")
+        return ScaffoldError(f"cannot use{where}: {what}.", hint)
+    name = type(err).__name__
+    if name == "SecurityError":  # jinja2's sandbox refused something a template does
+        return ScaffoldError(
+            f"the template tried something its sandbox forbids: {err}.",
+            "this is a problem of the template; report it to its authors.",
+        )
+    if isinstance(err, RecursionError):
+        return ScaffoldError("the input nests too deeply to be processed.", None)
+    return ScaffoldError(
+        f"internal error ({name}: {err}).",
+        "rerun with SCAFFOLD_DEBUG=1 to see the traceback, and please report it.",
+    )
+
+
+class _Main(click.Group):
+    """The command group: no raw traceback reaches the user unless SCAFFOLD_DEBUG=1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001
+            if _debug():
+                raise
+            _fail(_unexpected(err))
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scaffold")
 def main() -> None:
     """Start and modernise PyTorch training code.
@@ -30,6 +79,8 @@ def main() -> None:
       scaffold new NAME [--template KIND]     create a Lightning project
       scaffold update [PATH]                  pull template changes into a project
       scaffold migrate train.py               hand-written loop -> LightningModule + Trainer
+
+    Failures are one-paragraph messages; set SCAFFOLD_DEBUG=1 to see the traceback.
     """
 
 

@@ -76,6 +76,18 @@ def _value_error(src: str, vcs_ref: str | None, text: str) -> ScaffoldError:
 
 def _git_error(src: str, vcs_ref: str | None, err: BaseException) -> ScaffoldError:
     detail = " ".join(str(getattr(err, "stderr", "") or err).split())[-400:]
+    errno = getattr(err, "errno", None)
+    if errno == 28 or "No space left on device" in detail:
+        return ScaffoldError(
+            f"no space left on the device while fetching or rendering template {src!r}; "
+            "nothing was written.",
+            "free some disk space (the template is copied to a temporary folder), then rerun.",
+        )
+    if isinstance(err, OSError) and errno in (13, 30):
+        return ScaffoldError(
+            f"cannot write {err.filename or 'the project'}: {err.strerror}; nothing was written.",
+            "choose a destination you can write to.",
+        )
     if vcs_ref and ("did not match" in detail or "unknown revision" in detail.lower()):
         return ScaffoldError(
             f"template {src!r} has no version {vcs_ref!r}.",

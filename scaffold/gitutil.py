@@ -53,9 +53,15 @@ def identity_args(cwd: str | os.PathLike) -> list[str]:
     return args
 
 
-def init_and_commit(path: Path, message: str) -> None:
+def init_and_commit(path: Path, message: str, files: list[str] | None = None) -> None:
+    """``git init`` + a first commit of ``files`` (paths relative to ``path``; all by default:
+    with ``--force`` into a folder holding the user's files, only the rendered ones)."""
     git("init", "-q", "-b", "main", cwd=path)
-    git("add", "-A", cwd=path)
+    if files is None:
+        git("add", "-A", cwd=path)
+    else:
+        # rendered files the template's own .gitignore ignores are skipped by git, as with -A
+        git("add", "-A", "--ignore-errors", "--", *files, cwd=path, check=False)
     git(*identity_args(path), "commit", "-q", "--no-verify", "-m", message, cwd=path)
 
 

@@ -67,6 +67,13 @@ def check_project_name(name: str) -> str:
             "letters, digits, '.', '_' and '-'.",
             f"try `scaffold new {suggestion}`.",
         )
+    if len(name) > 100:
+        raise ScaffoldError(
+            f"invalid project name {name[:40]}... ({len(name)} characters): at most 100 are "
+            "allowed (file systems limit a name to 255 bytes, and the package and distribution "
+            "names derive from it).",
+            "choose a shorter name.",
+        )
     package = re.sub(r"[-.]", "_", name.lower())
     if keyword.iskeyword(package):
         raise ScaffoldError(
@@ -129,8 +136,10 @@ def create_project(opts: NewOptions) -> NewResult:
         import scaffold
 
         vcs_ref = f"v{scaffold.__version__}"
+    made = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scaffold-", dir=dest.parent))
+    done = False
     try:
         worker = _render(source, staging / "project", data, vcs_ref, opts)
         if not source.bundled:
@@ -149,12 +158,25 @@ def create_project(opts: NewOptions) -> NewResult:
             git_init_done = True
         else:
             git_init_done = False
+        rendered = sorted(
+            str(f.relative_to(staging / "project"))
+            for f in (staging / "project").rglob("*")
+            if not f.is_dir() and ".git" not in f.relative_to(staging / "project").parts
+        )
         _move_into_place(staging / "project", dest)
         if git_init and not git_init_done:
-            init_and_commit(dest, _commit_message(source, answers))
+            # --force into a folder with the user's files: only what was rendered is committed
+            init_and_commit(dest, _commit_message(source, answers), rendered)
             git_init_done = True
+        done = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not done:  # folders made for the project go too (deepest first, only if empty)
+            for folder in made:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
     return NewResult(
         path=dest,
         template=(source.kind or answers.get("kind", "")) if source.bundled else source.src,
@@ -199,7 +221,9 @@ def _move_into_place(staged: Path, dest: Path) -> None:
         staged.rename(dest)
         return
     if not any(dest.iterdir()):
-        dest.rmdir()
-        staged.rename(dest)
+        # an empty folder (maybe the shell's current one: `scaffold new .`) is kept and filled,
+        # never replaced, so a shell inside it still sees the project
+        for child in staged.iterdir():
+            child.rename(dest / child.name)
         return
     shutil.copytree(staged, dest, dirs_exist_ok=True)  # --force into a non-empty folder

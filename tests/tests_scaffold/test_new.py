@@ -249,3 +249,79 @@ def test_answers_are_escaped_where_they_land_in_code(cli, work):
     assert not any(
         isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "system" for n in ast.walk(tree)
     )
+
+
+def test_new_into_the_current_empty_folder_keeps_the_folder(cli, work):
+    """`mkdir e && cd e && scaffold new .`: the folder the shell is in is filled, not replaced."""
+    here = work / "e"
+    here.mkdir()
+    inode = here.stat().st_ino
+    os.chdir(here)
+    result = cli("new", ".", "--defaults")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert os.getcwd() == str(here) and here.stat().st_ino == inode
+    assert (here / "pyproject.toml").is_file() and (here / ".git").is_dir()
+
+
+def test_force_into_a_folder_commits_only_the_rendered_files(cli, work):
+    dest = work / "proj"
+    dest.mkdir()
+    (dest / ".env").write_text("TOKEN=secret\n")
+    (dest / "notes.txt").write_text("mine\n")
+    result = cli("new", "proj", "--defaults", "--force")
+    assert result.exit_code == 0, result.output + result.stderr
+    tracked = git(dest, "ls-files").split()
+    assert "pyproject.toml" in tracked
+    assert ".env" not in tracked and "notes.txt" not in tracked
+    assert (dest / ".env").read_text() == "TOKEN=secret\n"
+
+
+def test_a_failed_render_leaves_no_folders_it_made(cli, work):
+    result = cli("new", "a/b/proj", "--defaults", "-d", "devices=many")
+    assert result.exit_code in (1, 2)
+    assert _left_behind(work) == []
+
+
+def test_a_very_long_name_is_a_clear_error(cli, work):
+    result = cli("new", "a" * 300, "--defaults")
+    assert result.exit_code == 1 and "at most 100" in result.stderr, result
+    assert "Traceback" not in result.output + result.stderr
+    assert _left_behind(work) == []
+
+
+def test_unexpected_failures_are_one_paragraph_unless_debugging(cli, work, monkeypatch):
+    """An OSError nobody anticipated (a full disk) is a message naming the file; SCAFFOLD_DEBUG=1
+    shows the traceback instead."""
+    from scaffold import new
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(work / "proj"))
+
+    monkeypatch.setattr(new, "_render", full_disk)
+    result = cli("new", "proj", "--defaults")
+    assert result.exit_code == 1, result
+    assert "No space left on device" in result.stderr and "free some disk space" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _left_behind(work) == []
+    monkeypatch.setenv("SCAFFOLD_DEBUG", "1")
+    debug = cli("new", "proj", "--defaults")
+    assert isinstance(debug.exception, OSError)
+
+
+def test_file_url_template_is_the_local_path(cli, work, team_template):
+    result = cli("new", "proj", "-t", f"file://{team_template}", "--defaults")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert (work / "proj" / "train.py").is_file()
+
+
+def test_a_full_disk_while_rendering_says_so(cli, work, monkeypatch):
+    import copier
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(copier, "run_copy", full)
+    result = cli("new", "proj", "--defaults")
+    assert result.exit_code == 1 and "no space left" in result.stderr, result
+    assert "network" not in result.stderr
+    assert _left_behind(work) == []

@@ -253,3 +253,11 @@ def test_pretend_marks_added_modified_and_deleted_files(cli, team_project, team_
     assert "  A Makefile" in result.output
     assert "  M train.py" in result.output
     assert "  D .github/workflows/ci.yml" in result.output
+
+
+def test_an_answers_file_that_is_not_yaml_is_a_clear_error(cli, team_project):
+    (team_project / ".copier-answers.yml").write_text("_commit: [v1\n  :::\n")
+    commit_all(team_project, "broken answers")
+    result = cli("update", str(team_project))
+    assert result.exit_code == 1 and "is not valid YAML" in result.stderr, result
+    assert "git checkout" in result.stderr
