@@ -7,7 +7,9 @@ a template error) leaves nothing behind.
 
 from __future__ import annotations
 
+import glob
 import keyword
+import os
 import re
 import shutil
 import tempfile
@@ -138,7 +140,10 @@ def create_project(opts: NewOptions) -> NewResult:
         vcs_ref = f"v{scaffold.__version__}"
     made = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scaffold-", dir=dest.parent))
+    _remove_stale_staging(dest)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{dest.name}.scaffold-{os.getpid()}-", dir=dest.parent)
+    )
     done = False
     try:
         worker = _render(source, staging / "project", data, vcs_ref, opts)
@@ -185,6 +190,22 @@ def create_project(opts: NewOptions) -> NewResult:
         git_initialised=git_init_done,
         notes=tuple(notes),
     )
+
+
+def _remove_stale_staging(dest: Path) -> None:
+    """Staging folders of earlier runs that were killed (SIGKILL, power loss) before they could
+    clean up: their process is gone, so they are removed."""
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.scaffold-(\d+)-")
+    for sibling in dest.parent.glob(f".{glob.escape(dest.name)}.scaffold-*"):
+        found = pattern.match(sibling.name)
+        if found is None or not sibling.is_dir():
+            continue
+        try:
+            os.kill(int(found.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(sibling, ignore_errors=True)
+        except (PermissionError, OverflowError, ValueError):
+            continue  # alive under another user, or not a pid
 
 
 def _render(source, staging: Path, data: dict, vcs_ref: str | None, opts: NewOptions):

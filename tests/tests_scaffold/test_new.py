@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import yaml
@@ -325,3 +326,38 @@ def test_a_full_disk_while_rendering_says_so(cli, work, monkeypatch):
     assert result.exit_code == 1 and "no space left" in result.stderr, result
     assert "network" not in result.stderr
     assert _left_behind(work) == []
+
+
+def test_staging_left_by_a_killed_run_is_cleaned_up(cli, work):
+    """SIGKILL during `scaffold new` leaves its hidden staging folder; the next run removes it
+    (its process is gone) and leaves a running one's alone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "new", "proj", "--defaults"],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(work.glob(".proj.scaffold-*")):
+        if proc.poll() is not None:
+            break
+        time.sleep(0.005)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if not killed:  # finished before the staging folder was seen: make one like it
+        shutil.rmtree(work / "proj", ignore_errors=True)
+        (work / f".proj.scaffold-{proc.pid}-x1").mkdir()
+    assert list(work.glob(".proj.scaffold-*"))
+    alive = work / f".proj.scaffold-{os.getpid()}-x2"  # a run in progress (this process)
+    alive.mkdir()
+    shutil.rmtree(work / "proj", ignore_errors=True)
+    result = cli("new", "proj", "--defaults")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert [p.name for p in work.glob(".proj.scaffold-*")] == [alive.name]
