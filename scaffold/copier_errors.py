@@ -11,7 +11,9 @@ from scaffold.errors import ScaffoldError
 
 
 @contextlib.contextmanager
-def translate(src: str, vcs_ref: str | None = None) -> Iterator[None]:
+def translate(src: str, vcs_ref: str | None = None, recorded: str | None = None) -> Iterator[None]:
+    """``recorded``: the template version the project's answers file names (``scaffold update``):
+    a revision that cannot be found is reported as that file's problem when it is that one."""
     from copier import errors as ce
 
     try:
@@ -30,13 +32,31 @@ def translate(src: str, vcs_ref: str | None = None) -> Iterator[None]:
     except ce.CopierError as err:
         raise ScaffoldError(f"template {src!r}: {err}") from None
     except ValueError as err:
-        raise _value_error(src, vcs_ref, str(err)) from None
+        raise _recorded(src, recorded, str(err)) or _value_error(src, vcs_ref, str(err)) from None
     except (subprocess.CalledProcessError, OSError) as err:
-        raise _git_error(src, vcs_ref, err) from None
+        raise _recorded(src, recorded, _detail(err)) or _git_error(src, vcs_ref, err) from None
     except Exception as err:  # plumbum's ProcessExecutionError (git clone/checkout failures)
         if type(err).__name__ == "ProcessExecutionError":
-            raise _git_error(src, vcs_ref, err) from None
+            raise _recorded(src, recorded, _detail(err)) or _git_error(src, vcs_ref, err) from None
         raise
+
+
+def _detail(err: BaseException) -> str:
+    return " ".join(str(getattr(err, "stderr", "") or err).split())[-400:]
+
+
+def _recorded(src: str, recorded: str | None, text: str) -> ScaffoldError | None:
+    lowered = text.lower()
+    missing = "unknown revision" in lowered or "did not match" in lowered
+    if recorded is None or not missing or recorded not in text:
+        return None
+    return ScaffoldError(
+        f"the project's .copier-answers.yml records template version {recorded!r}, which "
+        f"{src!r} does not have (the file was edited, or that tag was deleted from the "
+        "template), so there is no base for a 3-way merge.",
+        "restore .copier-answers.yml from git history (`git log -p .copier-answers.yml`), or "
+        "ask the template's owners to restore the tag.",
+    )
 
 
 def _after_colon(err: Exception) -> str:

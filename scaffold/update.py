@@ -141,7 +141,7 @@ def update_project(opts: UpdateOptions) -> UpdateResult:
         clone = scratch / root.name / project.relative_to(root)
         git("clone", "-q", "--no-hardlinks", str(root), str(scratch / root.name), cwd=scratch)
         try:
-            _run_update(clone, src, target, opts)
+            _run_update(clone, src, target, opts, answers.get("_commit"))
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted while merging the template into a copy of {project}; the project "
@@ -231,14 +231,16 @@ def _restore(project: Path, written: list[tuple[str, str]]) -> None:
             (project / path).unlink(missing_ok=True)
 
 
-def _run_update(project: Path, src: str, target: str | None, opts: UpdateOptions) -> None:
+def _run_update(
+    project: Path, src: str, target: str | None, opts: UpdateOptions, recorded: str | None = None
+) -> None:
     """copier's update of ``project`` (the clone): 3-way merge, conflicts inline."""
     import copier
 
     from scaffold.copier_errors import translate
 
     kwargs = {"vcs_ref": target} if target else {}
-    with translate(src, target):
+    with translate(src, target, recorded):
         copier.run_update(
             project,
             data=dict(opts.data),

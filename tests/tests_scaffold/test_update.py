@@ -261,3 +261,14 @@ def test_an_answers_file_that_is_not_yaml_is_a_clear_error(cli, team_project):
     result = cli("update", str(team_project))
     assert result.exit_code == 1 and "is not valid YAML" in result.stderr, result
     assert "git checkout" in result.stderr
+
+
+def test_a_tampered_template_version_is_named_as_such(cli, team_project, team_template):
+    release_v2(team_template)
+    answers_file = team_project / ".copier-answers.yml"
+    answers_file.write_text(answers_file.read_text().replace("v1.0.0", "v1.0.9"))
+    commit_all(team_project, "edited by hand")
+    result = cli("update", str(team_project))
+    assert result.exit_code == 1, result
+    assert "records template version 'v1.0.9'" in result.stderr
+    assert "has no version 'HEAD'" not in result.stderr
