@@ -361,3 +361,15 @@ def test_staging_left_by_a_killed_run_is_cleaned_up(cli, work):
     result = cli("new", "proj", "--defaults")
     assert result.exit_code == 0, result.output + result.stderr
     assert [p.name for p in work.glob(".proj.scaffold-*")] == [alive.name]
+
+
+def test_a_template_the_sandbox_refuses_is_a_message(cli, work, team_template):
+    """A template that reaches for Python internals trips jinja's sandbox: one paragraph, no
+    traceback, nothing written."""
+    (team_template / "template" / "evil.txt.jinja").write_text("{{ ''.__class__.__mro__ }}\n")
+    commit_all(team_template, "evil")
+    git(team_template, "tag", "v1.1.0")
+    result = cli("new", "proj", "-t", str(team_template), "--defaults")
+    assert result.exit_code == 1, result
+    assert "sandbox" in result.stderr and "Traceback" not in result.stderr
+    assert _left_behind(work) == []

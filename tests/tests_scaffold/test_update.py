@@ -272,3 +272,45 @@ def test_a_tampered_template_version_is_named_as_such(cli, team_project, team_te
     assert result.exit_code == 1, result
     assert "records template version 'v1.0.9'" in result.stderr
     assert "has no version 'HEAD'" not in result.stderr
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.8])
+def test_sigint_during_a_real_update_leaves_old_or_new_never_half(
+    team_project, team_template, tmp_path, delay
+):
+    """A real Ctrl-C (SIGINT) at some point of `scaffold update`: afterwards the project is either
+    untouched at its last commit or completely updated, never in between."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    release_v2(team_template)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "update", str(team_project)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None and not list(scratch.iterdir()):
+        time.sleep(0.002)
+    time.sleep(delay)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err
+    status = git(team_project, "status", "--porcelain")
+    if answers(team_project)["_commit"] == "v1.0.0":
+        assert status == "", (out, err)  # untouched
+        assert proc.returncode in (130, 1), (out, err)
+    else:
+        assert proc.returncode == 0, (out, err)  # finished before the signal: complete
+        assert (team_project / "Makefile").is_file()
+        assert "LR = 0.1" in (team_project / "train.py").read_text()
+    assert list(scratch.iterdir()) == []  # the throw-away clone is gone
