@@ -47,14 +47,14 @@ class CSVLogger(FolderLogger):
             return
         self._started = True
         path = os.path.join(self.log_dir, self.NAME_METRICS_FILE)
-        if os.path.isdir(self.log_dir) and os.listdir(self.log_dir):
+        if os.path.isfile(path):
+            # only an earlier run's metrics are replaced: a config.yaml the CLI saved into this
+            # run's folder, or its checkpoints, are not "previous log files"
             rank_zero_warn(
-                f"Experiment logs directory {self.log_dir} exists and is not empty. "
-                "Previous log files in this directory will be deleted when the new ones "
-                "are saved!"
+                f"Experiment logs directory {self.log_dir} already holds "
+                f"{self.NAME_METRICS_FILE} from an earlier run; it is replaced by this run's."
             )
-            if os.path.isfile(path):
-                os.remove(path)
+            os.remove(path)
         os.makedirs(self.log_dir, exist_ok=True)
 
     @rank_zero_only

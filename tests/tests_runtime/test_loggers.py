@@ -56,3 +56,29 @@ def test_logger_list_and_bad_logger(tmp_path):
     assert t.logger is a and os.path.exists(tmp_path / "b" / "version_0" / "metrics.csv")
     with pytest.raises(ValueError, match="allowed are True, False, a Logger"):
         L.Trainer(logger="csv")
+
+
+def test_csv_logger_warns_only_about_an_earlier_runs_metrics(tmp_path):
+    """A folder holding this run's config.yaml (saved by the CLI first) is no reason to warn;
+    an earlier run's metrics.csv is, and it is replaced."""
+    import warnings
+
+    from runtime.loggers import CSVLogger
+
+    logger = CSVLogger(tmp_path, name="", version=0)
+    folder = tmp_path / "version_0"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("trainer: {}\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logger.log_metrics({"loss": 1.0}, step=0)
+        logger.save()
+    assert not [w for w in caught if "logs directory" in str(w.message)]
+    again = CSVLogger(tmp_path, name="", version=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again.log_metrics({"loss": 2.0}, step=0)
+        again.save()
+    assert [w for w in caught if "earlier run" in str(w.message)]
+    assert (folder / "metrics.csv").read_text().splitlines()[1:] == ["2.0,0"]
+    assert (folder / "config.yaml").is_file()
