@@ -146,7 +146,14 @@ def resolve(spec: str | None, vcs_ref: str | None = None) -> TemplateSource:
     if spec.startswith("file://"):  # a local path written as a URL
         from urllib.parse import unquote, urlparse
 
-        spec = unquote(urlparse(spec).path) or spec
+        local = unquote(urlparse(spec).path)
+        if not local or not Path(local).exists():
+            raise ScaffoldError(
+                f"template {spec!r}: the folder {local or '(none)'} does not exist.",
+                "check the path; a file:// URL names a template folder or git repository on "
+                "this machine.",
+            )
+        spec = local
     elif looks_like_url(spec):
         return TemplateSource(spec, bundled=False, vcs_ref=vcs_ref)
     path = Path(spec).expanduser()

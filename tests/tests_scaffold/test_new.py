@@ -141,7 +141,7 @@ def test_existing_non_empty_destination_needs_force(cli, work):
     assert result.exit_code == 0, result
     assert (work / "proj" / "notes.txt").read_text() == "mine"
     assert (work / "proj" / "src" / "proj" / "model.py").is_file()
-    assert git(work / "proj", "ls-files", "notes.txt").strip() == "notes.txt"
+    assert git(work / "proj", "ls-files", "notes.txt").strip() == ""  # the user's, not committed
 
 
 def test_empty_existing_destination_is_fine(cli, work):
@@ -152,6 +152,10 @@ def test_empty_existing_destination_is_fine(cli, work):
 def test_unreachable_git_url_fails_cleanly(cli, work, tmp_path):
     missing = f"file://{tmp_path}/nowhere/repo.git"
     result = cli("new", "proj", "-t", missing, "--defaults")
+    assert result.exit_code == 1, result
+    assert "does not exist" in result.stderr
+    assert _left_behind(work) == []
+    result = cli("new", "proj", "-t", "https://127.0.0.1:9/nowhere/repo.git", "--defaults")
     assert result.exit_code == 1, result
     assert "could not fetch template" in result.stderr
     assert _left_behind(work) == []
