@@ -10,6 +10,7 @@ the user's that git does not track.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -135,13 +136,26 @@ def update_project(opts: UpdateOptions) -> UpdateResult:
     target = _bundled_target(answers, opts.vcs_ref) if bundled else opts.vcs_ref
     # The update runs on a throw-away clone: an interruption or a failure there leaves the
     # project as it was; only a finished update is carried over (see ``_apply``).
-    scratch = Path(tempfile.mkdtemp(prefix="scaffold-update-"))
+    scratch = None
     try:
+        with _sigint_deferred():  # a Ctrl-C now cannot orphan the folder: it is named first
+            scratch = Path(tempfile.mkdtemp(prefix="scaffold-update-"))
         root = work_tree_root(project) or project
-        clone = scratch / root.name / project.relative_to(root)
-        git("clone", "-q", "--no-hardlinks", str(root), str(scratch / root.name), cwd=scratch)
+        clone = scratch / "work" / root.name / project.relative_to(root)
+        (scratch / "work").mkdir()
+        git(
+            "clone",
+            "-q",
+            "--no-hardlinks",
+            str(root),
+            str(scratch / "work" / root.name),
+            cwd=scratch,
+        )
         try:
-            _run_update(clone, src, target, opts, answers.get("_commit"))
+            # copier's own temporary clones go inside the scratch folder, so that an
+            # interruption, which copier does not clean up after, leaves nothing behind either
+            with _tempdir(scratch / "tmp"):
+                _run_update(clone, src, target, opts, answers.get("_commit"))
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted while merging the template into a copy of {project}; the project "
@@ -159,7 +173,41 @@ def update_project(opts: UpdateOptions) -> UpdateResult:
         _apply(clone, project, changes)
         return result
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            # removed even when Ctrl-C arrives meanwhile (then re-raised): an interrupted
+            # cleanup would leave a copy of the project in the temporary folder
+            with _sigint_deferred():
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _tempdir(folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    before = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Holds a Ctrl-C (SIGINT) that arrives inside the block and raises it at the end."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 class Interrupted(ScaffoldError):
@@ -200,6 +248,7 @@ def _apply(clone: Path, project: Path, changes: list[tuple[str, str]]) -> None:
     try:
         for status, path in changes:
             dest = project / path
+            written.append((status, path))  # before the change: an interruption is undone too
             if status == "D":
                 dest.unlink(missing_ok=True)
             else:
@@ -207,13 +256,15 @@ def _apply(clone: Path, project: Path, changes: list[tuple[str, str]]) -> None:
                 tmp = dest.with_name(f".{dest.name}.scaffold-update.tmp")
                 shutil.copy2(clone / path, tmp, follow_symlinks=False)
                 os.replace(tmp, dest)
-            written.append((status, path))
     except BaseException as err:
-        _restore(project, written)
-        for _, path in changes:
-            (project / path).with_name(f".{Path(path).name}.scaffold-update.tmp").unlink(
-                missing_ok=True
-            )
+        try:
+            with _sigint_deferred():  # a second Ctrl-C does not stop the restore
+                _restore(project, written)
+                for _, path in changes:
+                    tmp = (project / path).with_name(f".{Path(path).name}.scaffold-update.tmp")
+                    tmp.unlink(missing_ok=True)
+        except KeyboardInterrupt:
+            pass  # the restore finished; the message below says what happened
         what = "interrupted" if isinstance(err, KeyboardInterrupt) else f"failed ({err})"
         raise Interrupted(
             f"the update {what} while writing files into {project}; every file was put back "

@@ -309,8 +309,9 @@ def test_sigint_during_a_real_update_leaves_old_or_new_never_half(
     if answers(team_project)["_commit"] == "v1.0.0":
         assert status == "", (out, err)  # untouched
         assert proc.returncode in (130, 1), (out, err)
-    else:
-        assert proc.returncode == 0, (out, err)  # finished before the signal: complete
-        assert (team_project / "Makefile").is_file()
+    else:  # the signal came after the project was updated: complete (exit 0, or click's
+        # "Aborted!" when it interrupted the printing of the summary)
+        assert proc.returncode == 0 or "Aborted" in err, (out, err)
+        assert status != "" and (team_project / "Makefile").is_file()
         assert "LR = 0.1" in (team_project / "train.py").read_text()
-    assert list(scratch.iterdir()) == []  # the throw-away clone is gone
+    assert list(scratch.iterdir()) == [], (proc.returncode, out, err)  # the throw-away clone is gone
