@@ -629,13 +629,8 @@ def upgrade(module: cst.Module, engine: str) -> tuple[cst.Module, list[Finding]]
                     "resume_from_checkpoint: pass ckpt_path= to trainer.fit(...) by hand",
                 )
             )
-    if main.needs_torchmetrics and "import torchmetrics" not in module.code:
-        body = list(module.body)
-        imports = [
-            i
-            for i, s in enumerate(body)
-            if m.matches(s, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()]))
-        ]
-        body.insert(imports[-1] + 1 if imports else 0, cst.parse_statement("import torchmetrics\n"))
-        module = module.with_changes(body=body)
+    if main.needs_torchmetrics:
+        from scaffold.migrate.imports import add_import
+
+        module = add_import(module, "import torchmetrics\n")  # in isort's place
     return module, findings

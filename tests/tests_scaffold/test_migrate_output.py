@@ -19,6 +19,7 @@ from scaffold.migrate.metrics import log_printed_metrics
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = sorted((ROOT / "examples" / "legacy").glob("*.py"))
 REPROS = sorted((Path(__file__).parent / "migrate_repros").glob("*.py"))
+LIGHTNING1 = sorted((ROOT / "examples" / "lightning1").glob("*.py"))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_migration_adds_no_lint_findings(tmp_path):
     (tmp_path / "before").mkdir()
     (tmp_path / "after").mkdir()
     migrated = 0
-    for path in [*LEGACY, *REPROS]:
+    for path in [*LEGACY, *REPROS, *LIGHTNING1]:
         result = migrate_source(path.read_text())
         if result.status != "migrated":
             continue
