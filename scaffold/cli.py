@@ -113,7 +113,36 @@ _trust_option = click.option(
 )
 
 
-@main.command("new")
+class _NewCommand(click.Command):
+    """``scaffold new --help`` ends with the bundled template's questions (read only when help
+    is shown, so that plain commands stay light)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        try:
+            from scaffold import catalog
+
+            questions = catalog.bundled_questions()
+        except Exception:  # noqa: BLE001 (a broken installation still shows the options)
+            return
+        rows = []
+        for name, spec in questions.items():
+            text = " ".join(str(spec.get("help", "")).split())
+            default = spec.get("default")
+            if isinstance(default, str) and "{{" in default:
+                default = "derived"
+            choices = spec.get("choices")
+            if isinstance(choices, dict):
+                choices = list(choices.values())
+            extra = f" [default: {default}]" if default not in (None, "") else ""
+            if choices:
+                extra += f" (one of: {', '.join(map(str, choices))})"
+            rows.append((name, f"{text}{extra}"))
+        with formatter.section("Questions of the bundled template (answer with -d KEY=VALUE)"):
+            formatter.write_dl(rows)
+
+
+@main.command("new", cls=_NewCommand)
 @click.argument("name", type=click.Path(path_type=Path))
 @click.option(
     "-t",

@@ -377,3 +377,13 @@ def test_a_template_the_sandbox_refuses_is_a_message(cli, work, team_template):
     assert result.exit_code == 1, result
     assert "sandbox" in result.stderr and "Traceback" not in result.stderr
     assert _left_behind(work) == []
+
+
+def test_new_help_lists_the_template_questions(cli):
+    result = cli("new", "--help")
+    assert result.exit_code == 0
+    assert "Questions of the bundled template" in result.output
+    for question in catalog.bundled_questions():
+        assert f"\n  {question} " in result.output
+    assert "one of: runtime, lightning" in result.output
+    assert "stdlib_modules" not in result.output  # computed, never asked

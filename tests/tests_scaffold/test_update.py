@@ -314,4 +314,8 @@ def test_sigint_during_a_real_update_leaves_old_or_new_never_half(
         assert proc.returncode == 0 or "Aborted" in err, (out, err)
         assert status != "" and (team_project / "Makefile").is_file()
         assert "LR = 0.1" in (team_project / "train.py").read_text()
-    assert list(scratch.iterdir()) == [], (proc.returncode, out, err)  # the throw-away clone is gone
+    assert list(scratch.iterdir()) == [], (
+        proc.returncode,
+        out,
+        err,
+    )  # the throw-away clone is gone
