@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 import libcst as cst
 from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
 
+from scaffold.migrate.memo import by_identity
+
 
 class BlockNames:
     """Scope facts for ``stmts`` read as one scope (the statements of a loop, a hook, ...)."""
@@ -283,23 +285,11 @@ def inner_name_ids(stmts: Sequence[cst.BaseStatement]) -> set[int]:
     return block_names(stmts).inner
 
 
-# The scope analysis of a block, kept for the blocks asked about again (the converter asks about
-# the same loop body from several places). Keyed by the statements' identities; the entry holds the
-# statements themselves, so an id cannot be reused by another node while it is cached.
-_CACHE: dict[tuple[int, ...], tuple[tuple[cst.BaseStatement, ...], BlockNames]] = {}
-_CACHE_SIZE = 64
-
-
+@by_identity(maxsize=64)
 def block_names(stmts: Sequence[cst.BaseStatement]) -> BlockNames:
-    key = tuple(id(s) for s in stmts)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        return hit[1]
-    names = BlockNames(stmts)
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (tuple(stmts), names)
-    return names
+    """The scope analysis of a block, kept for the blocks asked about again (the converter asks
+    about the same loop body from several places)."""
+    return BlockNames(stmts)
 
 
 def _walrus_targets(node: cst.CSTNode) -> set[str]:

@@ -119,16 +119,9 @@ def _temp_copy(path: Path, data: bytes, mode: int) -> str:
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
     except BaseException:
-        _unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
     return tmp
-
-
-def _unlink(path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
@@ -142,7 +135,7 @@ def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
     try:
         os.replace(tmp, real)
     except BaseException:
-        _unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(real.parent)
 
@@ -213,7 +206,7 @@ def _migrate_one(path: Path, opts: MigrateOptions) -> FileOutcome:
         code = _read(path)
     except FileProblem as err:
         return _file_error(path, str(err))
-    result = _migrate_text(code, opts)
+    result = migrate_source(code, opts.engine, opts.tooling)
     outcome = FileOutcome(path, result)
     if result.status != MIGRATED:
         return outcome
@@ -237,10 +230,6 @@ def _migrate_one(path: Path, opts: MigrateOptions) -> FileOutcome:
     except FileProblem as err:
         return _file_error(path, str(err), code)
     return outcome
-
-
-def _migrate_text(code: str, opts: MigrateOptions) -> SourceResult:
-    return migrate_source(code, opts.engine, opts.tooling)
 
 
 def _verify(outcome: FileOutcome, steps: int, args: tuple[str, ...] = ()) -> None:
@@ -317,14 +306,14 @@ def _replace_keeping_backup(target: Path, text: str, backup: Path | None) -> Non
             try:
                 os.replace(saved, backup)
             except BaseException:
-                _unlink(saved)
+                Path(saved).unlink(missing_ok=True)
                 raise
             made_backup = True
         os.replace(new, real)
     except BaseException:
-        _unlink(new)
+        Path(new).unlink(missing_ok=True)
         if made_backup:
-            _unlink(backup)
+            backup.unlink(missing_ok=True)
         raise
     _fsync_dir(real.parent)
     if backup.parent != real.parent:

@@ -1,8 +1,9 @@
 """Per-tree memoisation for the analyses several passes ask of the same (immutable) libcst tree.
 
 libcst nodes are immutable, so a fact computed for one node object holds as long as that object
-lives. ``by_identity`` caches a one-argument function on the identity of its argument; the cache
-entry keeps the argument alive, so its id cannot be reused by another node while cached.
+lives. ``by_identity`` caches a one-argument function on the identity of its argument (for a
+list or tuple of nodes, on the identities of its items); the cache entry keeps the argument alive,
+so an id cannot be reused by another node while cached.
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ T = TypeVar("T")
 
 def by_identity(maxsize: int = 16) -> Callable[[Callable[[object], T]], Callable[[object], T]]:
     def decorate(fn: Callable[[object], T]) -> Callable[[object], T]:
-        cache: dict[int, tuple[object, T]] = {}
+        cache: dict[object, tuple[object, T]] = {}
 
         @functools.wraps(fn)
         def wrapper(node: object) -> T:
-            hit = cache.get(id(node))
-            if hit is not None and hit[0] is node:
+            if isinstance(node, (list, tuple)):
+                node = tuple(node)
+                key: object = tuple(map(id, node))
+            else:
+                key = id(node)
+            hit = cache.get(key)
+            if hit is not None:
                 return hit[1]
             value = fn(node)
             if len(cache) >= maxsize:
                 cache.pop(next(iter(cache)))  # oldest first
-            cache[id(node)] = (node, value)
+            cache[key] = (node, value)
             return value
 
         wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import libcst as cst
 
 import scaffold.migrate.match as m
 from scaffold.migrate.dataflow import target_names as _bound_names
+from scaffold.migrate.memo import by_identity
 from scaffold.migrate.names import PROGRESS_WRAPPERS, qualified
 
 # every public attribute and method of a LightningModule (nn.Module's included) and the names the
@@ -388,19 +389,16 @@ class _CallCounter(cst.CSTVisitor):
             self.counts[node.func.value] = self.counts.get(node.func.value, 0) + 1
 
 
-_CALLS_CACHE: dict[int, tuple[cst.CSTNode, dict[str, int]]] = {}
-
-
 def calls_of(module: cst.CSTNode, name: str) -> int:
     """How many ``name(...)`` calls the module makes (one counting pass per module, cached)."""
-    hit = _CALLS_CACHE.get(id(module))
-    if hit is None or hit[0] is not module:
-        counter = _CallCounter()
-        module.visit(counter)
-        if len(_CALLS_CACHE) > 8:
-            _CALLS_CACHE.clear()
-        hit = _CALLS_CACHE[id(module)] = (module, counter.counts)
-    return hit[1].get(name, 0)
+    return _call_counts(module).get(name, 0)
+
+
+@by_identity(maxsize=8)
+def _call_counts(module: cst.CSTNode) -> dict[str, int]:
+    counter = _CallCounter()
+    module.visit(counter)
+    return counter.counts
 
 
 class FunctionDepth(cst.CSTTransformer):
