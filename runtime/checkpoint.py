@@ -119,8 +119,12 @@ def loops_state(trainer: Any) -> dict[str, Any]:
     c = trainer._counters
     at_batch_end = c.in_batch_end
     n_cur = c.batches_in_epoch
-    b_cur_done = n_cur - 1 if at_batch_end else n_cur
-    b_tot_done = c.batches_total - 1 if at_batch_end else c.batches_total
+    # a batch whose optimization was cut short (an exception checkpoint) is started, not
+    # processed: resuming runs it again
+    unprocessed = 1 if c.in_step else 0
+    p_cur, p_tot = n_cur - unprocessed, c.batches_total - unprocessed
+    b_cur_done = n_cur - 1 if at_batch_end or c.in_step else n_cur
+    b_tot_done = c.batches_total - 1 if at_batch_end or c.in_step else c.batches_total
     steps = trainer.global_step
     auto = trainer._automatic
     e = trainer.current_epoch
@@ -128,8 +132,8 @@ def loops_state(trainer: Any) -> dict[str, Any]:
         "state_dict": {},
         "epoch_loop.state_dict": {"_batches_that_stepped": trainer._batches_that_stepped},
         "epoch_loop.batch_progress": _batch_progress(
-            (c.batches_total, b_tot_done, c.batches_total, c.batches_total),
-            (n_cur, b_cur_done, n_cur, n_cur),
+            (c.batches_total, b_tot_done, c.batches_total, p_tot),
+            (n_cur, b_cur_done, n_cur, p_cur),
             c.is_last_batch,
         ),
         "epoch_loop.scheduler_progress": {

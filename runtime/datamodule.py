@@ -11,7 +11,13 @@ from runtime.module import _ClassOnly
 
 
 class LightningDataModule(HyperparametersMixin, DataHooks, CheckpointHooks):
+    """The data side of a run: ``prepare_data``/``setup`` and the four dataloader hooks, kept
+    apart from the model so one module trains on several datasets and the reverse."""
+
     name: str | None = None
+    CHECKPOINT_HYPER_PARAMS_KEY = "datamodule_hyper_parameters"
+    CHECKPOINT_HYPER_PARAMS_NAME = "datamodule_hparams_name"
+    CHECKPOINT_HYPER_PARAMS_TYPE = "datamodule_hparams_type"
 
     def __init__(self) -> None:
         super().__init__()

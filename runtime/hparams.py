@@ -39,16 +39,21 @@ def _init_args(frame: types.FrameType) -> dict[str, Any]:
 
 
 def _init_frames(obj: Any, start: types.FrameType | None) -> list[types.FrameType]:
-    """Every ``__init__`` frame for ``obj`` up the super() chain, outermost (child) last."""
+    """Every ``__init__`` frame for ``obj`` up the super() chain, innermost (the base class that
+    called ``save_hyperparameters``) first: updating a dict in this order lets the subclass's
+    value win where both take the same argument, as in Lightning."""
     frames = []
     frame = start
     while frame is not None:
-        if frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is obj:
+        code = frame.f_code
+        # the instance is the first argument, whatever it is called (``def __init__(obj, ...)``)
+        first = code.co_varnames[0] if code.co_argcount else None
+        if code.co_name == "__init__" and first and frame.f_locals.get(first) is obj:
             frames.append(frame)
         elif frames:
             break
         frame = frame.f_back
-    return frames[::-1]
+    return frames
 
 
 def to_safe(value: Any) -> tuple[bool, Any]:
@@ -149,7 +154,13 @@ class HyperparametersMixin:
         self._hparams_initial = copy.deepcopy(self._hparams)
 
     def _set_hparams(self, hp: Mapping[str, Any]) -> None:
-        self._hparams = AttributeDict(hp)
+        # a second call (a subclass saving after its parent did) adds to what is there, as
+        # Lightning: the parent's arguments are not lost when the child forwards **kwargs
+        current = self.__dict__.get("_hparams")
+        if isinstance(current, dict):
+            current.update(hp)
+        else:
+            self._hparams = AttributeDict(hp)
 
     @property
     def hparams(self) -> AttributeDict:

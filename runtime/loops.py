@@ -26,6 +26,7 @@ from runtime.optimization import LightningOptimizer, parse_configure_optimizers
 from runtime.rank_zero import rank_zero_info, rank_zero_warn, warn_once
 from runtime.results import Results
 from runtime.seed import collect_rng_states, isolate_rng, set_rng_states
+from runtime.states import TrainerFn, TrainerStatus
 from runtime.utilities import convert_tensors_to_scalars, is_overridden
 
 SKIP_EPOCH = object()
@@ -108,7 +109,7 @@ def run_stage(
     return_predictions: bool = True,
 ) -> Any:
     t = trainer
-    t.state.fn, t.state.status = fn, "running"
+    t.state.fn, t.state.status = TrainerFn(fn), TrainerStatus.RUNNING
     t.interrupted = False
     if fn == "fit":
         t.should_stop = False
@@ -131,7 +132,7 @@ def run_stage(
     try:
         with anomaly:
             out = _run(t, fn, ckpt_path, weights_only, verbose, return_predictions)
-        t.state.status = "finished"
+        t.state.status = TrainerStatus.FINISHED
         return out
     except KeyboardInterrupt as e:
         rank_zero_info("\nDetected KeyboardInterrupt, attempting graceful shutdown ...")
@@ -146,14 +147,14 @@ def run_stage(
         _interrupt(t, e)
         raise
     finally:
-        t.training = t.validating = t.testing = t.predicting = t.sanity_checking = False
+        t.state.stage = None
         t._results = None
         t._train_results = None
         t.strategy.teardown()
 
 
 def _interrupt(t: Any, exception: BaseException) -> None:
-    t.state.status = "interrupted"
+    t.state.status = TrainerStatus.INTERRUPTED
     t.strategy.on_exception(exception)
     module = t.lightning_module
     for cb in t.callbacks:
@@ -188,6 +189,13 @@ def _run(
     if overridden(model, "configure_model"):
         call_lm(t, "configure_model")
     ckpt = None
+    if ckpt_path is None and fn == "fit" and _on_exception_callbacks(t):
+        ckpt_path = "last"  # as Lightning: a fit with OnExceptionCheckpoint resumes by default
+        rank_zero_warn(
+            "`.fit(ckpt_path=None)` was called with an `OnExceptionCheckpoint`: the last model of "
+            "the previous `fit` call is used if there is one. Pass `fit(ckpt_path=...)` to choose; "
+            "passing a value silences this warning."
+        )
     if ckpt_path is not None:
         path = resolve_ckpt_path(t, ckpt_path, fn)
         if path is not None:
@@ -208,7 +216,7 @@ def _run(
         result = (
             run_eval_stage(t, fn, verbose)
             if fn != "predict"
-            else run_predict(t, return_predictions)
+            else t.predict_loop.run(t, return_predictions)
         )
     if dm is not None:
         dm.teardown(stage=fn)
@@ -259,7 +267,7 @@ def _log_hyperparams(t: Any) -> None:
 def configure_optimizers(t: Any) -> None:
     model = t.lightning_module
     out = call_lm(t, "configure_optimizers")
-    opts, configs = parse_configure_optimizers(out)
+    opts, configs = parse_configure_optimizers(out, automatic=model._automatic_optimization)
     if model._automatic_optimization and len(opts) > 1:
         raise RuntimeError(
             "Training with multiple optimizers is only supported with manual optimization. Set "
@@ -284,10 +292,14 @@ def configure_optimizers(t: Any) -> None:
                 "gradient_clip_val=..., gradient_clip_algorithm=...)` in `training_step`."
             )
     for cfg in configs:
-        if not isinstance(
-            cfg.scheduler,
-            (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau),
-        ) and not overridden(model, "lr_scheduler_step"):
+        if (
+            model._automatic_optimization
+            and not isinstance(
+                cfg.scheduler,
+                (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau),
+            )
+            and not overridden(model, "lr_scheduler_step")
+        ):
             raise MisconfigurationException(
                 f"The provided lr scheduler `{type(cfg.scheduler).__name__}` doesn't follow "
                 "PyTorch's LRScheduler API. Override `LightningModule.lr_scheduler_step` to step it."
@@ -320,32 +332,48 @@ class _NoOptimizer(torch.optim.Optimizer):
 
 # ---------------------------------------------------------------------- checkpoints
 def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
-    if ckpt_path in ("best", "last"):
+    """The file that ``ckpt_path`` (a path, ``"best"``, ``"last"``) names, or None.
+
+    ``"last"`` is the newest of ``ModelCheckpoint``'s last file(s) and the files of
+    ``OnExceptionCheckpoint`` callbacks, so a run that crashed resumes from where it stopped."""
+    if ckpt_path == "best":
         cb = t.checkpoint_callback
         if cb is None:
             raise ValueError(
-                f"`.{fn}(ckpt_path={ckpt_path!r})` needs a `ModelCheckpoint` callback to know which "
-                "file that is. Pass a path instead."
+                f'`.{fn}(ckpt_path="best")` is set but `ModelCheckpoint` is not configured. Add one, '
+                "or pass a path."
             )
-        if ckpt_path == "best":
-            if not cb.best_model_path:
-                raise ValueError(
-                    f"`.{fn}(ckpt_path='best')` is set but `ModelCheckpoint` has not saved any "
-                    "checkpoint yet. Fit first, or pass a path."
-                )
-            return cb.best_model_path
-        last_name = getattr(cb, "CHECKPOINT_NAME_LAST", "last") or "last"
-        path = cb.last_model_path or _newest_ckpt(cb.dirpath or cb._resolve_dir(t), last_name)
-        if not path:
+        if not getattr(cb, "best_model_path", ""):
+            raise ValueError(
+                f"`.{fn}(ckpt_path='best')` is set but `ModelCheckpoint` has not saved any "
+                "checkpoint yet. Fit first, or pass a path."
+            )
+        return cb.best_model_path
+    if ckpt_path == "last":
+        candidates = {cb.ckpt_path for cb in _on_exception_callbacks(t)}
+        for cb in t.checkpoint_callbacks:
+            if not hasattr(cb, "last_model_path"):
+                continue
+            last_name = getattr(cb, "CHECKPOINT_NAME_LAST", "last") or "last"
+            folder = cb.dirpath or cb._resolve_dir(t)
+            candidates.add(cb.last_model_path or _newest_ckpt(folder, last_name))
+        existing = {p: os.path.getmtime(p) for p in candidates if p and os.path.isfile(p)}
+        if not existing:
             rank_zero_warn(
-                f".{fn}(ckpt_path='last') is set, but there is no last checkpoint "
-                "available. No checkpoint will be loaded."
+                f'.{fn}(ckpt_path="last") is set, but there is no last checkpoint available. No '
+                "checkpoint will be loaded. HINT: Set `ModelCheckpoint(..., save_last=True)`."
             )
             return None
-        return path
+        return max(existing, key=existing.__getitem__)
     if ckpt_path == "hpc":
         raise ValueError("ckpt_path='hpc' (SLURM auto-requeue) is not supported; pass a path.")
     return os.fspath(ckpt_path)
+
+
+def _on_exception_callbacks(t: Any) -> list[Any]:
+    from runtime.callbacks.on_exception import OnExceptionCheckpoint
+
+    return [cb for cb in t.callbacks if isinstance(cb, OnExceptionCheckpoint)]
 
 
 def _newest_ckpt(folder: str, name: str) -> str | None:
@@ -528,11 +556,14 @@ def run_sanity_check(t: Any) -> None:
             call_cb(t, "on_sanity_check_start")
             loaders = t._data.load_eval("val")
             counts = [min(c, n) for c in t._data.eval_counts["val"]]
+            t.num_sanity_val_batches = counts
             run_eval(t, "val", loaders, counts, in_fit=True)
             call_cb(t, "on_sanity_check_end")
     finally:
-        t.sanity_checking = False
+        t.training = True  # back to the stage the sanity check interrupted
         t._results = t._train_results
+        # what the sanity check logged is not a result (Lightning: reset_metrics)
+        t._callback_metrics, t._logged_metrics, t._pbar_metrics = {}, {}, {}
 
 
 def _done(t: Any) -> bool:
@@ -570,6 +601,18 @@ def fit_loop(t: Any) -> None:
             f"interval Trainer(log_every_n_steps={every}). Set a lower value for "
             "log_every_n_steps if you want to see logs for the training epoch."
         )
+    cvne = t.check_val_every_n_epoch
+    if (
+        t._has_val_batches()
+        and "val" not in data.eval_loaders
+        and (cvne is None or (t.current_epoch + 1) % cvne == 0)
+    ):
+        # as Lightning: the validation loaders are known before training starts (progress bars
+        # and callbacks read their length in on_train_start) even without a sanity check
+        t.validating = True
+        data.load_eval("val")
+        t.training = True
+    t._last_val_time = time.monotonic()  # a time-based val_check_interval counts from here
     call_both(t, "on_train_start")
     if t.num_training_batches == 0:
         rank_zero_info("`Trainer.fit` stopped: No training batches.")
@@ -608,6 +651,8 @@ def _set_sampler_epoch(loader: Any, epoch: int) -> None:
 
 
 def _val_check_batch(t: Any) -> float:
+    if t._val_check_time_interval is not None:
+        return math.inf  # validation is due by the clock (see ``_time_for_val``), not by batches
     n, interval = t.num_training_batches, t.val_check_interval
     if isinstance(interval, int):
         if t.check_val_every_n_epoch is not None and n != math.inf and interval > n:
@@ -661,6 +706,7 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
         check_val = val_epoch and (
             (val_every != math.inf and (idx_for_val + 1) % val_every == 0)
             or (t.should_stop and _can_stop_early(t))
+            or _time_for_val(t)
         )
         if is_last:
             pending = (stepped, check_val)
@@ -678,7 +724,15 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
             _run_fit_validation(t)
         return
     if pending is not None:
-        _after_batch(t, *pending, last=val_epoch and val_every == math.inf)
+        by_batches = t._val_check_time_interval is None
+        _after_batch(t, *pending, last=val_epoch and by_batches and val_every == math.inf)
+
+
+def _time_for_val(t: Any) -> bool:
+    """Time-based ``val_check_interval``: validate once that long has passed since the last
+    validation (or the start of training), at whatever batch that is, as Lightning 2.6."""
+    interval = t._val_check_time_interval
+    return interval is not None and time.monotonic() - t._last_val_time >= interval
 
 
 def _after_batch(t: Any, stepped: bool, check_val: bool, last: bool = False) -> None:
@@ -706,12 +760,10 @@ def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:
         return
     if zero_grad:
         call_lm(t, "on_validation_model_zero_grad")
-    t.validating = True
-    t.training = False
+    t.validating = True  # and so no longer training
     try:
         run_eval(t, "val", data.eval_loaders["val"], counts, in_fit=True)
     finally:
-        t.validating = False
         t.training = True
         t._results = t._train_results
     t._validation_ran = True
@@ -721,6 +773,8 @@ def _train_epoch_end(t: Any) -> None:
     counters = t._counters
     counters.epoch_processed += 1
     results = t._train_results
+    if results is not None:
+        results.epoch_ended = True
     _publish_epoch(t, results)
     call_cb(t, "on_train_epoch_end:plain")
     call_lm(t, "on_train_epoch_end")
@@ -765,6 +819,7 @@ def train_batch(t: Any, batch: Any, batch_idx: int, is_last: bool) -> Any:
     counters = t._counters
     counters.batches_total += 1
     counters.batches_in_epoch += 1
+    counters.in_step = True
     batch = transfer(t, batch, 0)
     results = t._results
     if results is not None:
@@ -773,11 +828,13 @@ def train_batch(t: Any, batch: Any, batch_idx: int, is_last: bool) -> Any:
     call_cb(t, "on_train_batch_start", batch, batch_idx)
     model = t.lightning_module
     if call_lm(t, "on_train_batch_start", batch, batch_idx) == -1:
+        counters.in_step = False
         return SKIP_EPOCH
     if model._automatic_optimization:
         outputs, stepped = _automatic_step(t, batch, batch_idx, is_last)
     else:
         outputs, stepped = _manual_step(t, batch, batch_idx), True
+    counters.in_step = False
     if stepped:
         step_schedulers(t, "step")
     if is_last:
@@ -915,8 +972,10 @@ def after_closure(t: Any, optimizer: Any) -> None:
 
 
 def step_schedulers(t: Any, interval: str, plateau: bool = False) -> None:
+    """Automatic optimization only: with manual optimization the user steps the schedulers
+    (Lightning never does), so stepping here too would step them twice."""
     configs = t.lr_scheduler_configs
-    if not configs:
+    if not configs or not t.lightning_module._automatic_optimization:
         return
     counters = t._counters
     for cfg in configs:
@@ -966,6 +1025,8 @@ def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
             f"No `{'validation_step' if stage == 'val' else 'test_step'}()` method defined on "
             f"{type(t.lightning_module).__name__} to run `Trainer.{fn}`."
         )
+    if (t.limit_val_batches if stage == "val" else t.limit_test_batches) == 0:
+        return []  # as Lightning: no dataloader, no hooks
     loaders = data.load_eval(stage)
     setattr(t, "validating" if stage == "val" else "testing", True)
     logged = run_eval(t, stage, loaders, data.eval_counts[stage], in_fit=False)
@@ -976,7 +1037,16 @@ def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
 
 
 def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> dict[str, Any]:
-    """The validation/test block: mode switch, start hooks, batches, epoch-end hooks, metrics."""
+    """The validation/test block: mode switch, start hooks, batches, epoch-end hooks, metrics.
+
+    All of it (hooks included, as Lightning) runs without autograd: ``no_grad`` inside ``fit``,
+    ``inference_mode`` for ``validate``/``test`` unless ``Trainer(inference_mode=False)``."""
+    grad_ctx = torch.no_grad if in_fit or not t.inference_mode else torch.inference_mode
+    with grad_ctx():
+        return _run_eval(t, stage, loaders, counts)
+
+
+def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]:
     prefix, eval_hook, train_hook = _EVAL[stage]
     model = t.lightning_module
     sanity = t.sanity_checking
@@ -998,35 +1068,35 @@ def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> d
             f"`{type(model).__name__}.{prefix}_step()`. Try adding `dataloader_idx=0` to its "
             "signature."
         )
-    grad_ctx = torch.no_grad if in_fit or not t.inference_mode else torch.inference_mode
     batches = 0
-    with grad_ctx():
-        for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
-            if count == 0:
-                continue
-            extra = (dl_idx,) if results_multi else ()
-            for batch_idx, batch in enumerate(loader):
-                batch = transfer(t, batch, dl_idx)
-                if results is not None:
-                    results.batch, results.batch_size, results.dataloader_idx = batch, None, dl_idx
-                call_both(t, f"on_{prefix}_batch_start", batch, batch_idx, *extra)
-                if results is not None:
-                    results.fx = f"{prefix}_step"
-                with t._precision.step_context():
-                    args = (batch, batch_idx) if takes_idx else (batch,)
-                    out = t.strategy.run_step(model, f"{prefix}_step", *args, *extra)
-                call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
-                batches += 1
-                if results is not None and not sanity:
-                    _, step_logged, _ = results.step_metrics()
-                    if step_logged:
-                        t._logged_metrics.update(step_logged)
-                        _send_to_loggers(t, step_logged, step=t._eval_steps[stage], epoch=False)
-                    t._eval_steps[stage] += 1
-                if batch_idx + 1 >= count:
-                    break
+    for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
+        if count == 0:
+            continue
+        extra = (dl_idx,) if results_multi else ()
+        for batch_idx, batch in enumerate(loader):
+            batch = transfer(t, batch, dl_idx)
+            if results is not None:
+                results.batch, results.batch_size, results.dataloader_idx = batch, None, dl_idx
+            call_both(t, f"on_{prefix}_batch_start", batch, batch_idx, *extra)
+            if results is not None:
+                results.fx = f"{prefix}_step"
+            with t._precision.step_context():
+                args = (batch, batch_idx) if takes_idx else (batch,)
+                out = t.strategy.run_step(model, f"{prefix}_step", *args, *extra)
+            call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
+            batches += 1
+            if results is not None and not sanity:
+                _, step_logged, _ = results.step_metrics()
+                if step_logged:
+                    t._logged_metrics.update(step_logged)
+                    _send_to_loggers(t, step_logged, step=t._eval_steps[stage], epoch=False)
+                t._eval_steps[stage] += 1
+            if batch_idx + 1 >= count:
+                break
     if stage == "val":
         t._counters.val_batches = batches
+    if results is not None:
+        results.epoch_ended = True
     call_both(t, f"on_{prefix}_epoch_end")
     logged: dict[str, Any] = {}
     if results is not None and not sanity:
@@ -1042,6 +1112,9 @@ def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> d
             m.training = mode
     if logged:
         _send_to_loggers(t, logged, step=t._batches_that_stepped)
+    if results is not None:
+        results.reset()  # logged torchmetrics start the next epoch empty (Lightning: reset_results)
+    t._last_val_time = time.monotonic()
     return logged
 
 
@@ -1071,52 +1144,3 @@ def _print_results(results: list[dict[str, float]], title: str) -> None:
     for k, v in rows:
         print(f"  {k:<{w1}}   {v:>{w2}.6g}")
     print(line, flush=True)
-
-
-# ---------------------------------------------------------------------- predict
-def run_predict(t: Any, return_predictions: bool) -> Any:
-    data = t._data
-    model = t.lightning_module
-    t._results = None
-    loaders = data.load_eval("predict")
-    counts = data.eval_counts["predict"]
-    data.current_eval_counts = counts
-    t.predicting = True
-    multi = len(loaders) > 1
-    modes = {m: m.training for m in model.modules()}
-    call_lm(t, "on_predict_model_eval")
-    call_both(t, "on_predict_start")
-    call_both(t, "on_predict_epoch_start")
-    takes_idx = _accepts(model.predict_step, "batch_idx", 2)
-    if multi and not _accepts(model.predict_step, "dataloader_idx", 3):
-        raise RuntimeError(
-            "You provided multiple `predict_dataloader`, but no `dataloader_idx` argument in "
-            f"`{type(model).__name__}.predict_step()`. Try adding `dataloader_idx=0` to its "
-            "signature."
-        )
-    grad_ctx = torch.inference_mode if t.inference_mode else torch.no_grad
-    all_preds: list[list[Any]] = []
-    with grad_ctx():
-        for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
-            preds: list[Any] = []
-            extra = (dl_idx,) if multi else ()
-            if count:
-                for batch_idx, batch in enumerate(loader):
-                    batch = transfer(t, batch, dl_idx)
-                    call_both(t, "on_predict_batch_start", batch, batch_idx, *extra)
-                    with t._precision.step_context():
-                        args = (batch, batch_idx) if takes_idx else (batch,)
-                        out = t.strategy.run_step(model, "predict_step", *args, *extra)
-                    call_both(t, "on_predict_batch_end", out, batch, batch_idx, *extra)
-                    if return_predictions:
-                        preds.append(out)
-                    if batch_idx + 1 >= count:
-                        break
-            all_preds.append(preds)
-    call_both(t, "on_predict_epoch_end")
-    call_both(t, "on_predict_end")
-    for m, mode in modes.items():
-        m.training = mode
-    if not return_predictions:
-        return None
-    return all_preds if multi else all_preds[0]

@@ -41,6 +41,17 @@ class _ClassOnly:
 
 
 class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHooks, nn.Module):
+    """A ``torch.nn.Module`` that also says how it is trained: ``training_step``,
+    ``configure_optimizers`` and, optionally, validation/test/predict steps and hooks.
+
+    The same class runs on ``runtime.Trainer`` and on Lightning's; checkpoints are in
+    Lightning's format (``state_dict``, ``hyper_parameters``, loops, callbacks)."""
+
+    # checkpoint keys, as Lightning names them
+    CHECKPOINT_HYPER_PARAMS_KEY = "hyper_parameters"
+    CHECKPOINT_HYPER_PARAMS_NAME = "hparams_name"
+    CHECKPOINT_HYPER_PARAMS_TYPE = "hparams_type"
+
     __jit_unused_properties__: list[str] = [
         "example_input_array",
         "on_gpu",
@@ -237,6 +248,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
             sync_dist,
             add_dataloader_idx,
             batch_size,
+            self._device,
         )
 
     def log_dict(

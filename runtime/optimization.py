@@ -95,8 +95,34 @@ def _sched_config(item: Any, monitor: str | None) -> LRSchedulerConfig:
     return cfg
 
 
-def parse_configure_optimizers(out: Any) -> tuple[list[Optimizer], list[LRSchedulerConfig]]:
-    """Normalises every return form of ``configure_optimizers`` to (optimizers, scheduler configs)."""
+def _manual_sched_config(item: Any) -> LRSchedulerConfig:
+    """Manual optimization: the user steps the scheduler, so nothing about *when* or *on what* it
+    steps is checked; ``interval``/``name`` stay for ``LearningRateMonitor``."""
+    if not isinstance(item, Mapping):
+        return LRSchedulerConfig(item)
+    if "scheduler" not in item:
+        raise MisconfigurationException(
+            f"An lr scheduler dict needs a 'scheduler' key; got keys {sorted(item)}."
+        )
+    ignored = [k for k in item if k in ("reduce_on_plateau", "monitor", "strict")]
+    if ignored:
+        warnings.warn(
+            f"The lr scheduler dict contains the key(s) {ignored}, but the keys will be ignored."
+            " You need to call `lr_scheduler.step()` manually in manual optimization.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+    kw = {k: v for k, v in item.items() if k in _SCHED_KEYS and k not in ignored}
+    return LRSchedulerConfig(**kw)
+
+
+def parse_configure_optimizers(
+    out: Any, automatic: bool = True
+) -> tuple[list[Optimizer], list[LRSchedulerConfig]]:
+    """Normalises every return form of ``configure_optimizers`` to (optimizers, scheduler configs).
+
+    With ``automatic=False`` (manual optimization) scheduler entries are only recorded: the
+    Trainer never steps them, so a ReduceLROnPlateau needs no monitor."""
     monitor = None
     scheds: list[Any] = []
     if out is None:
@@ -135,7 +161,7 @@ def parse_configure_optimizers(out: Any) -> tuple[list[Optimizer], list[LRSchedu
     configs = []
     for item in scheds:
         item, mon = item if isinstance(item, tuple) else (item, monitor)
-        configs.append(_sched_config(item, mon))
+        configs.append(_sched_config(item, mon) if automatic else _manual_sched_config(item))
     for cfg in configs:
         sched_opt = getattr(cfg.scheduler, "optimizer", None)
         if sched_opt is not None and not any(sched_opt is o for o in opts):
@@ -176,7 +202,7 @@ class LightningOptimizer:
     class (named ``Lightning<Optimizer>``), so ``isinstance(opt, torch.optim.SGD)`` holds.
     """
 
-    def __init__(self, optimizer: Optimizer, trainer: Any) -> None:
+    def __init__(self, optimizer: Optimizer, trainer: Any = None) -> None:
         self.__dict__.update(
             {
                 k: v
@@ -199,6 +225,13 @@ class LightningOptimizer:
         trainer = self._trainer
         if closure is None:
             closure = _noop_closure
+        elif not callable(closure):
+            raise MisconfigurationException(
+                "When `optimizer.step(closure)` is called, the closure should be callable (got a "
+                f"{type(closure).__name__})."
+            )
+        if trainer is None:  # a wrapper built by hand, outside a run: a plain step
+            return self._optimizer.step(closure, **kwargs)
         out = trainer._precision.optimizer_step(
             self._optimizer, closure, trainer._after_closure, **kwargs
         )

@@ -192,6 +192,9 @@ class Results:
         self.dataloader_idx: int | None = None
         self.multi_dataloader = False
         self.sync = sync  # callable(tensor, reduce_name) -> tensor, set by distributed strategies
+        # True from the end of the batch loop until ``reset``: reading ``callback_metrics`` then
+        # gives the epoch values (Lightning computes them live in ``on_*_epoch_end``)
+        self.epoch_ended = False
 
     # ------------------------------------------------------------------ logging
     def log(
@@ -207,6 +210,7 @@ class Results:
         sync_dist: bool,
         add_dataloader_idx: bool,
         batch_size: int | None,
+        device: Any = None,
     ) -> None:
         fx = self.fx
         dl_idx = self.dataloader_idx if self.multi_dataloader and add_dataloader_idx else None
@@ -229,12 +233,10 @@ class Results:
         elif _is_metric(value):
             entry.metric = value
             value = getattr(value, "_forward_cache", None)
-        elif (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            or isinstance(value, bool)
-        ):
-            value = float(value)
+        elif isinstance(value, (int, float)):
+            # as Lightning: a Python number becomes a tensor of the default dtype on the module's
+            # device, so callbacks and `callback_metrics` always see tensors
+            value = torch.tensor(float(value), dtype=torch.get_default_dtype(), device=device)
         else:
             raise ValueError(
                 f"self.log({name!r}, value) was called with a {type(value).__name__}; allowed are a "
@@ -281,15 +283,16 @@ class Results:
         d_step, d_epoch, ok_step, ok_epoch = rules
         on_step = d_step if on_step is None else bool(on_step)
         on_epoch = d_epoch if on_epoch is None else bool(on_epoch)
+        # the wording is Lightning's (tests and users match on it); the key is added after it
         if on_step not in ok_step:
             raise MisconfigurationException(
-                f"You can't `self.log({name!r}, on_step={on_step})` inside `{fx}`, must be one of "
-                f"{ok_step}."
+                f"You can't `self.log(on_step={on_step})` inside `{fx}`, must be one of "
+                f"{ok_step}. (key {name!r})"
             )
         if on_epoch not in ok_epoch:
             raise MisconfigurationException(
-                f"You can't `self.log({name!r}, on_epoch={on_epoch})` inside `{fx}`, must be one of "
-                f"{ok_epoch}."
+                f"You can't `self.log(on_epoch={on_epoch})` inside `{fx}`, must be one of "
+                f"{ok_epoch}. (key {name!r})"
             )
         if not on_step and not on_epoch:
             raise MisconfigurationException(
@@ -350,8 +353,11 @@ class Results:
         return cb, lg, pb
 
     def reset(self) -> None:
+        """End of an epoch (or of the sanity check): accumulators and every logged torchmetrics
+        ``Metric`` start again, as Lightning's ``reset_results``."""
         for e in self.entries.values():
-            if e.metric is not None and e.on_epoch:
+            if e.metric is not None:
                 e.metric.reset()
             e.reset()
             e.value = None
+        self.epoch_ended = False

@@ -20,7 +20,9 @@ from runtime.callbacks.base import Callback, Checkpoint
 from runtime.errors import MisconfigurationException
 from runtime.loggers.base import Logger
 from runtime.precision import make_precision, normalize_precision
+from runtime.prediction import PredictionLoop
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
+from runtime.states import RunningStage, TrainerState, stage_flag
 
 _REMOVED_HOOKS = {
     "training_epoch_end": "on_train_epoch_end",
@@ -42,19 +44,6 @@ _REMOVED_CB_HOOKS = {
 }
 
 
-class TrainerState:
-    __slots__ = ("fn", "status", "stage")
-
-    def __init__(self) -> None:
-        self.fn: str | None = None
-        self.status = "initializing"
-        self.stage: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status == "finished"
-
-
 class _Counters:
     """Progress counters kept in Lightning's checkpoint layout (see ``checkpoint.loops_state``)."""
 
@@ -62,6 +51,7 @@ class _Counters:
         "batches_total",
         "batches_in_epoch",
         "in_batch_end",
+        "in_step",
         "is_last_batch",
         "sched_total",
         "sched_cur",
@@ -74,7 +64,9 @@ class _Counters:
 
     def __init__(self) -> None:
         self.batches_total = self.batches_in_epoch = 0
-        self.in_batch_end = self.is_last_batch = False
+        # in_step: a batch has started and its optimization has not finished (an exception
+        # there leaves it unprocessed, so a resume runs it again, as Lightning)
+        self.in_batch_end = self.in_step = self.is_last_batch = False
         self.sched_total = self.sched_cur = self.steps_in_epoch = 0
         self.zero_grad_total = self.zero_grad_cur = self.val_batches = 0
         self.epoch_processed = 0
@@ -85,6 +77,14 @@ class _Counters:
 
 
 class Trainer:
+    training = stage_flag(RunningStage.TRAINING, "True while the training loop runs.")
+    validating = stage_flag(RunningStage.VALIDATING, "True while validation runs.")
+    testing = stage_flag(RunningStage.TESTING, "True while testing runs.")
+    predicting = stage_flag(RunningStage.PREDICTING, "True while prediction runs.")
+    sanity_checking = stage_flag(
+        RunningStage.SANITY_CHECKING, "True during the validation sanity check before fitting."
+    )
+
     def __init__(
         self,
         *,
@@ -257,7 +257,7 @@ class Trainer:
         self.min_epochs = min_epochs if min_epochs is not None else (1 if min_steps else 0)
         self.max_steps = max_steps
         self.min_steps = min_steps
-        self.max_time = self._parse_max_time(max_time)
+        self.max_time = self._parse_time(max_time)
         self.overfit_batches = self._limit("overfit_batches", overfit_batches, 0.0)
         if self.overfit_batches:
             limit_train_batches = limit_val_batches = self.overfit_batches
@@ -265,7 +265,16 @@ class Trainer:
         self.limit_val_batches = self._limit("limit_val_batches", limit_val_batches)
         self.limit_test_batches = self._limit("limit_test_batches", limit_test_batches)
         self.limit_predict_batches = self._limit("limit_predict_batches", limit_predict_batches)
-        self.val_check_interval = self._limit("val_check_interval", val_check_interval)
+        # a duration ("00:00:15:00", dict, timedelta) validates on wall-clock time instead
+        self._val_check_time_interval: float | None = None
+        if isinstance(val_check_interval, (str, dict, timedelta)):
+            self._val_check_time_interval = self._parse_time(
+                val_check_interval, "val_check_interval"
+            )
+            self.val_check_interval = val_check_interval
+        else:
+            self.val_check_interval = self._limit("val_check_interval", val_check_interval)
+        self._last_val_time = 0.0
         self.check_val_every_n_epoch = check_val_every_n_epoch
         if isinstance(self.val_check_interval, float) and self.val_check_interval > 1.0:
             raise MisconfigurationException(
@@ -310,8 +319,6 @@ class Trainer:
         self.state = TrainerState()
         self.should_stop = False
         self.interrupted = False
-        self.sanity_checking = False
-        self.training = self.validating = self.testing = self.predicting = False
         self.current_epoch = 0
         self.global_step = 0
         self._batches_that_stepped = 0
@@ -334,8 +341,10 @@ class Trainer:
         self.ckpt_path: str | None = None
         self.num_training_batches: float = math.inf
         self.num_val_batches: list[float] = []
+        self.num_sanity_val_batches: list[float] = []
         self.num_test_batches: list[float] = []
         self.num_predict_batches: list[float] = []
+        self.predict_loop = PredictionLoop()
 
     # ------------------------------------------------------------------ flag helpers
     @staticmethod
@@ -368,27 +377,28 @@ class Trainer:
         return value
 
     @staticmethod
-    def _parse_max_time(value: Any) -> float | None:
+    def _parse_time(value: Any, name: str = "max_time") -> float | None:
+        """Seconds from a timedelta, a dict of timedelta arguments or ``"DD:HH:MM:SS"``."""
         if value is None:
             return None
+        usage = "use 'DD:HH:MM:SS', a datetime.timedelta or a dict such as {'minutes': 5}."
         if isinstance(value, timedelta):
             return value.total_seconds()
         if isinstance(value, dict):
-            return timedelta(**value).total_seconds()
+            try:
+                return timedelta(**value).total_seconds()
+            except TypeError as e:
+                raise MisconfigurationException(f"Trainer({name}={value!r}): {e}; {usage}") from e
         if isinstance(value, str):
             try:
                 parts = [int(p) for p in value.split(":")]
             except ValueError:
                 parts = []
             if len(parts) != 4:
-                raise MisconfigurationException(
-                    f"Trainer(max_time={value!r}): use 'DD:HH:MM:SS', a timedelta or a dict."
-                )
+                raise MisconfigurationException(f"Trainer({name}={value!r}): {usage}")
             d, h, m, s = parts
             return timedelta(days=d, hours=h, minutes=m, seconds=s).total_seconds()
-        raise MisconfigurationException(
-            f"Trainer(max_time={value!r}): use 'DD:HH:MM:SS', a timedelta or a dict."
-        )
+        raise MisconfigurationException(f"Trainer({name}={value!r}): {usage}")
 
     def _select_strategy(self, strategy: Any, acc: str, indices: list[int], num_nodes: int) -> Any:
         from runtime.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy, Strategy
@@ -546,12 +556,21 @@ class Trainer:
         }
 
     def _merge_live_step_metrics(self) -> None:
-        results = self._train_results
-        if results is not None and self.training and not self.sanity_checking:
-            cb, lg, pb = results.step_metrics()
+        """Brings what the running stage logged so far into the metric dicts, as Lightning's
+        ``callback_metrics`` does when read: the training step values at any time during ``fit``
+        (also while validating), and a stage's epoch values once its batch loop has ended (so
+        ``on_validation_epoch_end`` and the callbacks see this epoch's numbers, not the last's)."""
+        train = self._train_results
+        sanity = self.sanity_checking
+        if train is not None and not sanity:
+            cb, lg, pb = train.step_metrics()
             self._callback_metrics.update(cb)
             self._logged_metrics.update(lg)
             self._pbar_metrics.update(pb)
+        results = self._results
+        if results is not None and results.epoch_ended:
+            cb, _, _ = results.epoch_metrics()
+            self._callback_metrics.update(cb)
 
     @property
     def is_last_batch(self) -> bool:

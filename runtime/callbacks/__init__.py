@@ -5,15 +5,19 @@ from runtime.callbacks.early_stopping import EarlyStopping
 from runtime.callbacks.lr_monitor import LearningRateMonitor
 from runtime.callbacks.model_checkpoint import ModelCheckpoint
 from runtime.callbacks.model_summary import ModelSummary
+from runtime.callbacks.on_exception import OnExceptionCheckpoint
+from runtime.callbacks.prediction_writer import BasePredictionWriter
 from runtime.callbacks.progress import ProgressBar, TQDMProgressBar
 
 __all__ = [
+    "BasePredictionWriter",
     "Callback",
     "Checkpoint",
     "EarlyStopping",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",
+    "OnExceptionCheckpoint",
     "ProgressBar",
     "TQDMProgressBar",
 ]

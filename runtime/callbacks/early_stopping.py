@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from enum import Enum
 from typing import Any
 
 import torch
@@ -12,7 +13,23 @@ from runtime.errors import MisconfigurationException
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 
 
+class EarlyStoppingReason(Enum):
+    """Why ``EarlyStopping`` stopped the run (``early_stopping.stopping_reason``); the values
+    are Lightning's, and are what a checkpoint stores."""
+
+    NOT_STOPPED = 0
+    STOPPING_THRESHOLD = 1
+    DIVERGENCE_THRESHOLD = 2
+    PATIENCE_EXHAUSTED = 3
+    NON_FINITE_METRIC = 4
+
+
 class EarlyStopping(Callback):
+    """Stops ``fit`` when ``monitor`` has not improved by ``min_delta`` for ``patience`` checks,
+    crosses ``stopping_threshold``/``divergence_threshold``, or is not finite. Checks run at the
+    end of validation (or of the training epoch where there is no validation).
+    ``stopping_reason`` and ``stopping_reason_message`` say why it stopped."""
+
     mode_dict = {"min": torch.lt, "max": torch.gt}
 
     def __init__(
@@ -48,7 +65,7 @@ class EarlyStopping(Callback):
         self.wait_count = 0
         self.stopped_epoch = 0
         self.best_score = torch.tensor(math.inf if mode == "min" else -math.inf)
-        self.stopping_reason = 0
+        self.stopping_reason = EarlyStoppingReason.NOT_STOPPED
         self.stopping_reason_message: str | None = None
 
     @property
@@ -81,7 +98,7 @@ class EarlyStopping(Callback):
             "stopped_epoch": self.stopped_epoch,
             "best_score": self.best_score,
             "patience": self.patience,
-            "stopping_reason": self.stopping_reason,
+            "stopping_reason": self.stopping_reason.value,
             "stopping_reason_message": self.stopping_reason_message,
         }
 
@@ -90,7 +107,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch = state_dict["stopped_epoch"]
         self.best_score = state_dict["best_score"]
         self.patience = state_dict["patience"]
-        self.stopping_reason = state_dict.get("stopping_reason", 0)
+        self.stopping_reason = EarlyStoppingReason(state_dict.get("stopping_reason", 0))
         self.stopping_reason_message = state_dict.get("stopping_reason_message")
 
     def _skip(self, trainer: Any) -> bool:
@@ -122,21 +139,21 @@ class EarlyStopping(Callback):
     def _evaluate(self, current: torch.Tensor) -> tuple[bool, str | None]:
         op = self.monitor_op
         if self.check_finite and not torch.isfinite(current):
-            self.stopping_reason = 3
+            self.stopping_reason = EarlyStoppingReason.NON_FINITE_METRIC
             return True, (
                 f"Monitored metric {self.monitor} = {float(current)} is not finite. "
                 f"Previous best value was {float(self.best_score):.3f}. Signaling Trainer "
                 "to stop."
             )
         if self.stopping_threshold is not None and op(current, self.stopping_threshold):
-            self.stopping_reason = 1
+            self.stopping_reason = EarlyStoppingReason.STOPPING_THRESHOLD
             return True, (
                 f"Stopping threshold reached: {self.monitor} = {float(current)} "
                 f"{'<' if self.mode == 'min' else '>'} {self.stopping_threshold}. "
                 "Signaling Trainer to stop."
             )
         if self.divergence_threshold is not None and op(-current, -self.divergence_threshold):
-            self.stopping_reason = 2
+            self.stopping_reason = EarlyStoppingReason.DIVERGENCE_THRESHOLD
             return True, (
                 f"Divergence threshold reached: {self.monitor} = {float(current)} "
                 f"{'>' if self.mode == 'min' else '<'} {self.divergence_threshold}. "
@@ -155,7 +172,7 @@ class EarlyStopping(Callback):
             )
         self.wait_count += 1
         if self.wait_count >= self.patience:
-            self.stopping_reason = 4
+            self.stopping_reason = EarlyStoppingReason.PATIENCE_EXHAUSTED
             return True, (
                 f"Monitored metric {self.monitor} did not improve in the last "
                 f"{self.wait_count} records. Best score: {float(self.best_score):.3f}. "

@@ -9,6 +9,10 @@ from runtime.errors import MisconfigurationException
 
 
 class LearningRateMonitor(Callback):
+    """Logs the learning rate of every optimizer (``lr-<Optimizer>``, or the scheduler dict's
+    ``name``), per step or per epoch as its scheduler steps; optionally momentum (``betas[0]``
+    for Adam-like optimizers) and weight decay. Needs a logger."""
+
     def __init__(
         self,
         logging_interval: str | None = None,
@@ -24,6 +28,8 @@ class LearningRateMonitor(Callback):
         self.log_momentum = log_momentum
         self.log_weight_decay = log_weight_decay
         self.lrs: dict[str, list[float]] = {}
+        self.last_momentum_values: dict[str, float] = {}
+        self.last_weight_decay_values: dict[str, float] = {}
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if not trainer.loggers:
@@ -62,24 +68,43 @@ class LearningRateMonitor(Callback):
             named.append((base if n == 0 else f"{base}-{n}", opt, interval))
         return named
 
+    @staticmethod
+    def _group_key(name: str, groups: list[dict], i: int) -> str:
+        """``name`` for a single group; ``name/pgN`` or ``name/<group's "name">`` otherwise."""
+        pg_name = groups[i].get("name")
+        if len(groups) > 1:
+            return f"{name}/{pg_name or f'pg{i + 1}'}"
+        return f"{name}/{pg_name}" if pg_name else name
+
     def _log(self, trainer: Any, interval: str) -> None:
+        import torch
+
         stats: dict[str, float] = {}
         for name, opt, sched_interval in self._names(trainer):
             if self.logging_interval is None and sched_interval not in (interval, "any"):
                 continue
             groups = opt.param_groups
+            betas = "betas" in getattr(opt, "defaults", {})
             for i, g in enumerate(groups):
-                key = name if len(groups) == 1 else f"{name}/pg{i + 1}"
+                key = self._group_key(name, groups, i)
                 stats[key] = float(g["lr"])
                 self.lrs.setdefault(key, []).append(stats[key])
                 if self.log_momentum:
-                    m = g.get("momentum", g.get("betas", (0.0,))[0] if "betas" in g else 0.0)
-                    stats[f"{key.replace(name, name + '-momentum', 1)}"] = float(m)
-                if self.log_weight_decay:
-                    stats[f"{key.replace(name, name + '-weight_decay', 1)}"] = float(
-                        g.get("weight_decay", 0.0)
+                    m = g["betas"][0] if betas else g.get("momentum", 0)
+                    stats[f"{key}-momentum"] = self.last_momentum_values[f"{key}-momentum"] = float(
+                        m
                     )
+                if self.log_weight_decay:
+                    wd = float(g.get("weight_decay", 0.0))
+                    stats[f"{key}-weight_decay"] = wd
+                    self.last_weight_decay_values[f"{key}-weight_decay"] = wd
         if stats:
+            # as Lightning 2.6: the values are also callback metrics (a scheduler or a callback
+            # can monitor the learning rate)
+            device = trainer.strategy.root_device
+            trainer._callback_metrics.update(
+                {k: torch.tensor(v, device=device) for k, v in stats.items()}
+            )
             step = trainer._batches_that_stepped
             for logger in trainer.loggers:
                 logger.log_metrics(stats, step=step)

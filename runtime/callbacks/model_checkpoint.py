@@ -145,9 +145,25 @@ class ModelCheckpoint(Checkpoint):
             self._save_last(trainer, self._metrics(trainer))
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        if self.save_on_exception and trainer.training and self.dirpath:
-            name = f"exception-{type(exception).__name__}{self.FILE_EXTENSION}"
-            trainer.save_checkpoint(os.path.join(self.dirpath, name), self.save_weights_only)
+        """``save_on_exception=True``: the state at the exception, under this callback's own
+        ``filename`` pattern (plus ``last`` with ``save_last``), unless this step is saved."""
+        if (
+            not self.save_on_exception
+            or not self.dirpath
+            or trainer.fast_dev_run
+            or trainer.sanity_checking
+            or self._last_global_step_saved == trainer.global_step
+        ):
+            return
+        metrics = self._metrics(trainer)
+        path = self.format_checkpoint_name(metrics)
+        self._write(trainer, path)
+        self._save_last(trainer, metrics)
+        self._last_global_step_saved = trainer.global_step
+        rank_zero_info(
+            f"An {type(exception).__name__} was raised with message: {exception}, saved "
+            f"checkpoint to {path}"
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -194,6 +210,8 @@ class ModelCheckpoint(Checkpoint):
     def _should_save_on_train_epoch_end(self, trainer: Any) -> bool:
         if self._save_on_train_epoch_end is not None:
             return self._save_on_train_epoch_end
+        if trainer._val_check_time_interval is not None:
+            return False  # time-based validation: save when validation runs
         if trainer.check_val_every_n_epoch != 1:
             return False
         if not trainer._has_val_batches():

@@ -25,10 +25,80 @@ def _fmt(value: Any) -> str:
 
 
 class ProgressBar(Callback):
-    """Common base so ``isinstance(cb, ProgressBar)`` works as in Lightning."""
+    """Base of progress bars: subclass it (or ``TQDMProgressBar``) to draw progress your way.
 
-    def disable(self) -> None: ...
-    def enable(self) -> None: ...
+    Gives what a bar needs: ``self.trainer`` (after ``setup``), the batch totals of the running
+    stage, the stage descriptions and ``get_metrics`` (what ``self.log(..., prog_bar=True)``
+    recorded, plus the logger version as ``v_num``)."""
+
+    def __init__(self) -> None:
+        self._trainer: Any = None
+        self._current_eval_dataloader_idx: int | None = None
+
+    @property
+    def trainer(self) -> Any:
+        if self._trainer is None:
+            raise TypeError(f"The `{type(self).__name__}._trainer` reference has not been set yet.")
+        return self._trainer
+
+    sanity_check_description = "Sanity Checking"
+    train_description = "Training"
+    validation_description = "Validation"
+    test_description = "Testing"
+    predict_description = "Predicting"
+
+    @property
+    def total_train_batches(self) -> int | float:
+        """Batches in one training epoch (``inf`` for a loader without length)."""
+        return self.trainer.num_training_batches
+
+    def _current(self, counts: list) -> int | float:
+        idx = self._current_eval_dataloader_idx or 0
+        return counts[idx] if idx < len(counts) else 0
+
+    @property
+    def total_val_batches_current_dataloader(self) -> int | float:
+        t = self.trainer
+        counts = t.num_sanity_val_batches if t.sanity_checking else t.num_val_batches
+        return self._current(counts)
+
+    @property
+    def total_test_batches_current_dataloader(self) -> int | float:
+        return self._current(self.trainer.num_test_batches)
+
+    @property
+    def total_predict_batches_current_dataloader(self) -> int | float:
+        return self._current(self.trainer.num_predict_batches)
+
+    @property
+    def total_val_batches(self) -> int | float:
+        """Validation batches of one validation run in ``fit`` (0 where this epoch has none)."""
+        t = self.trainer
+        if not t._has_val_batches():
+            return 0
+        return sum(t.num_val_batches)
+
+    def has_dataloader_changed(self, dataloader_idx: int) -> bool:
+        old = self._current_eval_dataloader_idx
+        self._current_eval_dataloader_idx = dataloader_idx
+        return old != dataloader_idx
+
+    def reset_dataloader_idx_tracker(self) -> None:
+        self._current_eval_dataloader_idx = None
+
+    def disable(self) -> None:
+        """Called on ranks other than 0 (and by ``enable_progress_bar=False``): draw nothing."""
+
+    def enable(self) -> None:
+        """Undoes ``disable``."""
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        print(*args, **kwargs)
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._trainer = trainer
+        if not trainer.is_global_zero:
+            self.disable()
 
     def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
         metrics = dict(trainer.progress_bar_metrics)
@@ -46,6 +116,7 @@ class TQDMProgressBar(ProgressBar):
         leave: bool = False,
         min_interval: float = 0.2,
     ) -> None:
+        super().__init__()
         if refresh_rate < 0:
             raise ValueError(f"TQDMProgressBar(refresh_rate={refresh_rate}) must be >= 0.")
         self._refresh_rate = refresh_rate

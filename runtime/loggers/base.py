@@ -114,8 +114,46 @@ class FolderLogger(Logger):
         return os.path.join(self.root_dir, version)
 
 
+class _NullExperiment:
+    """What ``DummyLogger.experiment`` gives: every attribute is a call that does nothing, and
+    indexing gives the experiment again, so ``self.logger.experiment.add_image(...)`` in user code
+    runs unchanged under ``fast_dev_run``."""
+
+    def _nothing(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._nothing
+
+    def __getitem__(self, idx: Any) -> _NullExperiment:
+        return self
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        pass
+
+
 class DummyLogger(Logger):
-    """Swallows everything (used by ``fast_dev_run``)."""
+    """Swallows everything (used by ``fast_dev_run``): any method call is accepted and does
+    nothing, and ``experiment`` answers every attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._experiment = _NullExperiment()
+
+    @property
+    def experiment(self) -> _NullExperiment:
+        return self._experiment
+
+    def __getattr__(self, name: str) -> Any:
+        # a logger-specific method (``log_image``, ``log_table`` ...) called on the dummy
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._experiment._nothing
+
+    def __getitem__(self, idx: int) -> DummyLogger:
+        return self
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
 

@@ -12,6 +12,7 @@ import torch
 
 import runtime as L
 from runtime.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from runtime.callbacks.early_stopping import EarlyStoppingReason
 from runtime.errors import MisconfigurationException
 from runtime.loggers import CSVLogger
 from tests.helpers.models import RegModel, loader, quiet
@@ -136,7 +137,10 @@ def test_early_stopping(kw, stopped_at):
 def test_early_stopping_check_finite_and_mode_max():
     es = EarlyStopping("val_loss")
     _, t = fit_with([es], values=(0.5, float("nan"), 0.1, 0.1, 0.1), enable_checkpointing=False)
-    assert t.current_epoch == 2 and es.stopping_reason == 3
+    assert t.current_epoch == 2
+    # Lightning's enum and values (a checkpoint stores the value: 4 is NON_FINITE_METRIC there)
+    assert es.stopping_reason == EarlyStoppingReason.NON_FINITE_METRIC
+    assert es.state_dict()["stopping_reason"] == 4
     es = EarlyStopping("val_acc", mode="max", patience=1)
     _, t = fit_with([es], enable_checkpointing=False)
     assert t.current_epoch == 3

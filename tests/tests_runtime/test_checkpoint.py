@@ -295,5 +295,5 @@ def test_ckpt_path_last_only_considers_last_checkpoints(tmp_path):
         last_model_path="", dirpath=str(tmp_path), CHECKPOINT_NAME_LAST="last",
         _resolve_dir=lambda t: str(tmp_path),
     )  # fmt: skip
-    trainer = SimpleNamespace(checkpoint_callback=cb)
+    trainer = SimpleNamespace(checkpoint_callback=cb, checkpoint_callbacks=[cb], callbacks=[cb])
     assert resolve_ckpt_path(trainer, "last", "fit") == str(tmp_path / "last.ckpt")

@@ -1,0 +1,562 @@
+"""Behaviour that Lightning's own tests pin down and user numbers depend on: when logged metrics
+are computed and reset, scheduler stepping under manual optimization, hyperparameters of
+subclasses, stage flags, eval hooks without autograd, exception checkpoints, prediction writers.
+
+Where a behaviour is cheap to run on both engines, the test runs both and compares; every test
+also states the expected values, so it still means something without Lightning installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import runtime as L
+from runtime.callbacks import BasePredictionWriter, ModelCheckpoint, OnExceptionCheckpoint
+from tests.helpers.models import RegModel, loader, quiet
+
+QUIET = dict(
+    logger=False,
+    enable_checkpointing=False,
+    enable_progress_bar=False,
+    enable_model_summary=False,
+)
+
+
+def _engines():
+    engines = ["runtime"]
+    try:
+        importlib.import_module("lightning")
+        engines.append("lightning")
+    except ImportError:
+        pass
+    return engines
+
+
+# --------------------------------------------------------------------- logged metrics
+def _metric_run(engine):
+    """A torchmetrics accuracy logged from validation_step; epoch 0 sees 8 right answers out of
+    16, epoch 1 none. What callback_metrics holds at each epoch end, and after fit."""
+    tm = pytest.importorskip("torchmetrics")
+    Lm = importlib.import_module(engine)
+    seen = []
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 2)
+            self.acc = tm.classification.MulticlassAccuracy(num_classes=2, average="micro")
+
+        def training_step(self, batch, batch_idx):
+            loss = torch.nn.functional.cross_entropy(self.layer(batch[0]), batch[1])
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            right = batch_idx < 8 and self.current_epoch == 0 and not self.trainer.sanity_checking
+            preds = torch.tensor([[0.1, 0.9]]) if right else torch.tensor([[0.9, 0.1]])
+            self.acc(preds, torch.tensor([1]))
+            self.log("val_acc", self.acc, on_step=True, on_epoch=True)
+            self.log("n", batch_idx)  # a Python int
+
+        def on_validation_epoch_end(self):
+            cm = self.trainer.callback_metrics
+            seen.append(
+                (
+                    self.trainer.sanity_checking,
+                    {k: round(float(v), 4) for k, v in cm.items()},
+                    {k: type(v).__name__ for k, v in cm.items()},
+                )
+            )
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    trainer = Lm.Trainer(max_epochs=2, limit_train_batches=4, limit_val_batches=16, **QUIET)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(M(), DataLoader(data, batch_size=4), DataLoader(data, batch_size=1))
+    final = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}
+    return seen, final
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_logged_metric_is_reset_and_callback_metrics_are_live(engine):
+    seen, final = _metric_run(engine)
+    (sanity, sanity_vals, _), (_, epoch0, types0), (_, epoch1, _) = seen
+    # the sanity check's numbers are visible while it runs, then dropped and the metric reset
+    assert sanity and sanity_vals["val_acc"] == 0.0 and "train_loss" not in sanity_vals
+    # this epoch's values in on_validation_epoch_end (not {} / the previous epoch's)
+    assert epoch0["val_acc"] == 0.5 and epoch0["n"] == 7.5 and "train_loss" in epoch0
+    assert epoch1["val_acc"] == 0.0  # a metric that is not reset would give 8/32 here
+    assert final["val_acc"] == 0.0
+    # numbers become tensors, as Lightning
+    assert types0["n"] == "Tensor"
+
+
+def test_callback_metrics_match_lightning():
+    pytest.importorskip("lightning")
+    assert _metric_run("runtime") == _metric_run("lightning")
+
+
+def test_early_stopping_on_a_training_metric_with_a_validation_loop():
+    """`EarlyStopping(monitor="train_loss")` checks at validation end; the training step
+    value must be in callback_metrics there (it raised 'not available' before)."""
+    from runtime.callbacks import EarlyStopping
+
+    stopper = EarlyStopping(monitor="train_loss", patience=0, min_delta=10.0)
+    trainer = L.Trainer(**quiet(max_epochs=5, callbacks=[stopper]))
+    trainer.fit(RegModel(), loader(n=32), loader(n=16))
+    assert trainer.current_epoch == 2  # epoch 0 sets the best, epoch 1 fails by 10 and stops
+
+
+# --------------------------------------------------------------------- manual optimization
+class _ManualSched(L.LightningModule):
+    def __init__(self, scheduler):
+        super().__init__()
+        self.automatic_optimization = False
+        self.layer = torch.nn.Linear(8, 1)
+        self.kind = scheduler
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        loss = torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        if self.trainer.is_last_batch:
+            sch = self.lr_schedulers()
+            if self.kind == "plateau":
+                sch.step(loss.detach())
+            else:
+                sch.step()
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=1.0)
+        if self.kind == "plateau":
+            return [opt], [torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)]
+        if self.kind == "custom":
+            return [opt], [_HalvingScheduler(opt)]
+        return [opt], [torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)]
+
+
+class _HalvingScheduler:
+    """Not a torch scheduler: allowed with manual optimization (the user steps it)."""
+
+    def __init__(self, opt):
+        self.optimizer = opt
+
+    def step(self):
+        for g in self.optimizer.param_groups:
+            g["lr"] *= 0.5
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+@pytest.mark.parametrize("kind", ["step", "custom", "plateau"])
+def test_manual_optimization_schedulers_are_stepped_only_by_the_user(kind):
+    model = _ManualSched(kind)
+    trainer = L.Trainer(**quiet(max_epochs=3))
+    trainer.fit(model, loader(n=16))
+    lr = model.optimizers().param_groups[0]["lr"]
+    if kind == "plateau":
+        assert lr <= 0.5  # stepped by the user with a metric, no monitor needed
+    else:
+        assert lr == pytest.approx(0.125)  # three user steps of x0.5, not six
+
+
+# --------------------------------------------------------------------- hyperparameters
+class _Parent(L.LightningModule):
+    def __init__(self, batch_size=64):
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class _Child(_Parent):
+    def __init__(self, *args, subclass_arg=1200, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.save_hyperparameters()
+
+
+class _OddNames(_Parent):
+    def __init__(obj, *more, other_arg=300, **more_kw):  # noqa: N805
+        super().__init__(*more, **more_kw)
+        obj.save_hyperparameters()
+
+
+class _Overrides(_Parent):
+    def __init__(self, batch_size=8, **kwargs):
+        super().__init__(batch_size=batch_size * 2)
+        self.save_hyperparameters()
+
+
+class _DataParent(L.LightningDataModule):
+    def __init__(self, batch_size=8):
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class _DataChild(_DataParent):
+    def __init__(self, *args, extra=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.save_hyperparameters()
+
+
+@pytest.mark.parametrize(
+    "cls,expected",
+    [
+        (_Child, {"batch_size": 64, "subclass_arg": 1200}),
+        (_OddNames, {"batch_size": 64, "other_arg": 300}),
+        (_DataChild, {"batch_size": 8, "extra": 1}),
+        (_Overrides, {"batch_size": 8}),  # the subclass's own argument wins, as in Lightning
+    ],
+)
+def test_save_hyperparameters_keeps_parent_arguments(cls, expected):
+    assert dict(cls().hparams) == expected
+
+
+def test_subclass_hyperparameters_survive_a_checkpoint(tmp_path):
+    model = _Child(batch_size=179)
+
+    class Fit(_Child):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.net = torch.nn.Linear(8, 1)
+
+        def training_step(self, batch, batch_idx):
+            return torch.nn.functional.mse_loss(self.net(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    model = Fit(batch_size=179)
+    trainer = L.Trainer(**quiet(max_epochs=1, default_root_dir=str(tmp_path)))
+    trainer.fit(model, loader(n=16))
+    path = str(tmp_path / "m.ckpt")
+    trainer.save_checkpoint(path)
+    raw = torch.load(path, weights_only=True)
+    assert raw[L.LightningModule.CHECKPOINT_HYPER_PARAMS_KEY] == {
+        "batch_size": 179,
+        "subclass_arg": 1200,
+    }
+    assert Fit.load_from_checkpoint(path).hparams.batch_size == 179
+
+
+# --------------------------------------------------------------------- loggers
+def test_fast_dev_run_logger_experiment_accepts_anything():
+    class M(RegModel):
+        def training_step(self, batch, batch_idx):
+            self.logger.experiment.add_histogram("w", self.net[0].weight)
+            self.logger.experiment["key"].log(1.0)
+            self.logger.log_image(key="x", images=[])
+            return super().training_step(batch, batch_idx)
+
+    trainer = L.Trainer(fast_dev_run=2, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(M(), loader(n=32))
+    assert trainer.global_step == 2
+
+
+# --------------------------------------------------------------------- stages and autograd
+@pytest.mark.parametrize("engine", _engines())
+def test_eval_hooks_run_without_autograd_and_limit_zero_runs_nothing(engine):
+    Lm = importlib.import_module(engine)
+    calls = []
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).sum()
+
+        def validation_step(self, batch, batch_idx):
+            pass
+
+        def test_step(self, batch, batch_idx):
+            pass
+
+        def predict_step(self, batch, batch_idx):
+            return batch[0].sum()
+
+        def _loader(self):
+            calls.append("dataloader")
+            return DataLoader(TensorDataset(torch.randn(8, 4)), batch_size=2)
+
+        val_dataloader = test_dataloader = predict_dataloader = _loader
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    for hook in ("on_validation_start", "on_test_start", "on_predict_start", "on_test_end"):
+
+        def record(self, _hook=hook):
+            calls.append((_hook, torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+
+        setattr(M, hook, record)
+    m = M()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert Lm.Trainer(limit_val_batches=0, **QUIET).validate(m) == []
+        assert Lm.Trainer(limit_test_batches=0, **QUIET).test(m) == []
+        assert Lm.Trainer(limit_predict_batches=0, **QUIET).predict(m) is None
+        assert calls == []
+        Lm.Trainer(**QUIET).test(m, verbose=False)
+        Lm.Trainer(**QUIET).predict(m)
+        Lm.Trainer(inference_mode=False, **QUIET).validate(m, verbose=False)
+    assert calls == [
+        "dataloader",
+        ("on_test_start", False, True),
+        ("on_test_end", False, True),
+        "dataloader",
+        ("on_predict_start", False, True),
+        "dataloader",
+        ("on_validation_start", False, False),
+    ]
+
+
+def test_trainer_state_is_lightning_shaped():
+    from runtime.states import RunningStage, TrainerFn, TrainerStatus
+
+    stages = []
+
+    class M(RegModel):
+        def training_step(self, batch, batch_idx):
+            stages.append((self.trainer.state.stage, self.trainer.training))
+            return super().training_step(batch, batch_idx)
+
+        def validation_step(self, batch, batch_idx):
+            t = self.trainer
+            stages.append((t.state.stage, t.training or t.validating and t.sanity_checking))
+            return super().validation_step(batch, batch_idx)
+
+    trainer = L.Trainer(
+        **quiet(max_epochs=1, limit_train_batches=1, limit_val_batches=1, num_sanity_val_steps=1)
+    )
+    assert trainer.state.status == TrainerStatus.INITIALIZING
+    trainer.fit(M(), loader(n=16), loader(n=16))
+    assert trainer.state.fn == TrainerFn.FITTING == "fit" and trainer.state.fn.value == "fit"
+    assert trainer.state.status.value == "finished" and trainer.state.finished
+    assert stages == [
+        (RunningStage.SANITY_CHECKING, False),
+        (RunningStage.TRAINING, True),
+        (RunningStage.VALIDATING, False),
+    ]
+    assert trainer.state.stage is None and not trainer.training
+
+
+def test_hand_built_lightning_optimizer_steps_without_a_trainer():
+    from runtime.optimization import LightningOptimizer
+
+    p = torch.nn.Parameter(torch.ones(1))
+    opt = LightningOptimizer(torch.optim.SGD([p], lr=0.5))
+    p.grad = torch.ones(1)
+    opt.step()
+    assert p.item() == 0.5 and isinstance(opt, torch.optim.SGD)
+    with pytest.raises(Exception, match="closure should be callable"):
+        opt.step(closure=3)
+
+
+def test_progress_bar_subclass_sees_the_trainer_and_batch_totals():
+    from runtime.callbacks import ProgressBar
+
+    seen = {}
+
+    class Bar(ProgressBar):
+        def on_train_epoch_start(self, trainer, pl_module):
+            seen["train"] = self.total_train_batches
+            seen["val"] = self.total_val_batches
+            seen["same"] = self.trainer is trainer
+
+    trainer = L.Trainer(**quiet(max_epochs=1, callbacks=[Bar()], enable_progress_bar=True))
+    trainer.fit(RegModel(), loader(n=24), loader(n=16))
+    assert seen == {"train": 3, "val": 2, "same": True}
+
+
+# --------------------------------------------------------------------- checkpoints
+class _Boom(RegModel):
+    def training_step(self, batch, batch_idx):
+        if self.current_epoch == 1 and batch_idx == 1:
+            raise RuntimeError("Trouble!")
+        return super().training_step(batch, batch_idx)
+
+
+def test_model_checkpoint_save_on_exception_uses_its_filename(tmp_path):
+    ckpt = ModelCheckpoint(dirpath=tmp_path, filename="exception", save_on_exception=True)
+    trainer = L.Trainer(**quiet(max_epochs=3, callbacks=[ckpt], enable_checkpointing=True))
+    with pytest.raises(RuntimeError, match="Trouble!"):
+        trainer.fit(_Boom(), loader(n=32))
+    assert (tmp_path / "exception.ckpt").is_file()
+    saved = torch.load(tmp_path / "exception.ckpt", weights_only=False)
+    assert saved["global_step"] == 5 and saved["state_dict"]
+
+
+def test_on_exception_checkpoint_and_resume_from_it(tmp_path):
+    ft = OnExceptionCheckpoint(tmp_path)
+    trainer = L.Trainer(**quiet(max_epochs=3, callbacks=[ft], enable_checkpointing=True))
+    with pytest.raises(RuntimeError, match="Trouble!"):
+        trainer.fit(_Boom(), loader(n=32))
+    assert os.path.isfile(ft.ckpt_path) and ft.ckpt_path.endswith("on_exception.ckpt")
+    # a new fit with the callback resumes from it by default (as Lightning), and the file is
+    # removed once the stage ends normally
+    ft2 = OnExceptionCheckpoint(tmp_path)
+    trainer = L.Trainer(**quiet(max_epochs=3, callbacks=[ft2], enable_checkpointing=True))
+    with pytest.warns(UserWarning, match="OnExceptionCheckpoint"):
+        trainer.fit(RegModel(), loader(n=32))
+    assert trainer.ckpt_path == ft.ckpt_path
+    assert trainer.global_step == 12  # 5 steps restored + 7 more, not 12 from scratch + 12
+    assert not os.path.exists(ft.ckpt_path)
+    with pytest.raises(ValueError, match="cannot be empty"):
+        OnExceptionCheckpoint(tmp_path, filename="")
+
+
+class _Writer(BasePredictionWriter):
+    def __init__(self, interval):
+        super().__init__(interval)
+        self.batches, self.epoch = [], None
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, *args):
+        self.batches.append((batch_indices, prediction.tolist()))
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices):
+        self.epoch = (batch_indices, [p.tolist() for p in predictions])
+
+
+def test_prediction_writer_gets_predictions_and_batch_indices():
+    class M(RegModel):
+        def predict_step(self, batch, batch_idx):
+            return batch[0][:, 0]
+
+    data = TensorDataset(torch.arange(10.0).repeat(8, 1).T)
+    shuffled = DataLoader(
+        data, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(1)
+    )
+    writer = _Writer("batch_and_epoch")
+    trainer = L.Trainer(**quiet(callbacks=[writer]))
+    out = trainer.predict(M(), shuffled, return_predictions=False)
+    assert out is None
+    # each prediction is the sample's own index here, so indices and values must agree
+    for indices, values in writer.batches:
+        assert [float(i) for i in indices] == values
+    assert sorted(i for idx, _ in writer.batches for i in idx) == list(range(10))
+    epoch_indices, epoch_values = writer.epoch
+    assert epoch_indices == [[idx for idx, _ in writer.batches]]  # one list per dataloader
+    assert epoch_values == [v for _, v in writer.batches]  # one dataloader: the list itself
+    with pytest.raises(ValueError, match="write_interval"):
+        _Writer("sometimes")
+
+
+# --------------------------------------------------------------------- Lightning 2.6 features
+def _count_validations(engine, interval):
+    Lm = importlib.import_module(engine)
+    runs = []
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(8, 1)
+
+        def training_step(self, batch, batch_idx):
+            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+
+        def validation_step(self, batch, batch_idx):
+            pass
+
+        def on_validation_end(self):
+            runs.append((self.current_epoch, self.global_step))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    trainer = Lm.Trainer(max_epochs=2, val_check_interval=interval, num_sanity_val_steps=0, **QUIET)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(M(), loader(n=32), loader(n=8))
+    return runs
+
+
+@pytest.mark.parametrize(
+    "interval,expected",
+    [
+        # zero seconds: due after every batch
+        ({"seconds": 0}, [(0, s) for s in range(1, 5)] + [(1, s) for s in range(5, 9)]),
+        # an hour: never due, not even at the end of an epoch (as Lightning)
+        ("00:01:00:00", []),
+    ],
+)
+def test_time_based_val_check_interval(interval, expected):
+    from datetime import timedelta
+
+    assert _count_validations("runtime", interval) == expected
+    if isinstance(interval, dict):
+        assert _count_validations("runtime", timedelta(**interval)) == expected
+    if "lightning" in _engines():
+        assert _count_validations("lightning", interval) == expected
+
+
+def test_time_based_val_check_interval_rejects_bad_durations():
+    from runtime.errors import MisconfigurationException
+
+    with pytest.raises(MisconfigurationException, match="DD:HH:MM:SS"):
+        L.Trainer(val_check_interval="5 minutes")
+    with pytest.raises(MisconfigurationException, match="val_check_interval"):
+        L.Trainer(val_check_interval={"minuts": 5})
+
+
+def _lr_monitor_run(engine, root):
+    Lm = importlib.import_module(engine)
+    cbs = importlib.import_module(
+        f"{engine}.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
+    )
+    lgs = importlib.import_module(
+        f"{engine}.loggers" if engine == "runtime" else "lightning.pytorch.loggers"
+    )
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(8, 1), torch.nn.Linear(8, 1)
+
+        def training_step(self, batch, batch_idx):
+            out = self.a(batch[0]) + self.b(batch[0])
+            return torch.nn.functional.mse_loss(out, batch[1])
+
+        def configure_optimizers(self):
+            groups = [{"params": self.a.parameters()}, {"params": self.b.parameters(), "lr": 0.5}]
+            opt = torch.optim.Adam(groups, lr=0.1, weight_decay=0.01)
+            return [opt], [torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)]
+
+    monitor = cbs.LearningRateMonitor(log_momentum=True, log_weight_decay=True)
+    trainer = Lm.Trainer(
+        max_epochs=2,
+        callbacks=[monitor],
+        logger=lgs.CSVLogger(root),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(M(), loader(n=16))
+    metrics = {k: round(float(v), 6) for k, v in trainer.callback_metrics.items()}
+    return metrics, dict(monitor.lrs), dict(monitor.last_momentum_values)
+
+
+def test_lr_monitor_names_momentum_and_callback_metrics(tmp_path):
+    metrics, lrs, momentum = _lr_monitor_run("runtime", str(tmp_path / "rt"))
+    assert lrs == {"lr-Adam/pg1": [0.1, 0.05], "lr-Adam/pg2": [0.5, 0.25]}
+    assert momentum == {"lr-Adam/pg1-momentum": 0.9, "lr-Adam/pg2-momentum": 0.9}
+    assert metrics["lr-Adam/pg2"] == 0.25 and metrics["lr-Adam/pg1-weight_decay"] == 0.01
+    if "lightning" in _engines():
+        assert (metrics, lrs, momentum) == _lr_monitor_run("lightning", str(tmp_path / "pl"))
