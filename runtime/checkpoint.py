@@ -1,7 +1,9 @@
 """Checkpoint files: Lightning's key set, written atomically, safe to ``torch.load(weights_only=True)``.
 
-Owns the file format (dump, validate, restore). The ``ModelCheckpoint`` callback owns
-when and where files are written.
+Owns the file format: what a checkpoint holds (dump), checking a file (load), and putting
+a run back in the state it holds (restore: which file ``ckpt_path`` names, module state,
+training state, random state). The ``ModelCheckpoint`` callback owns when and where files
+are written.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from typing import Any
 
 import torch
 
-from runtime.errors import CheckpointError
+from runtime.callbacks.base import Callback
+from runtime.errors import CheckpointError, MisconfigurationException
 from runtime.hparams import safe_hparams
-from runtime.rank_zero import warn_once
+from runtime.rank_zero import rank_zero_warn, warn_once
+from runtime.seed import collect_rng_states, set_rng_states
+from runtime.utilities import is_overridden
 
 FORMAT_VERSION = "2.6.6"  # the Lightning checkpoint format these files follow
 RNG_KEY = "runtime_rng_states"
@@ -277,3 +282,168 @@ def load_module_from_checkpoint(
     if isinstance(first, torch.Tensor):
         obj.to(first.device)
     return obj
+
+
+# ---------------------------------------------------------------------- restore
+def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
+    """The file that ``ckpt_path`` (a path, ``"best"``, ``"last"``) names, or None.
+
+    ``"last"`` is the newest of ``ModelCheckpoint``'s last file(s) and the files of
+    ``OnExceptionCheckpoint`` callbacks, so a run that crashed resumes from where it stopped."""
+    if ckpt_path == "best":
+        cb = t.checkpoint_callback
+        if cb is None:
+            raise ValueError(
+                f'`.{fn}(ckpt_path="best")` is set but `ModelCheckpoint` is not configured. Add one, '
+                "or pass a path."
+            )
+        if not getattr(cb, "best_model_path", ""):
+            raise ValueError(
+                f"`.{fn}(ckpt_path='best')` is set but `ModelCheckpoint` has not saved any "
+                "checkpoint yet. Fit first, or pass a path."
+            )
+        return cb.best_model_path
+    if ckpt_path == "last":
+        candidates = {cb.ckpt_path for cb in _on_exception_callbacks(t)}
+        for cb in t.checkpoint_callbacks:
+            if not hasattr(cb, "last_model_path"):
+                continue
+            last_name = getattr(cb, "CHECKPOINT_NAME_LAST", "last") or "last"
+            folder = cb.dirpath or cb._resolve_dir(t)
+            candidates.add(cb.last_model_path or _newest_ckpt(folder, last_name))
+        existing = {p: os.path.getmtime(p) for p in candidates if p and os.path.isfile(p)}
+        if not existing:
+            rank_zero_warn(
+                f'.{fn}(ckpt_path="last") is set, but there is no last checkpoint available. No '
+                "checkpoint will be loaded. HINT: Set `ModelCheckpoint(..., save_last=True)`."
+            )
+            return None
+        return max(existing, key=existing.__getitem__)
+    if ckpt_path == "hpc":
+        raise ValueError("ckpt_path='hpc' (SLURM auto-requeue) is not supported; pass a path.")
+    return os.fspath(ckpt_path)
+
+
+def _on_exception_callbacks(t: Any) -> list[Any]:
+    from runtime.callbacks.on_exception import OnExceptionCheckpoint
+
+    return [cb for cb in t.callbacks if isinstance(cb, OnExceptionCheckpoint)]
+
+
+def _newest_ckpt(folder: str, name: str) -> str | None:
+    """The newest ``*.ckpt`` in ``folder`` whose name holds ``name`` (``last``, ``last-v1``): as
+    Lightning, never a per-epoch, exception or partial file."""
+    if not folder or not os.path.isdir(folder):
+        return None
+    files = [
+        os.path.join(folder, f)
+        for f in os.listdir(folder)
+        if f.endswith(".ckpt") and name in f and not f.startswith(".")
+    ]
+    return max(files, key=os.path.getmtime) if files else None
+
+
+def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
+    from runtime.loops.dispatch import call_lm
+
+    model, dm = t.lightning_module, t.datamodule
+    call_lm(t, "on_load_checkpoint", ckpt)
+    for cb in t.callbacks:
+        if is_overridden("on_load_checkpoint", cb, Callback):
+            cb.on_load_checkpoint(t, model, ckpt)
+    if t.state.fn == "fit":
+        states = ckpt.get("callbacks") or {}
+        for cb in t.callbacks:
+            state = states.get(cb.state_key)
+            if state is None and type(cb).__qualname__ in states:
+                state = states[type(cb).__qualname__]
+            if state:
+                cb.load_state_dict(dict(state))
+    if dm is not None:
+        state = ckpt.get(type(dm).__qualname__)
+        if state:
+            dm.load_state_dict(state)
+        dm.on_load_checkpoint(ckpt)
+    result = model.load_state_dict(ckpt["state_dict"], strict=model.strict_loading)
+    if result is not None and (result.missing_keys or result.unexpected_keys):
+        warn_once(
+            f"Checkpoint loaded with missing keys {result.missing_keys} and unexpected keys "
+            f"{result.unexpected_keys}."
+        )
+
+
+def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
+    if "optimizer_states" not in ckpt:
+        rank_zero_warn(
+            "The checkpoint has no optimizer state (saved with weights_only=True?); "
+            "training resumes with fresh optimizers."
+        )
+    else:
+        states = ckpt["optimizer_states"]
+        if len(states) != len(t.optimizers):
+            raise MisconfigurationException(
+                f"The checkpoint holds {len(states)} optimizer state(s) but `configure_optimizers` "
+                f"returned {len(t.optimizers)} optimizer(s). Resume with the same optimizer setup."
+            )
+        for opt, state in zip(t.optimizers, states):
+            t.strategy.load_optimizer_state(opt, state)
+        for cfg, state in zip(t.lr_scheduler_configs, ckpt.get("lr_schedulers", [])):
+            cfg.scheduler.load_state_dict(state)
+    precision_state = ckpt.get(t._precision.state_key)
+    if precision_state:
+        t._precision.load_state_dict(precision_state)
+    fit = (ckpt.get("loops") or {}).get("fit_loop") or {}
+    epoch_prog = (fit.get("epoch_progress") or {}).get("current") or {}
+    batch_prog = fit.get("epoch_loop.batch_progress") or {}
+    stepped = (fit.get("epoch_loop.state_dict") or {}).get("_batches_that_stepped", 0)
+    t.global_step = int(ckpt.get("global_step", 0))
+    epoch = int(ckpt.get("epoch", 0))
+    processed = epoch_prog.get("processed", epoch + 1)
+    completed = epoch_prog.get("completed", epoch)
+    if processed > completed or batch_prog.get("is_last_batch", True):
+        t.current_epoch, t._resume_skip = epoch + 1, 0
+        t._batches_that_stepped = stepped
+    else:
+        t.current_epoch = epoch
+        t._resume_skip = int((batch_prog.get("current") or {}).get("processed", 0))
+        t._batches_that_stepped = stepped + 1
+    t._counters.epoch_processed = t.current_epoch
+    rng = ckpt.get(RNG_KEY)
+    t._resume_rng = rng if rng and rng.get("world_size", 1) == t.world_size else None
+
+
+def rng_checkpoint_state(t: Any) -> Any:
+    if t.state.fn != "fit" or t._data is None or t._data.train_loader is None:
+        return None
+    now = {"global": collect_rng_states(), "loader": _loader_gen_states(t._data.train_loader)}
+    mid_epoch = not t._counters.is_last_batch and t._counters.batches_in_epoch > 0
+    return {
+        "now": now,
+        "epoch_start": t._epoch_start_rng if mid_epoch else None,
+        "world_size": t.world_size,
+    }
+
+
+def _loader_generators(loader: Any) -> list[torch.Generator]:
+    gens: list[torch.Generator] = []
+    for obj in (
+        loader,
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    ):
+        g = getattr(obj, "generator", None)
+        if isinstance(g, torch.Generator) and all(g is not x for x in gens):
+            gens.append(g)
+    return gens
+
+
+def _loader_gen_states(loader: Any) -> list[torch.Tensor]:
+    return [g.get_state() for g in _loader_generators(loader)]
+
+
+def _set_rng(state: dict[str, Any], loader: Any) -> None:
+    set_rng_states(state["global"])
+    gens = _loader_generators(loader)
+    if len(gens) == len(state["loader"]):
+        for g, s in zip(gens, state["loader"]):
+            g.set_state(s)

@@ -1,6 +1,6 @@
 """The hook surface shared by LightningModule and LightningDataModule (defaults only).
 
-The trainer decides when each hook runs (``loops.py``); this module owns what a hook does
+The trainer decides when each hook runs (``runtime.loops``); this module owns what a hook does
 when the user does not override it.
 """
 

@@ -1,7 +1,7 @@
 """``LightningModule``: a ``torch.nn.Module`` with training hooks, logging and checkpoint I/O.
 
 Owns what the user's model sees (``self.log``, ``self.optimizers()``, ``self.device`` ...).
-Does not own when hooks run (``loops.py``) nor how values are reduced (``metrics.py``).
+Does not own when hooks run (``runtime.loops``) nor how values are reduced (``results.py``).
 """
 
 from __future__ import annotations

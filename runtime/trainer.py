@@ -1,7 +1,8 @@
 """``Trainer``: stores and validates flags, exposes Lightning's public attributes, and runs stages.
 
-The stage sequence (setup chain, restore, sanity check, teardown) lives in ``_run``; the
-loops themselves are plain functions in ``loops.py``.
+What happens when a stage runs lives in ``runtime.loops`` (one module per stage; every hook call
+goes through ``runtime.loops.dispatch``); what a checkpoint holds and how a run is restored
+from it, in ``runtime.checkpoint``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from runtime import connector, loops
 from runtime.callbacks.base import Callback, Checkpoint
 from runtime.errors import MisconfigurationException
 from runtime.loggers.base import Logger
+from runtime.loops.prediction import PredictionLoop
 from runtime.precision import make_precision, normalize_precision
-from runtime.prediction import PredictionLoop
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 from runtime.states import RunningStage, TrainerState, stage_flag
 

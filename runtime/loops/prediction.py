@@ -110,7 +110,7 @@ class PredictionLoop:
         return on_batch, on_epoch
 
     def _run(self, t: Any) -> Any:
-        from runtime.loops import _accepts, call_both, call_lm, transfer
+        from runtime.loops.dispatch import _accepts, call_both, call_lm, transfer
 
         data = t._data
         model = t.lightning_module

@@ -1,0 +1,32 @@
+"""The loops, by stage, as functions over a ``Trainer`` (Lightning 2.6's hook order, see
+``tests/tests_runtime/test_hook_order.py``):
+
+- ``dispatch``: every hook call goes through ``call_cb``/``call_lm``/``call_both``; batch
+  transfer hooks; metrics handed to the trainer's dicts and to the loggers.
+- ``stage``: one ``fit``/``validate``/``test``/``predict`` call, set-up to teardown,
+  checkpoint restore (``runtime.checkpoint``), exceptions and Ctrl-C.
+- ``fit``: sanity check, epochs, the batches of an epoch, validation inside ``fit``.
+- ``optimization``: one training batch (closure, automatic and manual optimization, schedulers).
+- ``evaluation``: validation and test.
+- ``prediction``: ``trainer.predict_loop``.
+
+The run's counters live on the trainer (``Trainer._counters``) and are written to and read from
+checkpoints in Lightning's progress layout by ``runtime.checkpoint``.
+"""
+
+from runtime.checkpoint import resolve_ckpt_path, rng_checkpoint_state
+from runtime.loops.dispatch import call_both, call_cb, call_lm, overridden
+from runtime.loops.optimization import after_closure, backward
+from runtime.loops.stage import run_stage
+
+__all__ = [
+    "after_closure",
+    "backward",
+    "call_both",
+    "call_cb",
+    "call_lm",
+    "overridden",
+    "resolve_ckpt_path",
+    "rng_checkpoint_state",
+    "run_stage",
+]

@@ -1,0 +1,290 @@
+"""``fit``'s loops: the sanity check, epochs, the batches of one epoch, when validation runs
+inside ``fit``, and the end of an epoch (metrics, monitoring callbacks, plateau schedulers).
+
+A train loader is iterated exactly like ``for batch in loader:`` (to exhaustion, no prefetch),
+so a script moved onto the runtime consumes data and random numbers in the order its
+hand-written loop did. Validation that Lightning runs inside the last batch therefore runs
+right after the loader is exhausted; hooks see the same order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from runtime.checkpoint import (
+    _loader_gen_states,
+    _set_rng,
+    restore_training_state,
+)
+from runtime.loops.dispatch import (
+    SKIP_EPOCH,
+    _publish_epoch,
+    _send_to_loggers,
+    call_both,
+    call_cb,
+    call_lm,
+)
+from runtime.loops.evaluation import run_eval
+from runtime.loops.optimization import step_plateau_epoch, step_schedulers, train_batch
+from runtime.rank_zero import rank_zero_info, rank_zero_warn
+from runtime.results import Results
+from runtime.seed import collect_rng_states, isolate_rng
+
+
+def _fit(t: Any, ckpt: dict[str, Any] | None) -> None:
+    t.training = True
+    t._resume_skip = 0
+    t._resume_rng = None
+    t._validation_ran = False
+    call_both(t, "on_fit_start")
+    if ckpt is not None:
+        restore_training_state(t, ckpt)
+    call_lm(t, "zero_grad")
+    run_sanity_check(t)
+    fit_loop(t)
+    call_both(t, "on_train_end")
+    call_both(t, "on_fit_end")
+
+
+def run_sanity_check(t: Any) -> None:
+    n = t.num_sanity_val_steps
+    if not n or not t._data.has_val or t.limit_val_batches == 0:
+        return
+    t.sanity_checking = True
+    try:
+        with isolate_rng():
+            call_cb(t, "on_sanity_check_start")
+            loaders = t._data.load_eval("val")
+            counts = [min(c, n) for c in t._data.eval_counts["val"]]
+            t.num_sanity_val_batches = counts
+            run_eval(t, "val", loaders, counts, in_fit=True)
+            call_cb(t, "on_sanity_check_end")
+    finally:
+        t.training = True  # back to the stage the sanity check interrupted
+        t._results = t._train_results
+        # what the sanity check logged is not a result (Lightning: reset_metrics)
+        t._callback_metrics, t._logged_metrics, t._pbar_metrics = {}, {}, {}
+
+
+def _done(t: Any) -> bool:
+    if t.max_steps != -1 and t.global_step >= t.max_steps:
+        return True
+    if t.max_epochs not in (-1, None) and t.current_epoch >= t.max_epochs:
+        return True
+    if t._time_is_up():
+        return True
+    if t.should_stop:
+        if _can_stop_early(t):
+            return True
+        rank_zero_info(
+            f"Trainer was signaled to stop but the required `min_epochs="
+            f"{t.min_epochs}` or `min_steps={t.min_steps}` has not been met. Training "
+            "will continue..."
+        )
+        t.should_stop = False
+    return False
+
+
+def _can_stop_early(t: Any) -> bool:
+    return t.current_epoch >= (t.min_epochs or 0) and t.global_step >= (t.min_steps or 0)
+
+
+def fit_loop(t: Any) -> None:
+    data = t._data
+    t._train_results = Results("train", sync=t._sync_fn()) if not t.barebones else None
+    t._results = t._train_results
+    loader = data.load_train()
+    n, every = t.num_training_batches, t.log_every_n_steps
+    if t.loggers and every and n != math.inf and n < every and not t.fast_dev_run:
+        rank_zero_warn(
+            f"The number of training batches ({int(n)}) is smaller than the logging "
+            f"interval Trainer(log_every_n_steps={every}). Set a lower value for "
+            "log_every_n_steps if you want to see logs for the training epoch."
+        )
+    cvne = t.check_val_every_n_epoch
+    if (
+        t._has_val_batches()
+        and "val" not in data.eval_loaders
+        and (cvne is None or (t.current_epoch + 1) % cvne == 0)
+    ):
+        # as Lightning: the validation loaders are known before training starts (progress bars
+        # and callbacks read their length in on_train_start) even without a sanity check
+        t.validating = True
+        data.load_eval("val")
+        t.training = True
+    t._last_val_time = time.monotonic()  # a time-based val_check_interval counts from here
+    call_both(t, "on_train_start")
+    if t.num_training_batches == 0:
+        rank_zero_info("`Trainer.fit` stopped: No training batches.")
+        return
+    first = True
+    while not _done(t):
+        reload = t.reload_dataloaders_every_n_epochs
+        if not first and reload and t.current_epoch % reload == 0:
+            loader = data.load_train()
+            if data.has_val and "val" in data.eval_loaders:
+                data.eval_loaders.pop("val")
+        _set_sampler_epoch(loader, t.current_epoch)
+        t._counters.new_epoch()
+        call_both(t, "on_train_epoch_start")
+        if first and t._resume_rng is not None:
+            rng = t._resume_rng
+            _set_rng(rng["epoch_start"] or rng["now"], loader)
+        t._epoch_start_rng = {"global": collect_rng_states(), "loader": _loader_gen_states(loader)}
+        run_train_epoch(t, loader, resume_rng=t._resume_rng if first else None)
+        first = False
+        _train_epoch_end(t)
+    if t.max_steps != -1 and t.global_step >= t.max_steps:
+        rank_zero_info(f"`Trainer.fit` stopped: `max_steps={t.max_steps}` reached.")
+    elif t.max_epochs not in (-1, None) and t.current_epoch >= t.max_epochs:
+        rank_zero_info(f"`Trainer.fit` stopped: `max_epochs={t.max_epochs}` reached.")
+
+
+def _set_sampler_epoch(loader: Any, epoch: int) -> None:
+    for obj in (
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    ):
+        set_epoch = getattr(obj, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+
+
+def _val_check_batch(t: Any) -> float:
+    if t._val_check_time_interval is not None:
+        return math.inf  # validation is due by the clock (see ``_time_for_val``), not by batches
+    n, interval = t.num_training_batches, t.val_check_interval
+    if isinstance(interval, int):
+        if t.check_val_every_n_epoch is not None and n != math.inf and interval > n:
+            raise ValueError(
+                f"`val_check_interval` ({interval}) must be less than or equal to the number of "
+                f"the training batches ({int(n)}). If you want to disable validation set "
+                "`limit_val_batches` to 0.0 instead. If you want to validate based on the total "
+                "training batches, set `check_val_every_n_epoch=None`."
+            )
+        return float(interval)
+    if n == math.inf:
+        return math.inf
+    return float(max(1, int(n * interval)))
+
+
+def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
+    n = t.num_training_batches
+    counters = t._counters
+    try:
+        full = len(loader)
+    except (TypeError, NotImplementedError):
+        full = math.inf
+    early_break = n < full
+    val_every = _val_check_batch(t)
+    cvne = t.check_val_every_n_epoch
+    val_epoch = t._has_val_batches() and (cvne is None or (t.current_epoch + 1) % cvne == 0)
+    skip = t._resume_skip
+    t._resume_skip = 0
+    batch_idx = -1
+    pending = None  # the last batch's post-processing, run after the loader is exhausted
+    for batch in loader:
+        batch_idx += 1
+        if batch_idx < skip:
+            if batch_idx + 1 == skip and resume_rng is not None:
+                _set_rng(resume_rng["now"], loader)
+            counters.batches_in_epoch += 1
+            continue
+        is_last = batch_idx + 1 == n
+        counters.is_last_batch = is_last
+        stepped = train_batch(t, batch, batch_idx, is_last)
+        if stepped is SKIP_EPOCH:
+            # As Lightning: the skipped batch is the epoch's last, so epoch schedulers step and
+            # epoch-end validation runs.
+            counters.is_last_batch = True
+            step_schedulers(t, "epoch")
+            if val_epoch:
+                _run_fit_validation(t)
+            return
+        total_idx = counters.batches_total - 1
+        idx_for_val = total_idx if cvne is None else batch_idx
+        check_val = val_epoch and (
+            (val_every != math.inf and (idx_for_val + 1) % val_every == 0)
+            or (t.should_stop and _can_stop_early(t))
+            or _time_for_val(t)
+        )
+        if is_last:
+            pending = (stepped, check_val)
+            if early_break:
+                break
+            continue
+        _after_batch(t, stepped, check_val)
+        if _done_mid_epoch(t) or (early_break and batch_idx + 1 >= n):
+            break
+    if pending is None and batch_idx >= 0 and full == math.inf and n == math.inf:
+        # no length: the end of the epoch was only known at StopIteration
+        counters.is_last_batch = True
+        step_schedulers(t, "epoch")
+        if val_epoch:
+            _run_fit_validation(t)
+        return
+    if pending is not None:
+        by_batches = t._val_check_time_interval is None
+        _after_batch(t, *pending, last=val_epoch and by_batches and val_every == math.inf)
+
+
+def _time_for_val(t: Any) -> bool:
+    """Time-based ``val_check_interval``: validate once that long has passed since the last
+    validation (or the start of training), at whatever batch that is, as Lightning 2.6."""
+    interval = t._val_check_time_interval
+    return interval is not None and time.monotonic() - t._last_val_time >= interval
+
+
+def _after_batch(t: Any, stepped: bool, check_val: bool, last: bool = False) -> None:
+    if check_val or last:
+        _run_fit_validation(t, zero_grad=stepped)
+    step_schedulers(t, "step", plateau=True)
+    if stepped:
+        t._batches_that_stepped += 1
+
+
+def _done_mid_epoch(t: Any) -> bool:
+    if t.max_steps != -1 and t.global_step >= t.max_steps:
+        return True
+    if t.should_stop and _can_stop_early(t):
+        return True
+    return t._time_is_up()
+
+
+def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:
+    data = t._data
+    if "val" not in data.eval_loaders:
+        data.load_eval("val")
+    counts = data.eval_counts["val"]
+    if not any(counts):
+        return
+    if zero_grad:
+        call_lm(t, "on_validation_model_zero_grad")
+    t.validating = True  # and so no longer training
+    try:
+        run_eval(t, "val", data.eval_loaders["val"], counts, in_fit=True)
+    finally:
+        t.training = True
+        t._results = t._train_results
+    t._validation_ran = True
+
+
+def _train_epoch_end(t: Any) -> None:
+    counters = t._counters
+    counters.epoch_processed += 1
+    results = t._train_results
+    if results is not None:
+        results.epoch_ended = True
+    _publish_epoch(t, results)
+    call_cb(t, "on_train_epoch_end:plain")
+    call_lm(t, "on_train_epoch_end")
+    # again: LightningModule.on_train_epoch_end may log what the monitoring callbacks read
+    logged = _publish_epoch(t, results)
+    call_cb(t, "on_train_epoch_end:monitor")
+    step_plateau_epoch(t)
+    if results is not None:
+        _send_to_loggers(t, logged, step=t._batches_that_stepped - 1)
+        results.reset()
+    t.current_epoch += 1

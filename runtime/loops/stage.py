@@ -1,0 +1,194 @@
+"""One ``fit`` / ``validate`` / ``test`` / ``predict`` call from start to end: set-up hooks,
+checkpoint restore, the stage's loop, teardown, and what happens on an exception or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Any
+
+import torch
+
+from runtime.checkpoint import (
+    _on_exception_callbacks,
+    load_file,
+    resolve_ckpt_path,
+    restore_module_state,
+)
+from runtime.data import DataSource
+from runtime.loops.dispatch import (
+    _dm_overrides,
+    _prepare_step_fns,
+    build_callback_table,
+    call_cb,
+    call_lm,
+    overridden,
+)
+from runtime.loops.evaluation import run_eval_stage
+from runtime.loops.fit import _fit
+from runtime.loops.optimization import configure_optimizers
+from runtime.rank_zero import rank_zero_info, rank_zero_warn
+from runtime.results import Results
+from runtime.states import TrainerFn, TrainerStatus
+
+
+def run_stage(
+    trainer: Any,
+    fn: str,
+    model: Any,
+    datamodule: Any,
+    given: dict[str, Any],
+    ckpt_path: Any,
+    weights_only: bool | None,
+    verbose: bool = True,
+    return_predictions: bool = True,
+) -> Any:
+    t = trainer
+    t.state.fn, t.state.status = TrainerFn(fn), TrainerStatus.RUNNING
+    t.interrupted = False
+    if fn == "fit":
+        t.should_stop = False
+    t.strategy.setup_environment()
+    t.lightning_module = model
+    model._trainer = t
+    t.datamodule = datamodule
+    if datamodule is not None:
+        datamodule.trainer = t
+    t._data = DataSource(t, model, datamodule, given)
+    t._callback_metrics, t._logged_metrics, t._pbar_metrics = {}, {}, {}
+    t._eval_steps = {"val": 0, "test": 0}
+    t._start_time = time.monotonic()
+    t._results = None if t.barebones else Results("setup")
+    anomaly = (
+        torch.autograd.set_detect_anomaly(True)
+        if t.detect_anomaly and fn == "fit"
+        else contextlib.nullcontext()
+    )
+    try:
+        with anomaly:
+            out = _run(t, fn, ckpt_path, weights_only, verbose, return_predictions)
+        t.state.status = TrainerStatus.FINISHED
+        return out
+    except KeyboardInterrupt as e:
+        rank_zero_info("\nDetected KeyboardInterrupt, attempting graceful shutdown ...")
+        _interrupt(t, e)
+        t.interrupted = True
+        rank_zero_warn(
+            f"`trainer.{fn}` was interrupted by the user (KeyboardInterrupt); the last "
+            "complete checkpoint is kept. Code after this call runs as usual."
+        )
+        return [] if fn in ("validate", "test") else None
+    except BaseException as e:
+        _interrupt(t, e)
+        raise
+    finally:
+        t.state.stage = None
+        t._results = None
+        t._train_results = None
+        t.strategy.teardown()
+
+
+def _interrupt(t: Any, exception: BaseException) -> None:
+    t.state.status = TrainerStatus.INTERRUPTED
+    t.strategy.on_exception(exception)
+    module = t.lightning_module
+    for cb in t.callbacks:
+        cb.on_exception(t, module, exception)
+    if t.datamodule is not None:
+        t.datamodule.on_exception(exception)
+    for lg in t.loggers:
+        lg.finalize("failed")
+
+
+def _run(
+    t: Any,
+    fn: str,
+    ckpt_path: Any,
+    weights_only: bool | None,
+    verbose: bool,
+    return_predictions: bool,
+) -> Any:
+    from runtime.connector import merge_model_callbacks
+
+    model, dm, strategy = t.lightning_module, t.datamodule, t.strategy
+    model_cbs = call_lm(t, "configure_callbacks")
+    if model_cbs:
+        t.callbacks = merge_model_callbacks(t.callbacks, model_cbs)
+    build_callback_table(t)
+    _prepare_data(t)
+    model._device = strategy.root_device
+    if dm is not None:
+        dm.setup(stage=fn)
+    call_cb(t, "setup", stage=fn)
+    call_lm(t, "setup", stage=fn)
+    if overridden(model, "configure_model"):
+        call_lm(t, "configure_model")
+    ckpt = None
+    if ckpt_path is None and fn == "fit" and _on_exception_callbacks(t):
+        ckpt_path = "last"  # as Lightning: a fit with OnExceptionCheckpoint resumes by default
+        rank_zero_warn(
+            "`.fit(ckpt_path=None)` was called with an `OnExceptionCheckpoint`: the last model of "
+            "the previous `fit` call is used if there is one. Pass `fit(ckpt_path=...)` to choose; "
+            "passing a value silences this warning."
+        )
+    if ckpt_path is not None:
+        path = resolve_ckpt_path(t, ckpt_path, fn)
+        if path is not None:
+            ckpt = load_file(path, map_location=strategy.root_device, weights_only=weights_only)
+            t.ckpt_path = path
+            t._resumed_ckpt_path = os.path.realpath(path) if fn == "fit" else None
+            restore_module_state(t, ckpt)
+    model = t._precision.convert_module(model)
+    strategy.setup_module(model, fn)
+    if fn == "fit":
+        configure_optimizers(t)
+    _log_hyperparams(t)
+    _prepare_step_fns(t)
+    if fn == "fit":
+        result = _fit(t, ckpt)
+    else:
+        call_lm(t, "zero_grad")
+        result = (
+            run_eval_stage(t, fn, verbose)
+            if fn != "predict"
+            else t.predict_loop.run(t, return_predictions)
+        )
+    if dm is not None:
+        dm.teardown(stage=fn)
+    call_cb(t, "teardown", stage=fn)
+    call_lm(t, "teardown", stage=fn)
+    for lg in t.loggers:
+        lg.finalize("success")
+    return result
+
+
+def _prepare_data(t: Any) -> None:
+    """Once per node (local rank 0), or once in all (global rank 0) with ``prepare_data_per_node=False``."""
+    model, dm = t.lightning_module, t.datamodule
+    for obj, is_dm in ((dm, True), (model, False)):
+        if obj is None or not (
+            _dm_overrides(obj, "prepare_data") if is_dm else overridden(obj, "prepare_data")
+        ):
+            continue
+        per_node = getattr(obj, "prepare_data_per_node", True)
+        if (t.local_rank if per_node else t.global_rank) == 0:
+            obj.prepare_data() if is_dm else call_lm(t, "prepare_data")
+    if t.world_size > 1:
+        t.strategy.barrier("prepare_data")
+
+
+def _log_hyperparams(t: Any) -> None:
+    if not t.loggers or not t.enable_autolog_hparams:
+        return
+    model, dm = t.lightning_module, t.datamodule
+    hp: dict[str, Any] = {}
+    if dm is not None and getattr(dm, "_log_hyperparams", True):
+        hp.update(dm.hparams_initial)
+    if getattr(model, "_log_hyperparams", True):
+        hp.update(model.hparams_initial)
+    for lg in t.loggers:
+        lg.log_hyperparams(hp)
+        lg.log_graph(model)
+        lg.save()
