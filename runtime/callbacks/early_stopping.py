@@ -129,6 +129,9 @@ class EarlyStopping(Callback):
             return
         current = torch.as_tensor(metrics[self.monitor]).detach().cpu().squeeze()
         should_stop, reason = self._evaluate(current)
+        # every rank stops if any rank decides to (ranks whose metrics differ would otherwise
+        # part ways: one leaves the loop, the others wait for it in a collective forever)
+        should_stop = trainer.strategy.reduce_boolean_decision(should_stop, all=False)
         trainer.should_stop = trainer.should_stop or should_stop
         if should_stop:
             self.stopped_epoch = trainer.current_epoch

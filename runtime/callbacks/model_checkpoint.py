@@ -263,7 +263,11 @@ class ModelCheckpoint(Checkpoint):
         self.current_score = current
         better = torch.lt if self.mode == "min" else torch.gt
         k = len(self.best_k_models)
-        if self.save_top_k != -1 and k >= self.save_top_k and not better(current, self.kth_value):
+        full = self.save_top_k != -1 and k >= self.save_top_k
+        # all ranks must agree (unsynced metrics differ per rank): a save is collective
+        if full and not trainer.strategy.reduce_boolean_decision(
+            bool(better(current, self.kth_value))
+        ):
             if self.verbose:
                 rank_zero_info(
                     f"Epoch {trainer.current_epoch}, global step {trainer.global_step}: "

@@ -210,6 +210,14 @@ def _unshare(args: tuple) -> None:
                     t.data = t.data.clone()
 
 
+def _kill_all(processes: list) -> None:
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+    for p in processes:
+        p.join(timeout=5)
+
+
 def spawn(trainer: Any, fn: str, args: tuple, kwargs: dict, world: int, start_method: str) -> Any:
     """Runs ``trainer.<fn>(*args, **kwargs)`` on ``world`` fresh processes; returns rank 0's result."""
     import torch
@@ -218,13 +226,21 @@ def spawn(trainer: Any, fn: str, args: tuple, kwargs: dict, world: int, start_me
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="runtime-spawn-") as tmp:
         out_path = os.path.join(tmp, "rank0.pt")
-        mp.start_processes(
+        context = mp.start_processes(
             _spawn_entry,
             args=(trainer, fn, args, kwargs, port, world, out_path),
             nprocs=world,
             start_method=start_method,
-            join=True,
+            join=False,
         )
+        try:
+            while not context.join():
+                pass
+        except BaseException:
+            # a failing rank (join raises and stops the others itself), Ctrl-C or a test
+            # timeout in this process: no rank may outlive the call
+            _kill_all(context.processes)
+            raise
         payload = torch.load(out_path, weights_only=False)
     module = args[0] if args and hasattr(args[0], "load_state_dict") else trainer.lightning_module
     if module is not None:

@@ -363,3 +363,116 @@ def test_other_ranks_finish_the_script_after_rank_zero_exits(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert marker.read_text() == "done"
+
+
+_SPAWN_SCRIPT = r"""
+import os, sys, signal, torch
+import runtime as L
+from runtime.callbacks import EarlyStopping
+from torch.utils.data import DataLoader, TensorDataset
+
+mode, root = sys.argv[1], sys.argv[2]
+
+
+class M(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)
+
+    def on_fit_start(self):
+        with open(os.path.join(root, f"pid{self.global_rank}"), "w") as f:
+            f.write(str(os.getpid()))
+
+    def training_step(self, batch, batch_idx):
+        if mode == "interrupt":
+            import time
+            time.sleep(0.05)
+        return self.layer(batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, batch_idx):
+        # not synced on purpose: rank 1's value gets worse from epoch 1, rank 0's keeps improving
+        worse = self.global_rank == 1 and self.current_epoch >= 1
+        self.log("score", float(self.current_epoch if worse else -self.current_epoch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+if __name__ == "__main__":
+    data = DataLoader(TensorDataset(torch.randn(16, 4)), batch_size=4)
+    trainer = L.Trainer(
+        strategy="ddp_spawn", devices=2, accelerator="cpu", max_epochs=50 if mode == "stop" else 1000,
+        callbacks=[EarlyStopping("score", patience=1)] if mode == "stop" else [], logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    if mode == "interrupt":
+        def stop(*_):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGALRM, stop)
+        signal.alarm(8)
+        try:
+            trainer.fit(M(), data, data)
+        except KeyboardInterrupt:
+            pass
+        # this process lives on (as pytest does after a test timeout): are its ranks gone?
+        import time
+        pids = [int(open(os.path.join(root, f"pid{r}")).read()) for r in (0, 1)]
+        time.sleep(3)
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().split(")")[-1].split()[0] != "Z":
+                        alive.append(pid)
+            except (ProcessLookupError, OSError):
+                pass
+        print("ALIVE", alive)
+        sys.exit(0)
+    trainer.fit(M(), data, data)
+    print("EPOCH", trainer.current_epoch)
+"""
+
+
+def _spawn_run(tmp_path, mode):
+    script = tmp_path / "spawn_job.py"
+    script.write_text(_SPAWN_SCRIPT)
+    return subprocess.run(
+        [sys.executable, str(script), mode, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=tmp_path,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is gone for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_ranks_that_disagree_on_early_stopping_stop_together(tmp_path):
+    """One rank's EarlyStopping fires and the other's does not: before, the stopped rank left
+    and the other waited for it forever (the ddp_spawn hang of issue 11). Lightning reduces the
+    decision over ranks (any rank stops all); so does the runtime now."""
+    proc = _spawn_run(tmp_path, "stop")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "EPOCH 2" in proc.stdout  # rank 1: best at epoch 0, worse at epoch 1 (patience 1)
+
+
+def test_interrupted_spawn_leaves_no_rank_behind(tmp_path):
+    """Ctrl-C (or a test timeout) in the launching process while ddp_spawn ranks train: the
+    ranks end with the call, even though the launching process itself goes on."""
+    proc = _spawn_run(tmp_path, "interrupt")
+    assert "ALIVE []" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    pids = [int((tmp_path / f"pid{r}").read_text()) for r in (0, 1)]
+    assert not any(_alive(p) for p in pids)
