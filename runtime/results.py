@@ -109,6 +109,7 @@ class _Entry:
         "dl_idx",
         "step_name",
         "epoch_name",
+        "computed",
     )
 
     def __init__(self, name, fx, on_step, on_epoch, prog_bar, logger, reduce, args, sync, dl_idx):
@@ -128,8 +129,10 @@ class _Entry:
         self.sizes: list = []
         self.total: Any = None
         self.count = 0
+        self.computed: Any = None
 
     def add(self, value: Any, batch_size: int) -> None:
+        self.computed = None
         vals = self.vals
         vals.append(value)
         self.sizes.append(batch_size)
@@ -161,7 +164,15 @@ class _Entry:
 
     def compute(self, sync: Any = None) -> Any:
         """The epoch value; with ``sync`` (distributed ``sync_dist=True``) reduced over ranks, the
-        mean as synced sum over synced count so it equals the single-process weighted mean."""
+        mean as synced sum over synced count so it equals the single-process weighted mean.
+
+        Kept until the next value is added: a later read (a callback on rank 0 only) then needs
+        no collective call, which would wait forever for the other ranks."""
+        if self.computed is None:
+            self.computed = self._compute(sync)
+        return self.computed
+
+    def _compute(self, sync: Any) -> Any:
         if self.metric is not None:
             return self.metric.compute()
         self._fold()
@@ -219,6 +230,7 @@ class Results:
         entry = self.entries.get(key)
         if entry is None or entry.args != args:
             entry = self._new_entry(key, name, args, dl_idx)
+        entry.computed = None
         if isinstance(value, torch.Tensor):
             if not enable_graph:
                 value = value.detach()
@@ -336,10 +348,24 @@ class Results:
                 pb[e.step_name] = v
         return cb, lg, pb
 
-    def epoch_metrics(self) -> tuple[dict, dict, dict]:
+    def end_epoch(self) -> None:
+        """The batch loop is over: computes every epoch value now, on every rank at the same
+        point (the only place where distributed reductions run), so reading them later is local."""
+        self.epoch_ended = True
+        for e in list(self.entries.values()):
+            if e.on_epoch:
+                e.compute(self.sync if e.sync else None)
+
+    def epoch_metrics(self, live: bool = False) -> tuple[dict, dict, dict]:
+        """(callback, logged, progress bar) epoch values. ``live`` (a read from user code or a
+        callback, maybe on one rank only) leaves out values that would need the other ranks
+        and are not computed yet (logged after ``end_epoch``); the loop's own read has them."""
         cb, lg, pb = {}, {}, {}
+        distributed = self.sync is not None
         for e in self.entries.values():
             if not e.on_epoch:
+                continue
+            if live and distributed and e.computed is None and (e.sync or e.metric is not None):
                 continue
             v = e.compute(self.sync if e.sync else None)
             if v is None:

@@ -540,7 +540,14 @@ class Trainer:
 
     @property
     def callback_metrics(self) -> dict[str, Any]:
+        """What callbacks monitor: the latest training step values and, once a stage's batch loop
+        has ended, its epoch values (read live, as Lightning: ``on_validation_epoch_end`` sees
+        this epoch's numbers)."""
         self._merge_live_step_metrics()
+        results = self._results
+        if results is not None and results.epoch_ended:
+            cb, _, _ = results.epoch_metrics(live=True)
+            self._callback_metrics.update(cb)
         return self._callback_metrics
 
     @property
@@ -557,21 +564,14 @@ class Trainer:
         }
 
     def _merge_live_step_metrics(self) -> None:
-        """Brings what the running stage logged so far into the metric dicts, as Lightning's
-        ``callback_metrics`` does when read: the training step values at any time during ``fit``
-        (also while validating), and a stage's epoch values once its batch loop has ended (so
-        ``on_validation_epoch_end`` and the callbacks see this epoch's numbers, not the last's)."""
+        """The training step values logged so far, at any time during ``fit`` (also while
+        validating); never a collective call (step values are reduced when logged)."""
         train = self._train_results
-        sanity = self.sanity_checking
-        if train is not None and not sanity:
+        if train is not None and not self.sanity_checking:
             cb, lg, pb = train.step_metrics()
             self._callback_metrics.update(cb)
             self._logged_metrics.update(lg)
             self._pbar_metrics.update(pb)
-        results = self._results
-        if results is not None and results.epoch_ended:
-            cb, _, _ = results.epoch_metrics()
-            self._callback_metrics.update(cb)
 
     @property
     def is_last_batch(self) -> bool:

@@ -106,7 +106,7 @@ def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]
     if stage == "val":
         t._counters.val_batches = batches
     if results is not None:
-        results.epoch_ended = True
+        results.end_epoch()
     call_both(t, f"on_{prefix}_epoch_end")
     logged: dict[str, Any] = {}
     if results is not None and not sanity:

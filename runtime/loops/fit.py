@@ -276,7 +276,7 @@ def _train_epoch_end(t: Any) -> None:
     counters.epoch_processed += 1
     results = t._train_results
     if results is not None:
-        results.epoch_ended = True
+        results.end_epoch()
     _publish_epoch(t, results)
     call_cb(t, "on_train_epoch_end:plain")
     call_lm(t, "on_train_epoch_end")

@@ -393,16 +393,38 @@ class M(L.LightningModule):
         # not synced on purpose: rank 1's value gets worse from epoch 1, rank 0's keeps improving
         worse = self.global_rank == 1 and self.current_epoch >= 1
         self.log("score", float(self.current_epoch if worse else -self.current_epoch))
+        self.log("synced", float(self.global_rank), sync_dist=True, reduce_fx="sum")
+
+    def on_validation_epoch_end(self):
+        self.log("late", float(self.global_rank + 1), sync_dist=True, reduce_fx="sum")
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
+class RankZeroReader(L.Callback):
+    # reads the metrics on rank 0 only (as a progress bar or a logger does): such a read must
+    # never be a collective call the other rank does not make
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            self.seen = dict(trainer.callback_metrics)
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            trainer.progress_bar_metrics
+            self.final = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            print("SYNCED", self.final["synced"], self.final["late"], flush=True)
+
+
 if __name__ == "__main__":
     data = DataLoader(TensorDataset(torch.randn(16, 4)), batch_size=4)
     trainer = L.Trainer(
-        strategy="ddp_spawn", devices=2, accelerator="cpu", max_epochs=50 if mode == "stop" else 1000,
-        callbacks=[EarlyStopping("score", patience=1)] if mode == "stop" else [], logger=False, enable_checkpointing=False,
+        strategy="ddp_spawn", devices=2, accelerator="cpu",
+        max_epochs={"stop": 50, "sync": 1}.get(mode, 1000),
+        callbacks={"stop": [EarlyStopping("score", patience=1)], "sync": [RankZeroReader()]}.get(
+            mode, []
+        ), logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
     )
     if mode == "interrupt":
@@ -467,6 +489,15 @@ def test_ranks_that_disagree_on_early_stopping_stop_together(tmp_path):
     proc = _spawn_run(tmp_path, "stop")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "EPOCH 2" in proc.stdout  # rank 1: best at epoch 0, worse at epoch 1 (patience 1)
+
+
+def test_metrics_read_on_rank_zero_only_do_not_hang(tmp_path):
+    """Epoch values logged with sync_dist are reduced once, on every rank, when the batch loop
+    ends; a later read on rank 0 alone (progress bar, callback) uses them and does not wait for
+    the other rank (it did: Lightning's test_logging_sync_dist_true hung under the runtime)."""
+    proc = _spawn_run(tmp_path, "sync")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "SYNCED 2.0 3.0" in proc.stdout  # rank 1 logs 1.0 on its 2 batches; 1 + 2 at epoch end
 
 
 def test_interrupted_spawn_leaves_no_rank_behind(tmp_path):
