@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from runtime.callbacks.base import Callback
 from runtime.errors import CheckpointError, MisconfigurationException
 from runtime.hparams import safe_hparams
 from runtime.rank_zero import rank_zero_warn, warn_once
@@ -23,7 +22,7 @@ from runtime.seed import collect_rng_states, set_rng_states
 from runtime.utilities import is_overridden
 
 FORMAT_VERSION = "2.6.6"  # the Lightning checkpoint format these files follow
-RNG_KEY = "runtime_rng_states"
+RNG_KEY = "runtime_rng_states"  # in loops.fit_loop.state_dict: the exact-resume random state
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
@@ -216,7 +215,9 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
                 ckpt[type(dm).__qualname__] = state
         rng = trainer._rng_checkpoint_state()
         if rng is not None:
-            ckpt[RNG_KEY] = rng
+            # inside the fit loop's own state_dict (Lightning keeps and ignores what it does not
+            # know there), so the top-level keys are exactly Lightning's
+            ckpt["loops"]["fit_loop"]["state_dict"][RNG_KEY] = rng
     hp = getattr(module, "_hparams", None)
     if hp:
         ckpt["hparams_name"] = getattr(module, "_hparams_name", None) or "kwargs"
@@ -228,8 +229,8 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
     if not weights_only:
         for cb in trainer.callbacks:
             cb.on_save_checkpoint(trainer, module, ckpt)
-        if dm is not None:
-            dm.on_save_checkpoint(ckpt)
+    # a DataModule keeps its state through state_dict/load_state_dict; Lightning 2.x does not
+    # call its on_save_checkpoint/on_load_checkpoint hooks, so neither does the runtime
     module.on_save_checkpoint(ckpt)
     return ckpt
 
@@ -261,7 +262,6 @@ def load_module_from_checkpoint(
         ) from e
     from runtime.datamodule import LightningDataModule
     from runtime.module import LightningModule
-    from runtime.utilities import is_overridden
 
     if isinstance(obj, LightningDataModule):
         state = ckpt.get(type(obj).__qualname__)
@@ -344,12 +344,12 @@ def _newest_ckpt(folder: str, name: str) -> str | None:
 
 
 def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
-    from runtime.loops.dispatch import call_lm
+    from runtime.loops.dispatch import call_lm, calls
 
     model, dm = t.lightning_module, t.datamodule
     call_lm(t, "on_load_checkpoint", ckpt)
     for cb in t.callbacks:
-        if is_overridden("on_load_checkpoint", cb, Callback):
+        if calls(cb, "on_load_checkpoint"):
             cb.on_load_checkpoint(t, model, ckpt)
     if t.state.fn == "fit":
         states = ckpt.get("callbacks") or {}
@@ -363,7 +363,6 @@ def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
         state = ckpt.get(type(dm).__qualname__)
         if state:
             dm.load_state_dict(state)
-        dm.on_load_checkpoint(ckpt)
     result = model.load_state_dict(ckpt["state_dict"], strict=model.strict_loading)
     if result is not None and (result.missing_keys or result.unexpected_keys):
         warn_once(
@@ -400,15 +399,25 @@ def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
     epoch = int(ckpt.get("epoch", 0))
     processed = epoch_prog.get("processed", epoch + 1)
     completed = epoch_prog.get("completed", epoch)
-    if processed > completed or batch_prog.get("is_last_batch", True):
+    cur = batch_prog.get("current") or {}
+    b_processed = int(cur.get("processed", 0))
+    b_completed = int(cur.get("completed", b_processed))
+    # An epoch that ended early (max_steps, should_stop) and was saved at its end counts as done
+    # for an epoch-based run; a run bounded by max_steps continues it where it stopped (as
+    # Lightning: resuming with more steps gives the uninterrupted run's batches).
+    epoch_done = batch_prog.get("is_last_batch", True) or (
+        processed > completed and t.max_steps == -1
+    )
+    if epoch_done:
         t.current_epoch, t._resume_skip = epoch + 1, 0
         t._batches_that_stepped = stepped
     else:
         t.current_epoch = epoch
-        t._resume_skip = int((batch_prog.get("current") or {}).get("processed", 0))
-        t._batches_that_stepped = stepped + 1
+        t._resume_skip = b_processed
+        # saved in on_train_batch_end: that batch's step is not counted yet
+        t._batches_that_stepped = stepped + (1 if b_processed > b_completed else 0)
     t._counters.epoch_processed = t.current_epoch
-    rng = ckpt.get(RNG_KEY)
+    rng = (fit.get("state_dict") or {}).get(RNG_KEY) or ckpt.get(RNG_KEY)  # or an older layout
     t._resume_rng = rng if rng and rng.get("world_size", 1) == t.world_size else None
 
 

@@ -48,7 +48,7 @@ class ModelHooks:
     ) -> None: ...
 
     def on_validation_model_zero_grad(self) -> None:
-        self.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+        self.zero_grad()  # type: ignore[attr-defined]  # torch >= 2.0: set_to_none by default
 
     def on_validation_model_eval(self) -> None:
         self.trainer.model.eval()  # type: ignore[attr-defined]

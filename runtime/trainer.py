@@ -565,9 +565,12 @@ class Trainer:
 
     def _merge_live_step_metrics(self) -> None:
         """The training step values logged so far, at any time during ``fit`` (also while
-        validating); never a collective call (step values are reduced when logged)."""
+        validating) until the epoch ends; never a collective call (step values are reduced
+        when logged)."""
         train = self._train_results
-        if train is not None and not self.sanity_checking:
+        # after the epoch's batch loop the step values are published already, before the epoch
+        # values: merging them again would overwrite an epoch value of the same name
+        if train is not None and not self.sanity_checking and not train.epoch_ended:
             cb, lg, pb = train.step_metrics()
             self._callback_metrics.update(cb)
             self._logged_metrics.update(lg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,11 +43,25 @@ class AttributeDict(dict):
 
 
 def is_overridden(name: str, obj: Any, base: type) -> bool:
-    """True when ``type(obj)`` (or an instance patch) defines ``name`` differently from ``base``."""
+    """True when ``type(obj)`` (or an instance patch) defines ``name`` differently from ``base``.
+
+    A hook set to None (``model.validation_step = None``, a way older tutorials switch a loop
+    off) counts as not defined, as in Lightning."""
     if obj is None:
         return False
-    if name in getattr(obj, "__dict__", {}):
-        return True
+    patched = getattr(obj, "__dict__", {})
+    if name in patched:
+        attr = patched[name]
+        if attr is None:
+            return False
+        # a wrapper around the inherited hook (functools.wraps/update_wrapper, partial) does not
+        # override it; only new code does
+        attr = getattr(attr, "__wrapped__", attr)
+        if isinstance(attr, functools.partial):
+            attr = attr.func
+        code = getattr(getattr(attr, "__func__", attr), "__code__", None)
+        base_code = getattr(getattr(base, name, None), "__code__", None)
+        return code is None or base_code is None or code is not base_code
     impl = getattr(type(obj), name, None)
     base_impl = getattr(base, name, None)
     if impl is None or base_impl is None:

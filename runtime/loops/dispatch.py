@@ -33,6 +33,13 @@ def _accepts(fn: Any, name: str, min_args: int) -> bool:
     return len(params) >= min_args
 
 
+def calls(cb: Any, name: str) -> bool:
+    """Whether callback hook ``name`` of ``cb`` has to be called. Lightning calls every callback
+    hook; skipping inherited no-ops is only a shortcut, so a hook set on the instance (a wrapper
+    that records calls) is always called."""
+    return is_overridden(name, cb, Callback) or vars(cb).get(name) is not None
+
+
 def build_callback_table(trainer: Any) -> None:
     """For every hook, the bound methods of the callbacks that override it (computed once)."""
     from runtime.callbacks.early_stopping import EarlyStopping
@@ -40,19 +47,17 @@ def build_callback_table(trainer: Any) -> None:
     table: dict[str, list] = {}
     names = [n for n in vars(Callback) if n.startswith(("on_", "setup", "teardown"))]
     for name in names:
-        table[name] = [
-            getattr(cb, name) for cb in trainer.callbacks if is_overridden(name, cb, Callback)
-        ]
+        table[name] = [getattr(cb, name) for cb in trainer.callbacks if calls(cb, name)]
     monitoring = (Checkpoint, EarlyStopping)
     table["on_train_epoch_end:plain"] = [
         cb.on_train_epoch_end
         for cb in trainer.callbacks
-        if not isinstance(cb, monitoring) and is_overridden("on_train_epoch_end", cb, Callback)
+        if not isinstance(cb, monitoring) and calls(cb, "on_train_epoch_end")
     ]
     table["on_train_epoch_end:monitor"] = [
         cb.on_train_epoch_end
         for cb in trainer.callbacks
-        if isinstance(cb, monitoring) and is_overridden("on_train_epoch_end", cb, Callback)
+        if isinstance(cb, monitoring) and calls(cb, "on_train_epoch_end")
     ]
     trainer._cb = table
 

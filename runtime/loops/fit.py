@@ -128,7 +128,9 @@ def fit_loop(t: Any) -> None:
                 data.eval_loaders.pop("val")
         _set_sampler_epoch(loader, t.current_epoch)
         t._counters.new_epoch()
-        call_both(t, "on_train_epoch_start")
+        if not (first and t._resume_skip):
+            # as Lightning: a run resumed mid-epoch continues that epoch; it does not start it
+            call_both(t, "on_train_epoch_start")
         if first and t._resume_rng is not None:
             rng = t._resume_rng
             _set_rng(rng["epoch_start"] or rng["now"], loader)

@@ -241,8 +241,8 @@ def after_closure(t: Any, optimizer: Any) -> None:
             t,
             "configure_gradient_clipping",
             optimizer,
-            t.gradient_clip_val,
-            t.gradient_clip_algorithm,
+            gradient_clip_val=t.gradient_clip_val,
+            gradient_clip_algorithm=t.gradient_clip_algorithm,
         )
 
 

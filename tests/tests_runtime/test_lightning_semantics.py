@@ -560,3 +560,125 @@ def test_lr_monitor_names_momentum_and_callback_metrics(tmp_path):
     assert metrics["lr-Adam/pg2"] == 0.25 and metrics["lr-Adam/pg1-weight_decay"] == 0.01
     if "lightning" in _engines():
         assert (metrics, lrs, momentum) == _lr_monitor_run("lightning", str(tmp_path / "pl"))
+
+
+# --------------------------------------------------------------------- hooks and resume
+def test_hooks_set_to_none_or_wrapped_are_not_overrides():
+    """`model.validation_step = None` switches validation off (older tutorials do this), and a
+    functools wrapper around an inherited hook does not count as an override; callback hooks
+    set on the instance are always called (Lightning calls every callback hook)."""
+    import functools
+
+    calls = []
+
+    class Recorder(L.Callback):
+        pass
+
+    rec = Recorder()
+
+    def on_train_start(trainer, pl_module):
+        calls.append("cb.on_train_start")
+
+    rec.on_train_start = on_train_start
+    model = RegModel()
+    model.validation_step = None
+    dm_wrapped = functools.partial(L.LightningDataModule.on_before_batch_transfer, None)
+    functools.update_wrapper(dm_wrapped, L.LightningDataModule.on_before_batch_transfer)
+    from runtime.utilities import is_overridden
+
+    dm = L.LightningDataModule()
+    dm.on_before_batch_transfer = dm_wrapped
+    assert not is_overridden("on_before_batch_transfer", dm, L.LightningDataModule)
+    trainer = L.Trainer(**quiet(max_epochs=1, callbacks=[rec]))
+    trainer.fit(model, loader(n=16), loader(n=16))
+    assert calls == ["cb.on_train_start"]
+    assert trainer.num_val_batches == [] or not trainer._has_val_batches()
+
+
+def test_gradient_clipping_hooks_get_keyword_arguments():
+    seen = {}
+
+    class M(RegModel):
+        def configure_gradient_clipping(self, optimizer, **kwargs):
+            seen.update(kwargs)
+            super().configure_gradient_clipping(optimizer, **kwargs)
+
+    L.Trainer(**quiet(max_epochs=1, gradient_clip_val=0.5)).fit(M(), loader(n=16))
+    assert seen == {"gradient_clip_val": 0.5, "gradient_clip_algorithm": "norm"}
+
+
+def test_resume_with_more_max_steps_continues_the_epoch(tmp_path):
+    """A run stopped by max_steps mid-epoch and resumed with a larger max_steps takes the next
+    batches of the same epoch (the uninterrupted run's), without a second on_train_epoch_start;
+    it used to start a new epoch."""
+    events = []
+
+    class M(RegModel):
+        def on_train_epoch_start(self):
+            events.append(("epoch_start", self.current_epoch))
+
+        def training_step(self, batch, batch_idx):
+            events.append((self.current_epoch, batch_idx))
+            return super().training_step(batch, batch_idx)
+
+    def data():
+        return loader(n=64, batch_size=8, shuffle=True, seed=3)
+
+    torch.manual_seed(0)
+    straight = M()
+    L.Trainer(**quiet(max_steps=5)).fit(straight, data())
+    expected_events = list(events)
+
+    events.clear()
+    torch.manual_seed(0)
+    first = M()
+    kw = dict(default_root_dir=str(tmp_path), enable_checkpointing=True)
+    t1 = L.Trainer(**quiet(max_steps=2, **kw))
+    t1.fit(first, data())
+    path = t1.checkpoint_callback.best_model_path
+    resumed = M()
+    L.Trainer(**quiet(max_steps=5, **kw)).fit(resumed, data(), ckpt_path=path)
+    assert events == expected_events[:3] + [(0, 2), (0, 3), (0, 4)]
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_checkpoint_top_level_keys_are_lightnings(tmp_path):
+    """The exact-resume random state lives inside the fit loop's state, so a checkpoint has
+    exactly Lightning's top-level keys (Lightning's hook tests compare them)."""
+    trainer = L.Trainer(**quiet(max_epochs=1, default_root_dir=str(tmp_path)))
+    trainer.fit(RegModel(), loader(n=16))
+    path = str(tmp_path / "x.ckpt")
+    trainer.save_checkpoint(path)
+    keys = set(torch.load(path, weights_only=True))
+    assert keys == {
+        "epoch",
+        "global_step",
+        "pytorch-lightning_version",
+        "state_dict",
+        "loops",
+        "callbacks",
+        "optimizer_states",
+        "lr_schedulers",
+        "hparams_name",
+        "hyper_parameters",
+    }
+
+
+def test_epoch_end_value_is_not_overwritten_by_the_step_value():
+    """A key logged in training_step and again in on_train_epoch_end: the epoch-end value is
+    what the progress bar and callbacks keep (a checkpoint callback reading callback_metrics
+    used to merge the stale step value back over it)."""
+
+    class M(RegModel):
+        def training_step(self, batch, batch_idx):
+            self.log("shared", 100.0, prog_bar=True)
+            return super().training_step(batch, batch_idx)
+
+        def on_train_epoch_end(self):
+            self.log("shared", 111.0, prog_bar=True)
+
+    trainer = L.Trainer(**quiet(max_epochs=2, enable_checkpointing=True))
+    trainer.fit(M(), loader(n=16))
+    assert trainer.progress_bar_metrics["shared"] == 111.0
+    assert float(trainer.callback_metrics["shared"]) == 111.0
