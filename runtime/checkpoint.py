@@ -100,90 +100,15 @@ def load_file(path: Any, map_location: Any = None, weights_only: bool | None = N
     return dict(ckpt)
 
 
-def _progress(
-    ready: int, completed: int, started: int | None = None, processed: int | None = None
-) -> dict[str, int]:
-    d = {"ready": ready, "completed": completed}
-    if started is not None:
-        d["started"] = started
-    if processed is not None:
-        d["processed"] = processed
-    return d
-
-
-def _batch_progress(total: tuple, current: tuple, is_last: bool | None) -> dict[str, Any]:
-    d: dict[str, Any] = {"total": _progress(*total), "current": _progress(*current)}
-    if is_last is not None:
-        d["is_last_batch"] = is_last
-    return d
-
-
 def loops_state(trainer: Any) -> dict[str, Any]:
-    """The ``loops`` entry, with Lightning's progress counters, so either engine can resume."""
-    c = trainer._counters
-    at_batch_end = c.in_batch_end
-    n_cur = c.batches_in_epoch
-    # a batch whose optimization was cut short (an exception checkpoint) is started, not
-    # processed: resuming runs it again
-    unprocessed = 1 if c.in_step else 0
-    p_cur, p_tot = n_cur - unprocessed, c.batches_total - unprocessed
-    b_cur_done = n_cur - 1 if at_batch_end or c.in_step else n_cur
-    b_tot_done = c.batches_total - 1 if at_batch_end or c.in_step else c.batches_total
-    steps = trainer.global_step
-    auto = trainer._automatic
-    e = trainer.current_epoch
-    fit = {
-        "state_dict": {},
-        "epoch_loop.state_dict": {"_batches_that_stepped": trainer._batches_that_stepped},
-        "epoch_loop.batch_progress": _batch_progress(
-            (c.batches_total, b_tot_done, c.batches_total, p_tot),
-            (n_cur, b_cur_done, n_cur, p_cur),
-            c.is_last_batch,
-        ),
-        "epoch_loop.scheduler_progress": {
-            "total": _progress(c.sched_total, c.sched_total),
-            "current": _progress(c.sched_cur, c.sched_cur),
-        },
-        "epoch_loop.automatic_optimization.state_dict": {},
-        "epoch_loop.automatic_optimization.optim_progress": {
-            "optimizer": {
-                "step": {
-                    "total": _progress(steps if auto else 0, steps if auto else 0),
-                    "current": _progress(
-                        c.steps_in_epoch if auto else 0, c.steps_in_epoch if auto else 0
-                    ),
-                },
-                "zero_grad": {
-                    "total": _progress(c.zero_grad_total, c.zero_grad_total, c.zero_grad_total),
-                    "current": _progress(c.zero_grad_cur, c.zero_grad_cur, c.zero_grad_cur),
-                },
-            }
-        },
-        "epoch_loop.manual_optimization.state_dict": {},
-        "epoch_loop.manual_optimization.optim_step_progress": {
-            "total": _progress(0 if auto else steps, 0 if auto else steps),
-            "current": _progress(0 if auto else c.steps_in_epoch, 0 if auto else c.steps_in_epoch),
-        },
-        "epoch_loop.val_loop.state_dict": {},
-        "epoch_loop.val_loop.batch_progress": _batch_progress(
-            (c.val_batches,) * 4, (c.val_batches,) * 4, bool(c.val_batches)
-        ),
-        "epoch_progress": {
-            "total": _progress(e + 1, e, e + 1, c.epoch_processed),
-            "current": _progress(e + 1, e, e + 1, c.epoch_processed),
-        },
-    }
-    zero = _batch_progress((0, 0, 0, 0), (0, 0, 0, 0), False)
-    other = {"state_dict": {}, "batch_progress": zero}
-    predict = {
-        "state_dict": {},
-        "batch_progress": _batch_progress((0, 0, 0, 0), (0, 0, 0, 0), None),
-    }
+    """The ``loops`` entry: the loop objects' progress in Lightning's layout, so either engine
+    can resume the other's checkpoints."""
+    predict = trainer.predict_loop
     return {
-        "fit_loop": fit,
-        "validate_loop": dict(other),
-        "test_loop": dict(other),
-        "predict_loop": predict,
+        "fit_loop": trainer.fit_loop.state_dict(),
+        "validate_loop": trainer.validate_loop.state_dict(),
+        "test_loop": trainer.test_loop.state_dict(),
+        "predict_loop": {"state_dict": {}, "batch_progress": predict.batch_progress.state_dict()},
     }
 
 
@@ -392,40 +317,61 @@ def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
     if precision_state:
         t._precision.load_state_dict(precision_state)
     fit = (ckpt.get("loops") or {}).get("fit_loop") or {}
-    epoch_prog = (fit.get("epoch_progress") or {}).get("current") or {}
-    batch_prog = fit.get("epoch_loop.batch_progress") or {}
-    stepped = (fit.get("epoch_loop.state_dict") or {}).get("_batches_that_stepped", 0)
-    t.global_step = int(ckpt.get("global_step", 0))
-    epoch = int(ckpt.get("epoch", 0))
-    processed = epoch_prog.get("processed", epoch + 1)
-    completed = epoch_prog.get("completed", epoch)
-    cur = batch_prog.get("current") or {}
-    b_processed = int(cur.get("processed", 0))
-    b_completed = int(cur.get("completed", b_processed))
-    # An epoch that ended early (max_steps, should_stop) and was saved at its end counts as done
-    # for an epoch-based run; a run bounded by max_steps continues it where it stopped (as
-    # Lightning: resuming with more steps gives the uninterrupted run's batches).
-    epoch_done = batch_prog.get("is_last_batch", True) or (
-        processed > completed and t.max_steps == -1
-    )
-    if epoch_done:
-        t.current_epoch, t._resume_skip = epoch + 1, 0
-        t._batches_that_stepped = stepped
-    else:
-        t.current_epoch = epoch
-        t._resume_skip = b_processed
-        # saved in on_train_batch_end: that batch's step is not counted yet
-        t._batches_that_stepped = stepped + (1 if b_processed > b_completed else 0)
-    t._counters.epoch_processed = t.current_epoch
+    _restore_progress(t, ckpt, fit)
     rng = (fit.get("state_dict") or {}).get(RNG_KEY) or ckpt.get(RNG_KEY)  # or an older layout
     t._resume_rng = rng if rng and rng.get("world_size", 1) == t.world_size else None
+
+
+def _restore_progress(t: Any, ckpt: dict[str, Any], fit: dict[str, Any]) -> None:
+    """Loads the fit loop's progress and decides where training goes on: the next epoch, or
+    the batch after the last processed one of the saved epoch (``t._resume_skip``)."""
+    loop = t.fit_loop
+    epoch = int(ckpt.get("epoch", 0))
+    batch_state = fit.get("epoch_loop.batch_progress")
+    if fit.get("epoch_progress"):
+        loop.load_state_dict(fit)
+        epochs = loop.epoch_progress.current
+        batches = loop.epoch_loop.batch_progress.current
+        is_last = bool((batch_state or {}).get("is_last_batch", True))
+        if epochs.ready == epochs.completed:
+            # saved between epochs (e.g. after fit returned): all of them are done
+            new_epoch, mid = epochs.completed, False
+        elif epochs.processed > epochs.completed and (t.max_steps == -1 or is_last):
+            # saved at an epoch's end (its hooks): an epoch-based run goes on with the next
+            new_epoch, mid = epochs.processed, False
+        elif is_last:
+            new_epoch, mid = epochs.completed + 1, False
+        else:
+            # mid-epoch, or an epoch that max_steps cut short and a run with more steps resumes
+            new_epoch, mid = epochs.completed, True
+        b_processed, b_completed = batches.processed, batches.completed
+    else:  # no loop state (an old file): the epoch it was saved in is done
+        new_epoch, mid, b_processed, b_completed = epoch + 1, False, 0, 0
+    stepped = loop.epoch_loop._batches_that_stepped
+    for tracker in (loop.epoch_progress.current, loop.epoch_progress.total):
+        tracker.ready = tracker.started = new_epoch + (1 if mid else 0)
+        tracker.processed = tracker.completed = new_epoch
+    # the batches counted are those whose work is done; a resumed epoch re-reads the rest
+    bp = loop.epoch_loop.batch_progress
+    for tracker in (bp.current, bp.total):
+        tracker.ready = tracker.started = tracker.completed = tracker.processed
+    if mid:
+        t._resume_skip = b_processed
+        # saved in on_train_batch_end: that batch's step is not counted yet
+        loop.epoch_loop._batches_that_stepped = stepped + (1 if b_processed > b_completed else 0)
+    else:
+        t._resume_skip = 0
+        bp.is_last_batch = False
+    t.global_step = int(ckpt.get("global_step", t.global_step))
+    loop.extra_state = {}  # the random state is taken by the caller; saves write their own
 
 
 def rng_checkpoint_state(t: Any) -> Any:
     if t.state.fn != "fit" or t._data is None or t._data.train_loader is None:
         return None
     now = {"global": collect_rng_states(), "loader": _loader_gen_states(t._data.train_loader)}
-    mid_epoch = not t._counters.is_last_batch and t._counters.batches_in_epoch > 0
+    progress = t.fit_loop.epoch_loop.batch_progress
+    mid_epoch = not progress.is_last_batch and progress.current.ready > 0
     return {
         "now": now,
         "epoch_start": t._epoch_start_rng if mid_epoch else None,

@@ -21,6 +21,7 @@ from runtime.callbacks.base import Callback, Checkpoint
 from runtime.errors import MisconfigurationException
 from runtime.loggers.base import Logger
 from runtime.loops.prediction import PredictionLoop
+from runtime.loops.progress import EvaluationLoop, FitLoop
 from runtime.precision import make_precision, normalize_precision
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 from runtime.states import RunningStage, TrainerState, stage_flag
@@ -43,38 +44,6 @@ _REMOVED_CB_HOOKS = {
     "on_pretrain_routine_start": "on_fit_start",
     "on_pretrain_routine_end": "on_fit_start",
 }
-
-
-class _Counters:
-    """Progress counters kept in Lightning's checkpoint layout (see ``checkpoint.loops_state``)."""
-
-    __slots__ = (
-        "batches_total",
-        "batches_in_epoch",
-        "in_batch_end",
-        "in_step",
-        "is_last_batch",
-        "sched_total",
-        "sched_cur",
-        "steps_in_epoch",
-        "zero_grad_total",
-        "zero_grad_cur",
-        "val_batches",
-        "epoch_processed",
-    )
-
-    def __init__(self) -> None:
-        self.batches_total = self.batches_in_epoch = 0
-        # in_step: a batch has started and its optimization has not finished (an exception
-        # there leaves it unprocessed, so a resume runs it again, as Lightning)
-        self.in_batch_end = self.in_step = self.is_last_batch = False
-        self.sched_total = self.sched_cur = self.steps_in_epoch = 0
-        self.zero_grad_total = self.zero_grad_cur = self.val_batches = 0
-        self.epoch_processed = 0
-
-    def new_epoch(self) -> None:
-        self.batches_in_epoch = self.sched_cur = self.steps_in_epoch = self.zero_grad_cur = 0
-        self.is_last_batch = False
 
 
 class Trainer:
@@ -245,19 +214,12 @@ class Trainer:
                 f"Running in `fast_dev_run` mode: will run the requested loop using {n} "
                 f"batch(es). Logging and checkpointing is suppressed."
             )
-        if max_epochs is None:
-            if max_steps == -1 and max_time is None:
-                rank_zero_warn(
-                    "`max_epochs` was not set. Setting it to 1000 epochs. To train "
-                    "without an epoch limit, set `max_epochs=-1`."
-                )
-                max_epochs = 1000
-            else:
-                max_epochs = -1
-        self.max_epochs = max_epochs
-        self.min_epochs = min_epochs if min_epochs is not None else (1 if min_steps else 0)
-        self.max_steps = max_steps
-        self.min_steps = min_steps
+        # the run state (counters and limits) has one owner: the loop objects; max_epochs=None
+        # is resolved when fit starts (1000, or unbounded under max_steps/max_time), as Lightning
+        self.fit_loop = FitLoop(min_epochs, max_epochs, min_steps, max_steps)
+        self.validate_loop = EvaluationLoop()
+        self.test_loop = EvaluationLoop()
+        self.predict_loop = PredictionLoop()
         self.max_time = self._parse_time(max_time)
         self.overfit_batches = self._limit("overfit_batches", overfit_batches, 0.0)
         if self.overfit_batches:
@@ -320,10 +282,6 @@ class Trainer:
         self.state = TrainerState()
         self.should_stop = False
         self.interrupted = False
-        self.current_epoch = 0
-        self.global_step = 0
-        self._batches_that_stepped = 0
-        self._counters = _Counters()
         self.lightning_module: Any = None
         self.datamodule: Any = None
         self.optimizers: list[Any] = []
@@ -345,7 +303,6 @@ class Trainer:
         self.num_sanity_val_batches: list[float] = []
         self.num_test_batches: list[float] = []
         self.num_predict_batches: list[float] = []
-        self.predict_loop = PredictionLoop()
 
     # ------------------------------------------------------------------ flag helpers
     @staticmethod
@@ -576,9 +533,58 @@ class Trainer:
             self._logged_metrics.update(lg)
             self._pbar_metrics.update(pb)
 
+    # ------------------------------------------------------------------ run state (views)
+    @property
+    def max_epochs(self) -> int | None:
+        return self.fit_loop.max_epochs
+
+    @property
+    def min_epochs(self) -> int | None:
+        return self.fit_loop.min_epochs
+
+    @property
+    def max_steps(self) -> int:
+        return self.fit_loop.max_steps
+
+    @property
+    def min_steps(self) -> int | None:
+        return self.fit_loop.min_steps
+
+    @property
+    def current_epoch(self) -> int:
+        """Epochs completed (the epoch running now, counted from 0)."""
+        return self.fit_loop.epoch_progress.current.completed
+
+    @current_epoch.setter
+    def current_epoch(self, value: int) -> None:
+        progress = self.fit_loop.epoch_progress
+        for tracker in (progress.current, progress.total):
+            tracker.ready = tracker.started = tracker.processed = tracker.completed = value
+
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps taken (with several optimizers in manual optimization: each step)."""
+        return self.fit_loop.epoch_loop.global_step
+
+    @global_step.setter
+    def global_step(self, value: int) -> None:
+        loop = self.fit_loop.epoch_loop
+        auto = loop.automatic_optimization.optim_progress.optimizer.step.total
+        manual = loop.manual_optimization.optim_step_progress.total
+        for tracker in (auto, manual) if loop.automatic else (manual,):
+            tracker.ready = tracker.completed = value
+
+    @property
+    def _batches_that_stepped(self) -> int:
+        return self.fit_loop.epoch_loop._batches_that_stepped
+
+    @_batches_that_stepped.setter
+    def _batches_that_stepped(self, value: int) -> None:
+        self.fit_loop.epoch_loop._batches_that_stepped = value
+
     @property
     def is_last_batch(self) -> bool:
-        return self._counters.is_last_batch
+        return self.fit_loop.epoch_loop.batch_progress.is_last_batch
 
     @property
     def train_dataloader(self) -> Any:
@@ -598,14 +604,17 @@ class Trainer:
 
     @property
     def estimated_stepping_batches(self) -> int | float:
-        if self.max_steps != -1 and (self.max_epochs == -1 or self.max_epochs is None):
+        max_epochs = self.max_epochs
+        if max_epochs is None:  # not resolved yet (outside fit): as fit will resolve it
+            max_epochs = -1 if self.max_steps != -1 or self.max_time is not None else 1000
+        if self.max_steps != -1 and max_epochs == -1:
             return self.max_steps
         if self._data is not None and self._data.train_loader is None:
             self._data.load_train()
         n = self.num_training_batches
-        if n == math.inf or self.max_epochs == -1:
+        if n == math.inf or max_epochs == -1:
             return self.max_steps if self.max_steps != -1 else math.inf
-        total = math.ceil(n / self.accumulate_grad_batches) * max(self.max_epochs, 1)
+        total = math.ceil(n / self.accumulate_grad_batches) * max(max_epochs, 1)
         return min(total, self.max_steps) if self.max_steps != -1 else total
 
     def _num_training_batches_int(self) -> int | None:
@@ -842,8 +851,13 @@ class Trainer:
         return getattr(self.strategy, "sync_metric", None)
 
     def _on_optimizer_step(self) -> None:
-        self.global_step += 1
-        self._counters.steps_in_epoch += 1
+        loop = self.fit_loop.epoch_loop
+        if loop.automatic:
+            step = loop.automatic_optimization.optim_progress.optimizer.step
+        else:
+            step = loop.manual_optimization.optim_step_progress
+        step.increment_ready()
+        step.increment_completed()
 
     def _backward(self, loss: torch.Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         loops.backward(self, loss, *args, **kwargs)

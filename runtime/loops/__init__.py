@@ -9,9 +9,11 @@
 - ``optimization``: one training batch (closure, automatic and manual optimization, schedulers).
 - ``evaluation``: validation and test.
 - ``prediction``: ``trainer.predict_loop``.
+- ``progress``: the counters and the loop objects that own them.
 
-The run's counters live on the trainer (``Trainer._counters``) and are written to and read from
-checkpoints in Lightning's progress layout by ``runtime.checkpoint``.
+The run state (every counter, in Lightning's progress shape) is owned by the loop objects of
+``progress`` (``trainer.fit_loop``, ``validate_loop``, ``test_loop``, ``predict_loop``);
+``runtime.checkpoint`` writes and reads them in Lightning's checkpoint layout.
 """
 
 from runtime.checkpoint import resolve_ckpt_path, rng_checkpoint_state

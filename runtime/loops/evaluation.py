@@ -56,6 +56,14 @@ def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> d
         return _run_eval(t, stage, loaders, counts)
 
 
+def _loop_state(t: Any, stage: str) -> Any:
+    """The loop object whose progress this run counts: fit's ``epoch_loop.val_loop`` (also for
+    the sanity check), ``validate_loop`` or ``test_loop``."""
+    if stage == "test":
+        return t.test_loop
+    return t.fit_loop.epoch_loop.val_loop if t.state.fn == "fit" else t.validate_loop
+
+
 def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]:
     prefix, eval_hook, train_hook = _EVAL[stage]
     model = t.lightning_module
@@ -66,6 +74,10 @@ def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]
         results.multi_dataloader = results_multi
     t._results = results
     t._data.current_eval_counts = counts
+    loop = _loop_state(t, stage)
+    progress = loop.batch_progress
+    progress.reset_on_run()
+    loop._max_batches = list(counts)
     modes = {m: m.training for m in model.modules()}
     call_lm(t, eval_hook)
     call_both(t, f"on_{prefix}_start")
@@ -78,23 +90,26 @@ def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]
             f"`{type(model).__name__}.{prefix}_step()`. Try adding `dataloader_idx=0` to its "
             "signature."
         )
-    batches = 0
     for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
         if count == 0:
             continue
         extra = (dl_idx,) if results_multi else ()
         for batch_idx, batch in enumerate(loader):
+            progress.increment_ready()
+            progress.is_last_batch = batch_idx + 1 >= count
             batch = transfer(t, batch, dl_idx)
             if results is not None:
                 results.batch, results.batch_size, results.dataloader_idx = batch, None, dl_idx
+            progress.increment_started()
             call_both(t, f"on_{prefix}_batch_start", batch, batch_idx, *extra)
             if results is not None:
                 results.fx = f"{prefix}_step"
             with t._precision.step_context():
                 args = (batch, batch_idx) if takes_idx else (batch,)
                 out = t.strategy.run_step(model, f"{prefix}_step", *args, *extra)
+            progress.increment_processed()
             call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
-            batches += 1
+            progress.increment_completed()
             if results is not None and not sanity:
                 _, step_logged, _ = results.step_metrics()
                 if step_logged:
@@ -103,8 +118,6 @@ def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]
                 t._eval_steps[stage] += 1
             if batch_idx + 1 >= count:
                 break
-    if stage == "val":
-        t._counters.val_batches = batches
     if results is not None:
         results.end_epoch()
     call_both(t, f"on_{prefix}_epoch_end")

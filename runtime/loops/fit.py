@@ -33,7 +33,26 @@ from runtime.results import Results
 from runtime.seed import collect_rng_states, isolate_rng
 
 
+def resolve_limits(t: Any) -> None:
+    """At the start of ``fit``, as Lightning: ``max_epochs=None`` becomes 1000 (with a warning)
+    unless ``max_steps``/``max_time`` bound the run (then unbounded, -1); ``min_epochs=None``
+    becomes 1 with ``min_steps``, else 0."""
+    loop = t.fit_loop
+    if loop.max_epochs is None:
+        if loop.max_steps == -1 and t.max_time is None:
+            rank_zero_warn(
+                "`max_epochs` was not set. Setting it to 1000 epochs. To train without an epoch "
+                "limit, set `max_epochs=-1`."
+            )
+            loop.max_epochs = 1000
+        else:
+            loop.max_epochs = -1
+    if loop.min_epochs is None:
+        loop.min_epochs = 1 if loop.min_steps is not None else 0
+
+
 def _fit(t: Any, ckpt: dict[str, Any] | None) -> None:
+    t.fit_loop.epoch_loop.automatic = t.lightning_module._automatic_optimization
     t.training = True
     t._resume_skip = 0
     t._resume_rng = None
@@ -62,6 +81,8 @@ def run_sanity_check(t: Any) -> None:
             run_eval(t, "val", loaders, counts, in_fit=True)
             call_cb(t, "on_sanity_check_end")
     finally:
+        # the sanity check's batches are not part of the run's progress (as Lightning)
+        t.fit_loop.epoch_loop.val_loop.batch_progress.reset()
         t.training = True  # back to the stage the sanity check interrupted
         t._results = t._train_results
         # what the sanity check logged is not a result (Lightning: reset_metrics)
@@ -127,9 +148,11 @@ def fit_loop(t: Any) -> None:
             if data.has_val and "val" in data.eval_loaders:
                 data.eval_loaders.pop("val")
         _set_sampler_epoch(loader, t.current_epoch)
-        t._counters.new_epoch()
         if not (first and t._resume_skip):
             # as Lightning: a run resumed mid-epoch continues that epoch; it does not start it
+            t.fit_loop.epoch_progress.increment_ready()
+            t.fit_loop.epoch_progress.increment_started()
+            t.fit_loop.epoch_loop.new_epoch()
             call_both(t, "on_train_epoch_start")
         if first and t._resume_rng is not None:
             rng = t._resume_rng
@@ -174,7 +197,7 @@ def _val_check_batch(t: Any) -> float:
 
 def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
     n = t.num_training_batches
-    counters = t._counters
+    progress = t.fit_loop.epoch_loop.batch_progress
     try:
         full = len(loader)
     except (TypeError, NotImplementedError):
@@ -192,20 +215,19 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
         if batch_idx < skip:
             if batch_idx + 1 == skip and resume_rng is not None:
                 _set_rng(resume_rng["now"], loader)
-            counters.batches_in_epoch += 1
-            continue
+            continue  # counted already: the restored progress holds these batches
         is_last = batch_idx + 1 == n
-        counters.is_last_batch = is_last
+        progress.is_last_batch = is_last
         stepped = train_batch(t, batch, batch_idx, is_last)
         if stepped is SKIP_EPOCH:
             # As Lightning: the skipped batch is the epoch's last, so epoch schedulers step and
             # epoch-end validation runs.
-            counters.is_last_batch = True
+            progress.is_last_batch = True
             step_schedulers(t, "epoch")
             if val_epoch:
                 _run_fit_validation(t)
             return
-        total_idx = counters.batches_total - 1
+        total_idx = progress.total.ready - 1
         idx_for_val = total_idx if cvne is None else batch_idx
         check_val = val_epoch and (
             (val_every != math.inf and (idx_for_val + 1) % val_every == 0)
@@ -222,7 +244,7 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
             break
     if pending is None and batch_idx >= 0 and full == math.inf and n == math.inf:
         # no length: the end of the epoch was only known at StopIteration
-        counters.is_last_batch = True
+        progress.is_last_batch = True
         step_schedulers(t, "epoch")
         if val_epoch:
             _run_fit_validation(t)
@@ -274,8 +296,8 @@ def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:
 
 
 def _train_epoch_end(t: Any) -> None:
-    counters = t._counters
-    counters.epoch_processed += 1
+    epochs = t.fit_loop.epoch_progress
+    epochs.increment_processed()
     results = t._train_results
     if results is not None:
         results.end_epoch()
@@ -289,4 +311,4 @@ def _train_epoch_end(t: Any) -> None:
     if results is not None:
         _send_to_loggers(t, logged, step=t._batches_that_stepped - 1)
         results.reset()
-    t.current_epoch += 1
+    epochs.increment_completed()

@@ -91,10 +91,9 @@ class _NoOptimizer(torch.optim.Optimizer):
 
 def train_batch(t: Any, batch: Any, batch_idx: int, is_last: bool) -> Any:
     """Runs one batch; returns whether the optimizer stepped (or ``SKIP_EPOCH``)."""
-    counters = t._counters
-    counters.batches_total += 1
-    counters.batches_in_epoch += 1
-    counters.in_step = True
+    progress = t.fit_loop.epoch_loop.batch_progress
+    progress.increment_ready()
+    progress.increment_started()  # started, not processed: an exception here re-runs it
     batch = transfer(t, batch, 0)
     results = t._results
     if results is not None:
@@ -103,21 +102,20 @@ def train_batch(t: Any, batch: Any, batch_idx: int, is_last: bool) -> Any:
     call_cb(t, "on_train_batch_start", batch, batch_idx)
     model = t.lightning_module
     if call_lm(t, "on_train_batch_start", batch, batch_idx) == -1:
-        counters.in_step = False
+        progress.increment_processed()
         return SKIP_EPOCH
     if model._automatic_optimization:
         outputs, stepped = _automatic_step(t, batch, batch_idx, is_last)
     else:
         outputs, stepped = _manual_step(t, batch, batch_idx), True
-    counters.in_step = False
+    progress.increment_processed()
     if stepped:
         step_schedulers(t, "step")
     if is_last:
         step_schedulers(t, "epoch")
-    counters.in_batch_end = True
     call_cb(t, "on_train_batch_end", outputs, batch, batch_idx)
     call_lm(t, "on_train_batch_end", outputs, batch, batch_idx)
-    counters.in_batch_end = False
+    progress.increment_completed()
     if stepped and results is not None and t._logger_should_update():
         cb, logged, pb = results.step_metrics()
         t._logged_metrics.update(logged)
@@ -150,8 +148,11 @@ class _Closure:
             call_cb(t, "on_before_zero_grad", self.optimizer)
             call_lm(t, "on_before_zero_grad", self.optimizer)
             call_lm(t, "optimizer_zero_grad", t.current_epoch, self.batch_idx, self.optimizer)
-            t._counters.zero_grad_total += 1
-            t._counters.zero_grad_cur += 1
+            zero_grad = t.fit_loop.epoch_loop.automatic_optimization.optim_progress.optimizer
+            zero_grad = zero_grad.zero_grad
+            zero_grad.increment_ready()
+            zero_grad.increment_started()
+            zero_grad.increment_completed()
         if loss is None:
             self.output = None
             return None
@@ -252,11 +253,11 @@ def step_schedulers(t: Any, interval: str, plateau: bool = False) -> None:
     configs = t.lr_scheduler_configs
     if not configs or not t.lightning_module._automatic_optimization:
         return
-    counters = t._counters
+    loop = t.fit_loop.epoch_loop
     for cfg in configs:
         if cfg.interval != interval or cfg.reduce_on_plateau != plateau:
             continue
-        count = counters.batches_in_epoch if interval == "step" else t.current_epoch + 1
+        count = loop.batch_progress.current.ready if interval == "step" else t.current_epoch + 1
         if count % cfg.frequency:
             continue
         metric = None
@@ -276,8 +277,8 @@ def step_schedulers(t: Any, interval: str, plateau: bool = False) -> None:
                 )
                 continue
         call_lm(t, "lr_scheduler_step", cfg.scheduler, metric)
-        counters.sched_total += 1
-        counters.sched_cur += 1
+        loop.scheduler_progress.increment_ready()
+        loop.scheduler_progress.increment_completed()
 
 
 def step_plateau_epoch(t: Any) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from runtime.loops.progress import Progress
 from runtime.rank_zero import warn_once
 from runtime.utilities import move_data_to_device
 
@@ -79,6 +80,7 @@ class PredictionLoop:
         self.epoch_batch_indices: list[list[list[int] | None]] = []
         self.current_batch_indices: list[int] | None = None
         self.return_predictions = True
+        self.batch_progress = Progress()
 
     @property
     def num_dataloaders(self) -> int:
@@ -138,22 +140,28 @@ class PredictionLoop:
                 f"`{type(model).__name__}.predict_step()`. Try adding `dataloader_idx=0` to its "
                 "signature."
             )
+        progress = self.batch_progress
+        progress.reset_on_run()
         for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
             extra = (dl_idx,) if multi else ()
             if not count:
                 continue
             for batch_idx, batch in enumerate(loader):
+                progress.increment_ready()
                 batch = transfer(t, batch, dl_idx)
                 if on_batch or on_epoch:
                     indices = _batch_indices(loader, batch_idx)
                     self.current_batch_indices = indices
                     if on_epoch:
                         self.epoch_batch_indices[dl_idx].append(indices)
+                progress.increment_started()
                 call_both(t, "on_predict_batch_start", batch, batch_idx, *extra)
                 with t._precision.step_context():
                     args = (batch, batch_idx) if takes_idx else (batch,)
                     out = t.strategy.run_step(model, "predict_step", *args, *extra)
+                progress.increment_processed()
                 call_both(t, "on_predict_batch_end", out, batch, batch_idx, *extra)
+                progress.increment_completed()
                 if keep:  # on the CPU, as Lightning, so a long run does not fill the GPU
                     self._predictions[dl_idx].append(move_data_to_device(out, _CPU))
                 if batch_idx + 1 >= count:

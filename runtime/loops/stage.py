@@ -27,7 +27,7 @@ from runtime.loops.dispatch import (
     overridden,
 )
 from runtime.loops.evaluation import run_eval_stage
-from runtime.loops.fit import _fit
+from runtime.loops.fit import _fit, resolve_limits
 from runtime.loops.optimization import configure_optimizers
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 from runtime.results import Results
@@ -113,6 +113,8 @@ def _run(
     from runtime.connector import merge_model_callbacks
 
     model, dm, strategy = t.lightning_module, t.datamodule, t.strategy
+    if fn == "fit":
+        resolve_limits(t)
     model_cbs = call_lm(t, "configure_callbacks")
     if model_cbs:
         t.callbacks = merge_model_callbacks(t.callbacks, model_cbs)

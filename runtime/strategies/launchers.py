@@ -184,8 +184,7 @@ def _finish_spawned(rank: int, trainer: Any, result: Any, out_path: str) -> None
                     k: v.detach().cpu() if hasattr(v, "detach") else v
                     for k, v in trainer.callback_metrics.items()
                 },
-                "current_epoch": trainer.current_epoch,
-                "global_step": trainer.global_step,
+                "fit_loop": trainer.fit_loop.state_dict(),
                 "best_model_path": getattr(cb, "best_model_path", None),
                 "best_model_score": getattr(cb, "best_model_score", None),
                 "last_model_path": getattr(cb, "last_model_path", None),
@@ -247,7 +246,7 @@ def spawn(trainer: Any, fn: str, args: tuple, kwargs: dict, world: int, start_me
         module.load_state_dict(payload["state_dict"])
         trainer.lightning_module = module
     trainer._callback_metrics = payload["callback_metrics"]
-    trainer.current_epoch, trainer.global_step = payload["current_epoch"], payload["global_step"]
+    trainer.fit_loop.load_state_dict(payload["fit_loop"])
     cb = trainer.checkpoint_callback
     if cb is not None and payload["best_model_path"] is not None:
         cb.best_model_path = payload["best_model_path"]

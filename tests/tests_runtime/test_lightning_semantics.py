@@ -682,3 +682,58 @@ def test_epoch_end_value_is_not_overwritten_by_the_step_value():
     trainer.fit(M(), loader(n=16))
     assert trainer.progress_bar_metrics["shared"] == 111.0
     assert float(trainer.callback_metrics["shared"]) == 111.0
+
+
+def test_checkpoint_saved_after_fit_resumes_exactly(tmp_path):
+    """`trainer.save_checkpoint` after `fit` returned, then `fit(ckpt_path=...)` with more
+    epochs: the run goes on with the next epoch and gives the uninterrupted run's weights (it
+    skipped an epoch before: the saved epoch count was taken for one still running)."""
+
+    def data():
+        return loader(n=48, batch_size=8, shuffle=True, seed=5)
+
+    class M(RegModel):
+        def __init__(self):
+            super().__init__(dropout=0.2)
+
+    torch.manual_seed(0)
+    straight = M()
+    L.Trainer(**quiet(max_epochs=4)).fit(straight, data())
+    torch.manual_seed(0)
+    first = M()
+    t1 = L.Trainer(**quiet(max_epochs=2))
+    t1.fit(first, data())
+    path = str(tmp_path / "after_fit.ckpt")
+    t1.save_checkpoint(path)
+    resumed = M()
+    t2 = L.Trainer(**quiet(max_epochs=4))
+    t2.fit(resumed, data(), ckpt_path=path)
+    assert t2.current_epoch == 4 and t2.global_step == 24
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_fit_loop_is_the_run_state():
+    """`trainer.fit_loop` holds the counters in Lightning's shape; changing its max_epochs
+    continues training in the next fit call."""
+    trainer = L.Trainer(**quiet(max_epochs=1, limit_val_batches=2))
+    model = RegModel()
+    trainer.fit(model, loader(n=32), loader(n=32))
+    loop = trainer.fit_loop
+    assert loop.epoch_progress.current.completed == 1 and loop.done
+    assert loop.epoch_loop.batch_progress.total.completed == 4
+    assert loop.epoch_loop.val_loop.batch_progress.total.completed == 2
+    assert loop.total_batch_idx == 3
+    optim = loop.epoch_loop.automatic_optimization.optim_progress
+    assert optim.optimizer_steps == trainer.global_step == 4
+    assert optim.optimizer.zero_grad.total.completed == 4
+    trainer.fit_loop.max_epochs = 3
+    trainer.fit(model, loader(n=32), loader(n=32))
+    assert trainer.current_epoch == 3 and trainer.global_step == 12
+    state = loop.state_dict()
+    assert state["epoch_progress"]["total"] == {
+        "ready": 3,
+        "started": 3,
+        "processed": 3,
+        "completed": 3,
+    }

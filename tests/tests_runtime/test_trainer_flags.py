@@ -43,9 +43,9 @@ def fit(model=None, train=None, val="default", **flags):
 
 
 def test_defaults_follow_lightning():
-    with pytest.warns(UserWarning, match="max_epochs` was not set"):
-        t = L.Trainer()
-    assert t.max_epochs == 1000 and t.max_steps == -1 and t.num_sanity_val_steps == 2
+    t = L.Trainer()
+    # as Lightning 2.6: the value passed is kept; fit resolves None to 1000 epochs (warning)
+    assert t.max_epochs is None and t.max_steps == -1 and t.num_sanity_val_steps == 2
     assert t.log_every_n_steps == 50 and t.precision == "32-true"
     assert t.accumulate_grad_batches == 1 and t.check_val_every_n_epoch == 1
     assert t.limit_train_batches == 1.0 and t.val_check_interval == 1.0
@@ -53,7 +53,20 @@ def test_defaults_follow_lightning():
     assert names == ["TQDMProgressBar", "ModelSummary", "ModelCheckpoint"]
     assert type(t.logger).__name__ in ("TensorBoardLogger", "CSVLogger")
     assert t.default_root_dir == os.getcwd()
-    assert L.Trainer(max_steps=10).max_epochs == -1
+    quick = L.Trainer(**quiet(max_steps=1))
+    quick.fit(RegModel(), loader(n=16))
+    assert quick.max_epochs == -1  # bounded by max_steps: no epoch limit, no warning
+    unbounded = L.Trainer(**quiet(limit_train_batches=1))
+    unbounded.fit_loop.max_epochs = None
+    unbounded.should_stop = False
+    with pytest.warns(UserWarning, match="max_epochs` was not set"):
+        unbounded.fit(_StopAfterOne(), loader(n=16))
+    assert unbounded.max_epochs == 1000 and unbounded.current_epoch == 1
+
+
+class _StopAfterOne(RegModel):
+    def on_train_epoch_end(self):
+        self.trainer.should_stop = True
 
 
 @pytest.mark.parametrize(
