@@ -224,8 +224,8 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
             )
         if not getattr(cb, "best_model_path", ""):
             raise ValueError(
-                f"`.{fn}(ckpt_path='best')` is set but `ModelCheckpoint` has not saved any "
-                "checkpoint yet. Fit first, or pass a path."
+                f'`.{fn}(ckpt_path="best")` is set but `ModelCheckpoint` is not configured to save '
+                "the best model (it has not saved any checkpoint yet). Fit first, or pass a path."
             )
         return cb.best_model_path
     if ckpt_path == "last":

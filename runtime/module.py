@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -38,6 +39,29 @@ class _ClassOnly:
 
             return refuse
         return self.fn.__get__(owner, type(owner))
+
+
+def _check_loggable(name: str, value: Any) -> None:
+    """What ``self.log`` accepts: a number, a scalar tensor or a torchmetrics ``Metric``
+    (Lightning's wording, checked before anything else, with or without a Trainer)."""
+    if isinstance(value, (int, float, torch.Tensor)):
+        return
+    tm = sys.modules.get("torchmetrics")
+    if tm is not None and isinstance(value, tm.Metric):
+        return
+    if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+        raise ValueError(
+            f"`self.log({name}, {value})` was called, but nested dictionaries cannot be logged"
+        )
+    bad = value
+    if isinstance(value, (dict, list, tuple)):
+        items = value.values() if isinstance(value, dict) else value
+        bad = next((v for v in items if not isinstance(v, (int, float, torch.Tensor))), value)
+    raise ValueError(
+        f"`self.log({name}, {value})` was called, but `{type(bad).__name__}` values cannot be "
+        "logged. Log a number, a scalar tensor or a torchmetrics Metric (`self.log_dict` for "
+        "several values)."
+    )
 
 
 class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHooks, nn.Module):
@@ -218,16 +242,21 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         rank_zero_only: bool = False,
     ) -> None:
         """Records ``value`` under ``name`` for the progress bar, loggers and callbacks."""
+        _check_loggable(name, value)
         trainer = self._trainer
         results = trainer._results if trainer is not None else None
         if results is None:
             if trainer is None:
                 warn_once(
-                    "You are trying to `self.log()` but the module is not attached to a "
-                    "`Trainer`; the call is ignored."
+                    "You are trying to `self.log()` but the `self.trainer` reference is not "
+                    "registered on the model yet (the module is not attached to a `Trainer`); "
+                    "the call is ignored."
                 )
             elif trainer.barebones:
-                warn_once("`self.log()` does nothing under `Trainer(barebones=True)`.")
+                warn_once(
+                    "You are trying to `self.log()` but `Trainer(barebones=True)` is configured. "
+                    "Logging can impact raw speed so it is disabled under this setting."
+                )
             else:
                 raise MisconfigurationException(
                     f"You can't `self.log({name!r})` here: no stage (fit/validate/test) is running. "

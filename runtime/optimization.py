@@ -54,13 +54,15 @@ def _sched_config(item: Any, monitor: str | None) -> LRSchedulerConfig:
     if isinstance(item, Mapping):
         if "scheduler" not in item:
             raise MisconfigurationException(
-                f"An lr scheduler dict needs a 'scheduler' key; got keys {sorted(item)}. Example: "
+                'The lr scheduler dict must have the key "scheduler" with its item being an lr '
+                f"scheduler; got keys {sorted(item)}. Example: "
                 "{'scheduler': StepLR(opt, 10), 'interval': 'epoch'}."
             )
         extra = set(item) - _SCHED_KEYS
         if extra:
             warnings.warn(
-                f"Found unsupported keys in the lr scheduler dict: {sorted(extra)}; "
+                f"Found unsupported keys in the lr scheduler dict: {set(extra)}. HINT: remove them "
+                "from the output of `configure_optimizers`; "
                 f"allowed are {sorted(_SCHED_KEYS)}.",
                 RuntimeWarning,
                 stacklevel=5,
@@ -69,7 +71,8 @@ def _sched_config(item: Any, monitor: str | None) -> LRSchedulerConfig:
         interval = kw.get("interval", "epoch")
         if interval not in ("step", "epoch"):
             raise MisconfigurationException(
-                f"lr scheduler 'interval' is {interval!r}; allowed are 'step' and 'epoch'."
+                'The "interval" key in lr scheduler dict must be "step" or "epoch" but is '
+                f'"{interval}".'
             )
         cfg = LRSchedulerConfig(**kw)
         cfg.reduce_on_plateau = kw.get("reduce_on_plateau", _is_plateau(cfg.scheduler))
@@ -81,7 +84,8 @@ def _sched_config(item: Any, monitor: str | None) -> LRSchedulerConfig:
             cfg.monitor = monitor
     if cfg.reduce_on_plateau and cfg.monitor is None:
         raise MisconfigurationException(
-            "`ReduceLROnPlateau` needs a metric to monitor: return "
+            "`configure_optimizers` must include a monitor when a `ReduceLROnPlateau` scheduler is "
+            "used: return "
             "{'optimizer': opt, 'lr_scheduler': {'scheduler': sched, 'monitor': 'val_loss'}} "
             "from `configure_optimizers`."
         )
@@ -102,7 +106,8 @@ def _manual_sched_config(item: Any) -> LRSchedulerConfig:
         return LRSchedulerConfig(item)
     if "scheduler" not in item:
         raise MisconfigurationException(
-            f"An lr scheduler dict needs a 'scheduler' key; got keys {sorted(item)}."
+            'The lr scheduler dict must have the key "scheduler" with its item being an lr '
+            f"scheduler; got keys {sorted(item)}."
         )
     ignored = [k for k in item if k in ("reduce_on_plateau", "monitor", "strict")]
     if ignored:
@@ -166,8 +171,8 @@ def parse_configure_optimizers(
         sched_opt = getattr(cfg.scheduler, "optimizer", None)
         if sched_opt is not None and not any(sched_opt is o for o in opts):
             raise MisconfigurationException(
-                "An lr scheduler was given an optimizer that `configure_optimizers` did not return. "
-                "Build the scheduler from one of the returned optimizers."
+                "Some schedulers are attached with an optimizer that wasn't returned from "
+                "`configure_optimizers`. Build each scheduler from one of the returned optimizers."
             )
         cfg.opt_idx = next((i for i, o in enumerate(opts) if o is sched_opt), 0)
         if not hasattr(cfg.scheduler, "state_dict"):

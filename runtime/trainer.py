@@ -134,8 +134,8 @@ class Trainer:
             self._check_int("check_val_every_n_epoch", check_val_every_n_epoch, minimum=1)
         if gradient_clip_algorithm not in (None, "norm", "value"):
             raise MisconfigurationException(
-                f"`gradient_clip_algorithm` {gradient_clip_algorithm!r} is invalid. Allowed "
-                "algorithms: 'norm', 'value'."
+                f"`gradient_clip_algorithm` {gradient_clip_algorithm} is invalid. Allowed "
+                "algorithms: ['value', 'norm']."
             )
         if gradient_clip_val is not None and (
             not isinstance(gradient_clip_val, (int, float)) or gradient_clip_val < 0
@@ -308,8 +308,14 @@ class Trainer:
     @staticmethod
     def _check_int(name: str, value: Any, minimum: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            # the first sentence is Lightning's (code matches on it)
+            kind = {
+                "max_epochs": "`max_epochs` must be a non-negative integer or -1.",
+                "max_steps": "`max_steps` must be a non-negative integer or -1 (infinite steps).",
+                "check_val_every_n_epoch": "`check_val_every_n_epoch` should be an integer.",
+            }.get(name, f"`{name}` must be an integer >= {minimum}.")
             raise MisconfigurationException(
-                f"Trainer({name}={value!r}) is invalid: expected an int >= {minimum}."
+                f"{kind} You passed in {value!r} (Trainer({name}=...) needs an int >= {minimum})."
             )
 
     @staticmethod
@@ -803,7 +809,8 @@ class Trainer:
                 else ""
             )
             raise TypeError(
-                f"`model` must be a `runtime.LightningModule`, got `{type(model).__qualname__}`.{hint}"
+                f"`model` must be a `LightningModule` (runtime.LightningModule), got "
+                f"`{type(model).__qualname__}`.{hint}"
             )
         for hook, new in _REMOVED_HOOKS.items():
             if callable(getattr(type(model), hook, None)):

@@ -48,7 +48,7 @@ class EarlyStopping(Callback):
     ) -> None:
         if mode not in self.mode_dict:
             raise MisconfigurationException(
-                f"EarlyStopping(mode={mode!r}): allowed are {', '.join(self.mode_dict)}."
+                f"`mode` can be {', '.join(self.mode_dict)}, got {mode} (EarlyStopping)."
             )
         if patience < 0:
             raise MisconfigurationException(f"EarlyStopping(patience={patience}) must be >= 0.")

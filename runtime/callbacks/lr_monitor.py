@@ -34,7 +34,8 @@ class LearningRateMonitor(Callback):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if not trainer.loggers:
             raise MisconfigurationException(
-                "Cannot use `LearningRateMonitor` callback with `Trainer(logger=False)`: give the "
+                "Cannot use `LearningRateMonitor` callback with `Trainer` that has no logger "
+                "(`logger=False`): give the "
                 "Trainer a logger or remove the callback."
             )
 

@@ -47,11 +47,12 @@ class ModelCheckpoint(Checkpoint):
     ) -> None:
         if mode not in ("min", "max"):
             raise MisconfigurationException(
-                f"ModelCheckpoint(mode={mode!r}): allowed are 'min', 'max'."
+                f"`mode` can be min, max but got {mode} (ModelCheckpoint)."
             )
         if save_top_k < -1:
             raise MisconfigurationException(
-                f"ModelCheckpoint(save_top_k={save_top_k}): must be -1 (all), 0 (none) or positive."
+                f"Invalid value for save_top_k={save_top_k}. Must be >= -1 (-1: all, 0: none, "
+                "k: the k best)."
             )
         if monitor is None and save_top_k not in (-1, 0, 1):
             raise MisconfigurationException(
@@ -67,11 +68,12 @@ class ModelCheckpoint(Checkpoint):
             ("every_n_epochs", every_n_epochs),
         ):
             if value is not None and value < 0:
-                raise MisconfigurationException(f"ModelCheckpoint({name}={value}) must be >= 0.")
-        if every_n_train_steps and every_n_epochs:
+                raise MisconfigurationException(f"Invalid value for {name}={value}. Must be >= 0")
+        if bool(every_n_train_steps) + bool(every_n_epochs) + bool(train_time_interval) > 1:
             raise MisconfigurationException(
-                "ModelCheckpoint: `every_n_train_steps` and `every_n_epochs` are mutually "
-                "exclusive; set only one."
+                f"Combination of parameters every_n_train_steps={every_n_train_steps}, "
+                f"every_n_epochs={every_n_epochs} and train_time_interval={train_time_interval} "
+                "should be mutually exclusive: set only one."
             )
         self.dirpath = os.path.realpath(os.path.expanduser(dirpath)) if dirpath else None
         self.filename = filename

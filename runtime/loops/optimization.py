@@ -35,7 +35,8 @@ def configure_optimizers(t: Any) -> None:
         )
     if model._automatic_optimization and _accepts_optimizer_idx(model):
         raise RuntimeError(
-            "`training_step` has an `optimizer_idx` argument, which was removed in Lightning 2.0. "
+            "Training with multiple optimizers is only supported with manual optimization. Remove "
+            "the `optimizer_idx` argument from `training_step` (removed in Lightning 2.0). "
             "Switch to manual optimization (`self.automatic_optimization = False`)."
         )
     if not model._automatic_optimization:

@@ -737,3 +737,12 @@ def test_fit_loop_is_the_run_state():
         "processed": 3,
         "completed": 3,
     }
+
+
+@pytest.mark.parametrize("value", [None, {"a": None}, {"a": {"b": 1}}, "foo", [1, 2, 3], (1, 2)])
+def test_log_rejects_what_cannot_be_logged_with_lightnings_words(value):
+    """Checked first, with or without a Trainer; the message starts as Lightning's."""
+    from re import escape
+
+    with pytest.raises(ValueError, match=escape(f"`self.log(foo, {value})` was called, but")):
+        RegModel().log("foo", value)

@@ -194,7 +194,7 @@ def test_fit_argument_errors():
     t = L.Trainer(**quiet(max_epochs=1))
     with pytest.raises(MisconfigurationException, match="cannot pass `train_dataloaders`"):
         t.fit(RegModel(), loader(), datamodule=DM())
-    with pytest.raises(TypeError, match="must be a `runtime.LightningModule`"):
+    with pytest.raises(TypeError, match="must be a `LightningModule`.*got `Linear`"):
         t.fit(nn.Linear(2, 2), loader())
 
     class NoLoader(RegModel):

@@ -254,7 +254,7 @@ def test_gradient_clip_value():
         ({"limit_train_batches": 1.5}, "float in"),
         ({"limit_val_batches": -1}, "invalid"),
         ({"accumulate_grad_batches": 0}, "accumulate_grad_batches"),
-        ({"gradient_clip_algorithm": "l2"}, "'norm', 'value'"),
+        ({"gradient_clip_algorithm": "l2"}, "gradient_clip_algorithm` l2 is invalid"),
         ({"devices": 0}, "devices"),
         ({"fast_dev_run": -1}, "fast_dev_run"),
         ({"max_time": "1 hour"}, "DD:HH:MM:SS"),
