@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +24,41 @@ class LightningDataModule(HyperparametersMixin, DataHooks, CheckpointHooks):
     def __init__(self) -> None:
         super().__init__()
         self.trainer: Any = None
+
+    def __str__(self) -> str:
+        """One line per stage with the size of each loader's dataset, ``None`` where the hook
+        gives no loader yet (e.g. before ``setup``); Lightning's format."""
+        from collections.abc import Sized
+
+        from torch.utils.data import DataLoader
+
+        def size(loader: Any) -> str:
+            data = loader.dataset
+            return str(len(data)) if isinstance(data, Sized) else "NA"
+
+        lines = []
+        for label, hook in (
+            ("Train dataloader", "train_dataloader"),
+            ("Validation dataloader", "val_dataloader"),
+            ("Test dataloader", "test_dataloader"),
+            ("Predict dataloader", "predict_dataloader"),
+        ):
+            try:
+                loaders = getattr(self, hook)()
+            except Exception:
+                loaders = None
+            if isinstance(loaders, DataLoader):
+                text = f"size={size(loaders)}"
+            elif isinstance(loaders, (list, tuple, dict)) and loaders:
+                items = loaders.values() if isinstance(loaders, dict) else loaders
+                text = " ; ".join(
+                    f"{i}. size={size(dl)}" if isinstance(dl, DataLoader) else "None"
+                    for i, dl in enumerate(items, start=1)
+                )
+            else:
+                text = "None"
+            lines.append(f"{{{label}: {text}}}")
+        return os.linesep.join(lines)
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -108,4 +108,4 @@ class LearningRateMonitor(Callback):
             )
             step = trainer._batches_that_stepped
             for logger in trainer.loggers:
-                logger.log_metrics(stats, step=step)
+                logger.log_metrics(metrics=stats, step=step)

@@ -4,14 +4,14 @@ File naming, directory resolution, top-k bookkeeping and checkpoint state follow
 Lightning 2.x so the files and the ``callbacks`` entry read the same on both engines.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: the signature's annotations are real types, which
+# jsonargparse/argparse use to parse e.g. `--save_last link` (Lightning's tests do this too)
 import math
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -33,7 +33,7 @@ class ModelCheckpoint(Checkpoint):
         filename: str | None = None,
         monitor: str | None = None,
         verbose: bool = False,
-        save_last: bool | str | None = None,
+        save_last: bool | Literal["link"] | None = None,
         save_top_k: int = 1,
         save_on_exception: bool = False,
         save_weights_only: bool = False,

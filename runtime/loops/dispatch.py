@@ -143,7 +143,7 @@ def _send_to_loggers(t: Any, metrics: dict[str, Any], step: int, epoch: bool = T
     elif epoch:
         scalars.setdefault("epoch", t.current_epoch)
     for lg in t.loggers:
-        lg.log_metrics(scalars, step=step)
+        lg.log_metrics(metrics=scalars, step=step)
         lg.save()
 
 

@@ -746,3 +746,54 @@ def test_log_rejects_what_cannot_be_logged_with_lightnings_words(value):
 
     with pytest.raises(ValueError, match=escape(f"`self.log(foo, {value})` was called, but")):
         RegModel().log("foo", value)
+
+
+def test_loggers_get_keyword_arguments_and_signatures_are_real_types():
+    from inspect import signature
+
+    from jsonargparse import ArgumentParser
+
+    from runtime.loggers import Logger
+
+    calls = []
+
+    class Spy(Logger):
+        def log_metrics(self, **kwargs):
+            calls.append(sorted(kwargs))
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            pass
+
+    L.Trainer(**quiet(max_epochs=1, logger=Spy(), log_every_n_steps=1)).fit(RegModel(), loader())
+    assert calls and all(c == ["metrics", "step"] for c in calls)
+    parser = ArgumentParser()
+    parser.add_argument("--a", type=signature(ModelCheckpoint).parameters["save_last"].annotation)
+    assert [parser.parse_args(["--a", v]).a for v in ("true", "False", "link")] == [
+        True,
+        False,
+        "link",
+    ]
+
+
+def test_datamodule_str_lists_the_loaders_it_can_give():
+    import os
+
+    class DM(L.LightningDataModule):
+        def setup(self, stage):
+            self.data = TensorDataset(torch.zeros(7, 1))
+
+        def train_dataloader(self):
+            return DataLoader(self.data)
+
+        def val_dataloader(self):
+            return [DataLoader(self.data), DataLoader(self.data)]
+
+    dm = DM()
+    assert str(dm).split(os.linesep)[0] == "{Train dataloader: None}"
+    dm.setup("fit")
+    assert str(dm).split(os.linesep) == [
+        "{Train dataloader: size=7}",
+        "{Validation dataloader: 1. size=7 ; 2. size=7}",
+        "{Test dataloader: None}",
+        "{Predict dataloader: None}",
+    ]
