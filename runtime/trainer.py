@@ -294,6 +294,7 @@ class Trainer:
         self._pbar_metrics: dict[str, Any] = {}
         self._data: Any = None
         self._validation_ran = False
+        self._told_min_not_met = False
         self._resumed_ckpt_path: str | None = None
         self._epoch_start_rng: Any = None
         self._start_time: float | None = None

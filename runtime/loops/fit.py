@@ -53,6 +53,7 @@ def resolve_limits(t: Any) -> None:
 
 def _fit(t: Any, ckpt: dict[str, Any] | None) -> None:
     t.fit_loop.epoch_loop.automatic = t.lightning_module._automatic_optimization
+    t._told_min_not_met = False
     t.training = True
     t._resume_skip = 0
     t._resume_rng = None
@@ -99,12 +100,14 @@ def _done(t: Any) -> bool:
     if t.should_stop:
         if _can_stop_early(t):
             return True
-        rank_zero_info(
-            f"Trainer was signaled to stop but the required `min_epochs="
-            f"{t.min_epochs}` or `min_steps={t.min_steps}` has not been met. Training "
-            "will continue..."
-        )
-        t.should_stop = False
+        # as Lightning: should_stop stays set (the stop happens once the minimum is reached)
+        if not t._told_min_not_met:
+            t._told_min_not_met = True
+            rank_zero_info(
+                f"Trainer was signaled to stop but the required `min_epochs="
+                f"{t.min_epochs}` or `min_steps={t.min_steps}` has not been met. Training "
+                "will continue..."
+            )
     return False
 
 

@@ -797,3 +797,16 @@ def test_datamodule_str_lists_the_loaders_it_can_give():
         "{Test dataloader: None}",
         "{Predict dataloader: None}",
     ]
+
+
+def test_should_stop_stays_set_until_min_epochs_allow_the_stop():
+    seen = []
+
+    class M(RegModel):
+        def on_train_epoch_end(self):
+            seen.append(self.trainer.should_stop)
+            self.trainer.should_stop = True
+
+    trainer = L.Trainer(**quiet(max_epochs=10, min_epochs=3))
+    trainer.fit(M(), loader(n=16))
+    assert trainer.current_epoch == 3 and seen == [False, True, True]
