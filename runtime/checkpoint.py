@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from runtime.errors import CheckpointError, MisconfigurationException
-from runtime.hparams import safe_hparams
+from runtime.hparams import rebuild_kwargs, safe_hparams
 from runtime.rank_zero import rank_zero_warn, warn_once
 from runtime.seed import collect_rng_states, set_rng_states
 from runtime.utilities import is_overridden
@@ -176,9 +176,9 @@ def load_module_from_checkpoint(
 
         with open(hparams_file) as f:
             hparams.update(yaml.safe_load(f) or {})
-    hparams.update(overrides)
+    kwargs = rebuild_kwargs(cls, hparams, ckpt.get("hparams_name"), overrides)
     try:
-        obj = cls(**hparams)
+        obj = cls(**kwargs)
     except TypeError as e:
         raise TypeError(
             f"Could not rebuild {cls.__name__} from the checkpoint's hyper-parameters "

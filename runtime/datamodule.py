@@ -115,11 +115,16 @@ class LightningDataModule(HyperparametersMixin, DataHooks, CheckpointHooks):
         **kwargs: Any,
     ) -> Any:
         from runtime.checkpoint import load_file
+        from runtime.hparams import rebuild_kwargs
 
         ckpt = load_file(checkpoint_path, map_location or "cpu", weights_only)
         hp = dict(ckpt.get("datamodule_hyper_parameters") or {})
-        hp.update(kwargs)
-        dm = cls(**hp)
+        if hparams_file is not None:
+            import yaml
+
+            with open(hparams_file) as f:
+                hp.update(yaml.safe_load(f) or {})
+        dm = cls(**rebuild_kwargs(cls, hp, ckpt.get("datamodule_hparams_name"), kwargs))
         state = ckpt.get(cls.__qualname__)
         if state:
             dm.load_state_dict(state)

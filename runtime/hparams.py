@@ -56,6 +56,27 @@ def _init_frames(obj: Any, start: types.FrameType | None) -> list[types.FrameTyp
     return frames
 
 
+def rebuild_kwargs(
+    cls: type, hparams: dict[str, Any], hparams_name: str | None, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments that rebuild ``cls`` from a checkpoint's hyper-parameters, as
+    Lightning: a dict saved through one init argument (``save_hyperparameters(hparams)``) goes
+    back as that argument; names the class does not take are dropped unless it takes
+    ``**kwargs``; ``overrides`` (given to ``load_from_checkpoint``) win."""
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return {**hparams, **overrides}
+    if hparams_name and hparams_name != "kwargs" and hparams_name in params:
+        kwargs = {hparams_name: dict(hparams)}
+    else:
+        kwargs = dict(hparams)
+    kwargs.update(overrides)
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return kwargs
+
+
 def to_safe(value: Any) -> tuple[bool, Any]:
     """(ok, value converted to plain types) for a checkpoint that ``weights_only`` can read."""
     if isinstance(value, _PRIMITIVES):
@@ -120,14 +141,24 @@ class HyperparametersMixin:
         """Stores init arguments (or the given dict/Namespace/names) in ``self.hparams``."""
         self._log_hyperparams = logger
         ignore = [ignore] if isinstance(ignore, str) else list(ignore or [])
+        caller = frame or inspect.currentframe().f_back  # type: ignore[union-attr]
+        init_args: dict[str, Any] = {}
+        for f in _init_frames(self, caller) or [caller]:
+            init_args.update(_init_args(f))
         if len(args) == 1 and isinstance(args[0], (Mapping, Namespace)):
-            hp = dict(vars(args[0]) if isinstance(args[0], Namespace) else args[0])
-            self._hparams_name = None
+            given = args[0]
+            hp = dict(vars(given) if isinstance(given, Namespace) else given)
+            # the init argument that holds it: load_from_checkpoint passes the dict back as that
+            # argument (`Model(hparams={...})`), as Lightning
+            self._hparams_name = next(
+                (
+                    k
+                    for k, v in init_args.items()
+                    if v is given or (isinstance(v, (Mapping, Namespace)) and v == given)
+                ),
+                None,
+            )
         else:
-            caller = frame or inspect.currentframe().f_back  # type: ignore[union-attr]
-            init_args: dict[str, Any] = {}
-            for f in _init_frames(self, caller) or [caller]:
-                init_args.update(_init_args(f))
             if args:
                 missing = [a for a in args if not isinstance(a, str) or a not in init_args]
                 if missing:
@@ -139,8 +170,12 @@ class HyperparametersMixin:
             else:
                 hp = init_args
             self._hparams_name = "kwargs"
+        current = self.__dict__.get("_hparams")
         for key in ignore:
             hp.pop(key, None)
+            # a subclass that ignores what its base class saved removes it (as Lightning)
+            if isinstance(current, dict):
+                current.pop(key, None)
         import torch.nn as nn
 
         for key, value in hp.items():

@@ -810,3 +810,62 @@ def test_should_stop_stays_set_until_min_epochs_allow_the_stop():
     trainer = L.Trainer(**quiet(max_epochs=10, min_epochs=3))
     trainer.fit(M(), loader(n=16))
     assert trainer.current_epoch == 3 and seen == [False, True, True]
+
+
+class _DictHparams(L.LightningModule):
+    def __init__(self, hparams):
+        super().__init__()
+        self.save_hyperparameters(hparams)
+        self.net = torch.nn.Linear(8, 1)
+
+    def training_step(self, batch, batch_idx):
+        return torch.nn.functional.mse_loss(self.net(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class _Base3(L.LightningModule):
+    def __init__(self, arg1, arg2, arg3):
+        super().__init__()
+        self.save_hyperparameters(ignore="arg1")
+
+
+class _Sub3(_Base3):
+    def __init__(self, arg1, arg2, arg3):
+        super().__init__(arg1=arg1, arg2=arg2, arg3=arg3)
+        self.save_hyperparameters(ignore="arg2")
+
+
+def test_hparams_given_as_one_dict_round_trip_through_a_checkpoint(tmp_path):
+    """`save_hyperparameters(hparams)` with a dict init argument: the checkpoint names the
+    argument, and load_from_checkpoint passes the dict back through it (it spread the keys as
+    keyword arguments before: `unexpected keyword argument`)."""
+    model = _DictHparams(hparams={"test_arg": 14})
+    trainer = L.Trainer(**quiet(max_epochs=1))
+    trainer.fit(model, loader(n=16))
+    path = str(tmp_path / "d.ckpt")
+    trainer.save_checkpoint(path)
+    assert torch.load(path, weights_only=True)["hparams_name"] == "hparams"
+    back = _DictHparams.load_from_checkpoint(path)
+    assert dict(back.hparams) == {"test_arg": 14}
+    # names the class does not take are dropped (it has no **kwargs), as Lightning
+    again = RegModel.load_from_checkpoint(
+        _save_with_extra(tmp_path, {"lr": 0.5, "gone": 1}), strict=False
+    )
+    assert again.hparams.lr == 0.5 and "gone" not in again.hparams
+
+
+def _save_with_extra(tmp_path, hparams):
+    trainer = L.Trainer(**quiet(max_epochs=1))
+    trainer.fit(RegModel(), loader(n=16))
+    path = str(tmp_path / "extra.ckpt")
+    trainer.save_checkpoint(path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["hyper_parameters"] = hparams
+    torch.save(ckpt, path)
+    return path
+
+
+def test_subclass_ignore_removes_what_the_base_saved():
+    assert dict(_Sub3(arg1=14, arg2=90, arg3=50).hparams) == {"arg3": 50, "arg1": 14}
