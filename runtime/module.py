@@ -440,15 +440,17 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         return self._trainer.strategy.all_gather(data, group=group, sync_grads=sync_grads)
 
     # ------------------------------------------------------------------ utilities
-    def freeze(self) -> None:
+    def freeze(self) -> LightningModule:
+        """No gradients for any parameter, and eval mode; returns the module (as Lightning 2.6)."""
         for p in self.parameters():
             p.requires_grad = False
-        self.eval()
+        return self.eval()
 
-    def unfreeze(self) -> None:
+    def unfreeze(self) -> LightningModule:
+        """Undoes ``freeze``: gradients on, train mode; returns the module."""
         for p in self.parameters():
             p.requires_grad = True
-        self.train()
+        return self.train()
 
     @torch.no_grad()
     def to_torchscript(

@@ -137,9 +137,11 @@ class Trainer:
                 f"`gradient_clip_algorithm` {gradient_clip_algorithm} is invalid. Allowed "
                 "algorithms: ['value', 'norm']."
             )
-        if gradient_clip_val is not None and (
-            not isinstance(gradient_clip_val, (int, float)) or gradient_clip_val < 0
-        ):
+        if gradient_clip_val is not None and not isinstance(gradient_clip_val, (int, float)):
+            raise TypeError(
+                f"`gradient_clip_val` should be an int or a float. Got {gradient_clip_val}."
+            )
+        if gradient_clip_val is not None and gradient_clip_val < 0:
             raise MisconfigurationException(
                 f"`gradient_clip_val` should be a non-negative number, got {gradient_clip_val!r}."
             )
@@ -776,8 +778,10 @@ class Trainer:
             if ckpt_path is None and cb is not None and getattr(cb, "best_model_path", ""):
                 ckpt_path = "best"
                 rank_zero_warn(
-                    f"`trainer.{fn}()` was called without a model: the best checkpoint "
-                    f"({cb.best_model_path}) is loaded. Pass `ckpt_path=` to choose."
+                    f"`.{fn}(ckpt_path=None)` was called without a model. The best model of the "
+                    f"previous `fit` call will be used ({cb.best_model_path}). You can pass "
+                    f"`.{fn}(ckpt_path='best')` to use the best model or `.{fn}(ckpt_path='last')` "
+                    "to use the last model. If you pass a value, this warning will be silenced."
                 )
         self._check_model(model, fn)
         if (

@@ -148,3 +148,14 @@ def has_len(loader: Any) -> bool:
     except (TypeError, NotImplementedError):
         return False
     return n is not None
+
+
+def is_picklable(obj: object) -> bool:
+    """Whether ``obj`` survives ``pickle.dumps`` (what a hyperparameter needs for some loggers)."""
+    import pickle
+
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True

@@ -869,3 +869,23 @@ def _save_with_extra(tmp_path, hparams):
 
 def test_subclass_ignore_removes_what_the_base_saved():
     assert dict(_Sub3(arg1=14, arg2=90, arg3=50).hparams) == {"arg3": 50, "arg1": 14}
+
+
+def test_small_api_details_match_lightning():
+    from runtime.utilities import is_picklable
+
+    model = RegModel()
+    assert model.freeze() is model and not model.training
+    assert model.unfreeze() is model and model.training
+    with pytest.raises(TypeError, match="`gradient_clip_val` should be an int or a float"):
+        L.Trainer(gradient_clip_val="0.5")
+    assert is_picklable({"a": 1}) and not is_picklable(lambda: 0)
+
+
+def test_evaluating_without_a_model_names_the_best_checkpoint(tmp_path):
+    ckpt = ModelCheckpoint(monitor="val_loss")
+    trainer = L.Trainer(**quiet(max_epochs=1, callbacks=[ckpt], enable_checkpointing=True))
+    trainer.fit(RegModel(), loader(n=16), loader(n=16))
+    with pytest.warns(UserWarning, match="The best model of the previous `fit` call will be used"):
+        trainer.validate(dataloaders=loader(n=16), verbose=False)
+    assert trainer.ckpt_path == ckpt.best_model_path
