@@ -237,6 +237,9 @@ class LightningOptimizer:
             )
         if trainer is None:  # a wrapper built by hand, outside a run: a plain step
             return self._optimizer.step(closure, **kwargs)
+        # ready before the step (its closure runs training_step), completed after: a step cut
+        # short by an exception is counted as Lightning counts it
+        trainer._step_progress().increment_ready()
         out = trainer._precision.optimizer_step(
             self._optimizer, closure, trainer._after_closure, **kwargs
         )

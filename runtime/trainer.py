@@ -862,14 +862,14 @@ class Trainer:
     def _sync_fn(self) -> Any:
         return getattr(self.strategy, "sync_metric", None)
 
-    def _on_optimizer_step(self) -> None:
+    def _step_progress(self) -> Any:
         loop = self.fit_loop.epoch_loop
         if loop.automatic:
-            step = loop.automatic_optimization.optim_progress.optimizer.step
-        else:
-            step = loop.manual_optimization.optim_step_progress
-        step.increment_ready()
-        step.increment_completed()
+            return loop.automatic_optimization.optim_progress.optimizer.step
+        return loop.manual_optimization.optim_step_progress
+
+    def _on_optimizer_step(self) -> None:
+        self._step_progress().increment_completed()
 
     def _backward(self, loss: torch.Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         loops.backward(self, loss, *args, **kwargs)

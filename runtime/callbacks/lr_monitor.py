@@ -38,6 +38,31 @@ class LearningRateMonitor(Callback):
                 "(`logger=False`): give the "
                 "Trainer a logger or remove the callback."
             )
+        optimizers = [cfg.scheduler.optimizer for cfg in trainer.lr_scheduler_configs] or list(
+            trainer.optimizers
+        )
+        if self.log_momentum and any(
+            "momentum" not in getattr(o, "defaults", {})
+            and "betas" not in getattr(o, "defaults", {})
+            for o in optimizers
+        ):
+            import warnings
+
+            warnings.warn(
+                "You have set log_momentum=True, but some optimizers do not have momentum. This "
+                "will log a value 0 for the momentum.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        for opt in trainer.optimizers:
+            names = [g["name"] for g in opt.param_groups if g.get("name")]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise MisconfigurationException(
+                    "A single `Optimizer` cannot have multiple parameter groups with identical "
+                    f"`name` values. {type(opt).__name__} has duplicated parameter group names "
+                    f"{duplicates}"
+                )
 
     def on_train_batch_start(
         self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int

@@ -889,3 +889,49 @@ def test_evaluating_without_a_model_names_the_best_checkpoint(tmp_path):
     with pytest.warns(UserWarning, match="The best model of the previous `fit` call will be used"):
         trainer.validate(dataloaders=loader(n=16), verbose=False)
     assert trainer.ckpt_path == ckpt.best_model_path
+
+
+def test_lr_monitor_checks_momentum_and_group_names(tmp_path):
+    from runtime.callbacks import LearningRateMonitor
+    from runtime.errors import MisconfigurationException
+    from runtime.loggers import CSVLogger
+
+    class M(RegModel):
+        def __init__(self, groups):
+            super().__init__()
+            self.groups = groups
+
+        def configure_optimizers(self):
+            if self.groups:
+                first, second = list(self.net.parameters())[:2], list(self.net.parameters())[2:]
+                return torch.optim.Adagrad(
+                    [{"params": first, "name": "g"}, {"params": second, "name": "g"}]
+                )
+            return torch.optim.Adagrad(self.parameters())
+
+    def fit(groups):
+        monitor = LearningRateMonitor(log_momentum=True)
+        kw = dict(callbacks=[monitor], logger=CSVLogger(str(tmp_path)), max_epochs=1)
+        L.Trainer(**quiet(**kw)).fit(M(groups), loader(n=16))
+
+    with pytest.warns(RuntimeWarning, match="optimizers do not have momentum"):
+        fit(False)
+    with pytest.raises(MisconfigurationException, match="identical `name` values"):
+        fit(True)
+
+
+def test_exception_in_the_closure_counts_the_step_as_started(tmp_path):
+    """The optimizer step is 'ready' when it starts (its closure runs training_step) and
+    'completed' when it returns, so an exception checkpoint shows the step cut short, as
+    Lightning's does."""
+    trainer = L.Trainer(
+        **quiet(
+            max_epochs=3, callbacks=[OnExceptionCheckpoint(tmp_path)], enable_checkpointing=True
+        )
+    )
+    with pytest.raises(RuntimeError, match="Trouble!"):
+        trainer.fit(_Boom(), loader(n=32))
+    saved = torch.load(tmp_path / "on_exception.ckpt", weights_only=True)
+    step = saved["loops"]["fit_loop"]["epoch_loop.automatic_optimization.optim_progress"]
+    assert step["optimizer"]["step"]["total"] == {"ready": 6, "completed": 5}
+    assert step["optimizer"]["step"]["current"] == {"ready": 2, "completed": 1}
