@@ -47,7 +47,8 @@ def run(tmp_path, name, *args, launcher="runtime", devices=2, timeout=120, env=N
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**clean, "OMP_NUM_THREADS": "1", **(env or {})},
+        # torchrun's own scratch folders go into the test's folder, not the machine's /tmp
+        env={**clean, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path), **(env or {})},
         cwd=tmp_path,
     )
     if check:

@@ -4,9 +4,11 @@ the same final number), idempotency, comment census, refusals, and the CLI's fil
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,13 +47,17 @@ GLOO_EXIT_ABORT = "terminate called without an active exception"
 
 def _run(path: Path, *args: str) -> str:
     for _ in range(4):
-        proc = subprocess.run(
-            [*_command(path), *args],
-            capture_output=True,
-            text=True,
-            cwd=path.parent,
-            timeout=300,
-        )
+        # scripts that write to the temp dir (ddp_trainer_class.py saves a checkpoint there)
+        # get their own, removed afterwards, instead of leaving files in the machine's /tmp
+        with tempfile.TemporaryDirectory(prefix="scaffold-run-") as tmp:
+            proc = subprocess.run(
+                [*_command(path), *args],
+                capture_output=True,
+                text=True,
+                cwd=path.parent,
+                timeout=300,
+                env={**os.environ, "TMPDIR": tmp},
+            )
         if proc.returncode == 0 or GLOO_EXIT_ABORT not in proc.stderr:
             break
     assert proc.returncode == 0, f"{path.name}: {proc.stderr[-2000:]}"
