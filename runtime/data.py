@@ -195,8 +195,8 @@ def _sequential(loader: Any) -> Any:
 
     if isinstance(loader, DataLoader) and isinstance(loader.sampler, RandomSampler):
         rank_zero_warn(
-            "You requested to overfit but enabled training dataloader shuffling. We are "
-            "turning off the training dataloader shuffling for you."
+            "You requested to overfit but enabled train dataloader shuffling. We are turning off "
+            "the train dataloader shuffling for you."
         )
         return DataLoader(
             loader.dataset,

@@ -221,6 +221,9 @@ class TrainingEpochLoop:
         self.scheduler_progress.reset_on_run()
         self.automatic_optimization.optim_progress.reset_on_run()
         self.manual_optimization.optim_step_progress.reset_on_run()
+        # as Lightning: validation's total counts the batches of this epoch (it tells how often
+        # validation ran within the epoch)
+        self.val_loop.batch_progress.total.reset()
 
     def state_dict(self) -> dict[str, Any]:
         return {

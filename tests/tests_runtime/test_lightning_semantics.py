@@ -730,6 +730,8 @@ def test_fit_loop_is_the_run_state():
     trainer.fit_loop.max_epochs = 3
     trainer.fit(model, loader(n=32), loader(n=32))
     assert trainer.current_epoch == 3 and trainer.global_step == 12
+    # validation's total counts the batches of the current epoch (Lightning resets it per epoch)
+    assert loop.epoch_loop.val_loop.batch_progress.total.completed == 2
     state = loop.state_dict()
     assert state["epoch_progress"]["total"] == {
         "ready": 3,
