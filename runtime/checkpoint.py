@@ -231,11 +231,8 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
     if ckpt_path == "last":
         candidates = {cb.ckpt_path for cb in _on_exception_callbacks(t)}
         for cb in t.checkpoint_callbacks:
-            if not hasattr(cb, "last_model_path"):
-                continue
-            last_name = getattr(cb, "CHECKPOINT_NAME_LAST", "last") or "last"
-            folder = cb.dirpath or cb._resolve_dir(t)
-            candidates.add(cb.last_model_path or _newest_ckpt(folder, last_name))
+            if hasattr(cb, "_find_last_checkpoints"):
+                candidates |= cb._find_last_checkpoints(t)
         existing = {p: os.path.getmtime(p) for p in candidates if p and os.path.isfile(p)}
         if not existing:
             rank_zero_warn(
@@ -253,19 +250,6 @@ def _on_exception_callbacks(t: Any) -> list[Any]:
     from runtime.callbacks.on_exception import OnExceptionCheckpoint
 
     return [cb for cb in t.callbacks if isinstance(cb, OnExceptionCheckpoint)]
-
-
-def _newest_ckpt(folder: str, name: str) -> str | None:
-    """The newest ``*.ckpt`` in ``folder`` whose name holds ``name`` (``last``, ``last-v1``): as
-    Lightning, never a per-epoch, exception or partial file."""
-    if not folder or not os.path.isdir(folder):
-        return None
-    files = [
-        os.path.join(folder, f)
-        for f in os.listdir(folder)
-        if f.endswith(".ckpt") and name in f and not f.startswith(".")
-    ]
-    return max(files, key=os.path.getmtime) if files else None
 
 
 def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:

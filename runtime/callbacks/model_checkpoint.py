@@ -330,6 +330,20 @@ class ModelCheckpoint(Checkpoint):
             self._remove(trainer, previous)
 
     # ------------------------------------------------------------------ names and files
+    def _find_last_checkpoints(self, trainer: Any) -> set[str]:
+        """The ``last`` checkpoints in this callback's folder: files with its extension whose
+        name starts with ``CHECKPOINT_NAME_LAST`` (``last.ckpt``, ``last-v1.ckpt``), never a
+        per-epoch, exception or partial file (as Lightning)."""
+        folder = self.dirpath or self._resolve_dir(trainer)
+        if not folder or not os.path.isdir(folder):
+            return set()
+        pattern = re.compile(rf"^{re.escape(self.CHECKPOINT_NAME_LAST)}(-(\d+))?")
+        return {
+            os.path.normpath(os.path.join(folder, f))
+            for f in os.listdir(folder)
+            if Path(f).suffix == self.FILE_EXTENSION and pattern.match(Path(f).stem)
+        }
+
     def format_checkpoint_name(self, metrics: dict[str, Any], filename: str | None = None) -> str:
         template = filename or self.filename or "{epoch}-{step}"
         name = self._format(template, metrics)

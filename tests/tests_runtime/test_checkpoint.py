@@ -291,9 +291,8 @@ def test_ckpt_path_last_only_considers_last_checkpoints(tmp_path):
     stamp = time.time() + 5
     for name in ("epoch=3-step=40.ckpt", "exception-epoch=4.ckpt"):
         os.utime(tmp_path / name, (stamp, stamp))
-    cb = SimpleNamespace(
-        last_model_path="", dirpath=str(tmp_path), CHECKPOINT_NAME_LAST="last",
-        _resolve_dir=lambda t: str(tmp_path),
-    )  # fmt: skip
+    from runtime.callbacks import ModelCheckpoint
+
+    cb = ModelCheckpoint(dirpath=tmp_path)
     trainer = SimpleNamespace(checkpoint_callback=cb, checkpoint_callbacks=[cb], callbacks=[cb])
     assert resolve_ckpt_path(trainer, "last", "fit") == str(tmp_path / "last.ckpt")

@@ -937,3 +937,13 @@ def test_exception_in_the_closure_counts_the_step_as_started(tmp_path):
     step = saved["loops"]["fit_loop"]["epoch_loop.automatic_optimization.optim_progress"]
     assert step["optimizer"]["step"]["total"] == {"ready": 6, "completed": 5}
     assert step["optimizer"]["step"]["current"] == {"ready": 2, "completed": 1}
+
+
+def test_last_checkpoints_are_found_by_name_prefix(tmp_path):
+    for name in ("last.ckpt", "last-v1.ckpt", "epoch=0-last.ckpt", "last.pt", "log.txt"):
+        (tmp_path / name).touch()
+    cb = ModelCheckpoint(dirpath=tmp_path)
+    assert cb._find_last_checkpoints(L.Trainer(**quiet())) == {
+        str(tmp_path / "last.ckpt"),
+        str(tmp_path / "last-v1.ckpt"),
+    }
