@@ -34,19 +34,6 @@ class _IndexRecorder:
         return getattr(self.__dict__["batch_sampler"], name)
 
 
-_LOADER_KEEP = (
-    "num_workers",
-    "collate_fn",
-    "pin_memory",
-    "timeout",
-    "worker_init_fn",
-    "multiprocessing_context",
-    "generator",
-    "persistent_workers",
-    "pin_memory_device",
-)
-
-
 def _recording(loader: Any) -> Any:
     """The same loader, reading the same batches, with its batch indices recorded; loaders
     that cannot be rebuilt are returned as they are (their indices are then unknown)."""
@@ -58,7 +45,11 @@ def _recording(loader: Any) -> Any:
             f"`{type(loader).__name__}` (prediction writers get `batch_indices=None`)."
         )
         return loader
-    kwargs = {k: getattr(loader, k) for k in _LOADER_KEEP if hasattr(loader, k)}
+    from runtime.data import _LOADER_ARGS
+
+    # a batch sampler replaces batch_size/drop_last; everything else is kept
+    keep = [k for k in _LOADER_ARGS if k not in ("batch_size", "drop_last")]
+    kwargs = {k: getattr(loader, k) for k in keep if hasattr(loader, k)}
     if loader.num_workers > 0:
         kwargs["prefetch_factor"] = loader.prefetch_factor
     return DataLoader(loader.dataset, batch_sampler=_IndexRecorder(loader.batch_sampler), **kwargs)

@@ -650,19 +650,9 @@ def test_checkpoint_top_level_keys_are_lightnings(tmp_path):
     trainer.fit(RegModel(), loader(n=16))
     path = str(tmp_path / "x.ckpt")
     trainer.save_checkpoint(path)
-    keys = set(torch.load(path, weights_only=True))
-    assert keys == {
-        "epoch",
-        "global_step",
-        "pytorch-lightning_version",
-        "state_dict",
-        "loops",
-        "callbacks",
-        "optimizer_states",
-        "lr_schedulers",
-        "hparams_name",
-        "hyper_parameters",
-    }
+    from tests.tests_runtime.test_checkpoint import LIGHTNING_KEYS
+
+    assert set(torch.load(path, weights_only=True)) == LIGHTNING_KEYS
 
 
 def test_epoch_end_value_is_not_overwritten_by_the_step_value():
