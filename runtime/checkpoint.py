@@ -247,7 +247,7 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
 
 
 def _on_exception_callbacks(t: Any) -> list[Any]:
-    from runtime.callbacks.on_exception import OnExceptionCheckpoint
+    from runtime.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
 
     return [cb for cb in t.callbacks if isinstance(cb, OnExceptionCheckpoint)]
 

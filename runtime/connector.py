@@ -13,6 +13,7 @@ import torch
 
 from runtime.callbacks.base import Callback, Checkpoint
 from runtime.errors import MisconfigurationException
+from runtime.rank_zero import rank_zero_info
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGY_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -220,6 +221,7 @@ def build_callbacks(
     enable_checkpointing: bool,
     enable_progress_bar: bool,
     enable_model_summary: bool,
+    max_time: Any = None,
 ) -> list[Callback]:
     from runtime.callbacks.model_checkpoint import ModelCheckpoint
     from runtime.callbacks.model_summary import ModelSummary
@@ -256,6 +258,16 @@ def build_callbacks(
             )
     if enable_model_summary and not any(isinstance(c, ModelSummary) for c in cbs):
         cbs.append(ModelSummary())
+    if max_time is not None:
+        from runtime.callbacks.timer import Timer
+
+        if any(isinstance(c, Timer) for c in cbs):
+            rank_zero_info(
+                "Ignoring `Trainer(max_time=...)`, callbacks list already contains a Timer."
+            )
+        else:
+            # as Lightning: max_time is a Timer checked after every batch
+            cbs.append(Timer(duration=max_time, interval="step"))
     return reorder_callbacks(cbs)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -278,6 +277,7 @@ class Trainer:
             self.enable_checkpointing,
             True if enable_progress_bar is None else enable_progress_bar,
             True if enable_model_summary is None else enable_model_summary,
+            max_time=self.max_time,
         )
 
         # run state
@@ -346,26 +346,9 @@ class Trainer:
     @staticmethod
     def _parse_time(value: Any, name: str = "max_time") -> float | None:
         """Seconds from a timedelta, a dict of timedelta arguments or ``"DD:HH:MM:SS"``."""
-        if value is None:
-            return None
-        usage = "use 'DD:HH:MM:SS', a datetime.timedelta or a dict such as {'minutes': 5}."
-        if isinstance(value, timedelta):
-            return value.total_seconds()
-        if isinstance(value, dict):
-            try:
-                return timedelta(**value).total_seconds()
-            except TypeError as e:
-                raise MisconfigurationException(f"Trainer({name}={value!r}): {e}; {usage}") from e
-        if isinstance(value, str):
-            try:
-                parts = [int(p) for p in value.split(":")]
-            except ValueError:
-                parts = []
-            if len(parts) != 4:
-                raise MisconfigurationException(f"Trainer({name}={value!r}): {usage}")
-            d, h, m, s = parts
-            return timedelta(days=d, hours=h, minutes=m, seconds=s).total_seconds()
-        raise MisconfigurationException(f"Trainer({name}={value!r}): {usage}")
+        from runtime.callbacks.timer import parse_duration
+
+        return parse_duration(value, f"Trainer({name})")
 
     def _select_strategy(self, strategy: Any, acc: str, indices: list[int], num_nodes: int) -> Any:
         from runtime.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy, Strategy
@@ -876,13 +859,6 @@ class Trainer:
 
     def _rng_checkpoint_state(self) -> Any:
         return loops.rng_checkpoint_state(self)
-
-    def _time_is_up(self) -> bool:
-        return (
-            self.max_time is not None
-            and self._start_time is not None
-            and time.monotonic() - self._start_time >= self.max_time
-        )
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self.is_global_zero:

@@ -5,9 +5,10 @@ from runtime.callbacks.early_stopping import EarlyStopping
 from runtime.callbacks.lr_monitor import LearningRateMonitor
 from runtime.callbacks.model_checkpoint import ModelCheckpoint
 from runtime.callbacks.model_summary import ModelSummary
-from runtime.callbacks.on_exception import OnExceptionCheckpoint
+from runtime.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
 from runtime.callbacks.prediction_writer import BasePredictionWriter
 from runtime.callbacks.progress import ProgressBar, TQDMProgressBar
+from runtime.callbacks.timer import Timer
 
 __all__ = [
     "BasePredictionWriter",
@@ -20,4 +21,5 @@ __all__ = [
     "OnExceptionCheckpoint",
     "ProgressBar",
     "TQDMProgressBar",
+    "Timer",
 ]

@@ -95,8 +95,6 @@ def _done(t: Any) -> bool:
         return True
     if t.max_epochs not in (-1, None) and t.current_epoch >= t.max_epochs:
         return True
-    if t._time_is_up():
-        return True
     if t.should_stop:
         if _can_stop_early(t):
             return True
@@ -275,9 +273,7 @@ def _after_batch(t: Any, stepped: bool, check_val: bool, last: bool = False) -> 
 def _done_mid_epoch(t: Any) -> bool:
     if t.max_steps != -1 and t.global_step >= t.max_steps:
         return True
-    if t.should_stop and _can_stop_early(t):
-        return True
-    return t._time_is_up()
+    return bool(t.should_stop and _can_stop_early(t))
 
 
 def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:

@@ -937,3 +937,44 @@ def test_last_checkpoints_are_found_by_name_prefix(tmp_path):
         str(tmp_path / "last.ckpt"),
         str(tmp_path / "last-v1.ckpt"),
     }
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_max_time_is_a_timer_that_stops_after_the_batch(engine):
+    Lm = importlib.import_module(engine)
+    cbs = importlib.import_module(
+        "runtime.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
+    )
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(8, 1)
+
+        def training_step(self, batch, batch_idx):
+            return torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    trainer = Lm.Trainer(max_time={"seconds": 0}, max_epochs=5, **QUIET)
+    timers = [c for c in trainer.callbacks if isinstance(c, cbs.Timer)]
+    assert len(timers) == 1 and timers[0].time_remaining() == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(M(), loader(n=32))
+    # a budget already spent stops the run before its first step (Lightning does the same)
+    assert trainer.global_step == 0 and timers[0].time_remaining() <= 0
+    assert set(timers[0].state_dict()["time_elapsed"]) >= {"train", "validate", "test"}
+
+
+def test_timer_budget_carries_over_a_resume(tmp_path):
+    from runtime.callbacks import Timer
+
+    timer = Timer(duration={"hours": 1}, interval="epoch")
+    timer.load_state_dict({"time_elapsed": {"train": 3600.0}})
+    trainer = L.Trainer(**quiet(max_epochs=3, callbacks=[timer]))
+    trainer.fit(RegModel(), loader(n=16))
+    assert trainer.global_step == 0  # the budget was used up before this run started
+    with pytest.raises(Exception, match="Unsupported parameter value `Timer\\(interval=hour\\)`"):
+        Timer(interval="hour")
