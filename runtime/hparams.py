@@ -112,12 +112,24 @@ def to_safe(value: Any) -> tuple[bool, Any]:
     return False, value
 
 
+def _picklable(value: Any) -> bool:
+    from runtime.utilities import is_picklable
+
+    return is_picklable(value)
+
+
 def safe_hparams(hparams: Mapping[str, Any], owner: str) -> dict[str, Any]:
     out = {}
     for key, value in hparams.items():
         ok, conv = to_safe(value)
         if ok:
             out[key] = conv
+        elif not _picklable(value):
+            warn_once(
+                f"Attribute '{key}' removed from hparams because it cannot be pickled. You can "
+                f"suppress this warning by setting `self.save_hyperparameters(ignore=['{key}'])` "
+                f"({owner}; pass it again to `load_from_checkpoint(..., {key}=...)`)."
+            )
         else:
             warn_once(
                 f"{owner}: hyperparameter {key!r} (a {type(value).__name__}) is not a plain value, so it "
@@ -160,6 +172,11 @@ class HyperparametersMixin:
             )
         else:
             if args:
+                if any(isinstance(a, (bool, int, float, complex)) for a in args):
+                    raise ValueError(
+                        f"Primitives {(bool, int, float, complex, str)} are not allowed. Pass the "
+                        "names of init arguments (strings), or one dict/Namespace."
+                    )
                 missing = [a for a in args if not isinstance(a, str) or a not in init_args]
                 if missing:
                     raise ValueError(

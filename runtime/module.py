@@ -387,8 +387,9 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                 gradient_clip_val = t_val
             elif t_val is not None and t_val != gradient_clip_val:
                 raise MisconfigurationException(
-                    f"clip_gradients got gradient_clip_val={gradient_clip_val} but the Trainer has "
-                    f"gradient_clip_val={t_val}. Set it in one place only."
+                    f"You have set `Trainer(gradient_clip_val={t_val!r})` and have passed "
+                    f"`clip_gradients(gradient_clip_val={gradient_clip_val!r})`. Please use only one "
+                    "of them."
                 )
             if gradient_clip_algorithm is None:
                 gradient_clip_algorithm = t_alg

@@ -113,13 +113,13 @@ class Trainer:
             ):
                 if value not in (None, False, 0):
                     raise ValueError(
-                        f"`Trainer(barebones=True, {name}={value!r})` conflicts: barebones turns "
-                        f"{name} off. Drop one of the two."
+                        f"`Trainer(barebones=True, {name}={value!r})` was passed. Barebones turns "
+                        f"{name} off (it can impact raw speed); drop one of the two."
                     )
             if logger not in (None, False):
                 raise ValueError(
-                    "`Trainer(barebones=True, logger=...)` conflicts: barebones has no "
-                    "logger. Drop one of the two."
+                    f"`Trainer(barebones=True, logger={logger!r})` was passed. Barebones has no "
+                    "logger; drop one of the two."
                 )
             logger, enable_checkpointing, enable_progress_bar = False, False, False
             enable_model_summary, log_every_n_steps, num_sanity_val_steps = False, 0, 0

@@ -56,8 +56,8 @@ class ModelCheckpoint(Checkpoint):
             )
         if monitor is None and save_top_k not in (-1, 0, 1):
             raise MisconfigurationException(
-                f"ModelCheckpoint(save_top_k={save_top_k}, monitor=None) is not supported: there is "
-                "no quantity for top_k to track. Set `monitor=` to a logged metric."
+                f"ModelCheckpoint(save_top_k={save_top_k}, monitor=None) is not a valid "
+                "configuration. No quantity for top_k to track: set `monitor=` to a logged metric."
             )
         if save_last not in (None, True, False, "link"):
             raise MisconfigurationException(

@@ -98,7 +98,7 @@ def test_missing_monitor_key_lists_logged_keys(tmp_path):
 
 
 def test_bad_checkpoint_arguments():
-    with pytest.raises(MisconfigurationException, match="no quantity for top_k"):
+    with pytest.raises(MisconfigurationException, match="No quantity for top_k to track"):
         ModelCheckpoint(save_top_k=3)
     with pytest.raises(MisconfigurationException, match="`mode` can be min, max but got best"):
         ModelCheckpoint(mode="best")

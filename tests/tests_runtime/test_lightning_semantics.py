@@ -978,3 +978,36 @@ def test_timer_budget_carries_over_a_resume(tmp_path):
     assert trainer.global_step == 0  # the budget was used up before this run started
     with pytest.raises(Exception, match="Unsupported parameter value `Timer\\(interval=hour\\)`"):
         Timer(interval="hour")
+
+
+def test_more_messages_in_lightnings_words(tmp_path):
+    from runtime.errors import MisconfigurationException
+
+    with pytest.raises(ValueError, match=r"enable_checkpointing=True\)` was passed"):
+        L.Trainer(barebones=True, enable_checkpointing=True)
+    with pytest.raises(MisconfigurationException, match="No quantity for top_k to track"):
+        ModelCheckpoint(save_top_k=3)
+
+    class Prim(L.LightningModule):
+        def __init__(self, arg1=1):
+            super().__init__()
+            self.save_hyperparameters(42)
+
+    with pytest.raises(ValueError, match=r"Primitives \(<class 'bool'>"):
+        Prim()
+
+    class Unpicklable(RegModel):
+        def __init__(self, fn=lambda x: x):
+            super().__init__()
+
+    trainer = L.Trainer(**quiet(max_epochs=2, default_root_dir=str(tmp_path)))
+    trainer.fit(Unpicklable(), loader(n=16))
+    path = str(tmp_path / "two.ckpt")
+    with pytest.warns(
+        UserWarning, match="Attribute 'fn' removed from hparams because it cannot be"
+    ):
+        trainer.save_checkpoint(path)
+    with pytest.raises(
+        MisconfigurationException, match="You restored a checkpoint with current_epoch=2"
+    ):
+        L.Trainer(**quiet(max_epochs=1)).fit(RegModel(), loader(n=16), ckpt_path=path)
