@@ -46,6 +46,19 @@ _REMOVED_CB_HOOKS = {
 
 
 class Trainer:
+    """Runs a ``LightningModule``: ``fit``, ``validate``, ``test``, ``predict``.
+
+    The flags are Lightning 2.6's, with its defaults (``max_epochs``, ``max_steps``,
+    ``limit_*_batches``, ``val_check_interval``, ``accumulate_grad_batches``,
+    ``gradient_clip_val``, ``precision``, ``accelerator``/``devices``/``strategy``/``num_nodes``,
+    ``callbacks``, ``logger``, ``fast_dev_run``, ``max_time``, ...); flags are checked when the
+    Trainer is built, so a wrong value fails before any work. The run state is in
+    ``trainer.fit_loop`` (and ``validate_loop``/``test_loop``/``predict_loop``);
+    ``current_epoch``, ``global_step``, ``callback_metrics``, ``checkpoint_callback``,
+    ``logger``, ``state`` read as in Lightning. See the README for where the runtime
+    deliberately differs.
+    """
+
     training = stage_flag(RunningStage.TRAINING, "True while the training loop runs.")
     validating = stage_flag(RunningStage.VALIDATING, "True while validation runs.")
     testing = stage_flag(RunningStage.TESTING, "True while testing runs.")

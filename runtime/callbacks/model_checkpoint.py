@@ -21,6 +21,13 @@ from runtime.rank_zero import rank_zero_info, rank_zero_warn
 
 
 class ModelCheckpoint(Checkpoint):
+    """Saves checkpoints while training: the ``save_top_k`` best by ``monitor`` (or the latest
+    without one), ``last.ckpt`` with ``save_last``, every ``every_n_epochs`` /
+    ``every_n_train_steps`` / ``train_time_interval``, and on an exception with
+    ``save_on_exception``. File names follow ``filename`` (``"{epoch}-{step}"`` by default) as
+    Lightning formats them; ``best_model_path``/``best_model_score`` and the top-k bookkeeping are
+    saved in the checkpoint, so a resumed run goes on where it stopped."""
+
     CHECKPOINT_JOIN_CHAR = "-"
     CHECKPOINT_EQUALS_CHAR = "="
     CHECKPOINT_NAME_LAST = "last"

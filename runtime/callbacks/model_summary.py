@@ -58,6 +58,8 @@ def format_summary(rows: list[tuple], totals: dict[str, Any]) -> str:
 
 
 class ModelSummary(Callback):
+    """Prints the module's layers (to ``max_depth``) with parameter counts when ``fit`` starts."""
+
     def __init__(self, max_depth: int = 1) -> None:
         self._max_depth = max_depth
 

@@ -109,6 +109,9 @@ class ProgressBar(Callback):
 
 
 class TQDMProgressBar(ProgressBar):
+    """The default progress bar: a tqdm bar per epoch in a terminal, one line per epoch with
+    the logged ``prog_bar`` values anywhere else (logs, CI)."""
+
     def __init__(
         self,
         refresh_rate: int = 1,

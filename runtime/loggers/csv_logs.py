@@ -17,6 +17,9 @@ from runtime.rank_zero import rank_zero_only, rank_zero_warn
 
 
 class CSVLogger(FolderLogger):
+    """Writes logged metrics to ``<save_dir>/<name>/version_<n>/metrics.csv`` (one row per
+    step, columns added as new keys appear) and hyper-parameters to ``hparams.yaml``."""
+
     NAME_METRICS_FILE = "metrics.csv"
     NAME_HPARAMS_FILE = "hparams.yaml"
 

@@ -19,6 +19,9 @@ _FILE_SCHEME = "file:"
 
 
 class MLFlowLogger(Logger):
+    """Logs metrics, hyper-parameters and (optionally) checkpoints to an MLflow tracking server
+    or a local ``mlruns`` folder (needs ``mlflow-skinny``)."""
+
     def __init__(
         self,
         experiment_name: str = "lightning_logs",

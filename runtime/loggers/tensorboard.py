@@ -18,6 +18,9 @@ def tensorboard_available() -> bool:
 
 
 class TensorBoardLogger(FolderLogger):
+    """Writes TensorBoard event files (scalars and hyper-parameters) to
+    ``<save_dir>/<name>/version_<n>`` through ``torch.utils.tensorboard``."""
+
     NAME_HPARAMS_FILE = "hparams.yaml"
 
     def __init__(

@@ -40,6 +40,12 @@ _REDUCE_OPS = {"sum": "SUM", "max": "MAX", "min": "MIN", "mean": "SUM"}
 
 
 class DDPStrategy(Strategy):
+    """Data-parallel training over processes with ``torch.distributed`` and
+    ``DistributedDataParallel``: one process per device, started by the runtime (``ddp``:
+    the script again for each rank; ``ddp_spawn``/``ddp_fork``: the trainer call in fresh
+    processes) or by torchrun/SLURM. Holds the process group, the wrapped model and the
+    reductions (``reduce``, ``all_gather``, ``broadcast``, ``barrier``)."""
+
     strategy_name = "ddp"
 
     def __init__(

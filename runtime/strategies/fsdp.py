@@ -17,6 +17,10 @@ from runtime.strategies.ddp import DDPStrategy
 
 
 class FSDPStrategy(DDPStrategy):
+    """Fully sharded data parallel (FSDP2 ``fully_shard``): parameters, gradients and optimizer
+    state sharded over ranks; checkpoints are gathered to full state dicts, so they load in
+    any process count."""
+
     strategy_name = "fsdp"
     _hooks_on_root = True
 
