@@ -1011,3 +1011,20 @@ def test_more_messages_in_lightnings_words(tmp_path):
         MisconfigurationException, match="You restored a checkpoint with current_epoch=2"
     ):
         L.Trainer(**quiet(max_epochs=1)).fit(RegModel(), loader(n=16), ckpt_path=path)
+
+
+def test_public_classes_have_docstrings():
+    import inspect
+
+    import runtime.callbacks as cbs
+    import runtime.loggers as lgs
+    import runtime.strategies as sts
+
+    classes = [L.Trainer, L.LightningModule, L.LightningDataModule, L.Callback]
+    for mod in (cbs, lgs, sts):
+        names = getattr(mod, "__all__", dir(mod))
+        classes += [getattr(mod, n) for n in names if inspect.isclass(getattr(mod, n, None))]
+    undocumented = [
+        c.__qualname__ for c in classes if not (c.__dict__.get("__doc__") or "").strip()
+    ]
+    assert undocumented == []
