@@ -110,6 +110,7 @@ class _Entry:
         "step_name",
         "epoch_name",
         "computed",
+        "loader",
     )
 
     def __init__(self, name, fx, on_step, on_epoch, prog_bar, logger, reduce, args, sync, dl_idx):
@@ -117,11 +118,16 @@ class _Entry:
         self.on_step, self.on_epoch = on_step, on_epoch
         self.prog_bar, self.logger, self.reduce, self.args = prog_bar, logger, reduce, args
         self.sync, self.dl_idx = sync, dl_idx
+        # `name` holds the dataloader suffix; the _step/_epoch fork goes before it, as Lightning
+        # names them: "loss_epoch/dataloader_idx_0"
+        suffix = f"/dataloader_idx_{dl_idx}" if dl_idx is not None else ""
+        base = name[: len(name) - len(suffix)] if suffix else name
         forked = on_step and on_epoch
-        self.step_name = f"{name}_step" if forked else name
-        self.epoch_name = f"{name}_epoch" if forked else name
+        self.step_name = f"{base}_step{suffix}" if forked else name
+        self.epoch_name = f"{base}_epoch{suffix}" if forked else name
         self.value: Any = None
         self.metric: Any = None
+        self.loader: int | None = None  # the eval dataloader it was logged for (None: epoch hooks)
         self.reset()
 
     def reset(self) -> None:
@@ -231,6 +237,7 @@ class Results:
         if entry is None or entry.args != args:
             entry = self._new_entry(key, name, args, dl_idx)
         entry.computed = None
+        entry.loader = self.dataloader_idx if self.multi_dataloader else None
         if isinstance(value, torch.Tensor):
             if not enable_graph:
                 value = value.detach()
@@ -332,11 +339,14 @@ class Results:
         return entry
 
     # ------------------------------------------------------------------ views
-    def step_metrics(self) -> tuple[dict, dict, dict]:
-        """(callback, logged, progress bar) values of on_step entries, latest value each."""
+    def step_metrics(self, loader: int | None = None) -> tuple[dict, dict, dict]:
+        """(callback, logged, progress bar) values of on_step entries, latest value each; with
+        ``loader``, only those logged for that eval dataloader."""
         cb, lg, pb = {}, {}, {}
         for e in self.entries.values():
             if not e.on_step or e.value is None:
+                continue
+            if loader is not None and e.loader not in (None, loader):
                 continue
             v = e.value
             if self.stage == "train":
@@ -347,6 +357,11 @@ class Results:
             if e.prog_bar:
                 pb[e.step_name] = v
         return cb, lg, pb
+
+    def loaders(self) -> dict[str, int | None]:
+        """For each epoch value's name, the eval dataloader it was logged for (None: logged in an
+        epoch hook, so it belongs to every dataloader's results)."""
+        return {e.epoch_name: e.loader for e in self.entries.values() if e.on_epoch}
 
     def end_epoch(self) -> None:
         """The batch loop is over: computes every epoch value now, on every rank at the same

@@ -39,14 +39,16 @@ def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
         return []  # as Lightning: no dataloader, no hooks
     loaders = data.load_eval(stage)
     setattr(t, "validating" if stage == "val" else "testing", True)
-    logged = run_eval(t, stage, loaders, data.eval_counts[stage], in_fit=False)
-    out = _results_per_loader(logged, len(loaders))
+    logged, owners = run_eval(t, stage, loaders, data.eval_counts[stage], in_fit=False)
+    out = _results_per_loader(logged, owners, len(loaders))
     if verbose and t.is_global_zero:
         _print_results(out, "Validate" if stage == "val" else "Test")
     return out
 
 
-def run_eval(t: Any, stage: str, loaders: list, counts: list, in_fit: bool) -> dict[str, Any]:
+def run_eval(
+    t: Any, stage: str, loaders: list, counts: list, in_fit: bool
+) -> tuple[dict[str, Any], dict[str, int | None]]:
     """The validation/test block: mode switch, start hooks, batches, epoch-end hooks, metrics.
 
     All of it (hooks included, as Lightning) runs without autograd: ``no_grad`` inside ``fit``,
@@ -64,7 +66,9 @@ def _loop_state(t: Any, stage: str) -> Any:
     return t.fit_loop.epoch_loop.val_loop if t.state.fn == "fit" else t.validate_loop
 
 
-def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]:
+def _run_eval(
+    t: Any, stage: str, loaders: list, counts: list
+) -> tuple[dict[str, Any], dict[str, int | None]]:
     prefix, eval_hook, train_hook = _EVAL[stage]
     model = t.lightning_module
     sanity = t.sanity_checking
@@ -111,14 +115,18 @@ def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]
             call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
             progress.increment_completed()
             if results is not None and not sanity:
-                _, step_logged, _ = results.step_metrics()
+                _, step_logged, _ = results.step_metrics(dl_idx if results_multi else None)
+                # as Lightning: each dataloader has its own step axis in the logger
+                counter = (stage, dl_idx)
                 if step_logged:
                     t._logged_metrics.update(step_logged)
-                    _send_to_loggers(t, step_logged, step=t._eval_steps[stage], epoch=False)
-                t._eval_steps[stage] += 1
+                    step = t._eval_steps.get(counter, 0)
+                    _send_to_loggers(t, step_logged, step=step, epoch=False)
+                t._eval_steps[counter] = t._eval_steps.get(counter, 0) + 1
             if batch_idx + 1 >= count:
                 break
     if results is not None:
+        results.dataloader_idx = None  # the epoch hooks log for every dataloader (as Lightning)
         results.end_epoch()
     call_both(t, f"on_{prefix}_epoch_end")
     logged: dict[str, Any] = {}
@@ -135,23 +143,24 @@ def _run_eval(t: Any, stage: str, loaders: list, counts: list) -> dict[str, Any]
             m.training = mode
     if logged:
         _send_to_loggers(t, logged, step=t._batches_that_stepped)
+    owners = results.loaders() if results is not None else {}
     if results is not None:
         results.reset()  # logged torchmetrics start the next epoch empty (Lightning: reset_results)
     t._last_val_time = time.monotonic()
-    return logged
+    return logged, owners
 
 
-def _results_per_loader(logged: dict[str, Any], n: int) -> list[dict[str, float]]:
+def _results_per_loader(
+    logged: dict[str, Any], owners: dict[str, int | None], n: int
+) -> list[dict[str, float]]:
+    """One dict per dataloader: what was logged for it, plus what the epoch hooks logged."""
     scalars = convert_tensors_to_scalars(logged)
     if n <= 1:
         return [scalars]
-    out = []
-    for i in range(n):
-        suffix = f"/dataloader_idx_{i}"
-        out.append(
-            {k: v for k, v in scalars.items() if k.endswith(suffix) or "/dataloader_idx_" not in k}
-        )
-    return out
+    return [
+        {k: v for k, v in scalars.items() if owners.get(k) is None or owners[k] == i}
+        for i in range(n)
+    ]
 
 
 def _print_results(results: list[dict[str, float]], title: str) -> None:

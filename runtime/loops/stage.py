@@ -58,7 +58,7 @@ def run_stage(
         datamodule.trainer = t
     t._data = DataSource(t, model, datamodule, given)
     t._callback_metrics, t._logged_metrics, t._pbar_metrics = {}, {}, {}
-    t._eval_steps = {"val": 0, "test": 0}
+    t._eval_steps = {}  # (stage, dataloader index) -> step of the next eval step logged
     t._start_time = time.monotonic()
     t._results = None if t.barebones else Results("setup")
     anomaly = (

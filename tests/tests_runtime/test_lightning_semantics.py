@@ -1028,3 +1028,86 @@ def test_public_classes_have_docstrings():
         c.__qualname__ for c in classes if not (c.__dict__.get("__doc__") or "").strip()
     ]
     assert undocumented == []
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_results_per_dataloader_hold_what_was_logged_for_it(engine):
+    """With several test loaders: a key logged without suffix (add_dataloader_idx=False) belongs
+    to the loader it was logged for; what on_test_epoch_end logs belongs to every loader (it got
+    the last loader's suffix before)."""
+    Lm = importlib.import_module(engine)
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def test_step(self, batch, batch_idx, dataloader_idx=0):
+            self.log("shared", 1.0 + dataloader_idx)
+            self.log(
+                f"only_{dataloader_idx}", 10.0 * (dataloader_idx + 1), add_dataloader_idx=False
+            )
+
+        def on_test_epoch_end(self):
+            self.log("everyone", 3.0)
+
+    loaders = [DataLoader(TensorDataset(torch.randn(4, 4)), batch_size=2) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = Lm.Trainer(**QUIET).test(M(), loaders, verbose=False)
+    assert results == [
+        {"shared/dataloader_idx_0": 1.0, "only_0": 10.0, "everyone": 3.0},
+        {"shared/dataloader_idx_1": 2.0, "only_1": 20.0, "everyone": 3.0},
+    ]
+
+
+def test_eval_step_values_go_to_the_logger_per_dataloader():
+    """Several val loaders: each one's step values are sent alone, on its own step axis
+    (Lightning's test_eval_step_logging); before, the other loader's last value rode along and
+    the steps ran on across loaders."""
+    from runtime.loggers import Logger
+
+    calls = []
+
+    class Spy(Logger):
+        def log_metrics(self, metrics, step=None):
+            if any(k.startswith("v/") for k in metrics):
+                calls.append((sorted(metrics), step))
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            pass
+
+    class M(RegModel):
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
+            self.log("v", float(batch_idx), on_step=True, on_epoch=False)
+
+    val = [loader(n=16), loader(n=16)]
+    trainer = L.Trainer(**quiet(max_epochs=1, logger=Spy(), limit_val_batches=2))
+    trainer.validate(M(), val, verbose=False)
+    assert calls == [
+        (["v/dataloader_idx_0"], 0),
+        (["v/dataloader_idx_0"], 1),
+        (["v/dataloader_idx_1"], 0),
+        (["v/dataloader_idx_1"], 1),
+    ]
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_forked_names_put_the_dataloader_suffix_last(engine):
+    Lm = importlib.import_module(engine)
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def test_step(self, batch, batch_idx, dataloader_idx=0):
+            self.log("loss", 1.0, on_step=True, on_epoch=True)
+
+    loaders = [DataLoader(TensorDataset(torch.randn(4, 4)), batch_size=2) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = Lm.Trainer(**QUIET)
+        results = trainer.test(M(), loaders, verbose=False)
+    assert set(results[0]) == {"loss_epoch/dataloader_idx_0"}
+    assert "loss_step/dataloader_idx_1" in trainer.logged_metrics
