@@ -238,10 +238,21 @@ class Trainer:
         self.overfit_batches = self._limit("overfit_batches", overfit_batches, 0.0)
         if self.overfit_batches:
             limit_train_batches = limit_val_batches = self.overfit_batches
-        self.limit_train_batches = self._limit("limit_train_batches", limit_train_batches)
-        self.limit_val_batches = self._limit("limit_val_batches", limit_val_batches)
-        self.limit_test_batches = self._limit("limit_test_batches", limit_test_batches)
-        self.limit_predict_batches = self._limit("limit_predict_batches", limit_predict_batches)
+        # the "was configured" notice is for values the user passed (not fast_dev_run's/overfit's)
+        quiet = bool(fast_dev_run)
+        quiet_fit = quiet or bool(self.overfit_batches)
+        self.limit_train_batches = self._limit(
+            "limit_train_batches", limit_train_batches, announce=not quiet_fit
+        )
+        self.limit_val_batches = self._limit(
+            "limit_val_batches", limit_val_batches, announce=not quiet_fit
+        )
+        self.limit_test_batches = self._limit(
+            "limit_test_batches", limit_test_batches, announce=not quiet
+        )
+        self.limit_predict_batches = self._limit(
+            "limit_predict_batches", limit_predict_batches, announce=not quiet
+        )
         # a duration ("00:00:15:00", dict, timedelta) validates on wall-clock time instead
         self._val_check_time_interval: float | None = None
         if isinstance(val_check_interval, (str, dict, timedelta)):
@@ -250,7 +261,9 @@ class Trainer:
             )
             self.val_check_interval = val_check_interval
         else:
-            self.val_check_interval = self._limit("val_check_interval", val_check_interval)
+            self.val_check_interval = self._limit(
+                "val_check_interval", val_check_interval, announce=not quiet
+            )
         self._last_val_time = 0.0
         self.check_val_every_n_epoch = check_val_every_n_epoch
         if isinstance(self.val_check_interval, float) and self.val_check_interval > 1.0:
@@ -335,7 +348,7 @@ class Trainer:
             )
 
     @staticmethod
-    def _limit(name: str, value: Any, default: float = 1.0) -> int | float:
+    def _limit(name: str, value: Any, default: float = 1.0, announce: bool = True) -> int | float:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -352,8 +365,18 @@ class Trainer:
             raise MisconfigurationException(
                 f"Trainer({name}={value}) must be a float in [0.0, 1.0] or an int."
             )
-        if isinstance(value, int) and value == 1 and name.startswith("limit"):
-            rank_zero_info(f"`Trainer({name}=1)` was configured so 1 batch will be used.")
+        if value == 1 and announce:
+            # an explicit 1 reads differently as int and float: say which one was understood
+            train = name == "limit_train_batches"
+            if isinstance(value, int):
+                what = "1 batch per epoch will be used" if train else "1 batch will be used"
+                if name == "val_check_interval":
+                    what = "validation will run after every batch"
+            else:
+                what = "100% of the batches" + (" per epoch" if train else "") + " will be used"
+                if name == "val_check_interval":
+                    what = "validation will run at the end of the training epoch"
+            rank_zero_info(f"`Trainer({name}={value!r})` was configured so {what}.")
         return value
 
     @staticmethod

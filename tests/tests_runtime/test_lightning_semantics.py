@@ -1111,3 +1111,24 @@ def test_forked_names_put_the_dataloader_suffix_last(engine):
         results = trainer.test(M(), loaders, verbose=False)
     assert set(results[0]) == {"loss_epoch/dataloader_idx_0"}
     assert "loss_step/dataloader_idx_1" in trainer.logged_metrics
+
+
+@pytest.mark.parametrize(
+    "argument",
+    ["limit_train_batches", "limit_val_batches", "overfit_batches", "val_check_interval"],
+)
+@pytest.mark.parametrize("value", [1, 1.0])
+def test_an_explicit_one_says_how_it_was_understood(caplog, argument, value):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        L.Trainer(**{argument: value})
+    assert f"`Trainer({argument}={value})` was configured" in caplog.text
+
+
+def test_fast_dev_run_does_not_announce_its_own_limits(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        L.Trainer(fast_dev_run=1)
+    assert "was configured" not in caplog.text
