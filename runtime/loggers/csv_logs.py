@@ -43,7 +43,20 @@ class CSVLogger(FolderLogger):
 
     @property
     def experiment(self) -> CSVLogger:
+        """The logger itself (its ``metrics`` buffer and ``metrics_file_path``); reading it on
+        rank 0 prepares the run's folder, as Lightning's experiment writer does."""
+        if rank_zero_only.rank == 0:  # type: ignore[attr-defined]
+            self._start()
         return self
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """Rows logged and not written yet."""
+        return self._rows
+
+    @property
+    def metrics_file_path(self) -> str:
+        return os.path.join(self.log_dir, self.NAME_METRICS_FILE)
 
     def _start(self) -> None:
         if self._started:
@@ -54,8 +67,9 @@ class CSVLogger(FolderLogger):
             # only an earlier run's metrics are replaced: a config.yaml the CLI saved into this
             # run's folder, or its checkpoints, are not "previous log files"
             rank_zero_warn(
-                f"Experiment logs directory {self.log_dir} already holds "
-                f"{self.NAME_METRICS_FILE} from an earlier run; it is replaced by this run's."
+                f"Experiment logs directory {self.log_dir} exists and is not empty. Previous log "
+                f"files in this directory will be deleted when the new ones are saved! (It holds "
+                f"{self.NAME_METRICS_FILE} from an earlier run, which this run's replaces.)"
             )
             os.remove(path)
         os.makedirs(self.log_dir, exist_ok=True)
@@ -85,6 +99,8 @@ class CSVLogger(FolderLogger):
         }
         row["step"] = len(self._rows) if step is None else step
         self._rows.append(row)
+        if self._flush_every and (row["step"] + 1) % self._flush_every == 0:
+            self.save()  # as Lightning: written every flush_logs_every_n_steps steps
 
     @rank_zero_only
     def save(self) -> None:

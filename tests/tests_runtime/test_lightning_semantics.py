@@ -1132,3 +1132,21 @@ def test_fast_dev_run_does_not_announce_its_own_limits(caplog):
     with caplog.at_level(logging.INFO):
         L.Trainer(fast_dev_run=1)
     assert "was configured" not in caplog.text
+
+
+def test_csv_logger_flushes_every_n_steps_and_exposes_its_buffer(tmp_path):
+    import os
+
+    from runtime.loggers import CSVLogger
+
+    logger = CSVLogger(tmp_path, flush_logs_every_n_steps=2)
+    logger.log_metrics({"a": 1.0}, step=0)
+    assert logger.experiment.metrics and not os.path.exists(logger.experiment.metrics_file_path)
+    logger.log_metrics({"a": 2.0}, step=1)  # second step: written
+    assert not logger.experiment.metrics
+    with open(logger.experiment.metrics_file_path) as f:
+        assert len(f.readlines()) == 3
+    # a logger pointed at a folder that holds an earlier run's metrics says so when it starts
+    again = CSVLogger(tmp_path, version=0)
+    with pytest.warns(UserWarning, match="Experiment logs directory .* exists and is not empty"):
+        again.experiment
