@@ -1149,4 +1149,4 @@ def test_csv_logger_flushes_every_n_steps_and_exposes_its_buffer(tmp_path):
     # a logger pointed at a folder that holds an earlier run's metrics says so when it starts
     again = CSVLogger(tmp_path, version=0)
     with pytest.warns(UserWarning, match="Experiment logs directory .* exists and is not empty"):
-        again.experiment
+        assert again.experiment is again
