@@ -298,6 +298,10 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         tm = __import__("sys").modules.get("torchmetrics")
         if tm is not None and isinstance(dictionary, tm.MetricCollection):
             dictionary = dict(dictionary.items())
+        if any(isinstance(v, dict) for v in dictionary.values()):
+            raise ValueError(
+                f"`self.log_dict({dictionary})` was called, but nested dictionaries cannot be logged"
+            )
         for k, v in dictionary.items():
             self.log(
                 k,

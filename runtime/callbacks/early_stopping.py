@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from enum import Enum
 from typing import Any
@@ -10,7 +11,9 @@ import torch
 
 from runtime.callbacks.base import Callback
 from runtime.errors import MisconfigurationException
-from runtime.rank_zero import rank_zero_info, rank_zero_warn
+from runtime.rank_zero import rank_zero_warn
+
+log = logging.getLogger(__name__)
 
 
 class EarlyStoppingReason(Enum):
@@ -62,6 +65,7 @@ class EarlyStopping(Callback):
         self.stopping_threshold = stopping_threshold
         self.divergence_threshold = divergence_threshold
         self._check_on_train_epoch_end = check_on_train_epoch_end
+        self.log_rank_zero_only = log_rank_zero_only
         self.wait_count = 0
         self.stopped_epoch = 0
         self.best_score = torch.tensor(math.inf if mode == "min" else -math.inf)
@@ -86,11 +90,11 @@ class EarlyStopping(Callback):
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if self._check_on_train_epoch_end and not self._skip(trainer):
-            self._run_check(trainer)
+            self._run_early_stopping_check(trainer)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._check_on_train_epoch_end and not self._skip(trainer):
-            self._run_check(trainer)
+            self._run_early_stopping_check(trainer)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -113,7 +117,7 @@ class EarlyStopping(Callback):
     def _skip(self, trainer: Any) -> bool:
         return trainer.state.fn != "fit" or trainer.sanity_checking
 
-    def _run_check(self, trainer: Any) -> None:
+    def _run_early_stopping_check(self, trainer: Any) -> None:
         metrics = trainer.callback_metrics
         if trainer.fast_dev_run:
             return
@@ -128,7 +132,7 @@ class EarlyStopping(Callback):
             rank_zero_warn(message)
             return
         current = torch.as_tensor(metrics[self.monitor]).detach().cpu().squeeze()
-        should_stop, reason = self._evaluate(current)
+        should_stop, reason = self._evaluate_stopping_criteria(current)
         # every rank stops if any rank decides to (ranks whose metrics differ would otherwise
         # part ways: one leaves the loop, the others wait for it in a collective forever)
         should_stop = trainer.strategy.reduce_boolean_decision(should_stop, all=False)
@@ -137,9 +141,19 @@ class EarlyStopping(Callback):
             self.stopped_epoch = trainer.current_epoch
             self.stopping_reason_message = reason
         if reason and self.verbose:
-            rank_zero_info(reason)
+            self._log_info(trainer, reason, self.log_rank_zero_only)
 
-    def _evaluate(self, current: torch.Tensor) -> tuple[bool, str | None]:
+    @staticmethod
+    def _log_info(trainer: Any, message: str, log_rank_zero_only: bool) -> None:
+        """Logs ``message`` (prefixed with the rank when there are several); with
+        ``log_rank_zero_only`` only rank 0 logs."""
+        rank = trainer.global_rank if trainer is not None and trainer.world_size > 1 else None
+        if rank is not None:
+            message = f"[rank: {rank}] {message}"
+        if rank is None or not log_rank_zero_only or rank == 0:
+            log.info(message)
+
+    def _evaluate_stopping_criteria(self, current: torch.Tensor) -> tuple[bool, str | None]:
         op = self.monitor_op
         if self.check_finite and not torch.isfinite(current):
             self.stopping_reason = EarlyStoppingReason.NON_FINITE_METRIC

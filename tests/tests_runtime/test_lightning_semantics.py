@@ -1150,3 +1150,35 @@ def test_csv_logger_flushes_every_n_steps_and_exposes_its_buffer(tmp_path):
     again = CSVLogger(tmp_path, version=0)
     with pytest.warns(UserWarning, match="Experiment logs directory .* exists and is not empty"):
         assert again.experiment is again
+
+
+@pytest.mark.parametrize(
+    ("only_zero", "world", "rank", "expected"),
+    [
+        (False, 1, 0, "bar"),
+        (False, 2, 1, "[rank: 1] bar"),
+        (True, 2, 0, "[rank: 0] bar"),
+        (True, 2, 1, None),
+    ],
+)
+def test_early_stopping_logs_like_lightning(only_zero, world, rank, expected, caplog):
+    """Subclasses and users reach EarlyStopping's Lightning-named helpers
+    (_log_info, _evaluate_stopping_criteria, _run_early_stopping_check)."""
+    import logging
+    from types import SimpleNamespace
+
+    from runtime.callbacks import EarlyStopping
+
+    with caplog.at_level(logging.INFO, logger="runtime.callbacks.early_stopping"):
+        EarlyStopping._log_info(
+            SimpleNamespace(global_rank=rank, world_size=world), "bar", only_zero
+        )
+    assert [r.getMessage() for r in caplog.records] == ([expected] if expected else [])
+    es = EarlyStopping("x", patience=0)
+    assert es._evaluate_stopping_criteria(torch.tensor(1.0))[0] is False
+    assert callable(es._run_early_stopping_check)
+
+
+def test_log_dict_refuses_nested_dicts():
+    with pytest.raises(ValueError, match="nested dictionaries cannot be logged"):
+        RegModel().log_dict({"nested": {"nested": 1}})
