@@ -231,6 +231,7 @@ class Trainer:
         # the run state (counters and limits) has one owner: the loop objects; max_epochs=None
         # is resolved when fit starts (1000, or unbounded under max_steps/max_time), as Lightning
         self.fit_loop = FitLoop(min_epochs, max_epochs, min_steps, max_steps)
+        self.fit_loop.epoch_loop.trainer = self
         self.validate_loop = EvaluationLoop()
         self.test_loop = EvaluationLoop()
         self.predict_loop = PredictionLoop()

@@ -352,15 +352,32 @@ class ModelCheckpoint(Checkpoint):
         }
 
     def format_checkpoint_name(self, metrics: dict[str, Any], filename: str | None = None) -> str:
-        template = filename or self.filename or "{epoch}-{step}"
-        name = self._format(template, metrics)
+        name = self._format_checkpoint_name(filename or self.filename, metrics)
         return os.path.join(self.dirpath or "", name + self.FILE_EXTENSION)
 
-    def _format(self, template: str, metrics: dict[str, Any]) -> str:
+    def _format_checkpoint_name(
+        self,
+        filename: str | None,
+        metrics: dict[str, Any],
+        prefix: str | None = None,
+        auto_insert_metric_name: bool | None = None,
+    ) -> str:
+        """The file name (no folder, no extension) for ``filename`` filled with ``metrics``:
+        ``"{epoch}-{val_loss:.2f}"`` gives ``epoch=3-val_loss=0.12`` (Lightning's format)."""
+        template = filename or f"{{epoch}}{self.CHECKPOINT_JOIN_CHAR}{{step}}"
+        insert = (
+            self.auto_insert_metric_name
+            if auto_insert_metric_name is None
+            else auto_insert_metric_name
+        )
+        name = self._format(template, metrics, insert)
+        return self.CHECKPOINT_JOIN_CHAR.join([prefix, name]) if prefix else name
+
+    def _format(self, template: str, metrics: dict[str, Any], insert_names: bool = True) -> str:
         values = dict(metrics)
         for group in re.findall(r"(\{.*?)[:\}]", template):
             key = group[1:]
-            if self.auto_insert_metric_name:
+            if insert_names:
                 template = template.replace(group, key + self.CHECKPOINT_EQUALS_CHAR + "{" + key, 1)
             template = template.replace("{" + key, "{" + key.replace("/", "_"), 1)
             values.setdefault(key, 0)

@@ -263,7 +263,7 @@ def step_schedulers(t: Any, interval: str, plateau: bool = False) -> None:
             continue
         metric = None
         if plateau:
-            metric = t.callback_metrics.get(cfg.monitor)
+            metric = loop._get_monitor_value(cfg.monitor)
             if metric is None:
                 if cfg.strict:
                     raise MisconfigurationException(

@@ -198,6 +198,11 @@ class TrainingEpochLoop:
         self.val_loop = EvaluationLoop()
         self._batches_that_stepped = 0
         self.automatic = True  # which optimizer counter ``global_step`` reads (set per fit)
+        self.trainer: Any = None  # set by the Trainer that owns this loop
+
+    def _get_monitor_value(self, key: str) -> Any:
+        """The value a ReduceLROnPlateau scheduler monitors (a hook point, as in Lightning)."""
+        return self.trainer.callback_metrics.get(key)
 
     @property
     def global_step(self) -> int:

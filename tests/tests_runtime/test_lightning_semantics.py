@@ -1182,3 +1182,43 @@ def test_early_stopping_logs_like_lightning(only_zero, world, rank, expected, ca
 def test_log_dict_refuses_nested_dicts():
     with pytest.raises(ValueError, match="nested dictionaries cannot be logged"):
         RegModel().log_dict({"nested": {"nested": 1}})
+
+
+def test_checkpoint_name_formatting_follows_lightning(tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path)
+    assert cb._format_checkpoint_name("", {"epoch": 3, "step": 2}) == "epoch=3-step=2"
+    assert cb._format_checkpoint_name(None, {"epoch": 3, "step": 2}, prefix="test") == (
+        "test-epoch=3-step=2"
+    )
+    assert cb._format_checkpoint_name("ckpt", {}, prefix="test") == "test-ckpt"
+    assert cb._format_checkpoint_name("{epoch:03d}-{acc}", {"epoch": 3, "acc": 0.03}) == (
+        "epoch=003-acc=0.03"
+    )
+    plain = cb._format_checkpoint_name(
+        "{epoch:03d}-{acc}", {"epoch": 3, "acc": 0.03}, auto_insert_metric_name=False
+    )
+    assert plain == "003-0.03"
+
+
+def test_plateau_scheduler_reads_its_monitor_through_the_epoch_loop():
+    seen = []
+
+    class M(RegModel):
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", 1.0)
+
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+
+    trainer = L.Trainer(**quiet(max_epochs=2))
+    original = trainer.fit_loop.epoch_loop._get_monitor_value
+
+    def spy(key):
+        seen.append(key)
+        return original(key)
+
+    trainer.fit_loop.epoch_loop._get_monitor_value = spy
+    trainer.fit(M(), loader(n=16), loader(n=16))
+    assert seen == ["val_loss", "val_loss"]
