@@ -119,6 +119,10 @@ def _run(
     if model_cbs:
         t.callbacks = merge_model_callbacks(t.callbacks, model_cbs)
     build_callback_table(t)
+    for cb in t.callbacks:
+        # as Lightning: a callback logs with `self.log(...)` / `self.log_dict(...)` through the
+        # module (the rules of the hook that is running apply)
+        cb.log, cb.log_dict = model.log, model.log_dict
     _prepare_data(t)
     model._device = strategy.root_device
     if dm is not None:

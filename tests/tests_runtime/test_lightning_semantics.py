@@ -1222,3 +1222,20 @@ def test_plateau_scheduler_reads_its_monitor_through_the_epoch_loop():
     trainer.fit_loop.epoch_loop._get_monitor_value = spy
     trainer.fit(M(), loader(n=16), loader(n=16))
     assert seen == ["val_loss", "val_loss"]
+
+
+def test_callbacks_log_with_self_log():
+    """Gap 8 of issue 11: `self.log` inside a Callback hook (Lightning attaches the module's
+    log/log_dict to every callback)."""
+
+    class LoggingCallback(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.log("from_epoch_start", 2.0)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.log_dict({"from_batch_end": 3.0})
+
+    trainer = L.Trainer(**quiet(max_epochs=1, callbacks=[LoggingCallback()]))
+    trainer.fit(RegModel(), loader(n=16))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    assert metrics["from_epoch_start"] == 2.0 and metrics["from_batch_end"] == 3.0
