@@ -347,12 +347,11 @@ def _restore_progress(t: Any, ckpt: dict[str, Any], fit: dict[str, Any]) -> None
         t._resume_skip = 0
         bp.is_last_batch = False
     t.global_step = int(ckpt.get("global_step", t.global_step))
-    loop.extra_state = {}
     if t.max_epochs not in (-1, None) and new_epoch > t.max_epochs:
         raise MisconfigurationException(
             f"You restored a checkpoint with current_epoch={new_epoch}, but you have set "
             f"Trainer(max_epochs={t.max_epochs}). Raise max_epochs to train on from it."
-        )  # the random state is taken by the caller; saves write their own
+        )
 
 
 def rng_checkpoint_state(t: Any) -> Any:

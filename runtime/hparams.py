@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runtime.rank_zero import warn_once
-from runtime.utilities import AttributeDict
+from runtime.utilities import AttributeDict, is_picklable
 
 _PRIMITIVES = (bool, int, float, str, type(None))
 
@@ -112,19 +112,13 @@ def to_safe(value: Any) -> tuple[bool, Any]:
     return False, value
 
 
-def _picklable(value: Any) -> bool:
-    from runtime.utilities import is_picklable
-
-    return is_picklable(value)
-
-
 def safe_hparams(hparams: Mapping[str, Any], owner: str) -> dict[str, Any]:
     out = {}
     for key, value in hparams.items():
         ok, conv = to_safe(value)
         if ok:
             out[key] = conv
-        elif not _picklable(value):
+        elif not is_picklable(value):
             warn_once(
                 f"Attribute '{key}' removed from hparams because it cannot be pickled. You can "
                 f"suppress this warning by setting `self.save_hyperparameters(ignore=['{key}'])` "

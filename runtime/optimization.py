@@ -239,11 +239,12 @@ class LightningOptimizer:
             return self._optimizer.step(closure, **kwargs)
         # ready before the step (its closure runs training_step), completed after: a step cut
         # short by an exception is counted as Lightning counts it
-        trainer._step_progress().increment_ready()
+        progress = trainer.fit_loop.epoch_loop.step_progress
+        progress.increment_ready()
         out = trainer._precision.optimizer_step(
             self._optimizer, closure, trainer._after_closure, **kwargs
         )
-        trainer._on_optimizer_step()
+        progress.increment_completed()
         return out
 
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -138,7 +138,6 @@ class _Entry:
         self.computed: Any = None
 
     def add(self, value: Any, batch_size: int) -> None:
-        self.computed = None
         vals = self.vals
         vals.append(value)
         self.sizes.append(batch_size)
@@ -252,15 +251,10 @@ class Results:
         elif _is_metric(value):
             entry.metric = value
             value = getattr(value, "_forward_cache", None)
-        elif isinstance(value, (int, float)):
-            # as Lightning: a Python number becomes a tensor of the default dtype on the module's
-            # device, so callbacks and `callback_metrics` always see tensors
+        else:  # a Python number (``LightningModule.log`` has refused anything else)
+            # as Lightning: it becomes a tensor of the default dtype on the module's device, so
+            # callbacks and `callback_metrics` always see tensors
             value = torch.tensor(float(value), dtype=torch.get_default_dtype(), device=device)
-        else:
-            raise ValueError(
-                f"self.log({name!r}, value) was called with a {type(value).__name__}; allowed are a "
-                "number, a scalar tensor or a torchmetrics Metric. For a dict use `self.log_dict`."
-            )
         # the step value shown/logged is reduced over ranks now; the epoch accumulator keeps the
         # local value and is reduced once, at epoch end (synced sum / synced count)
         if (

@@ -32,10 +32,6 @@ class TrainerStatus(_StrEnum):
     FINISHED = "finished"
     INTERRUPTED = "interrupted"
 
-    @property
-    def stopped(self) -> bool:
-        return self in (TrainerStatus.FINISHED, TrainerStatus.INTERRUPTED)
-
 
 class RunningStage(_StrEnum):
     """The loop running now; ``fit`` alternates between training, validating and (once)
@@ -46,20 +42,6 @@ class RunningStage(_StrEnum):
     VALIDATING = "validate"
     TESTING = "test"
     PREDICTING = "predict"
-
-    @property
-    def evaluating(self) -> bool:
-        return self in (
-            RunningStage.VALIDATING,
-            RunningStage.TESTING,
-            RunningStage.SANITY_CHECKING,
-        )
-
-    @property
-    def dataloader_prefix(self) -> str | None:
-        if self in (RunningStage.VALIDATING, RunningStage.SANITY_CHECKING):
-            return "val"
-        return self.value
 
 
 class TrainerState:
@@ -75,10 +57,6 @@ class TrainerState:
     @property
     def finished(self) -> bool:
         return self.status == TrainerStatus.FINISHED
-
-    @property
-    def stopped(self) -> bool:
-        return self.status.stopped
 
     def __repr__(self) -> str:
         return f"TrainerState(fn={self.fn!s}, status={self.status!s}, stage={self.stage!s})"

@@ -17,6 +17,7 @@ import torch
 
 from runtime import connector, loops
 from runtime.callbacks.base import Callback, Checkpoint
+from runtime.callbacks.timer import parse_duration
 from runtime.errors import MisconfigurationException
 from runtime.loggers.base import Logger
 from runtime.loops.prediction import PredictionLoop
@@ -235,7 +236,7 @@ class Trainer:
         self.validate_loop = EvaluationLoop()
         self.test_loop = EvaluationLoop()
         self.predict_loop = PredictionLoop()
-        self.max_time = self._parse_time(max_time)
+        self.max_time = parse_duration(max_time, "Trainer(max_time)")
         self.overfit_batches = self._limit("overfit_batches", overfit_batches, 0.0)
         if self.overfit_batches:
             limit_train_batches = limit_val_batches = self.overfit_batches
@@ -257,8 +258,8 @@ class Trainer:
         # a duration ("00:00:15:00", dict, timedelta) validates on wall-clock time instead
         self._val_check_time_interval: float | None = None
         if isinstance(val_check_interval, (str, dict, timedelta)):
-            self._val_check_time_interval = self._parse_time(
-                val_check_interval, "val_check_interval"
+            self._val_check_time_interval = parse_duration(
+                val_check_interval, "Trainer(val_check_interval)"
             )
             self.val_check_interval = val_check_interval
         else:
@@ -326,7 +327,6 @@ class Trainer:
         self._told_min_not_met = False
         self._resumed_ckpt_path: str | None = None
         self._epoch_start_rng: Any = None
-        self._start_time: float | None = None
         self.ckpt_path: str | None = None
         self.num_training_batches: float = math.inf
         self.num_val_batches: list[float] = []
@@ -379,13 +379,6 @@ class Trainer:
                     what = "validation will run at the end of the training epoch"
             rank_zero_info(f"`Trainer({name}={value!r})` was configured so {what}.")
         return value
-
-    @staticmethod
-    def _parse_time(value: Any, name: str = "max_time") -> float | None:
-        """Seconds from a timedelta, a dict of timedelta arguments or ``"DD:HH:MM:SS"``."""
-        from runtime.callbacks.timer import parse_duration
-
-        return parse_duration(value, f"Trainer({name})")
 
     def _select_strategy(self, strategy: Any, acc: str, indices: list[int], num_nodes: int) -> Any:
         from runtime.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy, Strategy
@@ -584,12 +577,6 @@ class Trainer:
         """Epochs completed (the epoch running now, counted from 0)."""
         return self.fit_loop.epoch_progress.current.completed
 
-    @current_epoch.setter
-    def current_epoch(self, value: int) -> None:
-        progress = self.fit_loop.epoch_progress
-        for tracker in (progress.current, progress.total):
-            tracker.ready = tracker.started = tracker.processed = tracker.completed = value
-
     @property
     def global_step(self) -> int:
         """Optimizer steps taken (with several optimizers in manual optimization: each step)."""
@@ -597,11 +584,8 @@ class Trainer:
 
     @global_step.setter
     def global_step(self, value: int) -> None:
-        loop = self.fit_loop.epoch_loop
-        auto = loop.automatic_optimization.optim_progress.optimizer.step.total
-        manual = loop.manual_optimization.optim_step_progress.total
-        for tracker in (auto, manual) if loop.automatic else (manual,):
-            tracker.ready = tracker.completed = value
+        total = self.fit_loop.epoch_loop.step_progress.total
+        total.ready = total.completed = value
 
     @property
     def _batches_that_stepped(self) -> int:
@@ -633,9 +617,7 @@ class Trainer:
 
     @property
     def estimated_stepping_batches(self) -> int | float:
-        max_epochs = self.max_epochs
-        if max_epochs is None:  # not resolved yet (outside fit): as fit will resolve it
-            max_epochs = -1 if self.max_steps != -1 or self.max_time is not None else 1000
+        max_epochs = self.fit_loop.resolved_max_epochs(self.max_time)
         if self.max_steps != -1 and max_epochs == -1:
             return self.max_steps
         if self._data is not None and self._data.train_loader is None:
@@ -881,15 +863,6 @@ class Trainer:
 
     def _sync_fn(self) -> Any:
         return getattr(self.strategy, "sync_metric", None)
-
-    def _step_progress(self) -> Any:
-        loop = self.fit_loop.epoch_loop
-        if loop.automatic:
-            return loop.automatic_optimization.optim_progress.optimizer.step
-        return loop.manual_optimization.optim_step_progress
-
-    def _on_optimizer_step(self) -> None:
-        self._step_progress().increment_completed()
 
     def _backward(self, loss: torch.Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         loops.backward(self, loss, *args, **kwargs)

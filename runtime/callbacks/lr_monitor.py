@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from runtime.callbacks.base import Callback
 from runtime.errors import MisconfigurationException
 
@@ -103,8 +105,6 @@ class LearningRateMonitor(Callback):
         return f"{name}/{pg_name}" if pg_name else name
 
     def _log(self, trainer: Any, interval: str) -> None:
-        import torch
-
         stats: dict[str, float] = {}
         for name, opt, sched_interval in self._names(trainer):
             if self.logging_interval is None and sched_interval not in (interval, "any"):
@@ -116,10 +116,9 @@ class LearningRateMonitor(Callback):
                 stats[key] = float(g["lr"])
                 self.lrs.setdefault(key, []).append(stats[key])
                 if self.log_momentum:
-                    m = g["betas"][0] if betas else g.get("momentum", 0)
-                    stats[f"{key}-momentum"] = self.last_momentum_values[f"{key}-momentum"] = float(
-                        m
-                    )
+                    momentum = float(g["betas"][0] if betas else g.get("momentum", 0))
+                    stats[f"{key}-momentum"] = momentum
+                    self.last_momentum_values[f"{key}-momentum"] = momentum
                 if self.log_weight_decay:
                     wd = float(g.get("weight_decay", 0.0))
                     stats[f"{key}-weight_decay"] = wd

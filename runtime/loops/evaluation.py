@@ -81,7 +81,6 @@ def _run_eval(
     loop = _loop_state(t, stage)
     progress = loop.batch_progress
     progress.reset_on_run()
-    loop._max_batches = list(counts)
     modes = {m: m.training for m in model.modules()}
     call_lm(t, eval_hook)
     call_both(t, f"on_{prefix}_start")

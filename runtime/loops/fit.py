@@ -39,20 +39,17 @@ def resolve_limits(t: Any) -> None:
     becomes 1 with ``min_steps``, else 0."""
     loop = t.fit_loop
     if loop.max_epochs is None:
-        if loop.max_steps == -1 and t.max_time is None:
+        loop.max_epochs = loop.resolved_max_epochs(t.max_time)
+        if loop.max_epochs == 1000:
             rank_zero_warn(
                 "`max_epochs` was not set. Setting it to 1000 epochs. To train without an epoch "
                 "limit, set `max_epochs=-1`."
             )
-            loop.max_epochs = 1000
-        else:
-            loop.max_epochs = -1
     if loop.min_epochs is None:
         loop.min_epochs = 1 if loop.min_steps is not None else 0
 
 
 def _fit(t: Any, ckpt: dict[str, Any] | None) -> None:
-    t.fit_loop.epoch_loop.automatic = t.lightning_module._automatic_optimization
     t._told_min_not_met = False
     t.training = True
     t._resume_skip = 0
@@ -91,9 +88,7 @@ def run_sanity_check(t: Any) -> None:
 
 
 def _done(t: Any) -> bool:
-    if t.max_steps != -1 and t.global_step >= t.max_steps:
-        return True
-    if t.max_epochs not in (-1, None) and t.current_epoch >= t.max_epochs:
+    if t.fit_loop.done:
         return True
     if t.should_stop:
         if _can_stop_early(t):
@@ -125,12 +120,7 @@ def fit_loop(t: Any) -> None:
             f"interval Trainer(log_every_n_steps={every}). Set a lower value for "
             "log_every_n_steps if you want to see logs for the training epoch."
         )
-    cvne = t.check_val_every_n_epoch
-    if (
-        t._has_val_batches()
-        and "val" not in data.eval_loaders
-        and (cvne is None or (t.current_epoch + 1) % cvne == 0)
-    ):
+    if _val_epoch(t) and "val" not in data.eval_loaders:
         # as Lightning: the validation loaders are known before training starts (progress bars
         # and callbacks read their length in on_train_start) even without a sanity check
         t.validating = True
@@ -162,10 +152,16 @@ def fit_loop(t: Any) -> None:
         run_train_epoch(t, loader, resume_rng=t._resume_rng if first else None)
         first = False
         _train_epoch_end(t)
-    if t.max_steps != -1 and t.global_step >= t.max_steps:
+    if t.fit_loop.max_steps_reached:
         rank_zero_info(f"`Trainer.fit` stopped: `max_steps={t.max_steps}` reached.")
-    elif t.max_epochs not in (-1, None) and t.current_epoch >= t.max_epochs:
+    elif t.fit_loop.max_epochs_reached:
         rank_zero_info(f"`Trainer.fit` stopped: `max_epochs={t.max_epochs}` reached.")
+
+
+def _val_epoch(t: Any) -> bool:
+    """Whether validation runs in this epoch (``check_val_every_n_epoch``)."""
+    cvne = t.check_val_every_n_epoch
+    return t._has_val_batches() and (cvne is None or (t.current_epoch + 1) % cvne == 0)
 
 
 def _set_sampler_epoch(loader: Any, epoch: int) -> None:
@@ -206,7 +202,7 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
     early_break = n < full
     val_every = _val_check_batch(t)
     cvne = t.check_val_every_n_epoch
-    val_epoch = t._has_val_batches() and (cvne is None or (t.current_epoch + 1) % cvne == 0)
+    val_epoch = _val_epoch(t)
     skip = t._resume_skip
     t._resume_skip = 0
     batch_idx = -1
@@ -271,9 +267,7 @@ def _after_batch(t: Any, stepped: bool, check_val: bool, last: bool = False) -> 
 
 
 def _done_mid_epoch(t: Any) -> bool:
-    if t.max_steps != -1 and t.global_step >= t.max_steps:
-        return True
-    return bool(t.should_stop and _can_stop_early(t))
+    return t.fit_loop.max_steps_reached or bool(t.should_stop and _can_stop_early(t))
 
 
 def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:

@@ -175,7 +175,6 @@ class EvaluationLoop:
 
     def __init__(self) -> None:
         self.batch_progress = BatchProgress()
-        self._max_batches: list[int | float] = []
 
     def state_dict(self) -> dict[str, Any]:
         return {"state_dict": {}, "batch_progress": self.batch_progress.state_dict()}
@@ -197,7 +196,6 @@ class TrainingEpochLoop:
         self.manual_optimization = _ManualOptimization()
         self.val_loop = EvaluationLoop()
         self._batches_that_stepped = 0
-        self.automatic = True  # which optimizer counter ``global_step`` reads (set per fit)
         self.trainer: Any = None  # set by the Trainer that owns this loop
 
     def _get_monitor_value(self, key: str) -> Any:
@@ -205,11 +203,17 @@ class TrainingEpochLoop:
         return self.trainer.callback_metrics.get(key)
 
     @property
+    def step_progress(self) -> Progress:
+        """The optimizer-step counter of the module's optimization mode (manual optimization has
+        its own, as in Lightning)."""
+        if self.trainer is None or self.trainer._automatic:
+            return self.automatic_optimization.optim_progress.optimizer.step
+        return self.manual_optimization.optim_step_progress
+
+    @property
     def global_step(self) -> int:
-        """Optimizer steps taken in the whole run (the manual counter with manual optimization)."""
-        if self.automatic:
-            return self.automatic_optimization.optim_progress.optimizer.step.total.completed
-        return self.manual_optimization.optim_step_progress.total.completed
+        """Optimizer steps taken in the whole run."""
+        return self.step_progress.total.completed
 
     @property
     def total_batch_idx(self) -> int:
@@ -279,8 +283,6 @@ class FitLoop:
         self.max_epochs = max_epochs
         self.epoch_progress = Progress()
         self.epoch_loop = TrainingEpochLoop(min_steps, max_steps)
-        self.restarting = False
-        self.extra_state: dict[str, Any] = {}  # written under "state_dict" (exact-resume RNG)
 
     @property
     def max_steps(self) -> int:
@@ -302,18 +304,30 @@ class FitLoop:
     def batch_idx(self) -> int:
         return self.epoch_loop.batch_idx
 
+    def resolved_max_epochs(self, max_time: float | None) -> int:
+        """``max_epochs`` as ``fit`` runs it: ``None`` means 1000, or no limit (-1) when
+        ``max_steps`` or ``max_time`` bound the run (Lightning's rule)."""
+        if self.max_epochs is not None:
+            return self.max_epochs
+        return -1 if self.max_steps != -1 or max_time is not None else 1000
+
+    @property
+    def max_steps_reached(self) -> bool:
+        return self.max_steps != -1 and self.epoch_loop.global_step >= self.max_steps
+
+    @property
+    def max_epochs_reached(self) -> bool:
+        max_epochs = self.max_epochs
+        return max_epochs not in (-1, None) and self.epoch_progress.current.completed >= max_epochs
+
     @property
     def done(self) -> bool:
         """True once ``max_steps`` or ``max_epochs`` is reached (time and early stopping are
         decided by the loop as it runs)."""
-        max_steps = self.max_steps
-        if max_steps is not None and max_steps != -1 and self.epoch_loop.global_step >= max_steps:
-            return True
-        max_epochs = self.max_epochs
-        return max_epochs not in (-1, None) and self.epoch_progress.current.completed >= max_epochs
+        return self.max_steps_reached or self.max_epochs_reached
 
     def state_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"state_dict": dict(self.extra_state)}
+        out: dict[str, Any] = {"state_dict": {}}  # checkpoint.dump_checkpoint adds the RNG here
         for key, value in self.epoch_loop.state_dict().items():
             out[f"epoch_loop.{key}"] = value
         out["epoch_progress"] = self.epoch_progress.state_dict()
@@ -325,4 +339,3 @@ class FitLoop:
             {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         )
         self.epoch_progress.load_state_dict(state.get("epoch_progress") or {})
-        self.extra_state = dict(state.get("state_dict") or {})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from typing import Any
 
 import torch
@@ -59,7 +58,6 @@ def run_stage(
     t._data = DataSource(t, model, datamodule, given)
     t._callback_metrics, t._logged_metrics, t._pbar_metrics = {}, {}, {}
     t._eval_steps = {}  # (stage, dataloader index) -> step of the next eval step logged
-    t._start_time = time.monotonic()
     t._results = None if t.barebones else Results("setup")
     anomaly = (
         torch.autograd.set_detect_anomaly(True)
