@@ -368,21 +368,35 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         construction = _assignment_value(body, opt_code)
     model_code = None
     extra_models: list[str] = []  # further modules whose parameters the optimizer holds
+    trained: list[str] = []
     if construction is not None:
         trained = _trained_models(construction, scope_bodies)
-        if trained:
-            model_code = trained[0]
-            extra_models = [
-                n for n in trained[1:] if re.fullmatch(r"[A-Za-z_]\w*", n) and n != model_code
-            ]
+    else:
+        # `if args.optim == "sgd": optimizer = SGD(...) else: optimizer = Adam(...)`: the
+        # object is handed over as built; every branch must train the same modules
+        branches = [v for body in scope_bodies for v in _branch_values(body, opt_code)]
+        if branches:
+            construction = branches[0]
+            found = [_trained_models(v, scope_bodies) for v in branches]
+            trained = found[0] if all(f == found[0] for f in found) else []
+    if trained:
+        model_code = trained[0]
+        extra_models = [
+            n for n in trained[1:] if re.fullmatch(r"[A-Za-z_]\w*", n) and n != model_code
+        ]
     if model_code is None and hints is not None and hints.model is not None:
         model_code = hints.model
     if model_code is None:
-        refuse(
-            R.MODEL_UNKNOWN,
-            f"cannot tell which model `{opt_code}` trains (no `<model>.parameters()` "
-            "in its construction in this scope)",
-        )
+        if construction is None:
+            why = f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
+        elif branches := [v for body in scope_bodies for v in _branch_values(body, opt_code)]:
+            why = f"the branches that build `{opt_code}` do not all take the same model's parameters"
+        else:
+            why = (
+                f"`{opt_code} = {code_of(construction)[:60]}` takes no `<model>.parameters()` "
+                "(tensors or parameter groups built elsewhere)"
+            )
+        refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{opt_code}` trains: {why}")
     model_names = {model_code} | {p for p, a in fn_map.items() if a == model_code}
     plan = plan_step(site, position, model_names)
     findings.extend(plan.findings)
@@ -553,15 +567,11 @@ def _epoch_plan(site: Site, epoch_post, where, refuse, findings) -> EpochPlan:
     it = loop.iter
     if m.matches(it, m.Call(func=m.Name("enumerate"))):
         it = it.args[0].value
+    count = _epoch_count(it)
     findings.append(
-        Finding(
-            R.EPOCH_LOOP_MAPPED,
-            FIXED,
-            f"epoch loop mapped to Trainer(max_epochs=len({code_of(it)}))",
-            *where,
-        )
+        Finding(R.EPOCH_LOOP_MAPPED, FIXED, f"epoch loop mapped to Trainer(max_epochs={count})", *where)
     )
-    return EpochPlan(iter=code_of(it), values=values, max_epochs=_epoch_count(it))
+    return EpochPlan(iter=code_of(it), values=values, max_epochs=count)
 
 
 def _evaluation(
@@ -757,6 +767,29 @@ def _find_device(scope_bodies, model_code: str) -> tuple[str | None, str | None]
         if found is not None:
             return found
     return None, None
+
+
+def _branch_values(body, name: str) -> list:
+    """The values ``name`` is assigned in the branches of the ``if`` statements of ``body``
+    (``if``/``elif``/``else``, one level deep), when every branch that binds it does so with a
+    plain assignment."""
+    values: list = []
+    for s in body:
+        branch = s if isinstance(s, cst.If) else None
+        while branch is not None:
+            suites = [branch.body]
+            nxt = branch.orelse
+            if isinstance(nxt, cst.Else):
+                suites.append(nxt.body)
+            for suite in suites:
+                stmts = _suite(suite)
+                value = _assignment_value(stmts, name)
+                if value is not None:
+                    values.append(value)
+                elif name in written(stmts):
+                    return []  # bound some other way (a loop, a with block, unpacking)
+            branch = nxt if isinstance(nxt, cst.If) else None
+    return values
 
 
 def _trained_models(construction, scope_bodies) -> list[str]:

@@ -116,13 +116,20 @@ def _training_outside_loops(module, class_reason: str | None = None) -> Finding 
 
     import scaffold.migrate.match as m
 
+    from scaffold.migrate.locate import loops_stepping
+
     wrapper = MetadataWrapper(module)
     positions = wrapper.resolve(PositionProvider)
+    step_call = m.Call(func=m.Attribute(attr=m.Name("step")))
     for cls in m.findall(wrapper.module, m.ClassDef()):
         bases = " ".join(cst.Module(body=[]).code_for_node(b.value) for b in cls.bases)
         if "LightningModule" in bases:
             continue
-        if m.findall(cls, m.Call(func=m.Attribute(attr=m.Name("backward")))):
+        # backward() alone is no training step (an autograd Function's own `backward`, a
+        # saliency map): the class trains when it, or a loop of the script, takes a step
+        if m.findall(cls, m.Call(func=m.Attribute(attr=m.Name("backward")))) and (
+            m.findall(cls, step_call) or loops_stepping(wrapper.module)
+        ):
             pos = positions[cls].start
             return Finding(
                 R.TRAINER_CLASS,
@@ -288,11 +295,15 @@ def _unreachable_training(work: _Work) -> SourceResult | None:
 
     if has_hand_written_loop(work.module):
         return None
-    found = _training_outside_loops(work.module, work.class_reason) or _flat_while_loop(
-        work.module, work.code
+    # reported on the script as written: nothing is converted, so nothing was removed either
+    module, findings = work.undistributed or (work.module, work.findings)
+    found = (
+        _accumulation_loop(module)
+        or _flat_while_loop(module, work.code)
+        or _training_outside_loops(module, work.class_reason)
     )
     if found is not None:
-        return SourceResult(NOT_CONVERTED, work.code, [*work.findings, found])
+        return SourceResult(NOT_CONVERTED, work.code, [*findings, found])
     return None
 
 
@@ -424,6 +435,32 @@ def _too_deep(code: str) -> SourceResult:
         "left as written"
     )
     return SourceResult(NOT_CONVERTED, code, [Finding(R.TOO_DEEP, MANUAL, message)])
+
+
+def _accumulation_loop(module) -> Finding | None:
+    """backward() in an inner loop, the step in the loop around it: reported (``--check``
+    flags it), never passed over as "no loop found"."""
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from scaffold.migrate.locate import accumulation_loops
+
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    found = accumulation_loops(wrapper.module)
+    if not found:
+        return None
+    positions = wrapper.resolve(PositionProvider)
+    inner, outer = found[0]
+    where, outer_line = positions[inner].start, positions[outer].start.line
+    return Finding(
+        R.ACCUMULATION_LOOP,
+        MANUAL,
+        "backward() runs in this inner loop and the optimizer steps in the loop around it "
+        f"(line {outer_line}): gradients accumulated over micro-batches; not converted. "
+        "Convert by hand: one micro-batch per training_step with "
+        "Trainer(accumulate_grad_batches=<micro-batches per step>)",
+        where.line,
+        where.column + 1,
+    )
 
 
 def _flat_while_loop(module, code: str) -> Finding | None:

@@ -44,6 +44,8 @@ class _LoopIndex(cst.CSTVisitor):
         self.stack: list[cst.For | cst.While] = []
         self.training: list[cst.For] = []
         self.while_training: list[cst.While] = []  # flat `while` loops calling backward()
+        # (loop calling backward(), the loops around it), innermost first
+        self.enclosing: dict[int, tuple] = {}
         self.stepping: set[int] = set()
         self.blocks: list[tuple] = []  # (statement list, owning FunctionDef or None)
         self.functions: list[cst.FunctionDef] = []
@@ -78,6 +80,7 @@ class _LoopIndex(cst.CSTVisitor):
             found = self.training if isinstance(innermost, cst.For) else self.while_training
             if not any(f is innermost for f in found):
                 found.append(innermost)
+                self.enclosing[id(innermost)] = (innermost, tuple(reversed(self.stack[:-1])))
         elif func.attr.value == "step":
             self.stepping.update(id(f) for f in self.stack)
 
@@ -103,11 +106,33 @@ def has_hand_written_loop(module: cst.Module) -> bool:
     return False
 
 
+def loops_stepping(module: cst.Module) -> bool:
+    """Whether some loop of the module calls ``.step()``."""
+    return bool(_index(module).stepping)
+
+
 def flat_while_training(module: cst.Module) -> list[cst.While]:
     """``while`` loops that run backward() and an optimizer step themselves, drawing their own
     batches (``next(it)``, fresh tensors): hand-written loops this tool does not convert."""
     index = _index(module)
     return [loop for loop in index.while_training if id(loop) in index.stepping]
+
+
+def accumulation_loops(module: cst.Module) -> list[tuple]:
+    """``(inner loop, enclosing loop)`` pairs: a loop runs backward() but takes no optimizer step
+    itself, and a loop around it does (micro-batch gradient accumulation written as a nested
+    loop). Not a loop this tool converts, but a hand-written one all the same."""
+    index = _index(module)
+    found = []
+    for inner, outer in index.enclosing.values():
+        if id(inner) in index.stepping:
+            continue
+        if isinstance(inner, cst.For) and _manual_update(inner) is not None:
+            continue
+        stepping = next((loop for loop in outer if id(loop) in index.stepping), None)
+        if stepping is not None:
+            found.append((inner, stepping))
+    return found
 
 
 def _bodies(module: cst.Module):

@@ -588,6 +588,18 @@ LOADER_PER_EPOCH = _rule(
     Covers: per-epoch iterables other than a progress-bar wrapper (tqdm) of a loader built once.
 """,
 )
+ACCUMULATION_LOOP = _rule(
+    "SCF332",
+    "backward() in an inner loop, the optimizer step in an enclosing one",
+    """
+    Covers: gradient accumulation over micro-batches written as a nested loop
+    (`for micro in range(k): loss.backward()` followed by `optimizer.step()` in the loop around
+    it, as in nanoGPT), where the batch loop is not the loop that steps. Reported so that
+    `--check` flags it; convert by hand with `Trainer(accumulate_grad_batches=k)`.
+    Not covered: accumulation written as `if (i + 1) % k == 0: optimizer.step()` inside the batch
+    loop, which is converted (SCF009).
+""",
+)
 TOO_DEEP = _rule(
     "SCF396",
     "an expression nests deeper than the converter follows",

@@ -36,6 +36,9 @@ EXPECT = {
     "flat_while_next.py": (NOT_CONVERTED, "SCF330"),
     "flat_while_counter.py": (NOT_CONVERTED, "SCF330"),
     "ddp_env_unconverted.py": (NOT_CONVERTED, "SCF330"),
+    "optimizer_if_else.py": MIGRATED,
+    "micro_batch_accumulation.py": (NOT_CONVERTED, "SCF332"),
+    "class_backward_loop_steps.py": (NOT_CONVERTED, "SCF326"),
 }
 
 
@@ -285,3 +288,73 @@ def test_a_class_reading_a_network_of_the_function_stays_in_it():
     code = migrate_source((HERE / "teacher_in_main.py").read_text()).code
     assert "\n    class LitModel(L.LightningModule):" in code
     assert "self.teacher" not in code
+
+
+def test_optimizer_built_in_branches_is_handed_over_as_built():
+    code = migrate_source((HERE / "optimizer_if_else.py").read_text()).code
+    # the if/elif/else stays where it was; the module gets the object it built
+    assert 'if name == "sgd":\n    optimizer = torch.optim.SGD(net.parameters()' in code
+    assert "return self.optimizer" in code
+    assert "LitModel(net, optimizer)" in code
+
+
+def test_branches_training_different_models_are_refused_with_that_reason():
+    source = (HERE / "optimizer_if_else.py").read_text()
+    source = source.replace(
+        "optimizer = torch.optim.RMSprop(net.parameters()",
+        "optimizer = torch.optim.RMSprop(net[0].parameters()",
+    )
+    result = migrate_source(source)
+    assert result.status == NOT_CONVERTED
+    (finding,) = [f for f in result.findings if f.code == "SCF311"]
+    assert "branches" in finding.message and "same model" in finding.message
+
+
+def test_optimizer_of_bare_tensors_is_refused_naming_its_construction():
+    source = """import torch
+w = torch.zeros(3, requires_grad=True)
+loader = [(torch.ones(3), torch.ones(()))]
+opt = torch.optim.SGD([w], lr=0.1)
+for epoch in range(2):
+    for x, y in loader:
+        opt.zero_grad()
+        ((w @ x - y) ** 2).backward()
+        opt.step()
+"""
+    result = migrate_source(source)
+    assert result.status == NOT_CONVERTED
+    (finding,) = [f for f in result.findings if f.code == "SCF311"]
+    assert "`opt = torch.optim.SGD([w], lr=0.1)` takes no `<model>.parameters()`" in finding.message
+
+
+def test_autograd_function_backward_is_not_a_training_loop():
+    source = '''import torch
+
+
+class Square(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return Square.helper.backward(grad) * 2 * x
+'''
+    result = migrate_source(source)
+    assert result.code == source
+    assert [f.code for f in result.findings] == ["SCF100"]
+
+
+def test_check_flags_micro_batch_accumulation(tmp_path):
+    script = tmp_path / "accumulate.py"
+    script.write_text((HERE / "micro_batch_accumulation.py").read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaffold", "migrate", "--check", str(script)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "SCF332" in proc.stdout + proc.stderr
+    assert "(line 13)" in proc.stdout + proc.stderr
