@@ -390,7 +390,9 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         if construction is None:
             why = f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
         elif branches := [v for body in scope_bodies for v in _branch_values(body, opt_code)]:
-            why = f"the branches that build `{opt_code}` do not all take the same model's parameters"
+            why = (
+                f"the branches that build `{opt_code}` do not all take the same model's parameters"
+            )
         else:
             why = (
                 f"`{opt_code} = {code_of(construction)[:60]}` takes no `<model>.parameters()` "
@@ -569,7 +571,9 @@ def _epoch_plan(site: Site, epoch_post, where, refuse, findings) -> EpochPlan:
         it = it.args[0].value
     count = _epoch_count(it)
     findings.append(
-        Finding(R.EPOCH_LOOP_MAPPED, FIXED, f"epoch loop mapped to Trainer(max_epochs={count})", *where)
+        Finding(
+            R.EPOCH_LOOP_MAPPED, FIXED, f"epoch loop mapped to Trainer(max_epochs={count})", *where
+        )
     )
     return EpochPlan(iter=code_of(it), values=values, max_epochs=count)
 

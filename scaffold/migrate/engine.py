@@ -115,7 +115,6 @@ def _training_outside_loops(module, class_reason: str | None = None) -> Finding 
     from libcst.metadata import MetadataWrapper, PositionProvider
 
     import scaffold.migrate.match as m
-
     from scaffold.migrate.locate import loops_stepping
 
     wrapper = MetadataWrapper(module)

@@ -328,7 +328,7 @@ for epoch in range(2):
 
 
 def test_autograd_function_backward_is_not_a_training_loop():
-    source = '''import torch
+    source = """import torch
 
 
 class Square(torch.autograd.Function):
@@ -341,7 +341,7 @@ class Square(torch.autograd.Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         return Square.helper.backward(grad) * 2 * x
-'''
+"""
     result = migrate_source(source)
     assert result.code == source
     assert [f.code for f in result.findings] == ["SCF100"]
