@@ -1,3 +1,4 @@
 from scaffold.cli import main
 
-main()
+# `python -m scaffold` behaves as the `scaffold` command (usage lines, shell completion)
+main(prog_name="scaffold")

@@ -98,12 +98,48 @@ def templates_cmd() -> None:
         click.echo(f"{kind.name:<{width}}  {kind.description}")
 
 
+def _complete_template(ctx, param, incomplete: str):
+    """Shell completion for --template: the bundled kinds, else a path."""
+    from click.shell_completion import CompletionItem
+
+    from scaffold.catalog import bundled_kinds
+
+    kinds = [
+        CompletionItem(k.name, help=k.description)
+        for k in bundled_kinds()
+        if k.name.startswith(incomplete)
+    ]
+    return kinds or [CompletionItem(incomplete, type="file")]
+
+
+def _complete_answer(ctx, param, incomplete: str):
+    """Shell completion for -d: ``question=`` names, then the question's choices."""
+    from click.shell_completion import CompletionItem
+
+    from scaffold.catalog import bundled_questions
+
+    questions = bundled_questions()
+    if "=" not in incomplete:
+        return [
+            CompletionItem(f"{name}=", help=str(spec.get("help", "")))
+            for name, spec in questions.items()
+            if name.startswith(incomplete)
+        ]
+    key, value = incomplete.split("=", 1)
+    choices = questions.get(key, {}).get("choices") or []
+    values = list(choices.values()) if isinstance(choices, dict) else list(choices)
+    if questions.get(key, {}).get("type") == "bool":
+        values = ["true", "false"]
+    return [CompletionItem(f"{key}={v}") for v in map(str, values) if v.startswith(value)]
+
+
 _data_option = click.option(
     "-d",
     "--data",
     "data",
     multiple=True,
     metavar="KEY=VALUE",
+    shell_complete=_complete_answer,
     help="Answer a template question (repeatable), e.g. -d engine=lightning.",
 )
 _trust_option = click.option(
@@ -148,6 +184,7 @@ class _NewCommand(click.Command):
     "-t",
     "--template",
     default=None,
+    shell_complete=_complete_template,
     help="Bundled template name (see `scaffold templates`), a local path or a git URL.",
 )
 @click.option("--vcs-ref", default=None, help="Git tag, branch or commit of the template.")

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scaffold.new import NewOptions, create_project
 
@@ -104,10 +105,26 @@ def test_options_change_the_rendered_files(rendered):
     assert "MLFlowLogger" in config and "precision: bf16-mixed" in config and "devices: 1" in config
     lean = projects["sequence-transformer-lightning-serve"]
     assert not (lean / "src/sequence_transformer_lightning_serve/export.py").exists()
+    # the serving tests run with the documented install (`pip install -e ".[dev]"`)
+    for project in (full, lean):
+        dev = _dev_extra(project)
+        assert "fastapi" in dev and "httpx" in dev
+        assert "importorskip" not in (project / "tests/test_serve.py").read_text()
+    assert "fastapi" not in _dev_extra(projects["image-runtime"])
+    hooks = yaml.safe_load((lean / ".pre-commit-config.yaml").read_text())
+    ids = {hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]}
+    assert {"ruff", "ruff-format"} <= ids
     assert (
         not (lean / ".github").exists()
         and "logger: false" in (lean / "configs/default.yaml").read_text()
     )
+
+
+def _dev_extra(project: Path) -> str:
+    """The text of the generated pyproject's `dev = [...]` list (tomllib needs Python 3.11)."""
+    text = (project / "pyproject.toml").read_text()
+    start = text.index("\ndev = [")
+    return text[start : text.index("]", start)]
 
 
 @pytest.mark.distributed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -387,3 +389,29 @@ def test_new_help_lists_the_template_questions(cli):
         assert f"\n  {question} " in result.output
     assert "one of: runtime, lightning" in result.output
     assert "stdlib_modules" not in result.output  # computed, never asked
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        ("scaffold mig", {"migrate"}),
+        ("scaffold new x --template ", {"image", "tabular", "sequence", "autoencoder"}),
+        ("scaffold new x -d eng", {"engine="}),
+        ("scaffold new x -d engine=", {"engine=runtime", "engine=lightning"}),
+        ("scaffold migrate --engine l", {"lightning"}),
+    ],
+)
+def test_shell_completion(words, expected):
+    """The README's completion set-up: click's protocol, as bash calls it."""
+    env = {
+        **os.environ,
+        "_SCAFFOLD_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaffold"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = {line.split(",", 1)[1] for line in proc.stdout.splitlines()}
+    assert got == expected
