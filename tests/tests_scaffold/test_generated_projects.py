@@ -144,3 +144,45 @@ def test_generated_project_trains_on_two_processes_in_bf16(rendered, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = list(tmp_path.rglob("metrics.csv"))
     assert metrics and "val_loss" in metrics[0].read_text()
+
+
+HIDING = """
+import os, sys
+_hidden = set(os.environ["HIDE_MODULES"].split(","))
+
+
+class _Hiding:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in _hidden:
+            return None
+        return self.inner.find_spec(name, path, target)
+
+    def __getattr__(self, item):
+        return getattr(self.inner, item)
+
+
+sys.meta_path[:] = [_Hiding(f) if getattr(f, "__name__", "") == "PathFinder" else f for f in sys.meta_path]
+"""
+
+
+def test_a_missing_optional_package_is_one_line_naming_the_install(rendered, tmp_path):
+    """`loggers=[csv, tensorboard]` on a machine without tensorboard (issue: ~60 lines of
+    parser report with the install command buried inside)."""
+    projects, _ = rendered
+    project = projects["tabular-regression-all-options"]
+    (tmp_path / "sitecustomize.py").write_text(HIDING)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(project / "src")]),
+        "HIDE_MODULES": "tensorboard,tensorboardX",
+    }
+    args = [sys.executable, "-m", "tabular_regression_all_options", "fit"]
+    args += ["--config", "configs/default.yaml", "--trainer.max_epochs", "1"]
+    proc = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "TensorBoardLogger" in lines[0] and "pip install tensorboard" in lines[0]
