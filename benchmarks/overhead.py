@@ -5,6 +5,15 @@ All contenders train the same model from the same seed on the same in-memory dat
 interleaved, in a rotating order, inside each repeat; the ratio to the raw loop is taken per
 repeat and the median over repeats is reported (the machine is noisy; pairs cancel drift).
 
+Two figures per contender: "step", the steady-state time of one whole iteration (data, hooks,
+forward, backward, optimizer step, logging), read from a clock ticked at the start of every
+forward pass with the first fifth of the steps dropped as warm-up; and "fit", one whole
+`fit` call end to end (construction and set-up included).
+
+Contenders: raw (the hand-written loop), runtime (everything optional off, no self.log),
+runtime-log (+ self.log every step), runtime-default (Trainer defaults: logger, checkpoint,
+progress bar, summary), and lightning, lightning-log, lightning-default with `import lightning`.
+
     python benchmarks/overhead.py                         # tiny, small-cnn, medium-mlp
     python benchmarks/overhead.py --cases tiny --repeats 7
     python benchmarks/overhead.py --contenders raw,runtime,lightning
@@ -87,15 +96,34 @@ def make_loader(w: Workload, seed: int) -> DataLoader:
     )
 
 
-def run_raw(w: Workload, seed: int) -> tuple[float, float]:
+class StepClock:
+    """Ticked at the start of every forward pass; steady-state seconds per step."""
+
+    WARMUP = 0.2
+
+    def __init__(self) -> None:
+        self.ticks: list[float] = []
+
+    def tick(self) -> None:
+        self.ticks.append(time.perf_counter())
+
+    def per_step(self) -> float:
+        first = int(len(self.ticks) * self.WARMUP)
+        span = self.ticks[-1] - self.ticks[first]
+        return span / max(1, len(self.ticks) - 1 - first)
+
+
+def run_raw(w: Workload, seed: int) -> tuple[float, float, float]:
     torch.manual_seed(seed)
     net = w.build()
     opt = torch.optim.SGD(net.parameters(), lr=w.lr, momentum=0.9)
     dl = make_loader(w, seed)
+    clock = StepClock()
     k = 0
     t0 = time.perf_counter()
     while k < w.steps:
         for x, y in dl:
+            clock.tick()
             opt.zero_grad()
             loss = w.loss(net(x), y)
             loss.backward()
@@ -103,10 +131,12 @@ def run_raw(w: Workload, seed: int) -> tuple[float, float]:
             k += 1
             if k >= w.steps:
                 break
-    return time.perf_counter() - t0, loss.item()
+    return time.perf_counter() - t0, clock.per_step(), loss.item()
 
 
-def run_trainer(L, w: Workload, seed: int, config: str) -> tuple[float, float]:
+def run_trainer(L, w: Workload, seed: int, config: str) -> tuple[float, float, float]:
+    clock = StepClock()
+
     class Bench(L.LightningModule):
         def __init__(self):
             super().__init__()
@@ -114,6 +144,7 @@ def run_trainer(L, w: Workload, seed: int, config: str) -> tuple[float, float]:
             self.last = None
 
         def training_step(self, batch, batch_idx):
+            clock.tick()
             x, y = batch
             loss = w.loss(self.net(x), y)
             if config != "bare":
@@ -143,7 +174,7 @@ def run_trainer(L, w: Workload, seed: int, config: str) -> tuple[float, float]:
             t0 = time.perf_counter()
             trainer.fit(model, dl)
             elapsed = time.perf_counter() - t0
-    return elapsed, model.last.item()
+    return elapsed, clock.per_step(), model.last.item()
 
 
 def contenders(names: list[str]) -> dict:
@@ -187,31 +218,40 @@ def main(argv=None) -> int:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} repeats "
         "(median of per-repeat ratios to raw; min-max in brackets)\n"
     )
-    print("| workload | contender | ms/fit | ratio to raw | final loss = raw |")
-    print("|---|---|---:|---:|:---:|")
+    print(
+        "| workload | contender | µs/step | step ratio to raw | ms/fit | fit ratio to raw "
+        "| final loss = raw |"
+    )
+    print("|---|---|---:|---:|---:|---:|:---:|")
     for case in args.cases.split(","):
         w = WORKLOADS[case]
         for fn in runners.values():  # warm-up: imports, allocator, first-call caches
             fn(Workload(**{**w.__dict__, "steps": min(w.steps, 20)}), args.seed)
         times: dict[str, list[float]] = {n: [] for n in runners}
+        steps: dict[str, list[float]] = {n: [] for n in runners}
         losses: dict[str, float] = {}
         order = list(runners)
         for r in range(args.repeats):
             rot = order[r % len(order) :] + order[: r % len(order)]
             for n in rot:
                 gc.collect()
-                t, loss = runners[n](w, args.seed)
+                t, step, loss = runners[n](w, args.seed)
                 times[n].append(t)
+                steps[n].append(step)
                 losses[n] = loss
         for n in runners:
             ratios = [a / b for a, b in zip(times[n], times["raw"])]
+            step_ratios = [a / b for a, b in zip(steps[n], steps["raw"])]
             same = (
                 "yes"
                 if abs(losses[n] - losses["raw"]) <= 1e-5 * max(1.0, abs(losses["raw"]))
                 else "no"
             )
             print(
-                f"| {case} | {n} | {statistics.median(times[n]) * 1e3:.0f} | "
+                f"| {case} | {n} | {statistics.median(steps[n]) * 1e6:.0f} | "
+                f"{statistics.median(step_ratios):.3f} "
+                f"({min(step_ratios):.2f}-{max(step_ratios):.2f}) | "
+                f"{statistics.median(times[n]) * 1e3:.0f} | "
                 f"{statistics.median(ratios):.3f} ({min(ratios):.2f}-{max(ratios):.2f}) | {same} |"
             )
         sys.stdout.flush()

@@ -123,10 +123,11 @@ def _run(
         cb.log, cb.log_dict = model.log, model.log_dict
     _prepare_data(t)
     model._device = strategy.root_device
+    stage = TrainerFn(fn)  # as Lightning: the enum (a str: `stage == "fit"` holds)
     if dm is not None:
-        dm.setup(stage=fn)
-    call_cb(t, "setup", stage=fn)
-    call_lm(t, "setup", stage=fn)
+        dm.setup(stage=stage)
+    call_cb(t, "setup", stage=stage)
+    call_lm(t, "setup", stage=stage)
     if overridden(model, "configure_model"):
         call_lm(t, "configure_model")
     ckpt = None
@@ -160,9 +161,9 @@ def _run(
             else t.predict_loop.run(t, return_predictions)
         )
     if dm is not None:
-        dm.teardown(stage=fn)
-    call_cb(t, "teardown", stage=fn)
-    call_lm(t, "teardown", stage=fn)
+        dm.teardown(stage=stage)
+    call_cb(t, "teardown", stage=stage)
+    call_lm(t, "teardown", stage=stage)
     for lg in t.loggers:
         lg.finalize("success")
     return result
