@@ -213,17 +213,50 @@ def _render(source, staging: Path, data: dict, vcs_ref: str | None, opts: NewOpt
 
     from scaffold.copier_errors import translate
 
+    defaults = {}
+    if source.bundled:
+        requirement = runtime_requirement()
+        if requirement is not None:
+            defaults["runtime_requirement"] = requirement
     with translate(source.src, vcs_ref):
         return copier.run_copy(
             source.src,
             staging,
             data=data,
+            user_defaults=defaults,
             vcs_ref=vcs_ref,
             defaults=opts.defaults,
             unsafe=opts.trust,
             quiet=True,
             overwrite=True,
         )
+
+
+def runtime_requirement() -> str | None:
+    """Where this torch-scaffold came from, as a requirement a generated project can install
+    from (PEP 610's direct_url.json): a git URL or a wheel/sdist URL or file; None for an index
+    install or a source checkout (the template's default, the release, applies)."""
+    import importlib.metadata
+    import json
+
+    try:
+        raw = importlib.metadata.distribution("torch-scaffold").read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    if not raw:
+        return None
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        return None
+    url = info.get("url", "")
+    if "vcs_info" in info:
+        vcs = info["vcs_info"]
+        ref = vcs.get("commit_id") or vcs.get("requested_revision")
+        return f"torch-scaffold @ {vcs.get('vcs', 'git')}+{url}" + (f"@{ref}" if ref else "")
+    if "archive_info" in info and url:
+        return f"torch-scaffold @ {url}"
+    return None  # a local folder (editable or not): not a source another machine can use
 
 
 def _commit_message(source, answers: dict) -> str:

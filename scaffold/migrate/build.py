@@ -24,7 +24,7 @@ from scaffold.migrate.analyse import (
     _step_budget,
     attr_of_model,
 )
-from scaffold.migrate.dataflow import definitely_bound, written
+from scaffold.migrate.dataflow import declared_global, definitely_bound, written
 from scaffold.migrate.findings import FIXED, Finding
 from scaffold.migrate.imports import (
     add_import,
@@ -52,6 +52,7 @@ from scaffold.migrate.syntax import (
     comment_holder,
     comments_of,
     last_assigned_value,
+    loop_target_names,
     removed,
     stmt,
     transform_stmts,
@@ -199,10 +200,11 @@ class Builder:
         self.findings.append(Finding(rule, FIXED, message, *self.plan.where))
 
     # ----------------------------------------------------------------------- the hooks' code
-    def method(self, signature: str, stmts: list):
-        stmts = _without_dead_stores(stmts, self.plan.state.global_names)
+    def method(self, signature: str, stmts: list, more_globals: frozenset = frozenset()):
+        global_names = self.plan.state.global_names | more_globals
+        stmts = _without_dead_stores(stmts, global_names)
         # names the script declared `global` stay globals in every hook that assigns them
-        declare = sorted(written(stmts) & self.plan.state.global_names)
+        declare = sorted(written(stmts) & global_names)
         if declare:
             stmts = [stmt(f"global {', '.join(declare)}\n"), *stmts]
         fn = cst.parse_statement(f"def {signature}:\n    pass\n")
@@ -284,7 +286,18 @@ class Builder:
     def training_step(self, body: list) -> list:
         plan, state = self.plan, self.plan.state
         step = plan.roles.step
-        unpack_lines = batch_unpack(plan.site.batch_for)
+        # a loop variable the hooks carry as an attribute (read after the loop) is assigned
+        # from the step's argument: the argument takes another name when they would collide
+        carried = state.shared | state.fn_shared
+        index_name, batch_name = loop_target_names(plan.site.batch_for)
+        index_param = "batch_idx"
+        if index_name == index_param and index_name in carried:
+            index_param = "batch_index"
+        batch_param = "batch"
+        if batch_name == batch_param and batch_name in carried:
+            batch_param = "batch_data"
+        self.step_params = f"{batch_param}, {index_param}"
+        unpack_lines = batch_unpack(plan.site.batch_for, index_param, batch_param)
         if unpack_lines is None:
             self.refuse(R.LOOP_TARGET, "`enumerate` loop target must be `index, batch`")
         # `i = batch_idx` only where the step reads `i`
@@ -292,8 +305,7 @@ class Builder:
         unpack_lines = [
             line
             for line in unpack_lines
-            if "batch_idx" not in line
-            or line.split(" = ")[0] in read_in_step | state.shared | state.fn_shared
+            if index_param not in line or line.split(" = ")[0] in read_in_step | carried
         ]
         unpack = transform_stmts([stmt(line + "\n") for line in unpack_lines], self.renamer)
         if step.manual:
@@ -383,24 +395,37 @@ class Builder:
             lines = self.plan.epoch.lines(used_here, binds) + binds
             return [stmt(x + "\n") for x in lines]
 
-        v_pre = transform_stmts(ev.lead, self.renamer) + transform_stmts(ev.pre, renamer)
+        # the helper's `global` declarations go to each hook that assigns the name
+        helper_globals = frozenset(declared_global(ev.fn.body.body)) if ev.fn else frozenset()
+        v_pre = _without_globals(
+            transform_stmts(ev.lead, self.renamer) + transform_stmts(ev.pre, renamer)
+        )
         v_unpack = [stmt(x + "\n") for x in ev.unpack]
-        v_body = transform_stmts(ev.body, renamer)
-        v_post = transform_stmts(ev.post, renamer)
+        v_body = _without_globals(transform_stmts(ev.body, renamer))
+        v_post = _without_globals(transform_stmts(ev.post, renamer))
         if result_attr is not None:
             returned = transform_stmts([cst.SimpleStatementLine([cst.Expr(ev.returned)])], renamer)
             v_post.append(stmt(f"self.{result_attr} = {code_of(returned[0].body[0].value)}\n"))
         out = []
         if v_pre:
-            out.append(self.method(f"on_{prefix}_epoch_start(self)", eval_prelude(v_pre) + v_pre))
+            out.append(
+                self.method(
+                    f"on_{prefix}_epoch_start(self)", eval_prelude(v_pre) + v_pre, helper_globals
+                )
+            )
         out.append(
             self.method(
                 f"{prefix}_step(self, batch, batch_idx)",
                 eval_prelude(v_unpack + v_body) + v_unpack + (v_body or [stmt("pass\n")]),
+                helper_globals,
             )
         )
         if v_post:
-            out.append(self.method(f"on_{prefix}_epoch_end(self)", eval_prelude(v_post) + v_post))
+            out.append(
+                self.method(
+                    f"on_{prefix}_epoch_end(self)", eval_prelude(v_post) + v_post, helper_globals
+                )
+            )
         return out
 
     def validation_methods(self) -> list:
@@ -511,7 +536,7 @@ class Builder:
                     [stmt(f"if self.{plan.stop_attr}:\n    return -1\n")],
                 )
             )
-        methods.append(self.method("training_step(self, batch, batch_idx)", step_body))
+        methods.append(self.method(f"training_step(self, {self.step_params})", step_body))
         methods += self.validation_methods()
         if end:
             methods.append(self.method("on_train_epoch_end(self)", end))

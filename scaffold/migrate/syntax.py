@@ -348,9 +348,24 @@ def call_bindings(fn: cst.FunctionDef, call: cst.Call) -> dict[str, str] | None:
     return mapping
 
 
-def batch_unpack(loop: cst.For) -> list[str] | None:
-    """Statements binding a batch loop's target inside a step method ``(self, batch, batch_idx)``
-    (``i = batch_idx + 1``, ``x, y = batch``); None when an ``enumerate`` target is not a pair."""
+def loop_target_names(loop: cst.For) -> tuple[str | None, str]:
+    """(the ``enumerate`` index's code or None, the batch target's code) of a batch loop."""
+    _, enumerated, _ = _unwrap_loader(loop.iter)
+    target = loop.target
+    index = None
+    if enumerated and isinstance(target, cst.Tuple) and len(target.elements) == 2:
+        index = code_of(target.elements[0].value)
+        target = target.elements[1].value
+    batch = code_of(target)
+    return index, batch[1:-1] if batch.startswith("(") and batch.endswith(")") else batch
+
+
+def batch_unpack(
+    loop: cst.For, index_param: str = "batch_idx", batch_param: str = "batch"
+) -> list[str] | None:
+    """Statements binding a batch loop's target inside a step method
+    ``(self, <batch_param>, <index_param>)`` (``i = batch_idx + 1``, ``x, y = batch``); None
+    when an ``enumerate`` target is not a pair."""
     _, enumerated, start = _unwrap_loader(loop.iter)
     target = loop.target
     lines = []
@@ -359,15 +374,15 @@ def batch_unpack(loop: cst.For) -> list[str] | None:
             return None
         index = code_of(target.elements[0].value)
         if start is not None and start not in ("0", "start=0"):
-            lines.append(f"{index} = batch_idx + {start}")
-        elif index != "batch_idx":
-            lines.append(f"{index} = batch_idx")
+            lines.append(f"{index} = {index_param} + {start}")
+        elif index != index_param:
+            lines.append(f"{index} = {index_param}")
         target = target.elements[1].value
     batch = code_of(target)
     if batch.startswith("(") and batch.endswith(")"):
         batch = batch[1:-1]
-    if batch != "batch":
-        lines.append(f"{batch} = batch")
+    if batch != batch_param:
+        lines.append(f"{batch} = {batch_param}")
     return lines
 
 

@@ -37,6 +37,8 @@ EXPECT = {
     "flat_while_counter.py": (NOT_CONVERTED, "SCF330"),
     "ddp_env_unconverted.py": (NOT_CONVERTED, "SCF330"),
     "optimizer_if_else.py": MIGRATED,
+    "global_in_eval_helper.py": MIGRATED,
+    "carried_loop_index.py": MIGRATED,
     "micro_batch_accumulation.py": (NOT_CONVERTED, "SCF332"),
     "class_backward_loop_steps.py": (NOT_CONVERTED, "SCF326"),
 }
@@ -358,3 +360,19 @@ def test_check_flags_micro_batch_accumulation(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "SCF332" in proc.stdout + proc.stderr
     assert "(line 13)" in proc.stdout + proc.stderr
+
+
+def test_helper_globals_and_a_carried_loop_index_keep_their_bindings():
+    code = migrate_source((HERE / "global_in_eval_helper.py").read_text()).code
+    end = code[code.index("def on_validation_epoch_end") :]
+    # the helper's `global best` goes to the hook that assigns `best`
+    assert end.index("global best") < end.index("best = acc")
+    assert (
+        "global"
+        not in code[code.index("def on_validation_epoch_start") : code.index("def validation_step")]
+    )
+    # the enumerate index read after the loop is stored from the step's own argument
+    code = migrate_source((HERE / "carried_loop_index.py").read_text()).code
+    assert (
+        "def training_step(self, batch, batch_index):\n        self.batch_idx = batch_index" in code
+    )
