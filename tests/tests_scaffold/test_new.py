@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -415,3 +416,46 @@ def test_shell_completion(words, expected):
     assert proc.returncode == 0, proc.stderr
     got = {line.split(",", 1)[1] for line in proc.stdout.splitlines()}
     assert got == expected
+
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def test_shared_template_files_know_no_kind_by_name():
+    """Kind-specific knowledge lives in includes/<kind>/ only (issue: four shared files held
+    per-kind dicts and if/elif chains)."""
+    shared = [p for p in (TEMPLATES / "project").rglob("*") if p.is_file()]
+    for path in [TEMPLATES / "copier.yml", *shared]:
+        text = path.read_text()
+        if path.name == "copier.yml":
+            text = text[text.index("\nproject_name:") :]  # past the `kind` question's choices
+        for kind in KINDS:
+            assert f"'{kind}'" not in text and f'"{kind}"' not in text, (path, kind)
+
+
+def test_a_fifth_kind_is_one_folder_and_one_choice(tmp_path):
+    from scaffold.new import NewOptions, create_project
+
+    template = tmp_path / "template"
+    shutil.copytree(TEMPLATES, template)
+    shutil.copytree(template / "includes" / "tabular", template / "includes" / "churn")
+    config = (template / "copier.yml").read_text()
+    marker = '    "autoencoder: MLP autoencoder'
+    config = config.replace(marker, '    "churn: a copy of tabular": churn\n' + marker)
+    (template / "copier.yml").write_text(config)
+    made = {}
+    for kind in ("tabular", "churn"):
+        result = create_project(
+            NewOptions(
+                destination=tmp_path / kind,
+                template=str(template),
+                data={"kind": kind, "project_name": "demo", "description": "Churn"},
+                defaults=True,
+                git=False,
+            )
+        )
+        made[kind] = result.path
+    for rel in ["pyproject.toml", "configs/default.yaml", "src/demo/cli.py", "src/demo/model.py"]:
+        assert (made["churn"] / rel).read_text() == (made["tabular"] / rel).read_text(), rel
+    answers = yaml.safe_load((made["churn"] / ".copier-answers.yml").read_text())
+    assert answers["kind"] == "churn" and answers["task"] == "classification"
