@@ -8,8 +8,8 @@ from __future__ import annotations
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate.dataflow import declared_global, written
 from scaffold.migrate.syntax import (
-    _assigned,
     _fresh,
     _Renamer,
     _used,
@@ -73,10 +73,36 @@ def inline_step_helpers(module: cst.Module) -> cst.Module | None:
         if len(sites) != 1 or calls_of(module, name) != 1:
             continue
         loop, call_stmt = sites[0]
+        declared = declared_global(body_without_docstring(fn))
+        if declared:
+            # the helper's `global` names: at module level they are the caller's own names
+            # (the declaration goes); a calling function must declare them global itself
+            caller = _enclosing_function(module, loop)
+            if caller is not None and not declared <= declared_global(caller.body.body):
+                continue
         replacement = _inline(fn, loop, call_stmt)
         if replacement is None:
             continue
+        if declared:
+            replacement = [
+                (comment_holder(comments_of(s)) if comments_of(s) else None) if _is_global(s) else s
+                for s in replacement
+            ]
+            replacement = [s for s in replacement if s is not None] or [
+                cst.SimpleStatementLine(body=[cst.Pass()])
+            ]
         return module.visit(_Replace(call_stmt, replacement, fn))
+    return None
+
+
+def _is_global(statement) -> bool:
+    return m.matches(statement, m.SimpleStatementLine(body=[m.Global()]))
+
+
+def _enclosing_function(module: cst.Module, loop: cst.For) -> cst.FunctionDef | None:
+    for fn in m.findall(module, m.FunctionDef()):
+        if any(inner is loop for inner in m.findall(fn.body, m.For())):
+            return fn
     return None
 
 
@@ -102,7 +128,8 @@ def inline_call(
     """The statements a call of ``fn`` becomes: parameters bound by assignment (where the
     argument differs), the body with locals that clash with the caller's names suffixed, the
     returned value assigned to ``target``, and the call's and the def's comments in front."""
-    local_names = _assigned(body) | set(bound)
+    # the helper's own locals (a name it declares `global` is the caller's too)
+    local_names = (written(body) - declared_global(body)) | set(bound)
     clashes = {n for n in local_names if n in caller_names and bound.get(n) != n}
     mapping = {n: cst.Name(f"{n}_{suffix}") for n in clashes}
     renamer = _Renamer(mapping)
@@ -141,7 +168,7 @@ def _inline(fn: cst.FunctionDef, loop: cst.For, call_stmt) -> list | None:
     augmented = None
     if isinstance(small, cst.AugAssign):
         # `total += step(...)`: the value goes through a variable, then `total += it`
-        taken = _used(loop.body.body) | _assigned(loop.body.body)
+        taken = _used(loop.body.body) | written(loop.body.body)
         target = cst.Name(_fresh(f"{fn.name.value}_result", taken))
         augmented = small.with_changes(value=target)
     params = list(fn.params.params)

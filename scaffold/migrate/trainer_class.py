@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate.dataflow import written
 from scaffold.migrate.inline import inline_call, split_return
 from scaffold.migrate.syntax import (
-    _assigned,
     _fresh,
     _Renamer,
     _used,
@@ -150,7 +150,7 @@ def _inline_block(stmts: list, methods: dict, training: set[str], used: list, de
         if hit is not None:
             name, call, target, rest = hit
             others = [x for j, x in enumerate(stmts) if j != i]
-            taken = _used(stmts) | _assigned(stmts)
+            taken = _used(stmts) | written(stmts)
             if rest is not None:
                 target = cst.Name(_fresh(f"{name.strip('_')}_result", taken))
             inlined = _inline_method(methods[name], call, target, s, _used(others))

@@ -39,6 +39,7 @@ EXPECT = {
     "optimizer_if_else.py": MIGRATED,
     "global_in_eval_helper.py": MIGRATED,
     "carried_loop_index.py": MIGRATED,
+    "helper_declares_global.py": MIGRATED,
     "micro_batch_accumulation.py": (NOT_CONVERTED, "SCF332"),
     "class_backward_loop_steps.py": (NOT_CONVERTED, "SCF326"),
 }
