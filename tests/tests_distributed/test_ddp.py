@@ -14,7 +14,7 @@ import torch
 import runtime as L
 from runtime.errors import MisconfigurationException
 
-pytestmark = pytest.mark.distributed
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "ddp_script.py")
