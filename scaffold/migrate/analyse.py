@@ -390,9 +390,13 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         if construction is None:
             why = f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
         elif branches := [v for body in scope_bodies for v in _branch_values(body, opt_code)]:
-            why = (
-                f"the branches that build `{opt_code}` do not all take the same model's parameters"
-            )
+            if all(_trained_models(v, scope_bodies) for v in branches):
+                why = f"the branches that build `{opt_code}` take different models' parameters"
+            else:
+                why = (
+                    f"`{opt_code}` is built in several branches, and not every one takes "
+                    "`<model>.parameters()` (e.g. one loads it from a checkpoint)"
+                )
         else:
             why = (
                 f"`{opt_code} = {code_of(construction)[:60]}` takes no `<model>.parameters()` "
