@@ -65,27 +65,31 @@ def _run(path: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def migrated_legacy():
+    """Each legacy script's migration (in process)."""
+    return {path.name: migrate_source(path.read_text()) for path in LEGACY}
+
+
+@pytest.fixture(scope="module")
+def corpus(migrated_legacy, tmp_path_factory):
     """Each legacy script and its migration, run side by side (two at a time)."""
     out = tmp_path_factory.mktemp("migrated")
     jobs = []
-    results = {}
     for path in LEGACY:
-        result = migrate_source(path.read_text())
-        results[path.name] = result
         migrated = out / path.name
-        migrated.write_text(result.code)
+        migrated.write_text(migrated_legacy[path.name].code)
         jobs += [path, migrated]
     with ThreadPoolExecutor(max_workers=2) as pool:
         outputs = list(pool.map(_run, jobs))
     runs = {p.name: (outputs[2 * i], outputs[2 * i + 1]) for i, p in enumerate(LEGACY)}
-    return results, runs
+    return migrated_legacy, runs
 
 
 def test_corpus_is_not_trivial():
     assert len(LEGACY) >= 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [p.name for p in LEGACY])
 def test_migrated_script_computes_the_same_numbers(corpus, name):
     results, runs = corpus
@@ -98,8 +102,8 @@ def test_migrated_script_computes_the_same_numbers(corpus, name):
 
 
 @pytest.mark.parametrize("name", [p.name for p in LEGACY])
-def test_migration_is_idempotent_and_keeps_every_comment(corpus, name):
-    results, _ = corpus
+def test_migration_is_idempotent_and_keeps_every_comment(migrated_legacy, name):
+    results = migrated_legacy
     source = (ROOT / "examples" / "legacy" / name).read_text()
     migrated = results[name].code
     assert not (comments(source) - comments(migrated))
@@ -149,8 +153,8 @@ GONE = {
 
 
 @pytest.mark.parametrize("name", sorted(IDIOMS))
-def test_migrated_corpus_scripts_use_the_lightning_idioms(corpus, name):
-    results, _ = corpus
+def test_migrated_corpus_scripts_use_the_lightning_idioms(migrated_legacy, name):
+    results = migrated_legacy
     code = results[name].code
     for snippet in IDIOMS[name]:
         assert snippet in code, snippet
@@ -281,6 +285,7 @@ def test_committed_examples_are_what_migrate_makes(migrated):
     assert migrate_source(source.read_text()).code == migrated.read_text()
 
 
+@pytest.mark.slow
 def test_verify_compares_parameters_after_k_steps(tmp_path):
     from scaffold.migrate.verify import verify
 
@@ -306,6 +311,7 @@ def test_verify_explains_why_it_cannot_follow_a_distributed_script(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["train.py"]
 
 
+@pytest.mark.slow
 def test_verify_flag_writes_only_after_a_match(script):
     result = scaffold("train.py", "--verify", "--verify-steps", "2", cwd=script.parent)
     assert result.returncode == 0, result.stderr
@@ -325,6 +331,7 @@ def test_evaluation_helper_becomes_validation_hooks():
     assert "def validation_step" in reused.code and "\ndef evaluate(" in reused.code
 
 
+@pytest.mark.slow
 def test_verify_passes_script_arguments(tmp_path):
     script = tmp_path / "train.py"
     script.write_text((ROOT / "examples/legacy/mnist_style.py").read_text())

@@ -23,6 +23,7 @@ def _final(path: Path) -> float:
     return float(re.search(r"^FINAL (\S+)", proc.stdout, re.M).group(1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_upgraded_script_runs_the_same_on_both_engines(tmp_path, example):
     finals = {}
