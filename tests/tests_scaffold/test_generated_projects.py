@@ -142,6 +142,22 @@ def test_options_change_the_rendered_files(rendered):
     )
 
 
+@pytest.mark.parametrize("engine", ["runtime", "lightning"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_longest_package_name_still_passes_ruff(tmp_path, kind, engine):
+    """Line lengths in the rendered code must not depend on the package name (40 characters at
+    most): every file of every kind, with every option on, stays within ruff's limits."""
+    name = f"{kind}_{engine}_".ljust(40, "x")
+    data = {"kind": kind, "engine": engine, "serve": "true", "export": "true"}
+    data["loggers"] = "[csv, tensorboard, mlflow]"
+    project = create_project(
+        NewOptions(destination=tmp_path / name, data=data, defaults=True, git=False)
+    ).path
+    for step in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        proc = subprocess.run([*_ruff(), *step], cwd=project, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def _dev_extra(project: Path) -> str:
     """The text of the generated pyproject's `dev = [...]` list (tomllib needs Python 3.11)."""
     text = (project / "pyproject.toml").read_text()
