@@ -269,6 +269,9 @@ def _loader(site: Site, fn_map, scope_bodies, refuse) -> str:
     if site.train_fn is not None and isinstance(loader, cst.Name):
         loader_code = fn_map.get(loader.value, loader.value)
     loader_code = _loader_at_fit(loader_code, [*site.epoch_pre, *site.fn_pre], refuse)
+    if site.train_fn is not None and loader_code in fn_map:
+        # `bar = tqdm(data_loader)` in the helper: the caller's argument, not the parameter
+        loader_code = fn_map[loader_code]
     for scope in scope_bodies:
         value = _assignment_value(scope, loader_code)
         if isinstance(value, (cst.List, cst.Tuple, cst.ListComp)):
@@ -849,17 +852,19 @@ def _device_in(body, model_code: str, conditions: list[str]):
     for s in body:
         if isinstance(s, cst.If):
             test = code_of(s.test)
-            found = _device_in(
-                _suite(s.body), model_code, [*conditions, test if _simple(test) else f"({test})"]
-            )
-            if found is None and isinstance(s.orelse, cst.Else):
-                found = _device_in(
-                    _suite(s.orelse.body), model_code, [*conditions, f"not ({test})"]
+            branches = [(_suite(s.body), [*conditions, test if _simple(test) else f"({test})"])]
+            if isinstance(s.orelse, cst.Else):
+                branches.append((_suite(s.orelse.body), [*conditions, f"not ({test})"]))
+            elif isinstance(s.orelse, cst.If):
+                branches.append(([s.orelse], [*conditions, f"not ({test})"]))
+            found = [f for f in (_device_in(b, model_code, c) for b, c in branches) if f]
+            if len(found) > 1 and all(device is None for device, _ in found):
+                # `.cuda()` in several branches (if/elif): on the GPU when any of them runs
+                return None, " or ".join(
+                    f"({cond})" if " and " in cond or " or " in cond else cond for _, cond in found
                 )
-            elif found is None and isinstance(s.orelse, cst.If):
-                found = _device_in([s.orelse], model_code, [*conditions, f"not ({test})"])
-            if found is not None:
-                return found
+            if found:
+                return found[0]
             continue
         if not isinstance(s, cst.SimpleStatementLine):
             continue

@@ -40,6 +40,7 @@ EXPECT = {
     "global_in_eval_helper.py": MIGRATED,
     "carried_loop_index.py": MIGRATED,
     "helper_declares_global.py": MIGRATED,
+    "helper_tqdm_parameter.py": MIGRATED,
     "micro_batch_accumulation.py": (NOT_CONVERTED, "SCF332"),
     "class_backward_loop_steps.py": (NOT_CONVERTED, "SCF326"),
 }
@@ -377,3 +378,30 @@ def test_helper_globals_and_a_carried_loop_index_keep_their_bindings():
     assert (
         "def training_step(self, batch, batch_index):\n        self.batch_idx = batch_index" in code
     )
+
+
+def test_cuda_in_if_and_elif_branches_picks_the_gpu_for_either():
+    source = """import argparse
+import torch
+p = argparse.ArgumentParser()
+p.add_argument("--net", default="a")
+args = p.parse_args()
+if args.net == "a":
+    model = torch.nn.Linear(3, 1).cuda()
+elif args.net == "b":
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1)).cuda()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(torch.randn(8, 3), torch.randn(8, 1)), batch_size=4
+)
+for epoch in range(2):
+    for x, y in loader:
+        x, y = x.cuda(), y.cuda()
+        optimizer.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+"""
+    code = migrate_source(source).code
+    expected = 'if (args.net == "a") or (not (args.net == "a") and (args.net == "b")) else "cpu"'
+    assert f'accelerator="gpu" {expected}' in code
