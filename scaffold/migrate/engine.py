@@ -237,12 +237,20 @@ def _distributed(work: _Work) -> SourceResult | None:
     try:
         stripped, dist = strip_distributed(work.module)
     except CannotConvert as err:
+        if not _calls_backward(work.module):
+            return None  # distributed library code without a training step: nothing to convert
         return SourceResult(NOT_CONVERTED, work.code, [*work.findings, err.finding])
     if dist.findings:
         work.undistributed = (work.module, list(work.findings))
         work.module, work.hints.dist = stripped, dist
         work.findings += dist.findings
     return None
+
+
+def _calls_backward(module) -> bool:
+    import scaffold.migrate.match as m
+
+    return bool(m.findall(module, m.Call(func=m.Attribute(attr=m.Name("backward")))))
 
 
 def _trainer_class(work: _Work) -> SourceResult | None:
@@ -298,6 +306,7 @@ def _unreachable_training(work: _Work) -> SourceResult | None:
     module, findings = work.undistributed or (work.module, work.findings)
     found = (
         _accumulation_loop(module)
+        or _custom_step_loop(module)
         or _flat_while_loop(module, work.code)
         or _training_outside_loops(module, work.class_reason)
     )
@@ -457,6 +466,29 @@ def _accumulation_loop(module) -> Finding | None:
         f"(line {outer_line}): gradients accumulated over micro-batches; not converted. "
         "Convert by hand: one micro-batch per training_step with "
         "Trainer(accumulate_grad_batches=<micro-batches per step>)",
+        where.line,
+        where.column + 1,
+    )
+
+
+def _custom_step_loop(module) -> Finding | None:
+    """backward() in a loop whose optimizer moves through a method other than ``step()``."""
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from scaffold.migrate.locate import custom_step_loops
+
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    found = custom_step_loops(wrapper.module)
+    if not found:
+        return None
+    loop, call = found[0]
+    where = wrapper.resolve(PositionProvider)[loop].start
+    return Finding(
+        R.CUSTOM_STEP,
+        MANUAL,
+        f"this loop trains (backward()) and updates the parameters through `{call}`, not an "
+        "optimizer's `step()`; not converted. Convert by hand (manual optimization: "
+        "`self.automatic_optimization = False` and the same calls in training_step)",
         where.line,
         where.column + 1,
     )

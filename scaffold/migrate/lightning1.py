@@ -17,6 +17,15 @@ from scaffold.migrate.syntax import FunctionDepth
 
 OLD = "pytorch_lightning"
 RUNTIME_SUBMODULES = {"callbacks", "loggers", "utilities", "strategies", "cli"}
+# 1.x module paths that moved in 2.x ("" = the package itself)
+MOVED_MODULES = {
+    "utilities.cli": "cli",
+    "core.lightning": "",
+    "core.datamodule": "",
+    "callbacks.base": "callbacks",
+    "loggers.base": "loggers",
+    "utilities.seed": "",
+}
 REMOVED_HOOKS = {
     "training_epoch_end": ("on_train_epoch_end", "training_step", "training_step_outputs"),
     "validation_epoch_end": (
@@ -84,6 +93,7 @@ class Lightning1To2(cst.CSTTransformer):
     # ------------------------------------------------------------------------------ imports
     def _new_module(self, old: str, node) -> str | None:
         rest = old[len(OLD) :].lstrip(".")
+        rest = MOVED_MODULES.get(rest, rest)
         if self.engine == "lightning":
             return "lightning.pytorch" + (f".{rest}" if rest else "")
         head = rest.split(".")[0]

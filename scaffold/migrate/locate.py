@@ -47,6 +47,7 @@ class _LoopIndex(cst.CSTVisitor):
         # (loop calling backward(), the loops around it), innermost first
         self.enclosing: dict[int, tuple] = {}
         self.stepping: set[int] = set()
+        self.custom_steps: dict[int, str] = {}  # loop -> a `x.first_step(...)`-like call in it
         self.blocks: list[tuple] = []  # (statement list, owning FunctionDef or None)
         self.functions: list[cst.FunctionDef] = []
 
@@ -83,6 +84,10 @@ class _LoopIndex(cst.CSTVisitor):
                 self.enclosing[id(innermost)] = (innermost, tuple(reversed(self.stack[:-1])))
         elif func.attr.value == "step":
             self.stepping.update(id(f) for f in self.stack)
+        elif "step" in func.attr.value.split("_") and "lr" not in func.attr.value.split("_")[:1]:
+            called = f"{_code(func.value)}.{func.attr.value}()"
+            for f in self.stack:
+                self.custom_steps.setdefault(id(f), called)
 
 
 @by_identity(maxsize=8)
@@ -116,6 +121,25 @@ def flat_while_training(module: cst.Module) -> list[cst.While]:
     batches (``next(it)``, fresh tensors): hand-written loops this tool does not convert."""
     index = _index(module)
     return [loop for loop in index.while_training if id(loop) in index.stepping]
+
+
+def _code(node) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def custom_step_loops(module: cst.Module) -> list[tuple]:
+    """``(loop, call)``: a loop runs backward() and updates through a method that is not
+    ``step()`` (``optimizer.first_step(...)`` for SAM, ``step_and_update_lr()``), and no
+    ``step()`` is called in it or around it."""
+    index = _index(module)
+    found = []
+    for loop, outer in index.enclosing.values():
+        if id(loop) in index.stepping or any(id(o) in index.stepping for o in outer):
+            continue
+        call = index.custom_steps.get(id(loop))
+        if call is not None:
+            found.append((loop, call))
+    return found
 
 
 def accumulation_loops(module: cst.Module) -> list[tuple]:

@@ -600,6 +600,17 @@ ACCUMULATION_LOOP = _rule(
     loop, which is converted (SCF009).
 """,
 )
+CUSTOM_STEP = _rule(
+    "SCF333",
+    "the optimizer is stepped through a method other than step()",
+    """
+    Covers: loops that call backward() and update through `optimizer.first_step()` /
+    `second_step()` (SAM), `step_and_update_lr()` (a scheduled-optimizer wrapper) or similar, with
+    no `step()` call: reported so that `--check` flags them; convert by hand with manual
+    optimization.
+    Not covered: `scheduler.step()`-style calls next to a real `optimizer.step()` (converted).
+""",
+)
 TOO_DEEP = _rule(
     "SCF396",
     "an expression nests deeper than the converter follows",

@@ -387,6 +387,8 @@ def batch_unpack(
 
 
 def body_without_docstring(fn: cst.FunctionDef) -> list:
+    if isinstance(fn.body, cst.SimpleStatementSuite):  # `def f(self): a(); b()`
+        return [cst.SimpleStatementLine(body=list(fn.body.body))]
     body = list(fn.body.body)
     if body and isinstance(body[0], cst.SimpleStatementLine) and len(body[0].body) == 1:
         first = body[0].body[0]

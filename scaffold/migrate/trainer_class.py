@@ -270,6 +270,8 @@ def inline_trainer_class(module: cst.Module) -> ClassPlan | str | None:
         driver = methods[drivers[0]]
         if driver.decorators or not driver.params.params:
             continue
+        if not isinstance(driver.body, cst.IndentedBlock):
+            continue  # a one-line method (`def step(self): a(); b()`) runs no loop
         if driver.params.params[0].name.value != "self":
             continue
         used: list[str] = []

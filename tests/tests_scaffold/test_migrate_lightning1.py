@@ -126,3 +126,21 @@ def test_removed_argparse_helpers_are_reported():
     result = migrate_source(source)
     manual = [f for f in result.findings if f.code == "SCF214"]
     assert len(manual) == 2 and all(f.status == "manual" for f in manual)
+
+
+@pytest.mark.parametrize("engine", ["runtime", "lightning"])
+def test_modules_that_moved_in_2x_are_importable_after_the_upgrade(engine):
+    """1.x paths that 2.x moved (`utilities.cli`, `core.lightning`, ...) point where the names
+    live now (opacus's mnist_lightning.py imported LightningCLI from `utilities.cli`)."""
+    source = (
+        "from pytorch_lightning.utilities.cli import LightningCLI\n"
+        "from pytorch_lightning.core.lightning import LightningModule\n"
+        "from pytorch_lightning.core.datamodule import LightningDataModule\n"
+        "from pytorch_lightning.callbacks.base import Callback\n"
+        "from pytorch_lightning.utilities.seed import seed_everything\n"
+    )
+    upgraded = migrate_source(source, engine=engine).code
+    assert "pytorch_lightning" not in upgraded
+    namespace: dict = {}
+    exec(compile(upgraded, "<upgraded>", "exec"), namespace)
+    assert {"LightningCLI", "LightningModule", "Callback", "seed_everything"} <= set(namespace)

@@ -405,3 +405,41 @@ for epoch in range(2):
     code = migrate_source(source).code
     expected = 'if (args.net == "a") or (not (args.net == "a") and (args.net == "b")) else "cpu"'
     assert f'accelerator="gpu" {expected}' in code
+
+
+SAM_LIKE = """import torch
+net = torch.nn.Linear(3, 1)
+class SAM:
+    def __init__(self, params): self.opt = torch.optim.SGD(params, lr=0.1)
+    def first_step(self, zero_grad=False): pass
+    def second_step(self, zero_grad=False): self.opt.step(); self.opt.zero_grad()
+optimizer = SAM(net.parameters())
+loader = [(torch.randn(4, 3), torch.randn(4, 1))]
+for epoch in range(2):
+    for x, y in loader:
+        loss = ((net(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.first_step(zero_grad=True)
+        ((net(x) - y) ** 2).mean().backward()
+        optimizer.second_step(zero_grad=True)
+"""
+
+
+def test_an_optimizer_stepped_through_another_method_is_flagged_not_passed_over():
+    """SAM's first_step/second_step (and one-line methods in a class) once gave "no training
+    loop" (or an internal error): `--check` must flag the loop."""
+    result = migrate_source(SAM_LIKE)
+    assert result.status == NOT_CONVERTED and result.code == SAM_LIKE
+    (finding,) = [f for f in result.findings if f.code == "SCF333"]
+    assert "`optimizer.first_step()`" in finding.message and finding.line == 10
+
+
+def test_distributed_library_code_without_a_training_step_is_left_alone():
+    source = (
+        "import torch.distributed as dist\n\n\n"
+        "def average(tensor):\n"
+        "    dist.all_reduce(tensor)\n"
+        "    return tensor / dist.get_world_size()\n"
+    )
+    result = migrate_source(source)
+    assert result.code == source and [f.code for f in result.findings] == ["SCF100"]
