@@ -195,16 +195,21 @@ class _Strip(KeepBlocksValid):
 
     # --- blocks that end up empty
     def leave_FunctionDef(self, original, updated):
-        body = updated.body
-        if isinstance(body, cst.IndentedBlock):
-            real = [
+        def real(body) -> list:
+            return [
                 s
                 for s in body.body
                 if not m.matches(s, m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString())]))
                 and not m.matches(s, m.SimpleStatementLine(body=[m.Pass()]))
             ]
-            if not real:
-                self.emptied.add(updated.name.value)
+
+        # emptied by the stripping (`ddp_setup`), not empty as written (`def print_pass(): pass`
+        # is a value the script uses)
+        blocks = isinstance(updated.body, cst.IndentedBlock) and isinstance(
+            original.body, cst.IndentedBlock
+        )
+        if blocks and real(original.body) and not real(updated.body):
+            self.emptied.add(updated.name.value)
         return updated
 
 
@@ -292,6 +297,26 @@ def _strip(wrapper, position) -> tuple[cst.Module, DistInfo]:
     num_nodes = None
     if len(strip.spawns) > 1:
         raise CannotConvert(Finding(R.SPAWN, MANUAL, "several spawn calls; not converted", 1, 1))
+    if strip.spawns:
+        worker = strip.spawns[0][0]
+        direct = [
+            c
+            for c in m.findall(wrapper.module, m.Call(func=m.Name(worker)))
+            if position(c) is not None
+        ]
+        if direct:
+            raise CannotConvert(
+                Finding(
+                    R.SPAWN,
+                    MANUAL,
+                    f"`{worker}` is started by `mp.spawn` on one path and called directly on "
+                    f"another (line {position(direct[0]).line}): one process or several depending "
+                    "on the arguments, which one Trainer set-up cannot follow; convert by hand "
+                    "(Trainer(strategy='ddp', devices=N) for the spawned path)",
+                    position(direct[0]).line,
+                    position(direct[0]).column + 1,
+                )
+            )
     if strip.spawns:
         devices = strip.spawns[0][2]
         if not re.fullmatch(r"\d+", devices):

@@ -443,3 +443,53 @@ def test_distributed_library_code_without_a_training_step_is_left_alone():
     )
     result = migrate_source(source)
     assert result.code == source and [f.code for f in result.findings] == ["SCF100"]
+
+
+SPAWNED = """import builtins
+import sys
+import torch
+import torch.multiprocessing as mp
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def main_worker(gpu, n):
+    if gpu != 0:
+
+        def print_pass(*args):
+            pass
+
+        builtins.print = print_pass
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(TensorDataset(torch.randn(12, 2)), batch_size=4)
+    for epoch in range(2):
+        for (x,) in loader:
+            opt.zero_grad()
+            loss = model(x).sum()
+            loss.backward()
+            opt.step()
+
+
+if __name__ == "__main__":
+    mp.spawn(main_worker, nprocs=2, args=(2,))
+"""
+
+
+def test_a_function_empty_as_written_survives_the_spawn_rewrite():
+    """moco's `def print_pass(*args): pass` (assigned to builtins.print on other ranks) was
+    removed with the functions the distributed clean-up empties."""
+    result = migrate_source(SPAWNED)
+    assert result.status == MIGRATED
+    assert "def print_pass(*args):" in result.code and "builtins.print = print_pass" in result.code
+
+
+def test_spawn_on_one_path_and_a_direct_call_on_another_is_refused():
+    source = SPAWNED.replace(
+        "    mp.spawn(main_worker, nprocs=2, args=(2,))",
+        "    if len(sys.argv) > 1:\n        mp.spawn(main_worker, nprocs=2, args=(2,))\n"
+        "    else:\n        main_worker(0, 1)",
+    )
+    result = migrate_source(source)
+    assert result.status == NOT_CONVERTED and result.code == source
+    (finding,) = [f for f in result.findings if f.code == "SCF328"]
+    assert "called directly on another" in finding.message
