@@ -365,6 +365,20 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     if not step_names or step_names[0] is None:
         refuse(R.NO_STEP, "no `optimizer.step()` statement in the batch loop")
     opt_code = outer_code(step_names[0])
+    per_epoch = [*site.epoch_pre, *site.epoch_post, *site.fn_pre, *site.fn_post]
+    rebuilt = {opt_code, step_names[0]} & written(per_epoch)
+    if rebuilt:
+        # a new optimizer every epoch (fresh state, often a new learning rate): the Trainer
+        # builds one for the whole run, so no rewrite keeps the numbers
+        where = f"`{site.train_fn.name.value}()`" if site.train_fn else "the epoch loop"
+        if not written([*site.fn_pre, *site.fn_post]) & rebuilt:
+            where = "the epoch loop"
+        refuse(
+            R.MODEL_UNKNOWN,
+            f"`{sorted(rebuilt)[0]}` is built anew in {where} every epoch (fresh optimizer state "
+            "each time); the Trainer keeps one optimizer for the run: build it once before the "
+            "epoch loop (a per-epoch learning rate belongs in a scheduler)",
+        )
     for body in scope_bodies:
         if construction is not None:
             break
@@ -392,6 +406,22 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     if model_code is None:
         if construction is None:
             why = f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
+            owner = next(
+                (
+                    f
+                    for f in m.findall(module, m.FunctionDef())
+                    if isinstance(f.body, cst.IndentedBlock) and f.body.body is site.scope_body
+                ),
+                None,
+            )
+            if owner is not None and opt_code in {p.name.value for p in owner.params.params}:
+                name = owner.name.value
+                why = (
+                    f"`{opt_code}` is a parameter of `{name}()`, and `{name}()` is not called as "
+                    f"`{name}(...)` or `x = {name}(...)` once per epoch in an epoch loop (e.g. "
+                    "`a, b = train(...)` unpacks its result), so its caller's optimizer cannot be "
+                    "followed"
+                )
         elif branches := [v for body in scope_bodies for v in _branch_values(body, opt_code)]:
             if all(_trained_models(v, scope_bodies) for v in branches):
                 why = f"the branches that build `{opt_code}` take different models' parameters"

@@ -456,7 +456,9 @@ MODEL_UNKNOWN = _rule(
     "cannot tell which model the optimizer trains",
     """
     Covers: optimizers built from a variable or expression that does not lead back to
-    `<model>.parameters()` in the same scope.
+    `<model>.parameters()` in the same scope; branches that build it from different models (or
+    load it); an optimizer built anew every epoch; a helper's optimizer parameter whose caller
+    cannot be followed (the message says which).
 """,
 )
 CALL_ARGUMENTS = _rule(

@@ -493,3 +493,49 @@ def test_spawn_on_one_path_and_a_direct_call_on_another_is_refused():
     assert result.status == NOT_CONVERTED and result.code == source
     (finding,) = [f for f in result.findings if f.code == "SCF328"]
     assert "called directly on another" in finding.message
+
+
+HELPER = """import torch
+net = torch.nn.Linear(3, 1)
+loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(torch.randn(8, 3), torch.randn(8, 1)), batch_size=4
+)
+
+
+def train(epoch, optimizer):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = ((net(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+    return loss.item(), epoch
+
+
+def main():
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    for epoch in range(3):
+        CALL
+
+
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        # the helper's result unpacked: the caller cannot be followed (it once said "passed in")
+        ("loss, _ = train(epoch, optimizer)", "`optimizer` is a parameter of `train()`"),
+        # the optimizer rebuilt every epoch (it once said "not built in this scope")
+        (
+            "optimizer = torch.optim.SGD(net.parameters(), lr=0.1 / (epoch + 1))\n"
+            "        train(epoch, optimizer)",
+            "built anew in the epoch loop every epoch",
+        ),
+    ],
+)
+def test_refusal_reasons_say_what_blocks(call, says):
+    result = migrate_source(HELPER.replace("CALL", call))
+    assert result.status == NOT_CONVERTED
+    (finding,) = [f for f in result.findings if f.code == "SCF311"]
+    assert says in finding.message, finding.message
