@@ -330,8 +330,33 @@ def _loop(work: _Work) -> SourceResult | None:
         return SourceResult(NOT_CONVERTED, work.code, [*work.findings, finding])
     except LookupError:
         return None
+    reseeded = _reseeds_each_epoch(work.module) if work.engine == "lightning" else None
+    if reseeded is not None:
+        finding = Finding(
+            R.ENGINE_ORDER,
+            MANUAL,
+            f"the epoch loop reseeds the random generators (`{reseeded}`) before drawing its "
+            "batches; Lightning draws the epoch's shuffle order in a different place relative to "
+            "on_train_epoch_start, so the batches would differ. Migrate with the default "
+            "`--engine runtime` (which keeps the script's order), or seed once before training",
+        )
+        return SourceResult(NOT_CONVERTED, work.code, [*work.findings, finding])
     work.findings += _original_positions(found, seen, work.code, alias)
     work.converted = True
+    return None
+
+
+def _reseeds_each_epoch(module) -> str | None:
+    """A seeding call in the generated on_train_epoch_start, as code (None when there is none)."""
+    import libcst as cst
+
+    import scaffold.migrate.match as m
+
+    for fn in m.findall(module, m.FunctionDef(name=m.Name("on_train_epoch_start"))):
+        for call in m.findall(fn, m.Call()):
+            name = cst.Module(body=[]).code_for_node(call.func)
+            if name.split(".")[-1] in ("manual_seed", "seed", "seed_everything", "set_rng_state"):
+                return name + "(...)"
     return None
 
 

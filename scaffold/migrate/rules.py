@@ -602,6 +602,15 @@ ACCUMULATION_LOOP = _rule(
     loop, which is converted (SCF009).
 """,
 )
+ENGINE_ORDER = _rule(
+    "SCF334",
+    "a per-epoch reseed that only the runtime engine keeps in order",
+    """
+    Covers: `--engine lightning` with `torch.manual_seed(...)` (or another seeding call) in the
+    epoch loop before the batch loop: Lightning draws the epoch's shuffle order elsewhere relative
+    to on_train_epoch_start, so the batches would differ. The default engine keeps the order.
+""",
+)
 CUSTOM_STEP = _rule(
     "SCF333",
     "the optimizer is stepped through a method other than step()",

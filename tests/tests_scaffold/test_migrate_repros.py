@@ -41,6 +41,7 @@ EXPECT = {
     "carried_loop_index.py": MIGRATED,
     "helper_declares_global.py": MIGRATED,
     "helper_tqdm_parameter.py": MIGRATED,
+    "reseed_each_epoch.py": MIGRATED,
     "micro_batch_accumulation.py": (NOT_CONVERTED, "SCF332"),
     "class_backward_loop_steps.py": (NOT_CONVERTED, "SCF326"),
 }
@@ -539,3 +540,10 @@ def test_refusal_reasons_say_what_blocks(call, says):
     assert result.status == NOT_CONVERTED
     (finding,) = [f for f in result.findings if f.code == "SCF311"]
     assert says in finding.message, finding.message
+
+
+def test_a_per_epoch_reseed_is_refused_for_the_lightning_engine_only():
+    source = (HERE / "reseed_each_epoch.py").read_text()
+    assert migrate_source(source).status == MIGRATED  # the runtime keeps the order (slow test)
+    result = migrate_source(source, engine="lightning")
+    assert result.status == NOT_CONVERTED and "SCF334" in {f.code for f in result.findings}
