@@ -52,6 +52,7 @@ from scaffold.migrate.syntax import (
     _statement_index,
     _unwrap_loader,
     _used,
+    body_without_docstring,
     call_bindings,
     code_of,
     comments_of,
@@ -707,7 +708,7 @@ def _carried_state(
         shared -= set(epoch.values) | outer_globals
     if val is not None and val.target is not None:
         shared.add(val.target)  # the helper's result, stored by on_validation_epoch_end
-    global_names = outer_globals | fn_globals
+    global_names = outer_globals | fn_globals | _epoch_read_as_global(module, site, epoch)
     attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
     # the hooks use the module's own attributes for the model(s) it holds, where the name is
     # the same object throughout the loop (never rebound by it)
@@ -741,6 +742,33 @@ def _carried_state(
         index=idx,
         own_models=_own_model_attrs(models, changing),
     )
+
+
+def _epoch_read_as_global(module, site: Site, epoch) -> set[str]:
+    """Epoch variables of a module-level loop that a function of the script reads as a global
+    (``print(epoch)`` inside a ``test()`` the epoch loop calls): the hooks keep them global."""
+    if site.scope_body is not module.body and not any(
+        isinstance(s, cst.If)
+        and isinstance(s.body, cst.IndentedBlock)
+        and s.body.body is site.scope_body
+        for s in module.body
+    ):
+        return set()
+    return set().union(*epoch_readers(module, site, epoch).values())
+
+
+def epoch_readers(module, site: Site, epoch) -> dict[str, set[str]]:
+    """{function name: the epoch variables it reads as globals} for the script's functions."""
+    names = set(epoch.values)
+    found: dict[str, set[str]] = {}
+    for fn in module.body:
+        if not isinstance(fn, cst.FunctionDef) or fn is site.train_fn:
+            continue
+        params = {p.name.value for p in fn.params.params}
+        reads = names & incoming(list(body_without_docstring(fn)), params)
+        if reads:
+            found[fn.name.value] = reads
+    return found
 
 
 def _evaluation_state(site, plan, targets, val, epoch_rest, u_after) -> set[str]:

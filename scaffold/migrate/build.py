@@ -210,10 +210,25 @@ class Builder:
         fn = cst.parse_statement(f"def {signature}:\n    pass\n")
         return fn.with_changes(body=fn.body.with_changes(body=stmts), leading_lines=[])
 
+    def epoch_globals_for(self, stmts) -> set[str]:
+        """Epoch variables a function the hook calls reads as globals: the hook sets them."""
+        from scaffold.migrate.analyse import epoch_readers
+
+        plan = self.plan
+        if plan.site.scope_body is not plan.module.body and not (
+            set(plan.epoch.values) & plan.state.global_names
+        ):
+            return set()
+        readers = epoch_readers(plan.module, plan.site, plan.epoch)
+        called = {
+            c.func.value for c in m.findall(cst.Module(body=list(stmts)), m.Call(func=m.Name()))
+        }
+        return set().union(*(readers[n] for n in called & set(readers)))
+
     def prelude(self, code_stmts, fn_scope: bool) -> list:
         """The epoch variable and the train() parameters, where the hook's code needs them."""
         site, fn_map = self.plan.site, self.plan.fn_map
-        used = _used(code_stmts)
+        used = _used(code_stmts) | self.epoch_globals_for(code_stmts)
         bindings = []
         if fn_scope:
             for p in site.train_fn.params.params:

@@ -42,6 +42,7 @@ EXPECT = {
     "helper_declares_global.py": MIGRATED,
     "helper_tqdm_parameter.py": MIGRATED,
     "reseed_each_epoch.py": MIGRATED,
+    "epoch_read_by_function.py": MIGRATED,
     "micro_batch_accumulation.py": (NOT_CONVERTED, "SCF332"),
     "class_backward_loop_steps.py": (NOT_CONVERTED, "SCF326"),
 }
@@ -547,3 +548,9 @@ def test_a_per_epoch_reseed_is_refused_for_the_lightning_engine_only():
     assert migrate_source(source).status == MIGRATED  # the runtime keeps the order (slow test)
     result = migrate_source(source, engine="lightning")
     assert result.status == NOT_CONVERTED and "SCF334" in {f.code for f in result.findings}
+
+
+def test_an_epoch_variable_read_by_a_function_stays_global():
+    code = migrate_source((HERE / "epoch_read_by_function.py").read_text()).code
+    hook = code[code.index("def on_train_epoch_end") : code.index("def configure_optimizers")]
+    assert "global epoch" in hook and "epoch = 1 + self.current_epoch" in hook
