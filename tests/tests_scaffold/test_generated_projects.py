@@ -32,6 +32,12 @@ ANSWER_SETS = {
         "devices": "1",
         "python_version": "3.11",
     },
+    "image-lightning-mlflow": {
+        "kind": "image",
+        "engine": "lightning",
+        "loggers": "[csv, mlflow]",
+        "serve": "true",
+    },
     "sequence-transformer-lightning-serve": {
         "kind": "sequence",
         "engine": "lightning",
