@@ -123,7 +123,7 @@ def _run(
         cb.log, cb.log_dict = model.log, model.log_dict
     _prepare_data(t)
     model._device = strategy.root_device
-    stage = TrainerFn(fn)  # as Lightning: the enum (a str: `stage == "fit"` holds)
+    stage = t.state.fn  # as Lightning: the TrainerFn enum (a str: `stage == "fit"` holds)
     if dm is not None:
         dm.setup(stage=stage)
     call_cb(t, "setup", stage=stage)

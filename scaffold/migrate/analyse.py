@@ -142,6 +142,7 @@ class State:
     after: tuple  # and after it
     index: int  # the loop's index in its scope
     own_models: dict  # model name -> attribute, where the name stays the same object
+    epoch_readers: dict  # script function -> epoch variables it reads as globals
 
 
 @dataclass(frozen=True)
@@ -387,6 +388,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     model_code = None
     extra_models: list[str] = []  # further modules whose parameters the optimizer holds
     trained: list[str] = []
+    branch_models: list[list[str]] = []  # per branch that builds it (if/elif/else)
     if construction is not None:
         trained = _trained_models(construction, scope_bodies)
     else:
@@ -395,8 +397,9 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         branches = [v for body in scope_bodies for v in _branch_values(body, opt_code)]
         if branches:
             construction = branches[0]
-            found = [_trained_models(v, scope_bodies) for v in branches]
-            trained = found[0] if all(f == found[0] for f in found) else []
+            branch_models = [_trained_models(v, scope_bodies) for v in branches]
+            if all(f == branch_models[0] for f in branch_models):
+                trained = branch_models[0]
     if trained:
         model_code = trained[0]
         extra_models = [
@@ -405,37 +408,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     if model_code is None and hints is not None and hints.model is not None:
         model_code = hints.model
     if model_code is None:
-        if construction is None:
-            why = f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
-            owner = next(
-                (
-                    f
-                    for f in m.findall(module, m.FunctionDef())
-                    if isinstance(f.body, cst.IndentedBlock) and f.body.body is site.scope_body
-                ),
-                None,
-            )
-            if owner is not None and opt_code in {p.name.value for p in owner.params.params}:
-                name = owner.name.value
-                why = (
-                    f"`{opt_code}` is a parameter of `{name}()`, and `{name}()` is not called as "
-                    f"`{name}(...)` or `x = {name}(...)` once per epoch in an epoch loop (e.g. "
-                    "`a, b = train(...)` unpacks its result), so its caller's optimizer cannot be "
-                    "followed"
-                )
-        elif branches := [v for body in scope_bodies for v in _branch_values(body, opt_code)]:
-            if all(_trained_models(v, scope_bodies) for v in branches):
-                why = f"the branches that build `{opt_code}` take different models' parameters"
-            else:
-                why = (
-                    f"`{opt_code}` is built in several branches, and not every one takes "
-                    "`<model>.parameters()` (e.g. one loads it from a checkpoint)"
-                )
-        else:
-            why = (
-                f"`{opt_code} = {code_of(construction)[:60]}` takes no `<model>.parameters()` "
-                "(tensors or parameter groups built elsewhere)"
-            )
+        why = _unknown_model_reason(module, site, opt_code, construction, branch_models)
         refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{opt_code}` trains: {why}")
     model_names = {model_code} | {p for p, a in fn_map.items() if a == model_code}
     plan = plan_step(site, position, model_names)
@@ -708,7 +681,8 @@ def _carried_state(
         shared -= set(epoch.values) | outer_globals
     if val is not None and val.target is not None:
         shared.add(val.target)  # the helper's result, stored by on_validation_epoch_end
-    global_names = outer_globals | fn_globals | _epoch_read_as_global(module, site, epoch)
+    readers = _epoch_readers(module, site, epoch)
+    global_names = outer_globals | fn_globals | set().union(*readers.values())
     attr_of = {n: (n if n not in LIGHTNING_ATTRS else f"{n}_") for n in shared | fn_shared}
     # the hooks use the module's own attributes for the model(s) it holds, where the name is
     # the same object throughout the loop (never rebound by it)
@@ -741,33 +715,31 @@ def _carried_state(
         after=tuple(after),
         index=idx,
         own_models=_own_model_attrs(models, changing),
+        epoch_readers=readers,
     )
 
 
-def _epoch_read_as_global(module, site: Site, epoch) -> set[str]:
-    """Epoch variables of a module-level loop that a function of the script reads as a global
-    (``print(epoch)`` inside a ``test()`` the epoch loop calls): the hooks keep them global."""
-    if site.scope_body is not module.body and not any(
+def _epoch_readers(module, site: Site, epoch) -> dict[str, frozenset[str]]:
+    """{script function: the epoch variables it reads as globals} for a module-level epoch loop
+    (``print(epoch)`` inside a ``test()`` the loop calls): the hooks calling it keep them global.
+    Empty for a loop inside a function (its epoch variable is no global)."""
+    at_module_level = site.scope_body is module.body or any(
         isinstance(s, cst.If)
         and isinstance(s.body, cst.IndentedBlock)
         and s.body.body is site.scope_body
         for s in module.body
-    ):
-        return set()
-    return set().union(*epoch_readers(module, site, epoch).values())
-
-
-def epoch_readers(module, site: Site, epoch) -> dict[str, set[str]]:
-    """{function name: the epoch variables it reads as globals} for the script's functions."""
+    )
+    if not at_module_level:
+        return {}
     names = set(epoch.values)
-    found: dict[str, set[str]] = {}
+    found: dict[str, frozenset[str]] = {}
     for fn in module.body:
         if not isinstance(fn, cst.FunctionDef) or fn is site.train_fn:
             continue
         params = {p.name.value for p in fn.params.params}
         reads = names & incoming(list(body_without_docstring(fn)), params)
         if reads:
-            found[fn.name.value] = reads
+            found[fn.name.value] = frozenset(reads)
     return found
 
 
@@ -836,6 +808,38 @@ def _find_device(scope_bodies, model_code: str) -> tuple[str | None, str | None]
         if found is not None:
             return found
     return None, None
+
+
+def _unknown_model_reason(module, site: Site, opt_code: str, construction, branch_models) -> str:
+    """Why the optimizer's model cannot be told, true for the file at hand."""
+    if branch_models:
+        if all(branch_models):
+            return f"the branches that build `{opt_code}` take different models' parameters"
+        return (
+            f"`{opt_code}` is built in several branches, and not every one takes "
+            "`<model>.parameters()` (e.g. one loads it from a checkpoint)"
+        )
+    if construction is not None:
+        return (
+            f"`{opt_code} = {code_of(construction)[:60]}` takes no `<model>.parameters()` "
+            "(tensors or parameter groups built elsewhere)"
+        )
+    owner = next(
+        (
+            f
+            for f in m.findall(module, m.FunctionDef())
+            if isinstance(f.body, cst.IndentedBlock) and f.body.body is site.scope_body
+        ),
+        None,
+    )
+    if owner is not None and opt_code in {p.name.value for p in owner.params.params}:
+        name = owner.name.value
+        return (
+            f"`{opt_code}` is a parameter of `{name}()`, and `{name}()` is not called as "
+            f"`{name}(...)` or `x = {name}(...)` once per epoch in an epoch loop (e.g. "
+            "`a, b = train(...)` unpacks its result), so its caller's optimizer cannot be followed"
+        )
+    return f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
 
 
 def _branch_values(body, name: str) -> list:

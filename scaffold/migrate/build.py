@@ -212,14 +212,9 @@ class Builder:
 
     def epoch_globals_for(self, stmts) -> set[str]:
         """Epoch variables a function the hook calls reads as globals: the hook sets them."""
-        from scaffold.migrate.analyse import epoch_readers
-
-        plan = self.plan
-        if plan.site.scope_body is not plan.module.body and not (
-            set(plan.epoch.values) & plan.state.global_names
-        ):
+        readers = self.plan.state.epoch_readers
+        if not readers:
             return set()
-        readers = epoch_readers(plan.module, plan.site, plan.epoch)
         called = {
             c.func.value for c in m.findall(cst.Module(body=list(stmts)), m.Call(func=m.Name()))
         }

@@ -108,28 +108,26 @@ def _training_in_module_method(code: str, module=None) -> Finding | None:
     return None
 
 
-def _training_outside_loops(module, class_reason: str | None = None) -> Finding | None:
+def _training_outside_loops(module, positions, class_reason: str | None = None) -> Finding | None:
     """backward() and step() in a function or method this tool did not convert (e.g. a
-    hand-written Trainer class): reported, never silently skipped."""
+    hand-written Trainer class): reported, never silently skipped. ``positions()``: the
+    module's PositionProvider map."""
     import libcst as cst
-    from libcst.metadata import MetadataWrapper, PositionProvider
 
     import scaffold.migrate.match as m
     from scaffold.migrate.locate import loops_stepping
 
-    wrapper = MetadataWrapper(module)
-    positions = wrapper.resolve(PositionProvider)
     step_call = m.Call(func=m.Attribute(attr=m.Name("step")))
-    for cls in m.findall(wrapper.module, m.ClassDef()):
+    for cls in m.findall(module, m.ClassDef()):
         bases = " ".join(cst.Module(body=[]).code_for_node(b.value) for b in cls.bases)
         if "LightningModule" in bases:
             continue
         # backward() alone is no training step (an autograd Function's own `backward`, a
         # saliency map): the class trains when it, or a loop of the script, takes a step
         if m.findall(cls, m.Call(func=m.Attribute(attr=m.Name("backward")))) and (
-            m.findall(cls, step_call) or loops_stepping(wrapper.module)
+            m.findall(cls, step_call) or loops_stepping(module)
         ):
-            pos = positions[cls].start
+            pos = positions()[cls].start
             return Finding(
                 R.TRAINER_CLASS,
                 MANUAL,
@@ -139,23 +137,21 @@ def _training_outside_loops(module, class_reason: str | None = None) -> Finding 
                 pos.line,
                 pos.column + 1,
             )
-    for fn in m.findall(wrapper.module, m.FunctionDef()):
+    for fn in m.findall(module, m.FunctionDef()):
         if m.findall(fn, m.Call(func=m.Attribute(attr=m.Name("backward")))) and m.findall(
             fn, m.Call(func=m.Attribute(attr=m.Name("step")))
         ):
-            pos = positions[fn].start
+            pos = positions()[fn].start
             name = fn.name.value
-            calls = [
-                c for c in m.findall(wrapper.module, m.Call(func=m.Name(name))) if c in positions
-            ]
+            calls = [c for c in m.findall(module, m.Call(func=m.Name(name))) if c in positions()]
             if not calls:
                 why = "it is never called in this file"
             elif len(calls) > 1:
-                lines = ", ".join(str(positions[c].start.line) for c in calls[:5])
+                lines = ", ".join(str(positions()[c].start.line) for c in calls[:5])
                 why = f"it is called from {len(calls)} places (lines {lines})"
             else:
                 why = (
-                    f"its call on line {positions[calls[0]].start.line} is not a statement of "
+                    f"its call on line {positions()[calls[0]].start.line} is not a statement of "
                     "its own directly inside a `for` loop"
                 )
             return Finding(
@@ -304,11 +300,22 @@ def _unreachable_training(work: _Work) -> SourceResult | None:
         return None
     # reported on the script as written: nothing is converted, so nothing was removed either
     module, findings = work.undistributed or (work.module, work.findings)
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    resolved: list = []
+
+    def positions():  # resolved once, and only for a file that has something to report
+        if not resolved:
+            resolved.append(wrapper.resolve(PositionProvider))
+        return resolved[0]
+
+    module = wrapper.module
     found = (
-        _accumulation_loop(module)
-        or _custom_step_loop(module)
-        or _flat_while_loop(module, work.code)
-        or _training_outside_loops(module, work.class_reason)
+        _accumulation_loop(module, positions)
+        or _custom_step_loop(module, positions)
+        or _flat_while_loop(module, positions, work.code)
+        or _training_outside_loops(module, positions, work.class_reason)
     )
     if found is not None:
         return SourceResult(NOT_CONVERTED, work.code, [*findings, found])
@@ -470,20 +477,16 @@ def _too_deep(code: str) -> SourceResult:
     return SourceResult(NOT_CONVERTED, code, [Finding(R.TOO_DEEP, MANUAL, message)])
 
 
-def _accumulation_loop(module) -> Finding | None:
+def _accumulation_loop(module, positions) -> Finding | None:
     """backward() in an inner loop, the step in the loop around it: reported (``--check``
     flags it), never passed over as "no loop found"."""
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
     from scaffold.migrate.locate import accumulation_loops
 
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    found = accumulation_loops(wrapper.module)
+    found = accumulation_loops(module)
     if not found:
         return None
-    positions = wrapper.resolve(PositionProvider)
     inner, outer = found[0]
-    where, outer_line = positions[inner].start, positions[outer].start.line
+    where, outer_line = positions()[inner].start, positions()[outer].start.line
     return Finding(
         R.ACCUMULATION_LOOP,
         MANUAL,
@@ -496,18 +499,15 @@ def _accumulation_loop(module) -> Finding | None:
     )
 
 
-def _custom_step_loop(module) -> Finding | None:
+def _custom_step_loop(module, positions) -> Finding | None:
     """backward() in a loop whose optimizer moves through a method other than ``step()``."""
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
     from scaffold.migrate.locate import custom_step_loops
 
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    found = custom_step_loops(wrapper.module)
+    found = custom_step_loops(module)
     if not found:
         return None
     loop, call = found[0]
-    where = wrapper.resolve(PositionProvider)[loop].start
+    where = positions()[loop].start
     return Finding(
         R.CUSTOM_STEP,
         MANUAL,
@@ -519,20 +519,17 @@ def _custom_step_loop(module) -> Finding | None:
     )
 
 
-def _flat_while_loop(module, code: str) -> Finding | None:
+def _flat_while_loop(module, positions, code: str) -> Finding | None:
     """A ``while`` loop that trains on batches it draws itself: reported (``--check`` flags it),
     never passed over as "no loop found"."""
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
     from scaffold.migrate.locate import flat_while_training
 
     if "while" not in code:
         return None
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    loops = flat_while_training(wrapper.module)
+    loops = flat_while_training(module)
     if not loops:
         return None
-    pos = wrapper.resolve(PositionProvider)[loops[0]].start
+    pos = positions()[loops[0]].start
     return Finding(
         R.FLAT_WHILE,
         MANUAL,
