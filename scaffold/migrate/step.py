@@ -540,11 +540,32 @@ def _manual_update(loop) -> tuple | None:
             target = inner[0] if len(inner) == 1 else node
         if not m.findall(node, m.Attribute(attr=m.Name("grad"))):
             continue
-        if isinstance(target, cst.For) and m.matches(
-            target.iter, m.Call(func=m.Attribute(attr=m.Name("parameters")))
+        if (
+            isinstance(target, cst.For)
+            and m.matches(target.iter, m.Call(func=m.Attribute(attr=m.Name("parameters"))))
+            and _writes_parameter(target)
         ):
             return node, code_of(target.iter)
     return None
+
+
+def _writes_parameter(loop: cst.For) -> bool:
+    """Whether ``for p in X.parameters():`` changes ``p``: ``p -= ...``, ``p.data = ...``,
+    ``p.data.add_(...)``, ``p.copy_(...)``. A loop that only reads ``p.grad`` (collects per-sample
+    gradients, norms, statistics) is no parameter update, and its loop is no training loop."""
+    if not isinstance(loop.target, cst.Name):
+        return False
+    name = loop.target.value
+    param = m.Name(name) | m.Attribute(value=m.Name(name), attr=m.Name("data"))
+    if m.findall(loop.body, m.AugAssign(target=param)):
+        return True
+    if m.findall(loop.body, m.AssignTarget(target=param)):
+        return True
+    for call in m.findall(loop.body, m.Call(func=m.Attribute(value=param))):
+        method = call.func.attr.value
+        if method.endswith("_") and not method.startswith("_"):
+            return True
+    return False
 
 
 def _manual_update_optimizer(node, cls_name: str, var: str, params_code: str) -> list:

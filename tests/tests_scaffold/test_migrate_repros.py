@@ -353,6 +353,38 @@ class Square(torch.autograd.Function):
     assert [f.code for f in result.findings] == ["SCF100"]
 
 
+@pytest.mark.parametrize(
+    "update, converted",
+    [
+        ("grads.append(p.grad.detach().clone())", False),
+        ("norms.append(p.grad.norm())", False),
+        ("p -= 0.1 * p.grad", True),
+        ("p.data.add_(p.grad, alpha=-0.1)", True),
+        ("p.copy_(p - 0.1 * p.grad)", True),
+    ],
+)
+def test_a_loop_that_only_reads_gradients_is_no_training_loop(update, converted):
+    # per-sample gradient utilities (opacus) run zero_grad/backward and collect p.grad: there is
+    # no parameter update, so there is nothing for a Trainer to do
+    source = f"""import torch
+
+model = torch.nn.Linear(3, 1)
+grads, norms = [], []
+for x in torch.randn(4, 2, 3):
+    model.zero_grad()
+    model(x).sum().backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            {update}
+"""
+    result = migrate_source(source)
+    codes = [f.code for f in result.findings]
+    if converted:
+        assert result.status == MIGRATED and "SCF012" in codes
+    else:
+        assert result.code == source and codes == ["SCF100"]
+
+
 def test_check_flags_micro_batch_accumulation(tmp_path):
     script = tmp_path / "accumulate.py"
     script.write_text((HERE / "micro_batch_accumulation.py").read_text())
