@@ -130,9 +130,9 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
         ckpt["callbacks"] = cb_states
         ckpt["optimizer_states"] = [trainer.strategy.optimizer_state(o) for o in trainer.optimizers]
         ckpt["lr_schedulers"] = [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs]
-        precision_state = trainer._precision.state_dict()
+        precision_state = trainer.strategy.precision_plugin.state_dict()
         if precision_state:
-            ckpt[trainer._precision.state_key] = precision_state
+            ckpt[trainer.strategy.precision_plugin.state_key] = precision_state
         dm = trainer.datamodule
         if dm is not None:
             state = dm.state_dict()
@@ -169,14 +169,19 @@ def load_module_from_checkpoint(
     weights_only: bool | None,
     overrides: dict[str, Any],
 ) -> Any:
+    from runtime.datamodule import LightningDataModule
+
     ckpt = load_file(path, map_location=map_location or "cpu", weights_only=weights_only)
-    hparams = dict(ckpt.get("hyper_parameters") or {})
+    prefix = "datamodule_" if issubclass(cls, LightningDataModule) else ""
+    hparams = dict(ckpt.get(f"{prefix}hyper_parameters") or {})
     if hparams_file is not None:
         import yaml
 
         with open(hparams_file) as f:
             hparams.update(yaml.safe_load(f) or {})
-    kwargs = rebuild_kwargs(cls, hparams, ckpt.get("hparams_name"), overrides)
+    kwargs = rebuild_kwargs(cls, hparams, ckpt.get(f"{prefix}hparams_name"), overrides)
+    # as Lightning: the hooks see the hyper-parameters the object was built with
+    ckpt[f"{prefix}hyper_parameters"] = {**hparams, **overrides}
     try:
         obj = cls(**kwargs)
     except TypeError as e:
@@ -185,7 +190,6 @@ def load_module_from_checkpoint(
             f"{sorted(hparams)}: {e}. Pass the missing arguments as keyword arguments to "
             f"`{cls.__name__}.load_from_checkpoint(path, name=value)`."
         ) from e
-    from runtime.datamodule import LightningDataModule
     from runtime.module import LightningModule
 
     if isinstance(obj, LightningDataModule):
@@ -297,9 +301,9 @@ def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
             t.strategy.load_optimizer_state(opt, state)
         for cfg, state in zip(t.lr_scheduler_configs, ckpt.get("lr_schedulers", [])):
             cfg.scheduler.load_state_dict(state)
-    precision_state = ckpt.get(t._precision.state_key)
+    precision_state = ckpt.get(t.strategy.precision_plugin.state_key)
     if precision_state:
-        t._precision.load_state_dict(precision_state)
+        t.strategy.precision_plugin.load_state_dict(precision_state)
     fit = (ckpt.get("loops") or {}).get("fit_loop") or {}
     _restore_progress(t, ckpt, fit)
     rng = (fit.get("state_dict") or {}).get(RNG_KEY) or ckpt.get(RNG_KEY)  # or an older layout

@@ -130,6 +130,10 @@ class DataSource:
 
         loaders = self._call_hook(stage)
         trainer = self.trainer
+        if trainer.overfit_batches and (
+            stage == "train" or (stage == "val" and trainer.state.fn == "fit")
+        ):
+            loaders = _map_loaders(loaders, lambda dl: _sequential(dl, stage))
         if trainer.world_size > 1 and trainer.use_distributed_sampler:
             loaders = _map_loaders(loaders, lambda dl: distribute(dl, trainer, stage))
         for dl in _flatten_eval(loaders):
@@ -141,8 +145,6 @@ class DataSource:
         loader = self._prepared("train")
         if isinstance(loader, (list, tuple, Mapping)):
             loader = CycleLoaders(loader)
-        if trainer.overfit_batches:
-            loader = _sequential(loader)
         self.train_loader = loader
         total = _length(loader)
         trainer.num_training_batches = limited(
@@ -182,6 +184,74 @@ class DataSource:
         return loaders[0] if len(loaders) == 1 else loaders
 
 
+class DataConnector:
+    """``trainer._data_connector``: attaches a call's loaders or data module to the Trainer (as
+    ``trainer._data``, the loaders' source for the loops' ``setup_data``) and runs
+    ``prepare_data`` where it belongs. The method names are Lightning's."""
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    def attach_data(
+        self,
+        model: Any,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        test_dataloaders: Any = None,
+        predict_dataloaders: Any = None,
+        datamodule: Any = None,
+    ) -> None:
+        given = {
+            "train": train_dataloaders,
+            "val": val_dataloaders,
+            "test": test_dataloaders,
+            "predict": predict_dataloaders,
+        }
+        self._attach(model, datamodule, {k: v for k, v in given.items() if v is not None})
+
+    def attach_dataloaders(
+        self,
+        model: Any,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        test_dataloaders: Any = None,
+        predict_dataloaders: Any = None,
+    ) -> None:
+        self.attach_data(
+            model, train_dataloaders, val_dataloaders, test_dataloaders, predict_dataloaders
+        )
+
+    def attach_datamodule(self, model: Any, datamodule: Any = None) -> None:
+        self.attach_data(model, datamodule=datamodule)
+
+    def _attach(self, model: Any, datamodule: Any, given: dict[str, Any]) -> None:
+        t = self.trainer
+        t.datamodule = datamodule
+        if datamodule is not None:
+            datamodule.trainer = t
+        t._data = DataSource(t, model, datamodule, given)
+
+    def prepare_data(self) -> None:
+        """``prepare_data`` of the data module and of the module: once per node (local rank 0),
+        or once in all (node 0, local rank 0) when ``prepare_data_per_node=False``."""
+        from runtime.loops.dispatch import _dm_overrides, call_lm
+
+        t = self.trainer
+        model, dm = t.lightning_module, t.datamodule
+        if dm is not None and _dm_overrides(dm, "prepare_data") and self._here(dm):
+            dm.prepare_data()
+        if model is not None and overridden_step(model, "prepare_data") and self._here(model):
+            call_lm(t, "prepare_data")
+        if t.world_size > 1:
+            t.strategy.barrier("prepare_data")
+
+    def _here(self, obj: Any) -> bool:
+        t = self.trainer
+        if getattr(obj, "prepare_data_per_node", True):
+            return t.local_rank == 0
+        return t.node_rank == 0 and t.local_rank == 0
+
+
 def overridden_step(module: Any, name: str) -> bool:
     from runtime.module import LightningModule
     from runtime.utilities import is_overridden
@@ -189,28 +259,24 @@ def overridden_step(module: Any, name: str) -> bool:
     return is_overridden(name, module, LightningModule)
 
 
-def _sequential(loader: Any) -> Any:
-    """The same DataLoader without shuffling (``overfit_batches`` trains on a fixed subset)."""
-    from torch.utils.data import DataLoader, RandomSampler
+def _sequential(loader: Any, stage: str = "train") -> Any:
+    """The same DataLoader reading in order (``overfit_batches`` trains and validates on a fixed
+    subset): a shuffling or custom sampler is replaced by a ``SequentialSampler``, as Lightning."""
+    from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
-    if isinstance(loader, DataLoader) and isinstance(loader.sampler, RandomSampler):
-        rank_zero_warn(
-            "You requested to overfit but enabled train dataloader shuffling. We are turning off "
-            "the train dataloader shuffling for you."
-        )
-        return DataLoader(
-            loader.dataset,
-            batch_size=loader.batch_size,
-            shuffle=False,
-            num_workers=loader.num_workers,
-            collate_fn=loader.collate_fn,
-            pin_memory=loader.pin_memory,
-            drop_last=loader.drop_last,
-            timeout=loader.timeout,
-            worker_init_fn=loader.worker_init_fn,
-            persistent_workers=loader.persistent_workers,
-        )
-    return loader
+    if not isinstance(loader, DataLoader) or isinstance(loader.sampler, SequentialSampler):
+        return loader
+    if type(loader.batch_sampler) not in (BatchSampler, type(None)):
+        return loader  # a custom batch sampler decides the order itself
+    rank_zero_warn(
+        f"You requested to overfit but enabled {stage} dataloader shuffling. We are turning off "
+        f"the {stage} dataloader shuffling for you."
+    )
+    kwargs = {k: getattr(loader, k) for k in _LOADER_ARGS if hasattr(loader, k)}
+    if loader.num_workers > 0:
+        kwargs["prefetch_factor"] = loader.prefetch_factor
+    kwargs.pop("generator", None)
+    return DataLoader(loader.dataset, sampler=SequentialSampler(loader.dataset), **kwargs)
 
 
 def _map_loaders(loaders: Any, fn: Any) -> Any:

@@ -347,7 +347,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                 "`self.automatic_optimization = False` in `__init__`, or return the loss from "
                 "`training_step` and let the Trainer call backward."
             )
-        trainer._backward(loss, None, *args, **kwargs)
+        trainer.strategy.backward(loss, None, *args, **kwargs)
 
     def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
         loss.backward(*args, **kwargs)

@@ -241,7 +241,7 @@ class LightningOptimizer:
         # short by an exception is counted as Lightning counts it
         progress = trainer.fit_loop.epoch_loop.step_progress
         progress.increment_ready()
-        out = trainer._precision.optimizer_step(
+        out = trainer.strategy.precision_plugin.optimizer_step(
             self._optimizer, closure, trainer._after_closure, **kwargs
         )
         progress.increment_completed()

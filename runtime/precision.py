@@ -76,6 +76,10 @@ class Precision:
 
     def unscale(self, optimizer: Any) -> None: ...
 
+    def module_init_context(self) -> contextlib.AbstractContextManager:
+        """Where parameters are created (``Trainer.init_module``): the default dtype."""
+        return contextlib.nullcontext()
+
     def state_dict(self) -> dict:
         return {}
 
@@ -148,6 +152,9 @@ class HalfPrecision(Precision):
 
     def convert_input(self, batch: Any) -> Any:
         return _cast_floats(batch, self.dtype)
+
+    def module_init_context(self) -> contextlib.AbstractContextManager:
+        return self.step_context()
 
     @contextlib.contextmanager
     def step_context(self) -> Any:

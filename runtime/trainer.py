@@ -18,10 +18,12 @@ import torch
 from runtime import connector, loops
 from runtime.callbacks.base import Callback, Checkpoint
 from runtime.callbacks.timer import parse_duration
+from runtime.data import DataConnector
 from runtime.errors import MisconfigurationException
 from runtime.loggers.base import Logger
+from runtime.loops.evaluation import EvaluationLoop
+from runtime.loops.fit import FitLoop
 from runtime.loops.prediction import PredictionLoop
-from runtime.loops.progress import EvaluationLoop, FitLoop
 from runtime.precision import make_precision, normalize_precision
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 from runtime.states import RunningStage, TrainerState, stage_flag
@@ -177,9 +179,9 @@ class Trainer:
         self.strategy = self._select_strategy(strategy, acc, indices, num_nodes)
         self._accelerator = acc
         self._precision_name = normalize_precision(precision)
-        self._precision = make_precision(self._precision_name, acc)
+        self.strategy.precision_plugin = make_precision(self._precision_name, acc)
         if (
-            self._precision.name == "bf16-mixed"
+            self.strategy.precision_plugin.name == "bf16-mixed"
             and acc == "cuda"
             and not torch.cuda.is_bf16_supported()
         ):
@@ -191,12 +193,12 @@ class Trainer:
         if hasattr(self.strategy, "sync_batchnorm"):
             self.strategy.sync_batchnorm = sync_batchnorm
         if hasattr(self.strategy, "precision_name"):
-            self.strategy.precision_name = self._precision.name
-            if getattr(self._precision, "scaler", None) is not None:
+            self.strategy.precision_name = self.strategy.precision_plugin.name
+            if getattr(self.strategy.precision_plugin, "scaler", None) is not None:
                 # FSDP's gradients are DTensor shards: they need the sharded scaler
                 from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 
-                self._precision.scaler = ShardedGradScaler(acc)
+                self.strategy.precision_plugin.scaler = ShardedGradScaler(acc)
         self.use_distributed_sampler = use_distributed_sampler
         self.plugins = plugins
         self.profiler = profiler
@@ -232,10 +234,11 @@ class Trainer:
         # the run state (counters and limits) has one owner: the loop objects; max_epochs=None
         # is resolved when fit starts (1000, or unbounded under max_steps/max_time), as Lightning
         self.fit_loop = FitLoop(min_epochs, max_epochs, min_steps, max_steps)
-        self.fit_loop.epoch_loop.trainer = self
-        self.validate_loop = EvaluationLoop()
-        self.test_loop = EvaluationLoop()
+        self.validate_loop = EvaluationLoop("val")
+        self.test_loop = EvaluationLoop("test")
         self.predict_loop = PredictionLoop()
+        for loop in (self.fit_loop, self.validate_loop, self.test_loop, self.predict_loop):
+            loop.trainer = self
         self.max_time = parse_duration(max_time, "Trainer(max_time)")
         self.overfit_batches = self._limit("overfit_batches", overfit_batches, 0.0)
         if self.overfit_batches:
@@ -312,7 +315,6 @@ class Trainer:
         self.state = TrainerState()
         self.should_stop = False
         self.interrupted = False
-        self.lightning_module: Any = None
         self.datamodule: Any = None
         self.optimizers: list[Any] = []
         self._lightning_optimizers: list[Any] = []
@@ -323,6 +325,7 @@ class Trainer:
         self._logged_metrics: dict[str, Any] = {}
         self._pbar_metrics: dict[str, Any] = {}
         self._data: Any = None
+        self._data_connector = DataConnector(self)
         self._validation_ran = False
         self._told_min_not_met = False
         self._resumed_ckpt_path: str | None = None
@@ -426,7 +429,7 @@ class Trainer:
     # ------------------------------------------------------------------ properties
     @property
     def precision(self) -> str:
-        return self._precision.name
+        return self.strategy.precision_plugin.name
 
     @property
     def accelerator(self) -> str:
@@ -461,12 +464,26 @@ class Trainer:
         return self.strategy.is_global_zero
 
     @property
+    def lightning_module(self) -> Any:
+        """The ``LightningModule`` being run (the strategy's, unwrapped)."""
+        return self.strategy.lightning_module
+
+    @lightning_module.setter
+    def lightning_module(self, model: Any) -> None:
+        self.strategy.connect(model)
+
+    def init_module(self, empty_init: bool | None = None) -> Any:
+        """A context manager: parameters created inside are made on the Trainer's device and in
+        its precision's dtype (``"16-true"`` → float16), as Lightning's ``init_module``."""
+        return self.strategy.tensor_init_context(empty_init=empty_init)
+
+    @property
     def model(self) -> Any:
         return self.strategy.model if self.strategy.model is not None else self.lightning_module
 
     @property
     def scaler(self) -> Any:
-        return getattr(self._precision, "scaler", None)
+        return getattr(self.strategy.precision_plugin, "scaler", None)
 
     @property
     def logger(self) -> Any:
@@ -621,7 +638,7 @@ class Trainer:
         if self.max_steps != -1 and max_epochs == -1:
             return self.max_steps
         if self._data is not None and self._data.train_loader is None:
-            self._data.load_train()
+            self.fit_loop.setup_data()
         n = self.num_training_batches
         if n == math.inf or max_epochs == -1:
             return self.max_steps if self.max_steps != -1 else math.inf
@@ -863,9 +880,6 @@ class Trainer:
 
     def _sync_fn(self) -> Any:
         return getattr(self.strategy, "sync_metric", None)
-
-    def _backward(self, loss: torch.Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
-        loops.backward(self, loss, *args, **kwargs)
 
     def _rng_checkpoint_state(self) -> Any:
         return loops.rng_checkpoint_state(self)

@@ -59,6 +59,8 @@ def is_overridden(name: str, obj: Any, base: type) -> bool:
         attr = getattr(attr, "__wrapped__", attr)
         if isinstance(attr, functools.partial):
             attr = attr.func
+        if attr is None:  # a wrapper around a hook set to None
+            return False
         code = getattr(getattr(attr, "__func__", attr), "__code__", None)
         base_code = getattr(getattr(base, name, None), "__code__", None)
         return code is None or base_code is None or code is not base_code

@@ -18,12 +18,11 @@ The run state (every counter, in Lightning's progress shape) is owned by the loo
 
 from runtime.checkpoint import resolve_ckpt_path, rng_checkpoint_state
 from runtime.loops.dispatch import call_both, call_cb, call_lm, overridden
-from runtime.loops.optimization import after_closure, backward
+from runtime.loops.optimization import after_closure
 from runtime.loops.stage import run_stage
 
 __all__ = [
     "after_closure",
-    "backward",
     "call_both",
     "call_cb",
     "call_lm",

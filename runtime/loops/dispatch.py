@@ -106,7 +106,7 @@ def _prepare_step_fns(t: Any) -> None:
 def transfer(t: Any, batch: Any, dataloader_idx: int) -> Any:
     owner = t._transfer_owner
     results = t._results
-    batch = t._precision.convert_input(batch)
+    batch = t.strategy.precision_plugin.convert_input(batch)
     fn = owner["on_before_batch_transfer"]
     if results is not None:
         results.fx = "on_before_batch_transfer"

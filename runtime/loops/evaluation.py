@@ -18,6 +18,7 @@ from runtime.loops.dispatch import (
     overridden,
     transfer,
 )
+from runtime.loops.progress import BatchProgress
 from runtime.results import Results
 from runtime.utilities import convert_tensors_to_scalars
 
@@ -29,7 +30,6 @@ _EVAL = {
 
 def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
     stage = "val" if fn == "validate" else "test"
-    data = t._data
     if not overridden(t.lightning_module, "validation_step" if stage == "val" else "test_step"):
         raise MisconfigurationException(
             f"No `{'validation_step' if stage == 'val' else 'test_step'}()` method defined on "
@@ -37,9 +37,10 @@ def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
         )
     if (t.limit_val_batches if stage == "val" else t.limit_test_batches) == 0:
         return []  # as Lightning: no dataloader, no hooks
-    loaders = data.load_eval(stage)
+    loop = t.validate_loop if stage == "val" else t.test_loop
+    loaders = loop.setup_data()
     setattr(t, "validating" if stage == "val" else "testing", True)
-    logged, owners = run_eval(t, stage, loaders, data.eval_counts[stage], in_fit=False)
+    logged, owners = loop.run(loaders, t._data.eval_counts[stage], in_fit=False)
     out = _results_per_loader(logged, owners, len(loaders))
     if verbose and t.is_global_zero:
         _print_results(out, "Validate" if stage == "val" else "Test")
@@ -49,104 +50,144 @@ def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
 def run_eval(
     t: Any, stage: str, loaders: list, counts: list, in_fit: bool
 ) -> tuple[dict[str, Any], dict[str, int | None]]:
-    """The validation/test block: mode switch, start hooks, batches, epoch-end hooks, metrics.
-
-    All of it (hooks included, as Lightning) runs without autograd: ``no_grad`` inside ``fit``,
-    ``inference_mode`` for ``validate``/``test`` unless ``Trainer(inference_mode=False)``."""
-    grad_ctx = torch.no_grad if in_fit or not t.inference_mode else torch.inference_mode
-    with grad_ctx():
-        return _run_eval(t, stage, loaders, counts)
+    """Validation inside ``fit`` (and its sanity check): fit's ``epoch_loop.val_loop`` runs."""
+    return t.fit_loop.epoch_loop.val_loop.run(loaders, counts, in_fit=in_fit)
 
 
-def _loop_state(t: Any, stage: str) -> Any:
-    """The loop object whose progress this run counts: fit's ``epoch_loop.val_loop`` (also for
-    the sanity check), ``validate_loop`` or ``test_loop``."""
-    if stage == "test":
-        return t.test_loop
-    return t.fit_loop.epoch_loop.val_loop if t.state.fn == "fit" else t.validate_loop
+class EvaluationLoop:
+    """A validation or test loop: ``trainer.fit_loop.epoch_loop.val_loop`` (validation inside
+    ``fit`` and its sanity check), ``trainer.validate_loop`` or ``trainer.test_loop``.
 
+    ``run`` is one evaluation epoch: mode switch, start hooks, one ``_evaluation_step`` per
+    batch, epoch-end hooks and metrics. ``batch_progress`` counts the batches of the current run
+    and in total (it is saved in checkpoints)."""
 
-def _run_eval(
-    t: Any, stage: str, loaders: list, counts: list
-) -> tuple[dict[str, Any], dict[str, int | None]]:
-    prefix, eval_hook, train_hook = _EVAL[stage]
-    model = t.lightning_module
-    sanity = t.sanity_checking
-    results = Results(stage, sync=t._sync_fn()) if not t.barebones else None
-    results_multi = len(loaders) > 1
-    if results is not None:
-        results.multi_dataloader = results_multi
-    t._results = results
-    t._data.current_eval_counts = counts
-    loop = _loop_state(t, stage)
-    progress = loop.batch_progress
-    progress.reset_on_run()
-    modes = {m: m.training for m in model.modules()}
-    call_lm(t, eval_hook)
-    call_both(t, f"on_{prefix}_start")
-    call_both(t, f"on_{prefix}_epoch_start")
-    step_fn = getattr(model, f"{prefix}_step")
-    takes_idx = _accepts(step_fn, "batch_idx", 2)
-    if results_multi and not _accepts(step_fn, "dataloader_idx", 3):
-        raise RuntimeError(
-            f"You provided multiple `{stage}_dataloader`, but no `dataloader_idx` argument in "
-            f"`{type(model).__name__}.{prefix}_step()`. Try adding `dataloader_idx=0` to its "
-            "signature."
-        )
-    for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
-        if count == 0:
-            continue
-        extra = (dl_idx,) if results_multi else ()
-        for batch_idx, batch in enumerate(loader):
-            progress.increment_ready()
-            progress.is_last_batch = batch_idx + 1 >= count
-            batch = transfer(t, batch, dl_idx)
-            if results is not None:
-                results.batch, results.batch_size, results.dataloader_idx = batch, None, dl_idx
-            progress.increment_started()
-            call_both(t, f"on_{prefix}_batch_start", batch, batch_idx, *extra)
-            if results is not None:
-                results.fx = f"{prefix}_step"
-            with t._precision.step_context():
-                args = (batch, batch_idx) if takes_idx else (batch,)
-                out = t.strategy.run_step(model, f"{prefix}_step", *args, *extra)
-            progress.increment_processed()
-            call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
-            progress.increment_completed()
-            if results is not None and not sanity:
-                _, step_logged, _ = results.step_metrics(dl_idx if results_multi else None)
-                # as Lightning: each dataloader has its own step axis in the logger
-                counter = (stage, dl_idx)
-                if step_logged:
-                    t._logged_metrics.update(step_logged)
-                    step = t._eval_steps.get(counter, 0)
-                    _send_to_loggers(t, step_logged, step=step, epoch=False)
-                t._eval_steps[counter] = t._eval_steps.get(counter, 0) + 1
-            if batch_idx + 1 >= count:
-                break
-    if results is not None:
-        results.dataloader_idx = None  # the epoch hooks log for every dataloader (as Lightning)
-        results.end_epoch()
-    call_both(t, f"on_{prefix}_epoch_end")
-    logged: dict[str, Any] = {}
-    if results is not None and not sanity:
-        cb, logged, pb = results.epoch_metrics()
-        t._callback_metrics.update(cb)
-        t._logged_metrics.update(logged)
-        t._pbar_metrics.update(pb)
-    call_both(t, f"on_{prefix}_end")
-    if overridden(model, train_hook):
-        call_lm(t, train_hook)
-    else:
-        for m, mode in modes.items():
-            m.training = mode
-    if logged:
-        _send_to_loggers(t, logged, step=t._batches_that_stepped)
-    owners = results.loaders() if results is not None else {}
-    if results is not None:
-        results.reset()  # logged torchmetrics start the next epoch empty (Lightning: reset_results)
-    t._last_val_time = time.monotonic()
-    return logged, owners
+    def __init__(self, stage: str = "val") -> None:
+        self.stage = stage  # "val" or "test": which hooks and loaders
+        self.trainer: Any = None  # set by the Trainer that owns this loop
+        self.batch_progress = BatchProgress()
+        self._results: Any = None
+        self._step_fn: Any = None
+        self._takes_idx = True
+        self._multi = False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state_dict": {}, "batch_progress": self.batch_progress.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batch_progress.load_state_dict(state.get("batch_progress") or {})
+
+    def setup_data(self) -> list[Any]:
+        """Ask for this loop's loaders (the dataloader hook or what was passed), apply
+        ``limit_*_batches`` and set ``trainer.num_{val,test}_batches``."""
+        return self.trainer._data.load_eval(self.stage)
+
+    def run(
+        self, loaders: list, counts: list, in_fit: bool
+    ) -> tuple[dict[str, Any], dict[str, int | None]]:
+        """All of it (hooks included, as Lightning) runs without autograd: ``no_grad`` inside
+        ``fit``, ``inference_mode`` for ``validate``/``test`` unless ``inference_mode=False``."""
+        t = self.trainer
+        grad_ctx = torch.no_grad if in_fit or not t.inference_mode else torch.inference_mode
+        with grad_ctx():
+            return self._run(loaders, counts)
+
+    def _run(self, loaders: list, counts: list) -> tuple[dict[str, Any], dict[str, int | None]]:
+        t = self.trainer
+        prefix, eval_hook, train_hook = _EVAL[self.stage]
+        model = t.lightning_module
+        results = Results(self.stage, sync=t._sync_fn()) if not t.barebones else None
+        self._multi = len(loaders) > 1
+        if results is not None:
+            results.multi_dataloader = self._multi
+        t._results = self._results = results
+        t._data.current_eval_counts = counts
+        progress = self.batch_progress
+        progress.reset_on_run()
+        modes = {m: m.training for m in model.modules()}
+        call_lm(t, eval_hook)
+        call_both(t, f"on_{prefix}_start")
+        call_both(t, f"on_{prefix}_epoch_start")
+        self._step_fn = getattr(model, f"{prefix}_step")
+        self._takes_idx = _accepts(self._step_fn, "batch_idx", 2)
+        if self._multi and not _accepts(self._step_fn, "dataloader_idx", 3):
+            raise RuntimeError(
+                f"You provided multiple `{self.stage}_dataloader`, but no `dataloader_idx` "
+                f"argument in `{type(model).__name__}.{prefix}_step()`. Try adding "
+                "`dataloader_idx=0` to its signature."
+            )
+        for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
+            if count == 0:
+                continue
+            for batch_idx, batch in enumerate(loader):
+                progress.is_last_batch = batch_idx + 1 >= count
+                self._evaluation_step(batch, batch_idx, dl_idx, None)
+                if batch_idx + 1 >= count:
+                    break
+        return self._end(results, modes, train_hook)
+
+    def _evaluation_step(
+        self, batch: Any, batch_idx: int, dataloader_idx: int, dataloader_iter: Any = None
+    ) -> None:
+        """One batch: transfer, ``on_*_batch_start``, the step, ``on_*_batch_end``, its logging."""
+        t = self.trainer
+        prefix = _EVAL[self.stage][0]
+        progress, results = self.batch_progress, self._results
+        extra = (dataloader_idx,) if self._multi else ()
+        progress.increment_ready()
+        batch = transfer(t, batch, dataloader_idx)
+        if results is not None:
+            results.batch, results.batch_size, results.dataloader_idx = batch, None, dataloader_idx
+        progress.increment_started()
+        call_both(t, f"on_{prefix}_batch_start", batch, batch_idx, *extra)
+        if results is not None:
+            results.fx = f"{prefix}_step"
+        with t.strategy.precision_plugin.step_context():
+            args = (batch, batch_idx) if self._takes_idx else (batch,)
+            out = t.strategy.run_step(t.lightning_module, f"{prefix}_step", *args, *extra)
+        progress.increment_processed()
+        call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
+        progress.increment_completed()
+        if results is not None and not t.sanity_checking:
+            _, step_logged, _ = results.step_metrics(dataloader_idx if self._multi else None)
+            # as Lightning: each dataloader has its own step axis in the logger
+            counter = (self.stage, dataloader_idx)
+            if step_logged:
+                t._logged_metrics.update(step_logged)
+                step = t._eval_steps.get(counter, 0)
+                _send_to_loggers(t, step_logged, step=step, epoch=False)
+            t._eval_steps[counter] = t._eval_steps.get(counter, 0) + 1
+
+    def _end(
+        self, results: Any, modes: dict, train_hook: str
+    ) -> tuple[dict[str, Any], dict[str, int | None]]:
+        t = self.trainer
+        prefix = _EVAL[self.stage][0]
+        model = t.lightning_module
+        if results is not None:
+            results.dataloader_idx = None  # the epoch hooks log for every dataloader (Lightning)
+            results.end_epoch()
+        call_both(t, f"on_{prefix}_epoch_end")
+        logged: dict[str, Any] = {}
+        if results is not None and not t.sanity_checking:
+            cb, logged, pb = results.epoch_metrics()
+            t._callback_metrics.update(cb)
+            t._logged_metrics.update(logged)
+            t._pbar_metrics.update(pb)
+        call_both(t, f"on_{prefix}_end")
+        if overridden(model, train_hook):
+            call_lm(t, train_hook)
+        else:
+            for m, mode in modes.items():
+                m.training = mode
+        if logged:
+            _send_to_loggers(t, logged, step=t._batches_that_stepped)
+        owners = results.loaders() if results is not None else {}
+        if results is not None:
+            results.reset()  # logged torchmetrics start the next epoch empty (reset_results)
+        self._results = None
+        t._last_val_time = time.monotonic()
+        return logged, owners
 
 
 def _results_per_loader(

@@ -26,8 +26,15 @@ from runtime.loops.dispatch import (
     call_cb,
     call_lm,
 )
-from runtime.loops.evaluation import run_eval
+from runtime.loops.evaluation import EvaluationLoop, run_eval
 from runtime.loops.optimization import step_plateau_epoch, step_schedulers, train_batch
+from runtime.loops.progress import (
+    _READY_COMPLETED,
+    BatchProgress,
+    Progress,
+    _AutomaticOptimization,
+    _ManualOptimization,
+)
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 from runtime.results import Results
 from runtime.seed import collect_rng_states, isolate_rng
@@ -73,7 +80,7 @@ def run_sanity_check(t: Any) -> None:
     try:
         with isolate_rng():
             call_cb(t, "on_sanity_check_start")
-            loaders = t._data.load_eval("val")
+            loaders = t.fit_loop.epoch_loop.val_loop.setup_data()
             counts = [min(c, n) for c in t._data.eval_counts["val"]]
             t.num_sanity_val_batches = counts
             run_eval(t, "val", loaders, counts, in_fit=True)
@@ -112,7 +119,7 @@ def fit_loop(t: Any) -> None:
     data = t._data
     t._train_results = Results("train", sync=t._sync_fn()) if not t.barebones else None
     t._results = t._train_results
-    loader = data.load_train()
+    loader = t.fit_loop.setup_data()
     n, every = t.num_training_batches, t.log_every_n_steps
     if t.loggers and every and n != math.inf and n < every and not t.fast_dev_run:
         rank_zero_warn(
@@ -124,7 +131,7 @@ def fit_loop(t: Any) -> None:
         # as Lightning: the validation loaders are known before training starts (progress bars
         # and callbacks read their length in on_train_start) even without a sanity check
         t.validating = True
-        data.load_eval("val")
+        t.fit_loop.epoch_loop.val_loop.setup_data()
         t.training = True
     t._last_val_time = time.monotonic()  # a time-based val_check_interval counts from here
     call_both(t, "on_train_start")
@@ -135,7 +142,7 @@ def fit_loop(t: Any) -> None:
     while not _done(t):
         reload = t.reload_dataloaders_every_n_epochs
         if not first and reload and t.current_epoch % reload == 0:
-            loader = data.load_train()
+            loader = t.fit_loop.setup_data()
             if data.has_val and "val" in data.eval_loaders:
                 data.eval_loaders.pop("val")
         _set_sampler_epoch(loader, t.current_epoch)
@@ -273,7 +280,7 @@ def _done_mid_epoch(t: Any) -> bool:
 def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:
     data = t._data
     if "val" not in data.eval_loaders:
-        data.load_eval("val")
+        t.fit_loop.epoch_loop.val_loop.setup_data()
     counts = data.eval_counts["val"]
     if not any(counts):
         return
@@ -305,3 +312,175 @@ def _train_epoch_end(t: Any) -> None:
         _send_to_loggers(t, logged, step=t._batches_that_stepped - 1)
         results.reset()
     epochs.increment_completed()
+
+
+class TrainingEpochLoop:
+    """State of the batches of one training epoch: batch, optimizer-step and scheduler counters,
+    and the validation loop that runs inside ``fit``."""
+
+    def __init__(self, min_steps: int | None, max_steps: int) -> None:
+        self.min_steps = min_steps
+        self.max_steps = max_steps
+        self.batch_progress = BatchProgress()
+        self.scheduler_progress = Progress(_READY_COMPLETED)
+        self.automatic_optimization = _AutomaticOptimization()
+        self.manual_optimization = _ManualOptimization()
+        self.val_loop = EvaluationLoop()
+        self._batches_that_stepped = 0
+        self.trainer: Any = None  # set by the Trainer that owns this loop
+
+    def _get_monitor_value(self, key: str) -> Any:
+        """The value a ReduceLROnPlateau scheduler monitors (a hook point, as in Lightning)."""
+        return self.trainer.callback_metrics.get(key)
+
+    @property
+    def step_progress(self) -> Progress:
+        """The optimizer-step counter of the module's optimization mode (manual optimization has
+        its own, as in Lightning)."""
+        if self.trainer is None or self.trainer._automatic:
+            return self.automatic_optimization.optim_progress.optimizer.step
+        return self.manual_optimization.optim_step_progress
+
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps taken in the whole run."""
+        return self.step_progress.total.completed
+
+    @property
+    def total_batch_idx(self) -> int:
+        """Index of the current batch over all epochs."""
+        return self.batch_progress.total.ready - 1
+
+    @property
+    def batch_idx(self) -> int:
+        """Index of the current batch in this epoch."""
+        return self.batch_progress.current.ready - 1
+
+    def new_epoch(self) -> None:
+        self.batch_progress.reset_on_run()
+        self.scheduler_progress.reset_on_run()
+        self.automatic_optimization.optim_progress.reset_on_run()
+        self.manual_optimization.optim_step_progress.reset_on_run()
+        # as Lightning: validation's total counts the batches of this epoch (it tells how often
+        # validation ran within the epoch)
+        self.val_loop.batch_progress.total.reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "state_dict": {"_batches_that_stepped": self._batches_that_stepped},
+            "batch_progress": self.batch_progress.state_dict(),
+            "scheduler_progress": self.scheduler_progress.state_dict(),
+            "automatic_optimization.state_dict": {},
+            "automatic_optimization.optim_progress": (
+                self.automatic_optimization.optim_progress.state_dict()
+            ),
+            "manual_optimization.state_dict": {},
+            "manual_optimization.optim_step_progress": (
+                self.manual_optimization.optim_step_progress.state_dict()
+            ),
+            "val_loop.state_dict": {},
+            "val_loop.batch_progress": self.val_loop.batch_progress.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._batches_that_stepped = int(
+            (state.get("state_dict") or {}).get("_batches_that_stepped", 0)
+        )
+        self.batch_progress.load_state_dict(state.get("batch_progress") or {})
+        self.scheduler_progress.load_state_dict(state.get("scheduler_progress") or {})
+        self.automatic_optimization.optim_progress.load_state_dict(
+            state.get("automatic_optimization.optim_progress") or {}
+        )
+        self.manual_optimization.optim_step_progress.load_state_dict(
+            state.get("manual_optimization.optim_step_progress") or {}
+        )
+        self.val_loop.batch_progress.load_state_dict(state.get("val_loop.batch_progress") or {})
+
+
+class FitLoop:
+    """``trainer.fit_loop``: epoch counters and limits; ``epoch_loop`` holds the rest.
+
+    ``max_epochs`` may be changed between two ``fit`` calls (``trainer.fit_loop.max_epochs = 4``
+    trains on to epoch 4)."""
+
+    def __init__(
+        self,
+        min_epochs: int | None,
+        max_epochs: int | None,
+        min_steps: int | None,
+        max_steps: int,
+    ) -> None:
+        self.min_epochs = min_epochs
+        self.max_epochs = max_epochs
+        self.epoch_progress = Progress()
+        self.epoch_loop = TrainingEpochLoop(min_steps, max_steps)
+        self._trainer: Any = None
+
+    @property
+    def trainer(self) -> Any:
+        return self._trainer
+
+    @trainer.setter
+    def trainer(self, trainer: Any) -> None:
+        self._trainer = self.epoch_loop.trainer = self.epoch_loop.val_loop.trainer = trainer
+
+    def setup_data(self) -> Any:
+        """Ask for the training loader (the hook or what was passed), apply
+        ``limit_train_batches``/``overfit_batches`` and set ``trainer.num_training_batches``."""
+        return self.trainer._data.load_train()
+
+    @property
+    def max_steps(self) -> int:
+        return self.epoch_loop.max_steps
+
+    @max_steps.setter
+    def max_steps(self, value: int) -> None:
+        self.epoch_loop.max_steps = value
+
+    @property
+    def min_steps(self) -> int | None:
+        return self.epoch_loop.min_steps
+
+    @property
+    def total_batch_idx(self) -> int:
+        return self.epoch_loop.total_batch_idx
+
+    @property
+    def batch_idx(self) -> int:
+        return self.epoch_loop.batch_idx
+
+    def resolved_max_epochs(self, max_time: float | None) -> int:
+        """``max_epochs`` as ``fit`` runs it: ``None`` means 1000, or no limit (-1) when
+        ``max_steps`` or ``max_time`` bound the run (Lightning's rule)."""
+        if self.max_epochs is not None:
+            return self.max_epochs
+        return -1 if self.max_steps != -1 or max_time is not None else 1000
+
+    @property
+    def max_steps_reached(self) -> bool:
+        return self.max_steps != -1 and self.epoch_loop.global_step >= self.max_steps
+
+    @property
+    def max_epochs_reached(self) -> bool:
+        max_epochs = self.max_epochs
+        return max_epochs not in (-1, None) and self.epoch_progress.current.completed >= max_epochs
+
+    @property
+    def done(self) -> bool:
+        """True once ``max_steps`` or ``max_epochs`` is reached (time and early stopping are
+        decided by the loop as it runs)."""
+        return self.max_steps_reached or self.max_epochs_reached
+
+    def state_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state_dict": {}}  # checkpoint.dump_checkpoint adds the RNG here
+        for key, value in self.epoch_loop.state_dict().items():
+            out[f"epoch_loop.{key}"] = value
+        out["epoch_progress"] = self.epoch_progress.state_dict()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        prefix = "epoch_loop."
+        self.epoch_loop.load_state_dict(
+            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        )
+        self.epoch_progress.load_state_dict(state.get("epoch_progress") or {})

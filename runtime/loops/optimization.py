@@ -138,7 +138,7 @@ class _Closure:
         results = t._results
         if results is not None:
             results.fx = "training_step"
-        with t._precision.step_context():
+        with t.strategy.precision_plugin.step_context():
             if t._ts_takes_idx:
                 out = t.strategy.training_step(model, self.batch, self.batch_idx)
             else:
@@ -160,7 +160,7 @@ class _Closure:
         k = t.accumulate_grad_batches
         if k > 1:
             loss = loss / k
-        backward(t, loss)
+        t.strategy.backward(loss, self.optimizer)
         detached = loss.detach()
         self.output = {"loss": detached, **extra} if extra else {"loss": detached}
         return detached
@@ -214,7 +214,7 @@ def _manual_step(t: Any, batch: Any, batch_idx: int) -> Any:
     results = t._results
     if results is not None:
         results.fx = "training_step"
-    with t._precision.step_context():
+    with t.strategy.precision_plugin.step_context():
         args = (batch, batch_idx) if t._ts_takes_idx else (batch,)
         out = t.strategy.training_step(model, *args)
     if out is not None and not isinstance(out, (torch.Tensor, dict)):
@@ -223,15 +223,6 @@ def _manual_step(t: Any, batch: Any, batch_idx: int) -> Any:
             f"no return (got {type(out).__name__})."
         )
     return out
-
-
-def backward(t: Any, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
-    call_cb(t, "on_before_backward", loss)
-    call_lm(t, "on_before_backward", loss)
-    scaled = t._precision.scale_loss(loss)
-    call_lm(t, "backward", scaled, *args, **kwargs)
-    call_cb(t, "on_after_backward")
-    call_lm(t, "on_after_backward")
 
 
 def after_closure(t: Any, optimizer: Any) -> None:

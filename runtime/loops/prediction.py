@@ -72,6 +72,12 @@ class PredictionLoop:
         self.current_batch_indices: list[int] | None = None
         self.return_predictions = True
         self.batch_progress = Progress()
+        self.trainer: Any = None  # set by the Trainer that owns this loop
+
+    def setup_data(self) -> list[Any]:
+        """Ask for the prediction loaders, apply ``limit_predict_batches`` and set
+        ``trainer.num_predict_batches``."""
+        return self.trainer._data.load_eval("predict")
 
     @property
     def num_dataloaders(self) -> int:
@@ -109,7 +115,7 @@ class PredictionLoop:
         model = t.lightning_module
         t._results = None
         on_batch, on_epoch = self._writers(t)
-        loaders = data.load_eval("predict")
+        loaders = self.setup_data()
         if on_batch or on_epoch:
             loaders = [_recording(dl) for dl in loaders]
         counts = data.eval_counts["predict"]
@@ -147,7 +153,7 @@ class PredictionLoop:
                         self.epoch_batch_indices[dl_idx].append(indices)
                 progress.increment_started()
                 call_both(t, "on_predict_batch_start", batch, batch_idx, *extra)
-                with t._precision.step_context():
+                with t.strategy.precision_plugin.step_context():
                     args = (batch, batch_idx) if takes_idx else (batch,)
                     out = t.strategy.run_step(model, "predict_step", *args, *extra)
                 progress.increment_processed()

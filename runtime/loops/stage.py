@@ -16,9 +16,7 @@ from runtime.checkpoint import (
     resolve_ckpt_path,
     restore_module_state,
 )
-from runtime.data import DataSource
 from runtime.loops.dispatch import (
-    _dm_overrides,
     _prepare_step_fns,
     build_callback_table,
     call_cb,
@@ -52,10 +50,11 @@ def run_stage(
     t.strategy.setup_environment()
     t.lightning_module = model
     model._trainer = t
-    t.datamodule = datamodule
-    if datamodule is not None:
-        datamodule.trainer = t
-    t._data = DataSource(t, model, datamodule, given)
+    t._data_connector.attach_data(
+        model,
+        **{f"{k}_dataloaders": v for k, v in given.items()},
+        datamodule=datamodule,
+    )
     t._callback_metrics, t._logged_metrics, t._pbar_metrics = {}, {}, {}
     t._eval_steps = {}  # (stage, dataloader index) -> step of the next eval step logged
     t._results = None if t.barebones else Results("setup")
@@ -121,7 +120,7 @@ def _run(
         # as Lightning: a callback logs with `self.log(...)` / `self.log_dict(...)` through the
         # module (the rules of the hook that is running apply)
         cb.log, cb.log_dict = model.log, model.log_dict
-    _prepare_data(t)
+    t._data_connector.prepare_data()
     model._device = strategy.root_device
     stage = t.state.fn  # as Lightning: the TrainerFn enum (a str: `stage == "fit"` holds)
     if dm is not None:
@@ -145,7 +144,7 @@ def _run(
             t.ckpt_path = path
             t._resumed_ckpt_path = os.path.realpath(path) if fn == "fit" else None
             restore_module_state(t, ckpt)
-    model = t._precision.convert_module(model)
+    model = t.strategy.precision_plugin.convert_module(model)
     strategy.setup_module(model, fn)
     if fn == "fit":
         configure_optimizers(t)
@@ -167,21 +166,6 @@ def _run(
     for lg in t.loggers:
         lg.finalize("success")
     return result
-
-
-def _prepare_data(t: Any) -> None:
-    """Once per node (local rank 0), or once in all (global rank 0) with ``prepare_data_per_node=False``."""
-    model, dm = t.lightning_module, t.datamodule
-    for obj, is_dm in ((dm, True), (model, False)):
-        if obj is None or not (
-            _dm_overrides(obj, "prepare_data") if is_dm else overridden(obj, "prepare_data")
-        ):
-            continue
-        per_node = getattr(obj, "prepare_data_per_node", True)
-        if (t.local_rank if per_node else t.global_rank) == 0:
-            obj.prepare_data() if is_dm else call_lm(t, "prepare_data")
-    if t.world_size > 1:
-        t.strategy.barrier("prepare_data")
 
 
 def _log_hyperparams(t: Any) -> None:

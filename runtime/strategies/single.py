@@ -9,13 +9,54 @@ import torch
 
 
 class Strategy:
-    """What the trainer asks of a strategy. The single-device answers are the defaults."""
+    """What the trainer asks of a strategy. The single-device answers are the defaults.
+
+    A strategy owns what runs where: the ``LightningModule`` it was connected to
+    (``trainer.lightning_module``), the model it wraps (``model``: DDP/FSDP wrappers), and the
+    precision plugin (``precision_plugin``: autocast, loss scaling, optimizer step), as
+    Lightning's and Fabric's strategies do; ``backward`` is the one place a loss is
+    back-propagated (automatic and manual optimization alike)."""
 
     launcher: Any = None
 
     def __init__(self, device: torch.device | str | None = None) -> None:
         self._root_device = torch.device(device) if device is not None else torch.device("cpu")
         self.model: Any = None
+        self._lightning_module: Any = None
+        self.precision_plugin: Any = None  # set by the Trainer (``precision=`` flag)
+
+    @property
+    def lightning_module(self) -> Any:
+        """The ``LightningModule`` this strategy runs (unwrapped)."""
+        return self._lightning_module
+
+    def connect(self, model: Any) -> None:
+        """Attach the ``LightningModule`` to run (``trainer.lightning_module`` reads it)."""
+        self._lightning_module = model
+        self.model = model
+
+    def backward(
+        self, closure_loss: torch.Tensor, optimizer: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """``on_before_backward`` hooks, the precision plugin's loss scaling, the module's
+        ``backward`` hook, ``on_after_backward`` hooks; ``optimizer`` is None in manual mode."""
+        from runtime.loops.dispatch import call_cb, call_lm
+
+        trainer = self._lightning_module.trainer
+        call_cb(trainer, "on_before_backward", closure_loss)
+        call_lm(trainer, "on_before_backward", closure_loss)
+        scaled = self.precision_plugin.scale_loss(closure_loss)
+        call_lm(trainer, "backward", scaled, *args, **kwargs)
+        call_cb(trainer, "on_after_backward")
+        call_lm(trainer, "on_after_backward")
+        return closure_loss
+
+    @contextlib.contextmanager
+    def tensor_init_context(self, empty_init: bool | None = None) -> Any:
+        """Tensors created inside land on this strategy's device, in the precision's dtype
+        (``Trainer.init_module``)."""
+        with self._root_device, self.precision_plugin.module_init_context():
+            yield
 
     @property
     def root_device(self) -> torch.device:

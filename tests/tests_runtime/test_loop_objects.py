@@ -1,0 +1,221 @@
+"""The run state's owners as user code and callbacks reach them: the strategy (connected module,
+precision plugin, ``backward``), the data connector, and the loop objects (``setup_data``,
+``_evaluation_step``). Each test runs on the runtime and, when installed, on Lightning, with the
+expected values written out.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import partial, update_wrapper
+from unittest import mock
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, Sampler, SequentialSampler, TensorDataset
+
+QUIET = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+
+
+def _engines():
+    engines = ["runtime"]
+    try:
+        importlib.import_module("lightning")
+        engines.append("lightning")
+    except ImportError:
+        pass
+    return engines
+
+
+def _data(n=16, batch_size=4, **kwargs):
+    g = torch.Generator().manual_seed(0)
+    ds = TensorDataset(torch.randn(n, 3, generator=g), torch.randn(n, 1, generator=g))
+    return DataLoader(ds, batch_size=batch_size, **kwargs)
+
+
+def _module(Lm, automatic=True):
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(3, 1)
+            self.automatic_optimization = automatic
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            if self.automatic_optimization:
+                return loss
+            opt = self.optimizers()
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    return M()
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_loaders_attached_by_hand_follow_the_limits(engine):
+    """``strategy.connect`` + ``_data_connector.attach_dataloaders`` + a loop's ``setup_data``
+    size the loaders as a run would (no fit needed)."""
+    Lm = importlib.import_module(engine)
+    model = _module(Lm)
+    trainer = Lm.Trainer(limit_train_batches=3, limit_val_batches=0.5, **QUIET)
+    model.trainer = trainer
+    trainer.strategy.connect(model)
+    assert trainer.lightning_module is model
+    trainer._data_connector.attach_dataloaders(
+        model, train_dataloaders=_data(), val_dataloaders=[_data(), _data(n=8)]
+    )
+    trainer.fit_loop.setup_data()
+    assert trainer.num_training_batches == 3
+    trainer.fit_loop.epoch_loop.val_loop.setup_data()
+    assert trainer.num_val_batches == [2, 1]
+    assert len(trainer.val_dataloaders) == 2
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_overfit_batches_reads_train_and_val_in_order(engine):
+    """``overfit_batches`` replaces a shuffling or custom sampler by a SequentialSampler in the
+    train and val loaders, with Lightning's warning."""
+    Lm = importlib.import_module(engine)
+
+    class Custom(Sampler):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            return iter(reversed(range(self.n)))
+
+        def __len__(self):
+            return self.n
+
+    model = _module(Lm)
+    ds = _data().dataset
+    trainer = Lm.Trainer(overfit_batches=2, max_epochs=1, num_sanity_val_steps=0, **QUIET)
+    with pytest.warns(UserWarning, match="requested to overfit but enabled train dataloader"):
+        trainer.fit(
+            model,
+            DataLoader(ds, sampler=Custom(len(ds)), batch_size=4),
+            DataLoader(ds, shuffle=True, batch_size=4),
+        )
+    assert isinstance(trainer.train_dataloader.sampler, SequentialSampler)
+    assert isinstance(trainer.val_dataloaders.sampler, SequentialSampler)
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_every_validation_batch_goes_through_the_loop_objects_step(engine):
+    Lm = importlib.import_module(engine)
+    model = _module(Lm)
+    trainer = Lm.Trainer(max_epochs=2, num_sanity_val_steps=1, limit_val_batches=3, **QUIET)
+    val_loop = trainer.fit_loop.epoch_loop.val_loop
+    with mock.patch.object(val_loop, "_evaluation_step", wraps=val_loop._evaluation_step) as step:
+        trainer.fit(model, _data(), [_data(), _data()])
+    # sanity check: 1 batch per loader; then 3 per loader in each of 2 epochs
+    assert step.call_count == 2 + 2 * 2 * 3
+    with mock.patch.object(
+        trainer.test_loop, "_evaluation_step", wraps=trainer.test_loop._evaluation_step
+    ) as step:
+        model.test_step = model.validation_step
+        trainer.test(model, _data())
+    assert step.call_count == 4
+
+
+@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("automatic", [True, False])
+def test_backward_goes_through_the_strategy(engine, automatic):
+    Lm = importlib.import_module(engine)
+    model = _module(Lm, automatic=automatic)
+    trainer = Lm.Trainer(max_epochs=1, limit_val_batches=0, **QUIET)
+    strategy_cls = type(trainer.strategy)
+    with mock.patch.object(strategy_cls, "backward", wraps=trainer.strategy.backward) as bwd:
+        trainer.fit(model, _data())
+    assert bwd.call_count == 4
+    assert trainer.strategy.precision_plugin is not None
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_init_module_creates_parameters_in_the_precision_dtype(engine):
+    Lm = importlib.import_module(engine)
+    trainer = Lm.Trainer(accelerator="cpu", precision="64-true", **QUIET)
+    with trainer.init_module():
+        layer = torch.nn.Linear(2, 2)
+    assert layer.weight.dtype == torch.float64
+    assert torch.get_default_dtype() == torch.float32
+    trainer = Lm.Trainer(accelerator="cpu", precision="bf16-mixed", **QUIET)
+    with trainer.init_module():
+        layer = torch.nn.Linear(2, 2)
+    assert layer.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize(
+    ("per_node", "node_rank", "local_rank", "called"),
+    [
+        (True, 0, 0, True),
+        (True, 1, 0, True),
+        (True, 0, 1, False),
+        (False, 0, 0, True),
+        (False, 1, 0, False),
+        (False, 0, 1, False),
+    ],
+)
+def test_prepare_data_runs_once_per_node_or_once_in_all(
+    engine, per_node, node_rank, local_rank, called
+):
+    Lm = importlib.import_module(engine)
+    trainer_cls = type(Lm.Trainer(**QUIET))
+
+    class DM(Lm.LightningDataModule):
+        def prepare_data(self):
+            pass
+
+    dm = DM()
+    dm.prepare_data_per_node = per_node
+    dm.prepare_data = mock.Mock(wraps=dm.prepare_data)
+    with (
+        mock.patch.object(trainer_cls, "node_rank", new_callable=mock.PropertyMock) as nr,
+        mock.patch.object(trainer_cls, "local_rank", new_callable=mock.PropertyMock) as lr,
+    ):
+        nr.return_value, lr.return_value = node_rank, local_rank
+        trainer = Lm.Trainer(**QUIET)
+        trainer.datamodule = dm
+        trainer._data_connector.prepare_data()
+    assert dm.prepare_data.called is called
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_a_hook_wrapped_around_none_is_not_overridden(engine, tmp_path):
+    """A wrapper (``functools.update_wrapper``) around a hook set to None does not define it:
+    loading a checkpoint skips ``configure_model``; ``on_load_checkpoint`` sees the
+    hyper-parameters the module was rebuilt with."""
+    Lm = importlib.import_module(engine)
+    seen = {}
+
+    def call(fn, *args):
+        return fn(*args)
+
+    class M(Lm.LightningModule):
+        def __init__(self, width=2):
+            super().__init__()
+            self.save_hyperparameters()
+            self.layer = torch.nn.Linear(3, width)
+            hook = self.configure_model
+            self.configure_model = update_wrapper(partial(call, hook), hook)
+
+        def on_load_checkpoint(self, checkpoint):
+            seen.update(checkpoint)
+
+    M.configure_model = None
+    trainer = Lm.Trainer(**QUIET)
+    trainer.strategy.connect(M())
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    loaded = M.load_from_checkpoint(tmp_path / "m.ckpt", width=2)
+    assert loaded.layer.out_features == 2
+    assert seen["hyper_parameters"] == {"width": 2}
