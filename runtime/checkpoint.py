@@ -351,6 +351,11 @@ def _restore_progress(t: Any, ckpt: dict[str, Any], fit: dict[str, Any]) -> None
         t._resume_skip = 0
         bp.is_last_batch = False
     t.global_step = int(ckpt.get("global_step", t.global_step))
+    # the counters above are where this run goes on: the restart is consumed
+    for owner in (loop, loop.epoch_loop, loop.epoch_loop.automatic_optimization):
+        owner.restarting = False
+    loop.epoch_loop.manual_optimization.restarting = False
+    loop._loaded_state = {}
     if t.max_epochs not in (-1, None) and new_epoch > t.max_epochs:
         raise MisconfigurationException(
             f"You restored a checkpoint with current_epoch={new_epoch}, but you have set "

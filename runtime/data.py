@@ -142,6 +142,10 @@ class DataSource:
 
     def load_train(self) -> Any:
         trainer = self.trainer
+        if trainer.limit_train_batches == 0:  # as Lightning: the hook is not even called
+            self.train_loader = None
+            trainer.num_training_batches = 0
+            return None
         loader = self._prepared("train")
         if isinstance(loader, (list, tuple, Mapping)):
             loader = CycleLoaders(loader)
@@ -154,12 +158,13 @@ class DataSource:
 
     def load_eval(self, stage: str) -> list[Any]:
         trainer = self.trainer
-        loaders = _flatten_eval(self._prepared(stage))
         limit = {
             "val": trainer.limit_val_batches,
             "test": trainer.limit_test_batches,
             "predict": trainer.limit_predict_batches,
         }[stage]
+        # as Lightning: a stage limited to 0 batches never calls its dataloader hook
+        loaders = _flatten_eval(self._prepared(stage)) if limit != 0 else []
         counts = [limited(_length(dl), limit, f"limit_{stage}_batches") for dl in loaders]
         self.eval_loaders[stage] = loaders
         self.eval_counts[stage] = counts
@@ -172,14 +177,11 @@ class DataSource:
         return loaders
 
     def val_loaders_public(self) -> Any:
-        loaders = self.eval_loaders.get("val")
-        if loaders is None:
-            return None
-        return loaders[0] if len(loaders) == 1 else loaders
+        return self.eval_public("val")
 
     def eval_public(self, stage: str) -> Any:
         loaders = self.eval_loaders.get(stage)
-        if loaders is None:
+        if not loaders:
             return None
         return loaders[0] if len(loaders) == 1 else loaders
 

@@ -789,8 +789,9 @@ class Trainer:
         if model is None:
             model = self.lightning_module
             if model is None:
-                raise MisconfigurationException(
-                    f"`trainer.{fn}()` needs a `model` (no model was fitted with this Trainer): call "
+                raise TypeError(
+                    f"`Trainer.{fn}()` requires a `LightningModule` when it hasn't been passed in "
+                    f"a previous run (no model was fitted with this Trainer): call "
                     f"`trainer.{fn}(model, ...)`."
                 )
             cb = self.checkpoint_callback

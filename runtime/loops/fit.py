@@ -327,7 +327,36 @@ class TrainingEpochLoop:
         self.manual_optimization = _ManualOptimization()
         self.val_loop = EvaluationLoop()
         self._batches_that_stepped = 0
+        self.restarting = False  # loaded from a checkpoint, not yet reset
         self.trainer: Any = None  # set by the Trainer that owns this loop
+
+    @property
+    def _restarted_on_train_batch_end(self) -> bool:
+        """Saved in ``on_train_batch_end``: the batch's work is done, its hooks were not."""
+        total = self.batch_progress.total
+        return total.ready == total.processed == total.completed + 1
+
+    def reset(self) -> None:
+        """Prepare the counters for a run of the loop. Restarting from a checkpoint (Lightning's
+        rule): a batch saved in ``on_train_batch_end`` counts as completed; a finished epoch's
+        ``current`` counters start over; otherwise what was fetched but not completed is fetched
+        again. A fresh run starts every ``current`` counter over."""
+        if not self.restarting:
+            self.new_epoch()
+            return
+        on_batch_end = self._restarted_on_train_batch_end
+        if on_batch_end:
+            self.batch_progress.increment_completed()
+        if on_batch_end and self.batch_progress.is_last_batch:
+            self.batch_progress.reset_on_run()
+            self.scheduler_progress.reset_on_run()
+            self.automatic_optimization.optim_progress.reset_on_run()
+            self.manual_optimization.optim_step_progress.reset_on_run()
+            return
+        self.batch_progress.reset_on_restart()
+        self.scheduler_progress.reset_on_restart()
+        self.automatic_optimization.optim_progress.reset_on_restart()
+        self.manual_optimization.optim_step_progress.reset_on_restart()
 
     def _get_monitor_value(self, key: str) -> Any:
         """The value a ReduceLROnPlateau scheduler monitors (a hook point, as in Lightning)."""
@@ -414,7 +443,19 @@ class FitLoop:
         self.max_epochs = max_epochs
         self.epoch_progress = Progress()
         self.epoch_loop = TrainingEpochLoop(min_steps, max_steps)
+        self.restarting = False  # loaded from a checkpoint, not yet reset
         self._trainer: Any = None
+        self._loaded_state: dict[str, Any] = {}  # kept as loaded (the RNG of the saved run)
+
+    def reset(self) -> None:
+        """Prepare the epoch counters for a run. Restarting from a checkpoint saved in the last
+        batch's ``on_train_batch_end``, that epoch counts as completed (Lightning's rule)."""
+        if not self.restarting:
+            return
+        loop = self.epoch_loop
+        if loop._restarted_on_train_batch_end and loop.batch_progress.is_last_batch:
+            self.epoch_progress.increment_processed()
+            self.epoch_progress.increment_completed()
 
     @property
     def trainer(self) -> Any:
@@ -472,7 +513,8 @@ class FitLoop:
         return self.max_steps_reached or self.max_epochs_reached
 
     def state_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"state_dict": {}}  # checkpoint.dump_checkpoint adds the RNG here
+        # checkpoint.dump_checkpoint sets the RNG of the run being saved here
+        out: dict[str, Any] = {"state_dict": dict(self._loaded_state)}
         for key, value in self.epoch_loop.state_dict().items():
             out[f"epoch_loop.{key}"] = value
         out["epoch_progress"] = self.epoch_progress.state_dict()
@@ -484,3 +526,7 @@ class FitLoop:
             {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         )
         self.epoch_progress.load_state_dict(state.get("epoch_progress") or {})
+        self._loaded_state = dict(state.get("state_dict") or {})
+        loop = self.epoch_loop
+        for owner in (self, loop, loop.automatic_optimization, loop.manual_optimization):
+            owner.restarting = True

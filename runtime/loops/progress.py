@@ -33,6 +33,11 @@ class Tracker:
     def reset(self) -> None:
         self.ready = self.started = self.processed = self.completed = 0
 
+    def reset_on_restart(self) -> None:
+        """Restarting from a checkpoint: what was fetched or started but not completed is
+        fetched again (Lightning's rule)."""
+        self.ready = self.started = self.processed = self.completed
+
     def state_dict(self) -> dict[str, int]:
         return {s: getattr(self, s) for s in self.stages}
 
@@ -82,6 +87,9 @@ class Progress:
         """A new run of the enclosing loop (epoch, validation run): ``current`` starts over."""
         self.current.reset()
 
+    def reset_on_restart(self) -> None:
+        self.current.reset_on_restart()
+
     def state_dict(self) -> dict[str, Any]:
         return {"total": self.total.state_dict(), "current": self.current.state_dict()}
 
@@ -128,6 +136,10 @@ class OptimizerProgress:
         self.step.reset_on_run()
         self.zero_grad.reset_on_run()
 
+    def reset_on_restart(self) -> None:
+        self.step.reset_on_restart()
+        self.zero_grad.reset_on_restart()
+
     def state_dict(self) -> dict[str, Any]:
         return {"step": self.step.state_dict(), "zero_grad": self.zero_grad.state_dict()}
 
@@ -149,6 +161,9 @@ class OptimizationProgress:
     def reset_on_run(self) -> None:
         self.optimizer.reset_on_run()
 
+    def reset_on_restart(self) -> None:
+        self.optimizer.reset_on_restart()
+
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict()}
 
@@ -157,14 +172,16 @@ class OptimizationProgress:
 
 
 class _AutomaticOptimization:
-    __slots__ = ("optim_progress",)
+    __slots__ = ("optim_progress", "restarting")
 
     def __init__(self) -> None:
         self.optim_progress = OptimizationProgress()
+        self.restarting = False
 
 
 class _ManualOptimization:
-    __slots__ = ("optim_step_progress",)
+    __slots__ = ("optim_step_progress", "restarting")
 
     def __init__(self) -> None:
         self.optim_step_progress = Progress(_READY_COMPLETED)
+        self.restarting = False

@@ -219,3 +219,57 @@ def test_a_hook_wrapped_around_none_is_not_overridden(engine, tmp_path):
     loaded = M.load_from_checkpoint(tmp_path / "m.ckpt", width=2)
     assert loaded.layer.out_features == 2
     assert seen["hyper_parameters"] == {"width": 2}
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_a_loaded_fit_loop_restarts_where_the_checkpoint_was_saved(engine, tmp_path):
+    """Loop state from a checkpoint: ``restarting`` until reset; a batch that failed in
+    ``training_step`` is fetched again, a batch saved in ``on_train_batch_end`` counts as done,
+    and the loop's own ``state_dict`` gives back what it loaded."""
+    Lm = importlib.import_module(engine)
+    callbacks = importlib.import_module(
+        f"{engine}.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
+    )
+
+    class Boom(Exception):
+        pass
+
+    class M(type(_module(Lm))):
+        def training_step(self, batch, batch_idx):
+            if self.current_epoch == 1 and batch_idx == 2:
+                raise Boom
+            return super().training_step(batch, batch_idx)
+
+    trainer = Lm.Trainer(
+        max_epochs=3,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        callbacks=[
+            callbacks.OnExceptionCheckpoint(tmp_path),
+            callbacks.ModelCheckpoint(tmp_path, every_n_train_steps=2, save_top_k=-1),
+        ],
+        logger=False,
+        enable_progress_bar=False,
+    )
+    with pytest.raises(Boom):
+        trainer.fit(M(), _data())
+    saved = torch.load(tmp_path / "on_exception.ckpt", weights_only=False)["loops"]["fit_loop"]
+    loop = trainer.fit_loop
+    loop.restarting = loop.epoch_loop.restarting = False
+    loop.load_state_dict(saved)
+    assert loop.restarting and loop.epoch_loop.restarting
+    assert loop.epoch_loop.automatic_optimization.restarting
+    assert loop.state_dict() == saved
+    loop.reset()
+    loop.epoch_loop.reset()
+    batches = loop.epoch_loop.batch_progress
+    assert (batches.current.ready, batches.current.completed) == (2, 2)
+    assert (loop.epoch_progress.current.ready, loop.epoch_progress.current.completed) == (2, 1)
+
+    # saved by ModelCheckpoint in the last batch's on_train_batch_end (step 4 = end of epoch 0)
+    end_of_epoch = torch.load(tmp_path / "epoch=0-step=4.ckpt", weights_only=False)
+    loop.load_state_dict(end_of_epoch["loops"]["fit_loop"])
+    loop.reset()
+    loop.epoch_loop.reset()
+    assert loop.epoch_progress.total.completed == 1
+    assert (batches.total.completed, batches.current.ready) == (4, 0)
