@@ -155,6 +155,9 @@ class LoopPlan:
     where: tuple[int, int]
     fn_map: dict  # train() parameter -> the caller's expression
     loader_code: str  # what trainer.fit trains on
+    # the loop header's iterable may be a one-shot iterator (a generator, zip, enumerate, an
+    # unknown call): the script made it anew each epoch, so the Trainer must too
+    loader_each_epoch: bool
     progress_bar: bool  # the script showed a progress bar over its batches (tqdm)
     roles: Roles
     schedules: Schedules
@@ -242,7 +245,8 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
         outer=outer,
         where=where,
         fn_map=fn_map,
-        loader_code=_loader(site, fn_map, [site.scope_body, module.body], refuse),
+        loader_code=(loader_code := _loader(site, fn_map, [site.scope_body, module.body], refuse)),
+        loader_each_epoch=not _reiterable(cst.parse_expression(loader_code)),
         progress_bar=_progress_bar(site),
         roles=roles,
         schedules=schedules,
@@ -285,6 +289,23 @@ def _loader(site: Site, fn_map, scope_bodies, refuse) -> str:
         if value is not None:
             break
     return loader_code
+
+
+# calls whose result can be iterated again and again (a container, a DataLoader)
+_REITERABLE_CALLS = {"range", "list", "tuple", "sorted", "dict", "set", "frozenset"}
+
+
+def _reiterable(expr) -> bool:
+    """Whether iterating what ``expr`` evaluates to once per epoch gives each epoch the batches
+    that evaluating it anew at each epoch gave the script: a variable or attribute (the same
+    object either way), a container, or a ``DataLoader`` built in place. A generator, ``zip``,
+    ``enumerate``, ``map``, ``iter`` or any other call may return a one-shot iterator."""
+    if isinstance(expr, (cst.Name, cst.Attribute, cst.Subscript)):
+        return True
+    if isinstance(expr, cst.Call):
+        name = qualified(expr) or code_of(expr.func)
+        return name in _REITERABLE_CALLS or name.split(".")[-1] == "DataLoader"
+    return isinstance(expr, (cst.List, cst.Tuple, cst.ListComp))
 
 
 def _progress_bar(site: Site) -> bool:

@@ -759,7 +759,22 @@ class Builder:
         inner = "".join(f"    {a},\n" for a in self.trainer_args())
         new.append(stmt(f"{trainer_var} = L.Trainer(\n{inner})\n"))
         val_loader = f", {plan.val.loader_code}" if plan.val is not None else ""
-        new.append(stmt(f"{trainer_var}.fit({inst}, {plan.loader_code}{val_loader})\n"))
+        loader = plan.loader_code
+        if plan.loader_each_epoch and (plan.epoch.iter or plan.epoch.while_test is not None):
+            each = _fresh("EachEpoch", _used([*plan.module.body]) | {self.cls_name})
+            new.insert(new.index(cls), _each_epoch_class(each, cls.leading_lines))
+            new[new.index(cls)] = cls.with_changes(leading_lines=blank)
+            loader = f"{each}(lambda: {loader})"
+            self.findings.append(
+                Finding(
+                    R.EACH_EPOCH_ITERABLE,
+                    FIXED,
+                    f"`{plan.loader_code}` is made anew each epoch, as the loop header did "
+                    f"(`{each}(lambda: ...)`): one iterator would run out after the first epoch",
+                    *plan.where,
+                )
+            )
+        new.append(stmt(f"{trainer_var}.fit({inst}, {loader}{val_loader})\n"))
         for n in sorted((state.shared | state.fn_shared) & state.read_later):
             new.append(stmt(f"{n} = {inst}.{state.attr_of[n]}\n"))
         # the values the loop variables had in the last epoch that ran
@@ -1241,3 +1256,19 @@ class _Splice(cst.CSTTransformer):
         if any(original is d for d in self.drops):
             return cst.RemoveFromParent()
         return updated
+
+
+def _each_epoch_class(name: str, leading_lines) -> cst.ClassDef:
+    """A re-iterable stand-in for a loop header that made its batches anew each epoch."""
+    code = (
+        f"class {name}:\n"
+        '    """The batches of one epoch, made anew every epoch as the script\'s loop header\n'
+        '    did (a generator, zip or enumerate runs out after one pass)."""\n'
+        "\n"
+        "    def __init__(self, make):\n"
+        "        self.make = make\n"
+        "\n"
+        "    def __iter__(self):\n"
+        "        return iter(self.make())\n"
+    )
+    return cst.parse_statement(code).with_changes(leading_lines=leading_lines)

@@ -254,6 +254,17 @@ METRICS_LOGGED = _rule(
     prints inside loops or branches, training-epoch prints.
 """,
 )
+EACH_EPOCH_ITERABLE = _rule(
+    "SCF022",
+    "batch iterable made anew each epoch (EachEpoch)",
+    """
+    Covers: a batch loop header inside an epoch loop whose iterable may be a one-shot iterator
+    (a generator function's call, `zip(...)`, `enumerate(...)` inside a progress bar, `map`,
+    any call other than a container or a `DataLoader(...)`): the Trainer gets
+    `EachEpoch(lambda: <iterable>)`, which makes it again at every epoch as the header did.
+    Not covered: iterables that read variables the epoch loop changes (SCF331).
+""",
+)
 NOTHING_TO_DO = _rule(
     "SCF100",
     "no hand-written training loop found",

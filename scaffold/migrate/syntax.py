@@ -356,8 +356,15 @@ def loop_target_names(loop: cst.For) -> tuple[str | None, str]:
     if enumerated and isinstance(target, cst.Tuple) and len(target.elements) == 2:
         index = code_of(target.elements[0].value)
         target = target.elements[1].value
-    batch = code_of(target)
-    return index, batch[1:-1] if batch.startswith("(") and batch.endswith(")") else batch
+    return index, _target_code(target)
+
+
+def _target_code(target) -> str:
+    """A loop target as the left side of an assignment: a parenthesized tuple loses its own
+    parentheses (``(x, y)`` -> ``x, y``; ``(x,), (y,)`` stays as written)."""
+    if isinstance(target, cst.Tuple) and target.lpar:
+        target = target.with_changes(lpar=[], rpar=[])
+    return code_of(target)
 
 
 def batch_unpack(
@@ -378,9 +385,7 @@ def batch_unpack(
         elif index != index_param:
             lines.append(f"{index} = {index_param}")
         target = target.elements[1].value
-    batch = code_of(target)
-    if batch.startswith("(") and batch.endswith(")"):
-        batch = batch[1:-1]
+    batch = _target_code(target)
     if batch != batch_param:
         lines.append(f"{batch} = {batch_param}")
     return lines

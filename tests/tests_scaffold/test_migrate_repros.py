@@ -45,6 +45,9 @@ EXPECT = {
     "epoch_read_by_function.py": MIGRATED,
     "micro_batch_accumulation.py": (NOT_CONVERTED, "SCF332"),
     "class_backward_loop_steps.py": (NOT_CONVERTED, "SCF326"),
+    "generator_each_epoch.py": MIGRATED,
+    "zip_of_loaders.py": MIGRATED,
+    "enumerate_in_progress_bar.py": MIGRATED,
 }
 
 
@@ -586,3 +589,20 @@ def test_an_epoch_variable_read_by_a_function_stays_global():
     code = migrate_source((HERE / "epoch_read_by_function.py").read_text()).code
     hook = code[code.index("def on_train_epoch_end") : code.index("def configure_optimizers")]
     assert "global epoch" in hook and "epoch = 1 + self.current_epoch" in hook
+
+
+@pytest.mark.parametrize(
+    ("name", "made"),
+    [
+        ("generator_each_epoch.py", "batches(4)"),
+        ("zip_of_loaders.py", "zip(a, b)"),
+        ("enumerate_in_progress_bar.py", "enumerate(loader, 1)"),
+    ],
+)
+def test_a_one_shot_iterable_is_made_anew_each_epoch(name, made):
+    """What the loop header made each epoch reaches the Trainer as a maker, not as one
+    iterator that the first epoch would exhaust; a DataLoader variable is passed as it is."""
+    code = migrate_source((HERE / name).read_text()).code
+    assert f"trainer.fit(lit_model, EachEpoch(lambda: {made}))" in code
+    plain = migrate_source((HERE / "tqdm_and_genexp.py").read_text()).code
+    assert "EachEpoch" not in plain and "trainer.fit(lit_model, loader)" in plain
