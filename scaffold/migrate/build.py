@@ -36,7 +36,7 @@ from scaffold.migrate.imports import (
 )
 from scaffold.migrate.metrics import log_printed_metrics, logged_keys
 from scaffold.migrate.names import PROGRESS_BARS, import_table, qualified
-from scaffold.migrate.step import amp_precision
+from scaffold.migrate.step import amp_device, amp_precision
 from scaffold.migrate.syntax import (
     LIGHTNING_ATTRS,
     _assigned,
@@ -668,6 +668,27 @@ class Builder:
             accelerator = device
         return accelerator
 
+    def _amp_applies(self, amp: dict) -> str | None:
+        """When the script's autocast changed anything: a CUDA autocast acts on CUDA tensors
+        only (on the CPU it runs everything in float32), a CPU autocast on CPU tensors only.
+        As code from the accelerator the Trainer gets; None when the devices cannot differ."""
+        device = amp_device(amp)
+        if device is None:
+            return None
+        accelerator = self.accelerator()
+        literal = accelerator.strip("\"'")
+        if accelerator[:1] in "\"'" and literal.isidentifier():
+            if literal == "auto":
+                on_cuda = "torch.cuda.is_available()"
+                return on_cuda if device == "cuda" else f"not {on_cuda}"
+            runs_on = "cuda" if literal in ("gpu", "cuda") else literal
+            return "True" if runs_on == device else "False"
+        if " if " in accelerator:
+            accelerator = f"({accelerator})"
+        if device == "cuda":
+            return f'{accelerator} in ("cuda", "gpu")'
+        return f'{accelerator} == "cpu"'
+
     def trainer_args(self) -> list[str]:
         plan = self.plan
         step, epoch, hints = plan.roles.step, plan.epoch, plan.hints
@@ -683,7 +704,7 @@ class Builder:
             # the script's own DistributedSampler (if any) stays: same shards, same len(loader)
             args.append("use_distributed_sampler=False")
         if step.amp is not None:
-            precision = amp_precision(step.amp)
+            precision = amp_precision(step.amp, self._amp_applies(step.amp))
             if precision is None:
                 self.refuse(
                     R.PRECISION_UNKNOWN,

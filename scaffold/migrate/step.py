@@ -255,8 +255,21 @@ def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[F
     return out, amp, findings
 
 
-def amp_precision(amp: dict) -> str | None:
-    """The Trainer precision for what autocast/GradScaler did, as code (None = cannot tell)."""
+def amp_device(amp: dict) -> str | None:
+    """The device type the script's autocast acts on (``torch.cuda.amp.*`` -> ``"cuda"``), when
+    written as a literal; None when it follows a variable."""
+    if amp.get("cuda_api"):
+        return "cuda"
+    device = (amp.get("device") or "").strip("\"'")
+    return device if device in ("cuda", "cpu") else None
+
+
+def amp_precision(amp: dict, applies: str | None = None) -> str | None:
+    """The Trainer precision for what autocast/GradScaler did, as code (None = cannot tell).
+    ``applies``: the condition (code) under which the autocast's device is the one the model
+    runs on (a CUDA autocast changes nothing on the CPU); ``"False"`` gives ``"32-true"``."""
+    if applies == "False":
+        return '"32-true"'
     dtype = amp.get("dtype") or ""
     if "bfloat16" in dtype:
         mixed = '"bf16-mixed"'
@@ -267,9 +280,10 @@ def amp_precision(amp: dict) -> str | None:
     else:
         return None
     enabled = amp.get("enabled")
-    if enabled is None or enabled == "True":
+    conditions = [c for c in (enabled, applies) if c not in (None, "True")]
+    if not conditions:
         return mixed
-    return f'{mixed} if {enabled} else "32-true"'
+    return f'{mixed} if {" and ".join(conditions)} else "32-true"'
 
 
 def _accumulation_k(test, loop) -> str | None:

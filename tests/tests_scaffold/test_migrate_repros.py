@@ -234,11 +234,36 @@ for epoch in range(2):
 
 
 def test_an_aliased_cuda_autocast_maps_to_16_bit_mixed_precision():
-    result = migrate_source(AUTOCAST_ALIAS)
+    result = migrate_source(
+        AUTOCAST_ALIAS.replace("opt = torch.optim", "net.cuda()\nopt = torch.optim")
+    )
     assert result.status == MIGRATED, result.findings
     assert 'precision="16-mixed"' in result.code
     assert "with mixed()" not in result.code
     assert any(f.code == "SCF008" for f in result.findings)
+
+
+@pytest.mark.parametrize(
+    ("where", "precision"),
+    [
+        # a CUDA autocast changes nothing for a model on the CPU: float32, as the script ran
+        ("", 'precision="32-true"'),
+        (
+            "net.to(device)",
+            'precision="16-mixed" if use_amp and torch.device(device).type in ("cuda", "gpu") '
+            'else "32-true"',
+        ),
+    ],
+)
+def test_a_cuda_autocast_is_mixed_precision_only_where_the_model_is_on_cuda(where, precision):
+    source = AUTOCAST_ALIAS.replace(
+        "opt = torch.optim",
+        f'use_amp = True\ndevice = "cuda" if torch.cuda.is_available() else "cpu"\n{where}\n'
+        "opt = torch.optim",
+    ).replace("with mixed():", "with mixed(enabled=use_amp):")
+    result = migrate_source(source)
+    assert result.status == MIGRATED, result.findings
+    assert precision in result.code
 
 
 SLURM_DDP = """
