@@ -101,7 +101,7 @@ class Schedules:
     fn_post: tuple = ()  # the helper's statements after the batch loop
     epoch_post: tuple = ()  # the epoch loop's statements after the batch loop / helper call
     tail_comments: tuple = ()  # comments of removed step() calls at the very end
-    call_target: str | None = None  # ``x`` in ``x = train(...)``
+    call_target: str | None = None  # ``x`` (or ``a, b``) in ``x = train(...)``
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -543,15 +543,16 @@ def _train_fn_result(site: Site, fn_post: list, refuse) -> tuple[list, str | Non
     is dropped. (fn_post, x)."""
     if site.train_fn is None:
         return fn_post, None
-    call_target = None
+    call_target = target = None
     call_small = site.train_call.body[0]
     if isinstance(call_small, cst.Assign):
-        call_target = call_small.targets[0].target.value
+        target = call_small.targets[0].target
+        call_target = code_of(target.with_changes(lpar=[], rpar=[]))
     last = fn_post[-1] if fn_post else None
     if last is not None and m.matches(last, m.SimpleStatementLine(body=[m.Return()])):
         value = last.body[0].value
-        if call_target is not None and value is not None:
-            assign = cst.Assign(targets=[cst.AssignTarget(cst.Name(call_target))], value=value)
+        if target is not None and value is not None:
+            assign = cst.Assign(targets=[cst.AssignTarget(target)], value=value)
             fn_post = [*fn_post[:-1], last.with_changes(body=[assign])]
         else:
             fn_post = fn_post[:-1] + (
@@ -681,7 +682,13 @@ def _carried_state(
         ) - params
         fn_shared = (f_writes & f_reads) - fn_globals
         e_writes = (
-            written(site.epoch_pre) | written(epoch_post) | ({schedules.call_target} - {None})
+            written(site.epoch_pre)
+            | written(epoch_post)
+            | (
+                written([stmt(f"{schedules.call_target} = None\n")])
+                if schedules.call_target
+                else set()
+            )
         )
         e_reads = (
             incoming(site.epoch_pre)
@@ -857,8 +864,9 @@ def _unknown_model_reason(module, site: Site, opt_code: str, construction, branc
         name = owner.name.value
         return (
             f"`{opt_code}` is a parameter of `{name}()`, and `{name}()` is not called as "
-            f"`{name}(...)` or `x = {name}(...)` once per epoch in an epoch loop (e.g. "
-            "`a, b = train(...)` unpacks its result), so its caller's optimizer cannot be followed"
+            f"`{name}(...)`, `x = {name}(...)` or `a, b = {name}(...)` once per epoch in an "
+            f"epoch loop (e.g. `losses.append({name}(...))` uses its result in an expression), "
+            "so its caller's optimizer cannot be followed"
         )
     return f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
 

@@ -238,6 +238,16 @@ def _owning_function(module: cst.Module, body) -> cst.FunctionDef | None:
     return None
 
 
+def _plain_target(small) -> bool:
+    """``train(...)``, ``x = train(...)`` or ``loss, acc = train(...)`` (names only)."""
+    if not isinstance(small, cst.Assign):
+        return True
+    target = small.targets[0].target
+    if isinstance(target, cst.Tuple):
+        return all(isinstance(e.value, cst.Name) for e in target.elements)
+    return isinstance(target, cst.Name)
+
+
 def _find_call_site(module: cst.Module, name: str):
     """``(statement list, epoch for, call statement)`` of the single ``name(...)`` call made as a
     statement directly in an epoch ``for`` loop."""
@@ -252,12 +262,12 @@ def _find_call_site(module: cst.Module, name: str):
                             body=[
                                 m.Expr(value=m.Call(func=m.Name(name)))
                                 | m.Assign(
-                                    targets=[m.AssignTarget(target=m.Name())],
+                                    targets=[m.AssignTarget()],
                                     value=m.Call(func=m.Name(name)),
                                 )
                             ]
                         ),
-                    ):
+                    ) and _plain_target(inner.body[0]):
                         hits.append((body, stmt, inner))
     if len(hits) == 1 and calls_of(module, name) == 1:
         return hits[0]
