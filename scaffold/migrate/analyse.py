@@ -274,7 +274,28 @@ def _loader(site: Site, fn_map, scope_bodies, refuse) -> str:
     loader_code = code_of(loader)
     if site.train_fn is not None and isinstance(loader, cst.Name):
         loader_code = fn_map.get(loader.value, loader.value)
-    loader_code = _loader_at_fit(loader_code, [*site.epoch_pre, *site.fn_pre], refuse)
+    changing = set()
+    if site.epoch_for is not None:
+        # what an epoch changes, for the next epoch's loop header: its own variable too
+        changing |= written(list(site.epoch_for.body.body))
+        if isinstance(site.epoch_for, cst.For):
+            changing |= written(
+                [
+                    cst.SimpleStatementLine(
+                        [
+                            cst.Assign(
+                                targets=[cst.AssignTarget(site.epoch_for.target)],
+                                value=cst.Name("None"),
+                            )
+                        ]
+                    )
+                ]
+            )
+    if site.train_fn is not None and isinstance(site.train_fn.body, cst.IndentedBlock):
+        changing |= written(list(site.train_fn.body.body))
+    loader_code = _loader_at_fit(
+        loader_code, [*site.epoch_pre, *site.fn_pre], refuse, changing - set(fn_map)
+    )
     if site.train_fn is not None and loader_code in fn_map:
         # `bar = tqdm(data_loader)` in the helper: the caller's argument, not the parameter
         loader_code = fn_map[loader_code]
@@ -974,7 +995,73 @@ def _device_in(body, model_code: str, conditions: list[str]):
     return None
 
 
-def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
+_PURE_CALLS = {"len", "int", "float", "min", "max", "round", "abs", "math.ceil", "math.floor"}
+
+
+def _pure(expr) -> bool:
+    """Arithmetic over names, attributes, constants and ``len``/``int``/``min``/``math.ceil``:
+    evaluating it twice gives the same value and does nothing else."""
+    if isinstance(expr, (cst.Name, cst.Integer, cst.Float, cst.SimpleString)):
+        return True
+    if isinstance(expr, cst.Attribute):
+        return _pure(expr.value)
+    if isinstance(expr, cst.BinaryOperation):
+        return _pure(expr.left) and _pure(expr.right)
+    if isinstance(expr, cst.UnaryOperation):
+        return _pure(expr.expression)
+    if isinstance(expr, cst.Call):
+        return (qualified(expr) or code_of(expr.func)) in _PURE_CALLS and all(
+            a.keyword is None and a.star == "" and _pure(a.value) for a in expr.args
+        )
+    return False
+
+
+def _invariant_values(expr, per_epoch: list, changing: set[str]) -> dict[str, cst.BaseExpression]:
+    """{name: value} for the names ``expr`` reads that the epoch recomputes to the same value
+    every time: one plain ``name = <pure expression>`` at the top of the epoch, reading only
+    names the loop never changes (``num_batches = n // batch_size``)."""
+    made = written(per_epoch)
+    out = {}
+    for name in _used([cst.SimpleStatementLine([cst.Expr(expr)])]) & made:
+        lines = [
+            s_
+            for s_ in per_epoch
+            if isinstance(s_, cst.SimpleStatementLine)
+            and len(s_.body) == 1
+            and m.matches(s_.body[0], m.Assign(targets=[m.AssignTarget(target=m.Name(name))]))
+        ]
+        if len(lines) != 1:
+            return {}
+        others = [s_ for s_ in per_epoch if s_ is not lines[0]]
+        value = lines[0].body[0].value
+        reads = _used([cst.SimpleStatementLine([cst.Expr(value)])])
+        if name in written(others) or not _pure(value) or reads & (changing | made):
+            return {}
+        out[name] = value
+    return out
+
+
+class _Substitute(cst.CSTTransformer):
+    """Names replaced by their values (parenthesized inside larger expressions)."""
+
+    def __init__(self, values: dict) -> None:
+        self.values = values
+
+    def leave_Arg(self, original, updated):
+        if isinstance(original.value, cst.Name) and original.value.value in self.values:
+            return updated.with_changes(value=self.values[original.value.value])
+        return updated
+
+    def leave_Name(self, original, updated):
+        value = self.values.get(updated.value)
+        if value is None:
+            return updated
+        if isinstance(value, (cst.Name, cst.Integer, cst.Attribute)):
+            return value
+        return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+def _loader_at_fit(loader_code: str, per_epoch: list, refuse, changing=frozenset()) -> str:
     """The loader expression as ``trainer.fit`` sees it, before the loop starts. A progress
     wrapper made each epoch (``pbar = tqdm(loader)``; the wrapper itself stays where the script
     made it) is looked through; anything else the epoch makes cannot be handed over."""
@@ -995,10 +1082,17 @@ def _loader_at_fit(loader_code: str, per_epoch: list, refuse) -> str:
                 "once before the epoch loop (or iterate over the DataLoader itself)",
             )
         expr = value.args[0].value
-    if _used([cst.SimpleStatementLine([cst.Expr(expr)])]) & made:
+    as_written = code_of(expr)
+    invariant = _invariant_values(expr, per_epoch, set(changing))
+    if invariant:
+        # recomputed each epoch to the same value: the value itself (``range(n // bs)``)
+        expr = expr.visit(_Substitute(invariant))
+    moving = _used([cst.SimpleStatementLine([cst.Expr(expr)])]) & (made | set(changing))
+    if moving:
+        names = ", ".join(f"`{n}`" for n in sorted(moving))
         refuse(
             R.LOADER_PER_EPOCH,
-            f"the batch loop's iterable `{code_of(expr)}` reads variables the epoch loop "
+            f"the batch loop's iterable `{as_written}` reads {names}, which the epoch loop "
             "changes; the Trainer needs the DataLoader before training starts",
         )
     return code_of(expr)

@@ -49,6 +49,7 @@ EXPECT = {
     "zip_of_loaders.py": MIGRATED,
     "enumerate_in_progress_bar.py": MIGRATED,
     "tuple_result_helper.py": MIGRATED,
+    "invariant_batch_count.py": MIGRATED,
 }
 
 
@@ -633,3 +634,24 @@ def test_a_one_shot_iterable_is_made_anew_each_epoch(name, made):
     assert f"trainer.fit(lit_model, EachEpoch(lambda: {made}))" in code
     plain = migrate_source((HERE / "tqdm_and_genexp.py").read_text()).code
     assert "EachEpoch" not in plain and "trainer.fit(lit_model, loader)" in plain
+
+
+def test_a_value_recomputed_alike_every_epoch_is_the_loader_s_not_a_refusal():
+    code = migrate_source((HERE / "invariant_batch_count.py").read_text()).code
+    assert "trainer.fit(lit_model, range(n // batch_size))" in code
+    # a value the epoch changes is still refused
+    changing = (
+        (HERE / "invariant_batch_count.py")
+        .read_text()
+        .replace("num_batches = n // batch_size", "num_batches = n // batch_size - i")
+    )
+    result = migrate_source(changing)
+    assert result.status == NOT_CONVERTED and "SCF331" in {f.code for f in result.findings}
+    # the epoch variable itself in the header (it once reached trainer.fit, undefined there)
+    header = (HERE / "invariant_batch_count.py").read_text().replace(
+        "for k in range(num_batches):", "for k in range(num_batches - i):"
+    )
+    result = migrate_source(header)
+    assert result.status == NOT_CONVERTED
+    (finding,) = [f for f in result.findings if f.code == "SCF331"]
+    assert "reads `i`" in finding.message
