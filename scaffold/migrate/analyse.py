@@ -423,25 +423,9 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
             "each time); the Trainer keeps one optimizer for the run: build it once before the "
             "epoch loop (a per-epoch learning rate belongs in a scheduler)",
         )
-    for body in scope_bodies:
-        if construction is not None:
-            break
-        construction = _assignment_value(body, opt_code)
+    construction, trained, branch_models = _optimizer_models(opt_code, construction, scope_bodies)
     model_code = None
     extra_models: list[str] = []  # further modules whose parameters the optimizer holds
-    trained: list[str] = []
-    branch_models: list[list[str]] = []  # per branch that builds it (if/elif/else)
-    if construction is not None:
-        trained = _trained_models(construction, scope_bodies)
-    else:
-        # `if args.optim == "sgd": optimizer = SGD(...) else: optimizer = Adam(...)`: the
-        # object is handed over as built; every branch must train the same modules
-        branches = [v for body in scope_bodies for v in _branch_values(body, opt_code)]
-        if branches:
-            construction = branches[0]
-            branch_models = [_trained_models(v, scope_bodies) for v in branches]
-            if all(f == branch_models[0] for f in branch_models):
-                trained = branch_models[0]
     if trained:
         model_code = trained[0]
         extra_models = [
@@ -458,7 +442,9 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     manual_models: list[str] = []
     manual_opts: list[str] = []
     if plan.manual:
-        manual_models, manual_opts = _manual_roles(site, plan, scope_bodies, outer_code, refuse)
+        manual_models, manual_opts = _manual_roles(
+            module, site, plan, scope_bodies, outer_code, refuse
+        )
         model_code = manual_models[0]
     return site, Roles(
         step=plan,
@@ -472,7 +458,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     )
 
 
-def _manual_roles(site, plan: StepPlan, scope_bodies, outer_code, refuse):
+def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse):
     """Manual optimization: (trained modules, optimizers in construction order). Schedulers
     stepped by the script stay the script's business (the Trainer never steps them with manual
     optimization); only optimizers are handed over."""
@@ -488,12 +474,12 @@ def _manual_roles(site, plan: StepPlan, scope_bodies, outer_code, refuse):
     opts: list[str] = []
     for name in plan.optimizers:
         code = outer_code(name)
-        value = next(
-            (v for b in scope_bodies if (v := _assignment_value(b, code)) is not None), None
-        )
-        found = _trained_models(value, scope_bodies) if value is not None else []
-        if not found or not re.fullmatch(r"[A-Za-z_]\w*", code):
-            refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{code}` trains")
+        value, found, branch_models = _optimizer_models(code, None, scope_bodies)
+        if not re.fullmatch(r"[A-Za-z_]\w*", code):
+            refuse(R.MODEL_UNKNOWN, f"`{code}` must be a plain variable")
+        if not found:
+            why = _unknown_model_reason(module, site, code, value, branch_models)
+            refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{code}` trains: {why}")
         opts.append(code)
         for model in found:
             if not re.fullmatch(r"[A-Za-z_]\w*", model):
@@ -857,6 +843,25 @@ def _find_device(scope_bodies, model_code: str) -> tuple[str | None, str | None]
         if found is not None:
             return found
     return None, None
+
+
+def _optimizer_models(code: str, construction, scope_bodies) -> tuple:
+    """(construction, the modules it trains, per-branch modules) of the optimizer ``code``:
+    its assignment in the scope, or the branches that build it (``if args.optim == "sgd":
+    optimizer = SGD(...) else: ...``: the object is handed over as built; every branch must
+    train the same modules)."""
+    for body in scope_bodies:
+        if construction is not None:
+            break
+        construction = _assignment_value(body, code)
+    if construction is not None:
+        return construction, _trained_models(construction, scope_bodies), []
+    branches = [v for body in scope_bodies for v in _branch_values(body, code)]
+    if not branches:
+        return None, [], []
+    branch_models = [_trained_models(v, scope_bodies) for v in branches]
+    same = all(f == branch_models[0] for f in branch_models)
+    return branches[0], branch_models[0] if same else [], branch_models
 
 
 def _unknown_model_reason(module, site: Site, opt_code: str, construction, branch_models) -> str:

@@ -648,10 +648,52 @@ def test_a_value_recomputed_alike_every_epoch_is_the_loader_s_not_a_refusal():
     result = migrate_source(changing)
     assert result.status == NOT_CONVERTED and "SCF331" in {f.code for f in result.findings}
     # the epoch variable itself in the header (it once reached trainer.fit, undefined there)
-    header = (HERE / "invariant_batch_count.py").read_text().replace(
-        "for k in range(num_batches):", "for k in range(num_batches - i):"
+    header = (
+        (HERE / "invariant_batch_count.py")
+        .read_text()
+        .replace("for k in range(num_batches):", "for k in range(num_batches - i):")
     )
     result = migrate_source(header)
     assert result.status == NOT_CONVERTED
     (finding,) = [f for f in result.findings if f.code == "SCF331"]
     assert "reads `i`" in finding.message
+
+
+MANUAL_BRANCH = """import torch
+net = torch.nn.Linear(3, 1)
+loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(torch.randn(8, 3), torch.randn(8, 1)), batch_size=4
+)
+checkpoint = None
+
+
+def clip(optimizer, value):
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            p.grad.data.clamp_(-value, value)
+
+
+if checkpoint is None:
+    optimizer = torch.optim.Adam(params=filter(lambda p: p.requires_grad, net.parameters()))
+ELSE
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        ((net(x) - y) ** 2).mean().backward()
+        clip(optimizer, 0.1)
+        optimizer.step()
+"""
+
+
+def test_manual_optimization_follows_an_optimizer_built_in_a_branch():
+    """a-PyTorch-Tutorial-to-Super-Resolution's shape: the optimizer built under `if checkpoint
+    is None:`, a custom clip between backward and step (manual optimization)."""
+    result = migrate_source(MANUAL_BRANCH.replace("ELSE\n", ""))
+    assert result.status == MIGRATED, result.findings
+    assert "SCF011" in {f.code for f in result.findings}
+    # loaded from a checkpoint in the other branch: refused, saying so
+    result = migrate_source(
+        MANUAL_BRANCH.replace("ELSE", "else:\n    optimizer = checkpoint['optimizer']")
+    )
+    (finding,) = [f for f in result.findings if f.code == "SCF311"]
+    assert "loads it from a checkpoint" in finding.message, finding.message
