@@ -5,15 +5,17 @@ Everything here runs once at ``Trainer(...)``; bad values fail here, before any 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from runtime.callbacks.base import Callback, Checkpoint
 from runtime.errors import MisconfigurationException
-from runtime.rank_zero import rank_zero_info
+from runtime.rank_zero import rank_zero_info, rank_zero_warn
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGY_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -285,3 +287,337 @@ def merge_model_callbacks(trainer_cbs: list[Callback], model_cbs: Any) -> list[C
     types = tuple(type(c) for c in model_cbs)
     kept = [c for c in trainer_cbs if not isinstance(c, types)]
     return reorder_callbacks(kept + model_cbs)
+
+
+# ---------------------------------------------------------------------- flag resolution
+@dataclass
+class Flags:
+    """The ``Trainer(...)`` flags as a run uses them: defaults filled in, values checked, and the
+    modes that override others applied (``barebones``, ``fast_dev_run``, ``overfit_batches``)."""
+
+    accelerator: Any = "auto"
+    strategy: Any = "auto"
+    devices: Any = "auto"
+    num_nodes: int = 1
+    precision: Any = None
+    logger: Any = None
+    callbacks: Any = None
+    fast_dev_run: int | bool = False
+    max_epochs: int | None = None
+    min_epochs: int | None = None
+    max_steps: int = -1
+    min_steps: int | None = None
+    max_time: Any = None
+    limit_train_batches: int | float | None = None
+    limit_val_batches: int | float | None = None
+    limit_test_batches: int | float | None = None
+    limit_predict_batches: int | float | None = None
+    overfit_batches: int | float = 0.0
+    val_check_interval: Any = None
+    check_val_every_n_epoch: int | None = 1
+    num_sanity_val_steps: int | float | None = None
+    log_every_n_steps: int | None = None
+    enable_checkpointing: bool | None = None
+    enable_progress_bar: bool | None = None
+    enable_model_summary: bool | None = None
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: int | float | None = None
+    gradient_clip_algorithm: str | None = None
+    deterministic: bool | str | None = None
+    benchmark: bool | None = None
+    inference_mode: bool = True
+    use_distributed_sampler: bool = True
+    profiler: Any = None
+    detect_anomaly: bool = False
+    barebones: bool = False
+    plugins: Any = None
+    sync_batchnorm: bool = False
+    reload_dataloaders_every_n_epochs: int = 0
+    default_root_dir: Any = None
+    enable_autolog_hparams: bool = True
+    model_registry: str | None = None
+    # derived
+    val_check_time_interval: float | None = field(default=None, init=False)
+
+
+# flags the Trainer keeps as attributes of the same name, as resolved
+TRAINER_ATTRIBUTES = (
+    "barebones",
+    "fast_dev_run",
+    "num_nodes",
+    "sync_batchnorm",
+    "use_distributed_sampler",
+    "plugins",
+    "profiler",
+    "overfit_batches",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "val_check_interval",
+    "check_val_every_n_epoch",
+    "num_sanity_val_steps",
+    "log_every_n_steps",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "gradient_clip_algorithm",
+    "deterministic",
+    "benchmark",
+    "inference_mode",
+    "detect_anomaly",
+    "reload_dataloaders_every_n_epochs",
+    "enable_autolog_hparams",
+    "enable_checkpointing",
+    "default_root_dir",
+)
+
+
+def resolve_flags(given: dict[str, Any]) -> Flags:
+    """Every check and default of ``Trainer(...)``, in Lightning's order of messages."""
+    from runtime.callbacks.timer import parse_duration
+
+    f = Flags(**given)
+    _apply_barebones(f)
+    _check_flags(f)
+    root = os.fspath(f.default_root_dir) if f.default_root_dir else os.getcwd()
+    if isinstance(root, str) and "://" not in root:
+        root = os.path.abspath(os.path.expanduser(root))
+    f.default_root_dir = root
+    for name, value in (("profiler", f.profiler), ("plugins", f.plugins)):
+        if value is not None:
+            rank_zero_warn(
+                f"Trainer({name}={value!r}) is accepted for compatibility but has no effect in "
+                f"this runtime; remove it (or use `import lightning` for {name} support)."
+            )
+    if f.model_registry is not None:
+        rank_zero_warn(
+            f"Trainer(model_registry={f.model_registry!r}) is accepted for compatibility but has "
+            "no effect in this runtime; remove it (or use `import lightning` for model_registry "
+            "support)."
+        )
+    _apply_fast_dev_run(f)
+    f.max_time = parse_duration(f.max_time, "Trainer(max_time)")
+    _resolve_limits(f)
+    if f.enable_checkpointing is None:
+        f.enable_checkpointing = not f.barebones
+    f.gradient_clip_algorithm = f.gradient_clip_algorithm or (
+        "norm" if f.gradient_clip_val else None
+    )
+    return f
+
+
+def _apply_barebones(f: Flags) -> None:
+    if not f.barebones:
+        return
+    f.barebones = True
+    for name in (
+        "enable_checkpointing",
+        "enable_progress_bar",
+        "enable_model_summary",
+        "log_every_n_steps",
+        "num_sanity_val_steps",
+    ):
+        value = getattr(f, name)
+        if value not in (None, False, 0):
+            raise ValueError(
+                f"`Trainer(barebones=True, {name}={value!r})` was passed. Barebones turns "
+                f"{name} off (it can impact raw speed); drop one of the two."
+            )
+    if f.logger not in (None, False):
+        raise ValueError(
+            f"`Trainer(barebones=True, logger={f.logger!r})` was passed. Barebones has no "
+            "logger; drop one of the two."
+        )
+    f.logger, f.enable_checkpointing, f.enable_progress_bar = False, False, False
+    f.enable_model_summary, f.log_every_n_steps, f.num_sanity_val_steps = False, 0, 0
+
+
+def check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        # the first sentence is Lightning's (code matches on it)
+        kind = {
+            "max_epochs": "`max_epochs` must be a non-negative integer or -1.",
+            "max_steps": "`max_steps` must be a non-negative integer or -1 (infinite steps).",
+            "check_val_every_n_epoch": "`check_val_every_n_epoch` should be an integer.",
+        }.get(name, f"`{name}` must be an integer >= {minimum}.")
+        raise MisconfigurationException(
+            f"{kind} You passed in {value!r} (Trainer({name}=...) needs an int >= {minimum})."
+        )
+
+
+def _check_flags(f: Flags) -> None:
+    check_int("max_steps", f.max_steps, minimum=-1)
+    check_int("accumulate_grad_batches", f.accumulate_grad_batches, minimum=1)
+    check_int("num_nodes", f.num_nodes, minimum=1)
+    check_int("reload_dataloaders_every_n_epochs", f.reload_dataloaders_every_n_epochs, 0)
+    if f.max_epochs is not None:
+        check_int("max_epochs", f.max_epochs, minimum=-1)
+    if f.check_val_every_n_epoch is not None:
+        check_int("check_val_every_n_epoch", f.check_val_every_n_epoch, minimum=1)
+    if f.gradient_clip_algorithm not in (None, "norm", "value"):
+        raise MisconfigurationException(
+            f"`gradient_clip_algorithm` {f.gradient_clip_algorithm} is invalid. Allowed "
+            "algorithms: ['value', 'norm']."
+        )
+    clip = f.gradient_clip_val
+    if clip is not None and not isinstance(clip, (int, float)):
+        raise TypeError(f"`gradient_clip_val` should be an int or a float. Got {clip}.")
+    if clip is not None and clip < 0:
+        raise MisconfigurationException(
+            f"`gradient_clip_val` should be a non-negative number, got {clip!r}."
+        )
+    if f.deterministic not in (None, True, False, "warn"):
+        raise MisconfigurationException(
+            f"`deterministic` must be True, False, None or 'warn', got {f.deterministic!r}."
+        )
+
+
+def _apply_fast_dev_run(f: Flags) -> None:
+    if not f.fast_dev_run:
+        return
+    n = 1 if f.fast_dev_run is True else f.fast_dev_run
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise MisconfigurationException(
+            f"fast_dev_run={f.fast_dev_run!r} is invalid: use True or a positive int."
+        )
+    f.fast_dev_run = n
+    f.limit_train_batches = f.limit_val_batches = f.limit_test_batches = n
+    f.limit_predict_batches = n
+    f.max_steps, f.max_epochs, f.num_sanity_val_steps = n, 1, 0
+    f.val_check_interval, f.check_val_every_n_epoch = 1.0, 1
+    f.log_every_n_steps = 1
+    rank_zero_info(
+        f"Running in `fast_dev_run` mode: will run the requested loop using {n} "
+        f"batch(es). Logging and checkpointing is suppressed."
+    )
+
+
+def _resolve_limits(f: Flags) -> None:
+    from datetime import timedelta
+
+    from runtime.callbacks.timer import parse_duration
+
+    f.overfit_batches = batch_limit("overfit_batches", f.overfit_batches, 0.0)
+    if f.overfit_batches:
+        f.limit_train_batches = f.limit_val_batches = f.overfit_batches
+    # the "was configured" notice is for values the user passed (not fast_dev_run's/overfit's)
+    quiet = bool(f.fast_dev_run)
+    quiet_fit = quiet or bool(f.overfit_batches)
+    for name in ("limit_train_batches", "limit_val_batches"):
+        setattr(f, name, batch_limit(name, getattr(f, name), announce=not quiet_fit))
+    for name in ("limit_test_batches", "limit_predict_batches"):
+        setattr(f, name, batch_limit(name, getattr(f, name), announce=not quiet))
+    # a duration ("00:00:15:00", dict, timedelta) validates on wall-clock time instead
+    given = f.val_check_interval
+    if isinstance(given, (str, dict, timedelta)):
+        f.val_check_time_interval = parse_duration(given, "Trainer(val_check_interval)")
+    else:
+        f.val_check_interval = batch_limit("val_check_interval", given, announce=not quiet)
+        if isinstance(f.val_check_interval, float) and f.val_check_interval > 1.0:
+            raise MisconfigurationException(
+                f"`val_check_interval` ({given}) must be <= 1.0 as a float (fraction of an "
+                "epoch) or an int (number of batches)."
+            )
+    f.num_sanity_val_steps = 2 if f.num_sanity_val_steps is None else f.num_sanity_val_steps
+    if f.num_sanity_val_steps == -1:
+        f.num_sanity_val_steps = math.inf
+    f.log_every_n_steps = 50 if f.log_every_n_steps is None else f.log_every_n_steps
+    check_int("log_every_n_steps", f.log_every_n_steps, minimum=0)
+
+
+def batch_limit(name: str, value: Any, default: float = 1.0, announce: bool = True) -> Any:
+    """A ``limit_*_batches``-like flag: a fraction in [0.0, 1.0] or a number of batches."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise MisconfigurationException(
+            f"Trainer({name}={value!r}) is invalid: use a float in [0.0, 1.0] (fraction of the "
+            "batches) or an int >= 0 (number of batches)."
+        )
+    if isinstance(value, float) and value > 1.0:
+        if value.is_integer():
+            raise MisconfigurationException(
+                f"Trainer({name}={value}) is a float > 1.0: for {int(value)} batches pass the "
+                f"int {int(value)}; for a fraction pass a float in [0.0, 1.0]."
+            )
+        raise MisconfigurationException(
+            f"Trainer({name}={value}) must be a float in [0.0, 1.0] or an int."
+        )
+    if value == 1 and announce:
+        # an explicit 1 reads differently as int and float: say which one was understood
+        train = name == "limit_train_batches"
+        if isinstance(value, int):
+            what = "1 batch per epoch will be used" if train else "1 batch will be used"
+            if name == "val_check_interval":
+                what = "validation will run after every batch"
+        else:
+            what = "100% of the batches" + (" per epoch" if train else "") + " will be used"
+            if name == "val_check_interval":
+                what = "validation will run at the end of the training epoch"
+        rank_zero_info(f"`Trainer({name}={value!r})` was configured so {what}.")
+    return value
+
+
+def set_determinism(deterministic: Any, benchmark: bool | None) -> None:
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=deterministic == "warn")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+    elif benchmark is not None:
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def select_strategy(f: Flags) -> tuple[Any, str, list[int]]:
+    """(strategy with its precision plugin, accelerator, device indices) for the flags."""
+    from runtime.precision import make_precision, normalize_precision
+    from runtime.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy, Strategy
+    from runtime.strategies.environment import detect
+
+    acc = resolve_accelerator(f.accelerator)
+    indices = resolve_devices(acc, f.devices)
+    strategy, num_nodes = f.strategy, f.num_nodes
+    many = len(indices) > 1 or num_nodes > 1
+    if isinstance(strategy, Strategy):
+        chosen = strategy
+    elif strategy in ("auto", "single_device") and not many:
+        chosen = SingleDeviceStrategy(root_device(acc, indices))
+    elif strategy == "single_device":
+        raise MisconfigurationException(
+            f"strategy='single_device' runs one process, but devices={len(indices)} and "
+            f"num_nodes={num_nodes} were asked for. Use strategy='ddp' or devices=1."
+        )
+    elif strategy == "dp":
+        raise MisconfigurationException(
+            "You selected an invalid strategy name: `strategy='dp'`. DataParallel was removed "
+            "in Lightning 2.0; use strategy='ddp'."
+        )
+    elif strategy in STRATEGY_ALIASES or strategy == "auto":
+        kind, kw = STRATEGY_ALIASES.get(strategy, ("ddp", {}))
+        if strategy == "auto" and interactive():
+            kw = {"start_method": "fork"}
+        chosen = FSDPStrategy(**kw) if kind == "fsdp" else DDPStrategy(**kw)
+    else:
+        names = ", ".join(["auto", "single_device", *STRATEGY_ALIASES])
+        raise MisconfigurationException(
+            f"You selected an invalid strategy name: `strategy={strategy!r}`. Available names "
+            f"are: {names}; or pass a strategy object such as `DDPStrategy(...)`."
+        )
+    if isinstance(chosen, DDPStrategy):
+        chosen.configure(acc, indices, num_nodes, detect(len(indices), num_nodes))
+    precision = make_precision(normalize_precision(f.precision), acc)
+    if precision.name == "bf16-mixed" and acc == "cuda" and not torch.cuda.is_bf16_supported():
+        raise MisconfigurationException(
+            "precision='bf16-mixed' needs a GPU with bfloat16 support (Ampere or newer); use "
+            "'16-mixed' on this GPU."
+        )
+    chosen.precision_plugin = precision
+    if hasattr(chosen, "sync_batchnorm"):
+        chosen.sync_batchnorm = f.sync_batchnorm
+    if hasattr(chosen, "precision_name"):
+        chosen.precision_name = precision.name
+        if getattr(precision, "scaler", None) is not None:
+            # FSDP's gradients are DTensor shards: they need the sharded scaler
+            from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+
+            precision.scaler = ShardedGradScaler(acc)
+    return chosen, acc, indices

@@ -10,22 +10,19 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 import torch
 
 from runtime import connector, loops
 from runtime.callbacks.base import Callback, Checkpoint
-from runtime.callbacks.timer import parse_duration
 from runtime.data import DataConnector
 from runtime.errors import MisconfigurationException
 from runtime.loggers.base import Logger
 from runtime.loops.evaluation import EvaluationLoop
 from runtime.loops.fit import FitLoop
 from runtime.loops.prediction import PredictionLoop
-from runtime.precision import make_precision, normalize_precision
-from runtime.rank_zero import rank_zero_info, rank_zero_warn
+from runtime.rank_zero import rank_zero_warn
 from runtime.states import RunningStage, TrainerState, stage_flag
 
 _REMOVED_HOOKS = {
@@ -118,200 +115,43 @@ class Trainer:
     ) -> None:
         if removed:
             raise connector.removed_args_error(removed)
-        self.barebones = bool(barebones)
-        if barebones:
-            for name, value in (
-                ("enable_checkpointing", enable_checkpointing),
-                ("enable_progress_bar", enable_progress_bar),
-                ("enable_model_summary", enable_model_summary),
-                ("log_every_n_steps", log_every_n_steps),
-                ("num_sanity_val_steps", num_sanity_val_steps),
-            ):
-                if value not in (None, False, 0):
-                    raise ValueError(
-                        f"`Trainer(barebones=True, {name}={value!r})` was passed. Barebones turns "
-                        f"{name} off (it can impact raw speed); drop one of the two."
-                    )
-            if logger not in (None, False):
-                raise ValueError(
-                    f"`Trainer(barebones=True, logger={logger!r})` was passed. Barebones has no "
-                    "logger; drop one of the two."
-                )
-            logger, enable_checkpointing, enable_progress_bar = False, False, False
-            enable_model_summary, log_every_n_steps, num_sanity_val_steps = False, 0, 0
-        self._check_int("max_steps", max_steps, minimum=-1)
-        self._check_int("accumulate_grad_batches", accumulate_grad_batches, minimum=1)
-        self._check_int("num_nodes", num_nodes, minimum=1)
-        self._check_int("reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs, 0)
-        if max_epochs is not None:
-            self._check_int("max_epochs", max_epochs, minimum=-1)
-        if check_val_every_n_epoch is not None:
-            self._check_int("check_val_every_n_epoch", check_val_every_n_epoch, minimum=1)
-        if gradient_clip_algorithm not in (None, "norm", "value"):
-            raise MisconfigurationException(
-                f"`gradient_clip_algorithm` {gradient_clip_algorithm} is invalid. Allowed "
-                "algorithms: ['value', 'norm']."
-            )
-        if gradient_clip_val is not None and not isinstance(gradient_clip_val, (int, float)):
-            raise TypeError(
-                f"`gradient_clip_val` should be an int or a float. Got {gradient_clip_val}."
-            )
-        if gradient_clip_val is not None and gradient_clip_val < 0:
-            raise MisconfigurationException(
-                f"`gradient_clip_val` should be a non-negative number, got {gradient_clip_val!r}."
-            )
-        if deterministic not in (None, True, False, "warn"):
-            raise MisconfigurationException(
-                f"`deterministic` must be True, False, None or 'warn', got {deterministic!r}."
-            )
-
-        self.default_root_dir = os.fspath(default_root_dir) if default_root_dir else os.getcwd()
-        if isinstance(self.default_root_dir, str) and "://" not in self.default_root_dir:
-            self.default_root_dir = os.path.abspath(os.path.expanduser(self.default_root_dir))
-
-        # devices, strategy, precision
-        self._accelerator_flag = accelerator
-        acc = connector.resolve_accelerator(accelerator)
-        indices = connector.resolve_devices(acc, devices)
-        self._device_ids = indices
-        self.num_nodes = num_nodes
-        self._strategy_flag = strategy
-        self.strategy = self._select_strategy(strategy, acc, indices, num_nodes)
-        self._accelerator = acc
-        self._precision_name = normalize_precision(precision)
-        self.strategy.precision_plugin = make_precision(self._precision_name, acc)
-        if (
-            self.strategy.precision_plugin.name == "bf16-mixed"
-            and acc == "cuda"
-            and not torch.cuda.is_bf16_supported()
-        ):
-            raise MisconfigurationException(
-                "precision='bf16-mixed' needs a GPU with bfloat16 support (Ampere or newer); use "
-                "'16-mixed' on this GPU."
-            )
-        self.sync_batchnorm = sync_batchnorm
-        if hasattr(self.strategy, "sync_batchnorm"):
-            self.strategy.sync_batchnorm = sync_batchnorm
-        if hasattr(self.strategy, "precision_name"):
-            self.strategy.precision_name = self.strategy.precision_plugin.name
-            if getattr(self.strategy.precision_plugin, "scaler", None) is not None:
-                # FSDP's gradients are DTensor shards: they need the sharded scaler
-                from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
-
-                self.strategy.precision_plugin.scaler = ShardedGradScaler(acc)
-        self.use_distributed_sampler = use_distributed_sampler
-        self.plugins = plugins
-        self.profiler = profiler
-        for name, value in (
-            ("profiler", profiler),
-            ("plugins", plugins),
-            ("model_registry", model_registry),
-        ):
-            if value is not None:
-                rank_zero_warn(
-                    f"Trainer({name}={value!r}) is accepted for compatibility but has no effect in "
-                    f"this runtime; remove it (or use `import lightning` for {name} support)."
-                )
-
-        # loop limits
-        self.fast_dev_run = fast_dev_run
-        if fast_dev_run:
-            n = 1 if fast_dev_run is True else fast_dev_run
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise MisconfigurationException(
-                    f"fast_dev_run={fast_dev_run!r} is invalid: use True or a positive int."
-                )
-            self.fast_dev_run = n
-            limit_train_batches = limit_val_batches = limit_test_batches = n
-            limit_predict_batches = n
-            max_steps, max_epochs, num_sanity_val_steps = n, 1, 0
-            val_check_interval, check_val_every_n_epoch = 1.0, 1
-            log_every_n_steps = 1
-            rank_zero_info(
-                f"Running in `fast_dev_run` mode: will run the requested loop using {n} "
-                f"batch(es). Logging and checkpointing is suppressed."
-            )
+        given = {k: v for k, v in locals().items() if k not in ("self", "removed")}
+        # every check and default (wrong values fail here, before any work)
+        flags = connector.resolve_flags(given)
+        for name in connector.TRAINER_ATTRIBUTES:
+            setattr(self, name, getattr(flags, name))
+        self._accelerator_flag, self._strategy_flag = accelerator, strategy
+        self.strategy, self._accelerator, self._device_ids = connector.select_strategy(flags)
         # the run state (counters and limits) has one owner: the loop objects; max_epochs=None
         # is resolved when fit starts (1000, or unbounded under max_steps/max_time), as Lightning
-        self.fit_loop = FitLoop(min_epochs, max_epochs, min_steps, max_steps)
+        self.fit_loop = FitLoop(
+            flags.min_epochs, flags.max_epochs, flags.min_steps, flags.max_steps
+        )
         self.validate_loop = EvaluationLoop("val")
         self.test_loop = EvaluationLoop("test")
         self.predict_loop = PredictionLoop()
         for loop in (self.fit_loop, self.validate_loop, self.test_loop, self.predict_loop):
             loop.trainer = self
-        self.max_time = parse_duration(max_time, "Trainer(max_time)")
-        self.overfit_batches = self._limit("overfit_batches", overfit_batches, 0.0)
-        if self.overfit_batches:
-            limit_train_batches = limit_val_batches = self.overfit_batches
-        # the "was configured" notice is for values the user passed (not fast_dev_run's/overfit's)
-        quiet = bool(fast_dev_run)
-        quiet_fit = quiet or bool(self.overfit_batches)
-        self.limit_train_batches = self._limit(
-            "limit_train_batches", limit_train_batches, announce=not quiet_fit
-        )
-        self.limit_val_batches = self._limit(
-            "limit_val_batches", limit_val_batches, announce=not quiet_fit
-        )
-        self.limit_test_batches = self._limit(
-            "limit_test_batches", limit_test_batches, announce=not quiet
-        )
-        self.limit_predict_batches = self._limit(
-            "limit_predict_batches", limit_predict_batches, announce=not quiet
-        )
-        # a duration ("00:00:15:00", dict, timedelta) validates on wall-clock time instead
-        self._val_check_time_interval: float | None = None
-        if isinstance(val_check_interval, (str, dict, timedelta)):
-            self._val_check_time_interval = parse_duration(
-                val_check_interval, "Trainer(val_check_interval)"
-            )
-            self.val_check_interval = val_check_interval
-        else:
-            self.val_check_interval = self._limit(
-                "val_check_interval", val_check_interval, announce=not quiet
-            )
+        self.max_time = flags.max_time
+        self._val_check_time_interval = flags.val_check_time_interval
         self._last_val_time = 0.0
-        self.check_val_every_n_epoch = check_val_every_n_epoch
-        if isinstance(self.val_check_interval, float) and self.val_check_interval > 1.0:
-            raise MisconfigurationException(
-                f"`val_check_interval` ({val_check_interval}) must be <= 1.0 as a float (fraction "
-                "of an epoch) or an int (number of batches)."
-            )
-        self.num_sanity_val_steps = 2 if num_sanity_val_steps is None else num_sanity_val_steps
-        if self.num_sanity_val_steps == -1:
-            self.num_sanity_val_steps = math.inf
-        self.log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
-        self._check_int("log_every_n_steps", self.log_every_n_steps, minimum=0)
-        self.accumulate_grad_batches = accumulate_grad_batches
-        self.gradient_clip_val = gradient_clip_val
-        self.gradient_clip_algorithm = gradient_clip_algorithm or (
-            "norm" if gradient_clip_val else None
-        )
-        self.deterministic = deterministic
-        self.benchmark = benchmark
-        self.inference_mode = inference_mode
-        self.detect_anomaly = detect_anomaly
-        self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
-        self.enable_autolog_hparams = enable_autolog_hparams
-        self._set_determinism()
-
-        # loggers and callbacks
-        self.loggers = connector.resolve_loggers(logger, self.default_root_dir)
+        connector.set_determinism(flags.deterministic, flags.benchmark)
+        self.loggers = connector.resolve_loggers(flags.logger, self.default_root_dir)
         if self.fast_dev_run and self.loggers:
             from runtime.loggers.base import DummyLogger
 
             self.loggers = [DummyLogger()]
-        self.enable_checkpointing = (
-            (not self.barebones) if enable_checkpointing is None else enable_checkpointing
-        )
         self.callbacks: list[Callback] = connector.build_callbacks(
-            callbacks,
+            flags.callbacks,
             self.enable_checkpointing,
-            True if enable_progress_bar is None else enable_progress_bar,
-            True if enable_model_summary is None else enable_model_summary,
+            True if flags.enable_progress_bar is None else flags.enable_progress_bar,
+            True if flags.enable_model_summary is None else flags.enable_model_summary,
             max_time=self.max_time,
         )
+        self._init_run_state()
 
-        # run state
+    def _init_run_state(self) -> None:
+        """What a run changes: state, stop flags, module, optimizers, metrics, loaders."""
         self.state = TrainerState()
         self.should_stop = False
         self.interrupted = False
@@ -336,95 +176,6 @@ class Trainer:
         self.num_sanity_val_batches: list[float] = []
         self.num_test_batches: list[float] = []
         self.num_predict_batches: list[float] = []
-
-    # ------------------------------------------------------------------ flag helpers
-    @staticmethod
-    def _check_int(name: str, value: Any, minimum: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            # the first sentence is Lightning's (code matches on it)
-            kind = {
-                "max_epochs": "`max_epochs` must be a non-negative integer or -1.",
-                "max_steps": "`max_steps` must be a non-negative integer or -1 (infinite steps).",
-                "check_val_every_n_epoch": "`check_val_every_n_epoch` should be an integer.",
-            }.get(name, f"`{name}` must be an integer >= {minimum}.")
-            raise MisconfigurationException(
-                f"{kind} You passed in {value!r} (Trainer({name}=...) needs an int >= {minimum})."
-            )
-
-    @staticmethod
-    def _limit(name: str, value: Any, default: float = 1.0, announce: bool = True) -> int | float:
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise MisconfigurationException(
-                f"Trainer({name}={value!r}) is invalid: use a float in [0.0, 1.0] (fraction of the "
-                "batches) or an int >= 0 (number of batches)."
-            )
-        if isinstance(value, float) and value > 1.0:
-            if value.is_integer():
-                raise MisconfigurationException(
-                    f"Trainer({name}={value}) is a float > 1.0: for {int(value)} batches pass the "
-                    f"int {int(value)}; for a fraction pass a float in [0.0, 1.0]."
-                )
-            raise MisconfigurationException(
-                f"Trainer({name}={value}) must be a float in [0.0, 1.0] or an int."
-            )
-        if value == 1 and announce:
-            # an explicit 1 reads differently as int and float: say which one was understood
-            train = name == "limit_train_batches"
-            if isinstance(value, int):
-                what = "1 batch per epoch will be used" if train else "1 batch will be used"
-                if name == "val_check_interval":
-                    what = "validation will run after every batch"
-            else:
-                what = "100% of the batches" + (" per epoch" if train else "") + " will be used"
-                if name == "val_check_interval":
-                    what = "validation will run at the end of the training epoch"
-            rank_zero_info(f"`Trainer({name}={value!r})` was configured so {what}.")
-        return value
-
-    def _select_strategy(self, strategy: Any, acc: str, indices: list[int], num_nodes: int) -> Any:
-        from runtime.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy, Strategy
-        from runtime.strategies.environment import detect
-
-        many = len(indices) > 1 or num_nodes > 1
-        if isinstance(strategy, Strategy):
-            chosen = strategy
-        elif strategy in ("auto", "single_device") and not many:
-            return SingleDeviceStrategy(connector.root_device(acc, indices))
-        elif strategy == "single_device":
-            raise MisconfigurationException(
-                f"strategy='single_device' runs one process, but devices={len(indices)} and "
-                f"num_nodes={num_nodes} were asked for. Use strategy='ddp' or devices=1."
-            )
-        elif strategy == "dp":
-            raise MisconfigurationException(
-                "You selected an invalid strategy name: `strategy='dp'`. DataParallel was removed "
-                "in Lightning 2.0; use strategy='ddp'."
-            )
-        elif strategy in connector.STRATEGY_ALIASES or strategy == "auto":
-            kind, kw = connector.STRATEGY_ALIASES.get(strategy, ("ddp", {}))
-            if strategy == "auto" and connector.interactive():
-                kw = {"start_method": "fork"}
-            chosen = FSDPStrategy(**kw) if kind == "fsdp" else DDPStrategy(**kw)
-        else:
-            names = ", ".join(["auto", "single_device", *connector.STRATEGY_ALIASES])
-            raise MisconfigurationException(
-                f"You selected an invalid strategy name: `strategy={strategy!r}`. Available names "
-                f"are: {names}; or pass a strategy object such as `DDPStrategy(...)`."
-            )
-        if isinstance(chosen, DDPStrategy):
-            chosen.configure(acc, indices, num_nodes, detect(len(indices), num_nodes))
-        return chosen
-
-    def _set_determinism(self) -> None:
-        if self.deterministic:
-            warn_only = self.deterministic == "warn"
-            torch.use_deterministic_algorithms(True, warn_only=warn_only)
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.backends.cudnn.benchmark = False
-        elif self.benchmark is not None:
-            torch.backends.cudnn.benchmark = self.benchmark
 
     # ------------------------------------------------------------------ properties
     @property
