@@ -174,7 +174,10 @@ def load_module_from_checkpoint(
     ckpt = load_file(path, map_location=map_location or "cpu", weights_only=weights_only)
     prefix = "datamodule_" if issubclass(cls, LightningDataModule) else ""
     hparams = dict(ckpt.get(f"{prefix}hyper_parameters") or {})
-    if hparams_file is not None:
+    if hparams_file is not None and not os.path.exists(hparams_file):
+        # as Lightning: the checkpoint's own hyper-parameters are used
+        rank_zero_warn(f"Missing Tags: {hparams_file}.", category=RuntimeWarning)
+    elif hparams_file is not None:
         import yaml
 
         with open(hparams_file) as f:
@@ -256,22 +259,38 @@ def _on_exception_callbacks(t: Any) -> list[Any]:
     return [cb for cb in t.callbacks if isinstance(cb, OnExceptionCheckpoint)]
 
 
-def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
-    from runtime.loops.dispatch import call_lm, calls
+def _restore_callbacks(t: Any, model: Any, ckpt: dict[str, Any]) -> None:
+    """Each callback's ``on_load_checkpoint`` and saved state; a warning names the saved
+    states no callback of this Trainer claims (Lightning's)."""
+    from runtime.loops.dispatch import calls
 
-    model, dm = t.lightning_module, t.datamodule
-    call_lm(t, "on_load_checkpoint", ckpt)
+    states = ckpt.get("callbacks") or {}
+    keys = {cb.state_key for cb in t.callbacks} | {type(cb).__qualname__ for cb in t.callbacks}
+    missing = [k for k in states if k not in keys]
+    if missing:
+        rank_zero_warn(
+            "Be aware that when using `ckpt_path`, callbacks used to create the checkpoint "
+            "need to be provided during `Trainer` instantiation. Please add the following "
+            f"callbacks: {missing}."
+        )
     for cb in t.callbacks:
         if calls(cb, "on_load_checkpoint"):
             cb.on_load_checkpoint(t, model, ckpt)
-    if t.state.fn == "fit":
-        states = ckpt.get("callbacks") or {}
-        for cb in t.callbacks:
-            state = states.get(cb.state_key)
-            if state is None and type(cb).__qualname__ in states:
-                state = states[type(cb).__qualname__]
-            if state:
-                cb.load_state_dict(dict(state))
+    for cb in t.callbacks:
+        state = states.get(cb.state_key)
+        if state is None and type(cb).__qualname__ in states:
+            state = states[type(cb).__qualname__]
+        if state:
+            cb.load_state_dict(dict(state))
+
+
+def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
+    from runtime.loops.dispatch import call_lm
+
+    model, dm = t.lightning_module, t.datamodule
+    call_lm(t, "on_load_checkpoint", ckpt)
+    if t.state.fn == "fit":  # as Lightning: callbacks are restored for fitting only
+        _restore_callbacks(t, model, ckpt)
     if dm is not None:
         state = ckpt.get(type(dm).__qualname__)
         if state:

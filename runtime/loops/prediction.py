@@ -156,6 +156,8 @@ class PredictionLoop:
                 with t.strategy.precision_plugin.step_context():
                     args = (batch, batch_idx) if takes_idx else (batch,)
                     out = t.strategy.run_step(model, "predict_step", *args, *extra)
+                if out is None:
+                    warn_once("predict returned None if it was on purpose, ignore this warning...")
                 progress.increment_processed()
                 call_both(t, "on_predict_batch_end", out, batch, batch_idx, *extra)
                 progress.increment_completed()

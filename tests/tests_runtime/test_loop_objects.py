@@ -273,3 +273,36 @@ def test_a_loaded_fit_loop_restarts_where_the_checkpoint_was_saved(engine, tmp_p
     loop.epoch_loop.reset()
     assert loop.epoch_progress.total.completed == 1
     assert (batches.total.completed, batches.current.ready) == (4, 0)
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_warnings_lightning_gives_on_restore_and_predict(engine, tmp_path):
+    """A missing hparams file is a warning (the checkpoint's own hyper-parameters are used); a
+    checkpoint whose callbacks this Trainer lacks says which; a predict_step returning None
+    warns."""
+    Lm = importlib.import_module(engine)
+    cbs = importlib.import_module(
+        "runtime.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
+    )
+
+    class Counter(cbs.Callback):
+        def state_dict(self):
+            return {"n": 1}
+
+    model = _module(Lm)
+    trainer = Lm.Trainer(max_epochs=1, callbacks=[Counter()], default_root_dir=tmp_path, **QUIET)
+    trainer.fit(model, _data())
+    path = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(path)
+    with pytest.warns(RuntimeWarning, match="Missing Tags"):
+        type(model).load_from_checkpoint(path, hparams_file=tmp_path / "nope.yaml")
+    trainer = Lm.Trainer(max_epochs=2, default_root_dir=tmp_path, **QUIET)
+    with pytest.warns(UserWarning, match="Please add the following callbacks: .*Counter"):
+        trainer.fit(model, _data(), ckpt_path=path)
+
+    class NoPrediction(type(model)):
+        def predict_step(self, batch, batch_idx):
+            return None
+
+    with pytest.warns(UserWarning, match="predict returned None"):
+        Lm.Trainer(**QUIET).predict(NoPrediction(), _data())
