@@ -459,6 +459,7 @@ class _ManualBackward(cst.CSTTransformer):
 
     def __init__(self) -> None:
         self.stepped: list[str | None] = []
+        self.unnamed: list[str] = []  # receivers of .step() that are no plain variable
         self.closures = False
 
     def leave_Call(self, original, updated):
@@ -470,6 +471,8 @@ class _ManualBackward(cst.CSTTransformer):
                 self.closures = True
             else:
                 self.stepped.append(_name_of(_receiver(updated)))
+                if self.stepped[-1] is None:
+                    self.unnamed.append(code_of(_receiver(updated)))
         if attr != "backward":
             return updated
         args = [cst.Arg(_receiver(updated)), *updated.args]
@@ -510,9 +513,15 @@ def _plan_manual(stmts, loop, position, amp, accumulate, findings, reason=None) 
             Finding(R.STEP_CLOSURE, "manual", "`step(closure)` with manual optimization", *where)
         )
     if None in rewrite.stepped:
+        expr = rewrite.unnamed[0] if rewrite.unnamed else "the optimizer"
         raise CannotConvert(
             Finding(
-                R.OPTIMIZER_EXPRESSION, "manual", "the optimizer must be a plain variable", *where
+                R.OPTIMIZER_EXPRESSION,
+                "manual",
+                f"manual optimization (needed here: {reason or 'several optimizers'}) hands "
+                f"each optimizer over by name, and `{expr}` is no plain variable: assign it to "
+                "a variable before the training loop and step that",
+                *where,
             )
         )
     leaving = outside_defs(body, m.Return() | m.Yield())

@@ -697,3 +697,25 @@ def test_manual_optimization_follows_an_optimizer_built_in_a_branch():
     )
     (finding,) = [f for f in result.findings if f.code == "SCF311"]
     assert "loads it from a checkpoint" in finding.message, finding.message
+
+
+def test_attribute_optimizers_under_manual_optimization_are_named_in_the_refusal():
+    source = """import torch
+g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+holder = type("H", (), {})()
+holder.g_opt = torch.optim.SGD(g.parameters(), lr=0.1)
+holder.d_opt = torch.optim.SGD(d.parameters(), lr=0.1)
+loader = torch.utils.data.DataLoader(torch.randn(8, 2), batch_size=4)
+for epoch in range(2):
+    for x in loader:
+        d.zero_grad()
+        d(x).mean().backward()
+        holder.d_opt.step()
+        g.zero_grad()
+        d(g(x)).mean().backward()
+        holder.g_opt.step()
+"""
+    result = migrate_source(source)
+    assert result.status == NOT_CONVERTED and result.code == source
+    (finding,) = [f for f in result.findings if f.code == "SCF307"]
+    assert "`holder.d_opt` is no plain variable" in finding.message, finding.message
