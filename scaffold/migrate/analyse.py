@@ -28,7 +28,7 @@ import scaffold.migrate.match as m
 from scaffold.migrate import rules as R
 from scaffold.migrate.dataflow import declared_global, incoming, written
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
-from scaffold.migrate.locate import Site
+from scaffold.migrate.locate import Site, runs_after_block, runs_before_block
 from scaffold.migrate.names import PROGRESS_BARS, PROGRESS_WRAPPERS, qualified
 from scaffold.migrate.step import (
     StepPlan,
@@ -665,6 +665,10 @@ def _carried_state(
     after it."""
     plan = roles.step
     before, after = site.scope_body[:idx], site.scope_body[idx + 1 :]
+    # a loop in an `if`/`try` block: what ran before the block set values the loop starts
+    # from, what runs after it reads the loop's values
+    before = [*runs_before_block(module, site.scope_body), *before]
+    after = [*after, *runs_after_block(module, site.scope_body)]
     targets = _bound_names(site.batch_for.target)
     while_check = list(epoch.while_check)
     fn_post = list(schedules.fn_post)

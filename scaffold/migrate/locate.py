@@ -60,6 +60,12 @@ class _LoopIndex(cst.CSTVisitor):
         if isinstance(node.body, cst.IndentedBlock):
             self.blocks.append((node.body.body, None))
 
+    def visit_Try(self, node: cst.Try) -> None:
+        # `try: <training> except ...: finally: ...`: the Trainer runs inside the same `try`
+        # (an exception in a step reaches the same handlers)
+        if isinstance(node.body, cst.IndentedBlock):
+            self.blocks.append((node.body.body, None))
+
     def visit_For(self, node: cst.For) -> None:
         self.stack.append(node)
 
@@ -272,3 +278,67 @@ def _find_call_site(module: cst.Module, name: str):
     if len(hits) == 1 and calls_of(module, name) == 1:
         return hits[0]
     return None
+
+
+def runs_after_block(module: cst.Module, body) -> list:
+    """The statements that may run after the statement list ``body`` of an ``if``/``try`` block
+    finishes: a ``try``'s handlers, ``else`` and ``finally``, then what follows the block in
+    the enclosing statement lists, up to the function or module that holds it."""
+    found: list = []
+
+    def walk(stmts, after: list) -> bool:
+        for i, st in enumerate(stmts):
+            rest = list(stmts[i + 1 :]) + after
+            if isinstance(st, cst.FunctionDef | cst.ClassDef):
+                continue  # a function's own statements end with it
+            if isinstance(st, cst.Try):
+                extra = [h for h in st.handlers] + [x for x in (st.orelse, st.finalbody) if x]
+                tail = [*extra, *rest]
+                if st.body.body is body:
+                    found.extend(tail)
+                    return True
+                if walk(st.body.body, tail):
+                    return True
+                continue
+            if isinstance(st, cst.If | cst.For | cst.While | cst.With):
+                inner = getattr(st.body, "body", None)
+                if inner is body:
+                    found.extend(rest)
+                    return True
+                if isinstance(inner, (list, tuple)) and walk(inner, rest):
+                    return True
+        return False
+
+    walk(module.body, [])
+    for fn in _index(module).functions:
+        if isinstance(fn.body, cst.IndentedBlock) and walk(fn.body.body, []):
+            break
+    return found
+
+
+def runs_before_block(module: cst.Module, body) -> list:
+    """The statements that ran before the statement list ``body`` of an ``if``/``try`` block
+    started: what precedes the block in the enclosing statement lists, up to the function or
+    module that holds it."""
+    found: list = []
+
+    def walk(stmts, before: list) -> bool:
+        for i, st in enumerate(stmts):
+            ahead = [*before, *stmts[:i]]
+            if isinstance(st, cst.FunctionDef | cst.ClassDef):
+                continue
+            inner = getattr(getattr(st, "body", None), "body", None)
+            if not isinstance(st, cst.Try | cst.If | cst.For | cst.While | cst.With):
+                continue
+            if inner is body:
+                found.extend(ahead)
+                return True
+            if isinstance(inner, (list, tuple)) and walk(inner, ahead):
+                return True
+        return False
+
+    if not walk(module.body, []):
+        for fn in _index(module).functions:
+            if isinstance(fn.body, cst.IndentedBlock) and walk(fn.body.body, []):
+                break
+    return found

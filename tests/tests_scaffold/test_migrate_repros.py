@@ -50,6 +50,7 @@ EXPECT = {
     "enumerate_in_progress_bar.py": MIGRATED,
     "tuple_result_helper.py": MIGRATED,
     "invariant_batch_count.py": MIGRATED,
+    "training_in_try.py": MIGRATED,
 }
 
 
