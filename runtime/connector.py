@@ -416,6 +416,9 @@ def _apply_barebones(f: Flags) -> None:
         "enable_model_summary",
         "log_every_n_steps",
         "num_sanity_val_steps",
+        "fast_dev_run",
+        "detect_anomaly",
+        "profiler",
     ):
         value = getattr(f, name)
         if value not in (None, False, 0):
@@ -430,6 +433,10 @@ def _apply_barebones(f: Flags) -> None:
         )
     f.logger, f.enable_checkpointing, f.enable_progress_bar = False, False, False
     f.enable_model_summary, f.log_every_n_steps, f.num_sanity_val_steps = False, 0, 0
+    rank_zero_info(
+        "You are running in `Trainer(barebones=True)` mode. All features that may impact raw "
+        "speed have been disabled to facilitate analyzing the Trainer overhead."
+    )
 
 
 def check_int(name: str, value: Any, minimum: int) -> None:

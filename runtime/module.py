@@ -18,7 +18,7 @@ from torch import nn
 from runtime.errors import MisconfigurationException
 from runtime.hooks import CheckpointHooks, DataHooks, ModelHooks
 from runtime.hparams import HyperparametersMixin
-from runtime.rank_zero import warn_once
+from runtime.rank_zero import rank_zero_warn, warn_once
 
 
 class _ClassOnly:
@@ -252,8 +252,8 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                     "registered on the model yet (the module is not attached to a `Trainer`); "
                     "the call is ignored."
                 )
-            elif trainer.barebones:
-                warn_once(
+            elif trainer.barebones:  # each call (Python's filter shows it once per place)
+                rank_zero_warn(
                     "You are trying to `self.log()` but `Trainer(barebones=True)` is configured. "
                     "Logging can impact raw speed so it is disabled under this setting."
                 )

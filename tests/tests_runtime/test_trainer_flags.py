@@ -212,6 +212,23 @@ def test_barebones():
         L.Trainer(barebones=True, enable_checkpointing=True)
 
 
+@pytest.mark.parametrize(
+    "flag", ["fast_dev_run=1", "detect_anomaly=True", "profiler='simple'", "logger=True"]
+)
+def test_barebones_refuses_what_it_turns_off(flag):
+    name, value = flag.split("=")
+    with pytest.raises(ValueError, match=rf"barebones=True, {name}={value}\)` was passed"):
+        L.Trainer(barebones=True, **{name: eval(value)})
+
+
+def test_barebones_warns_at_every_log_call():
+    module = RegModel()
+    module._trainer = L.Trainer(barebones=True)
+    for call in (lambda: module.log("a", 1.0), lambda: module.log_dict({"a": 1.0})):
+        with pytest.warns(UserWarning, match=r"barebones=True\)` is configured"):
+            call()
+
+
 def test_deterministic_flag():
     try:
         L.Trainer(**quiet(deterministic=True))
