@@ -290,25 +290,31 @@ class Trainer:
         """What callbacks monitor: the latest training step values and, once a stage's batch loop
         has ended, its epoch values (read live, as Lightning: ``on_validation_epoch_end`` sees
         this epoch's numbers)."""
-        self._merge_live_step_metrics()
-        results = self._results
-        if results is not None and results.epoch_ended:
-            cb, _, _ = results.epoch_metrics(live=True)
-            self._callback_metrics.update(cb)
+        self._merge_live_metrics()
         return self._callback_metrics
 
     @property
     def logged_metrics(self) -> dict[str, Any]:
-        self._merge_live_step_metrics()
+        """What goes to the loggers, read live as ``callback_metrics``."""
+        self._merge_live_metrics()
         return self._logged_metrics
 
     @property
     def progress_bar_metrics(self) -> dict[str, float]:
-        self._merge_live_step_metrics()
+        self._merge_live_metrics()
         return {
             k: (v.item() if isinstance(v, torch.Tensor) else v)
             for k, v in self._pbar_metrics.items()
         }
+
+    def _merge_live_metrics(self) -> None:
+        self._merge_live_step_metrics()
+        results = self._results
+        if results is not None and results.epoch_ended:
+            cb, lg, pb = results.epoch_metrics(live=True)
+            self._callback_metrics.update(cb)
+            self._logged_metrics.update(lg)
+            self._pbar_metrics.update(pb)
 
     def _merge_live_step_metrics(self) -> None:
         """The training step values logged so far, at any time during ``fit`` (also while

@@ -306,3 +306,24 @@ def test_warnings_lightning_gives_on_restore_and_predict(engine, tmp_path):
 
     with pytest.warns(UserWarning, match="predict returned None"):
         Lm.Trainer(**QUIET).predict(NoPrediction(), _data())
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_logged_metrics_are_live_in_epoch_end_hooks(engine):
+    """``trainer.logged_metrics`` in ``on_validation_epoch_end`` holds this epoch's reduced
+    value (ModelCheckpoint filenames and user hooks read it there)."""
+    Lm = importlib.import_module(engine)
+    seen = []
+
+    class M(type(_module(Lm))):
+        def validation_step(self, batch, batch_idx):
+            self.log("val_log", float(self.current_epoch * 10 + batch_idx))
+
+        def on_validation_epoch_end(self):
+            if not self.trainer.sanity_checking:
+                seen.append(float(self.trainer.logged_metrics["val_log"]))
+                seen.append(float(self.trainer.progress_bar_metrics.get("val_log", -1)))
+
+    trainer = Lm.Trainer(max_epochs=2, limit_val_batches=2, **QUIET)
+    trainer.fit(M(), _data(), _data())
+    assert seen == [0.5, -1.0, 10.5, -1.0]
