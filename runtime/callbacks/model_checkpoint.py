@@ -313,8 +313,17 @@ class ModelCheckpoint(Checkpoint):
         if not self.save_last:
             return
         name = self.format_checkpoint_name(metrics, self.CHECKPOINT_NAME_LAST)
-        if self._enable_version_counter and not self.last_model_path:
-            name = self._unique_path(name, trainer)
+        if self._enable_version_counter:
+            # another run's `last` file is never overwritten (Lightning): the next free version
+            version = self.STARTING_VERSION
+            resumed = trainer._resumed_ckpt_path
+            while (
+                os.path.exists(name)
+                and name != self.last_model_path
+                and not (resumed and os.path.realpath(name) == resumed)
+            ):
+                name = self.format_checkpoint_name(metrics, self.CHECKPOINT_NAME_LAST, ver=version)
+                version += 1
         previous = self.last_model_path
         if (
             self.save_last == "link"
@@ -351,8 +360,17 @@ class ModelCheckpoint(Checkpoint):
             if Path(f).suffix == self.FILE_EXTENSION and pattern.match(Path(f).stem)
         }
 
-    def format_checkpoint_name(self, metrics: dict[str, Any], filename: str | None = None) -> str:
-        name = self._format_checkpoint_name(filename or self.filename, metrics)
+    def format_checkpoint_name(
+        self,
+        metrics: dict[str, Any],
+        filename: str | None = None,
+        ver: int | None = None,
+        prefix: str | None = None,
+    ) -> str:
+        """The checkpoint's path for ``metrics``: ``dirpath/[prefix-]<filename>[-v<ver>].ckpt``."""
+        name = self._format_checkpoint_name(filename or self.filename, metrics, prefix=prefix)
+        if ver is not None:
+            name = self.CHECKPOINT_JOIN_CHAR.join([name, f"v{ver}"])
         return os.path.join(self.dirpath or "", name + self.FILE_EXTENSION)
 
     def _format_checkpoint_name(
@@ -374,18 +392,18 @@ class ModelCheckpoint(Checkpoint):
         return self.CHECKPOINT_JOIN_CHAR.join([prefix, name]) if prefix else name
 
     def _format(self, template: str, metrics: dict[str, Any], insert_names: bool = True) -> str:
-        values = dict(metrics)
-        for group in re.findall(r"(\{.*?)[:\}]", template):
-            key = group[1:]
-            if insert_names:
-                template = template.replace(group, key + self.CHECKPOINT_EQUALS_CHAR + "{" + key, 1)
-            template = template.replace("{" + key, "{" + key.replace("/", "_"), 1)
-            values.setdefault(key, 0)
-            values[key.replace("/", "_")] = values[key]
-        values = {
-            k.replace("/", "_"): (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
-            for k, v in values.items()
-        }
+        """``template`` filled with ``metrics``; a metric name may hold ``/``, ``.`` or ``@``
+        (``{val/mAP@0.50:.4f}``): each field is renamed to a plain placeholder before
+        ``str.format`` (which would read a dot as attribute access)."""
+        values: dict[str, Any] = {}
+        for i, group in enumerate(re.findall(r"(\{.*?)[:\}]", template)):
+            key, slot = group[1:], f"_m{i}"
+            label = key + self.CHECKPOINT_EQUALS_CHAR if insert_names else ""
+            template = template.replace(group, label + "{" + slot, 1)
+            value = metrics.get(key, 0)
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                value = value.item()
+            values[slot] = value
         return template.format(**values)
 
     def _unique_path(self, path: str, trainer: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -214,3 +215,64 @@ def test_callback_state_is_checkpointed(tmp_path):
     state = ckpt["callbacks"]["EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}"]
     # the best checkpoint (epoch 1) was written after EarlyStopping saw its new best
     assert state["wait_count"] == 0 and state["best_score"].item() == pytest.approx(0.4)
+
+
+def _ckpt_engines():
+    out = ["runtime"]
+    try:
+        import lightning  # noqa: F401
+
+        out.append("lightning")
+    except ImportError:
+        pass
+    return out
+
+
+@pytest.mark.parametrize("engine", _ckpt_engines())
+def test_checkpoint_names_with_version_prefix_and_dotted_metrics(engine, tmp_path):
+    mod = importlib.import_module(
+        "runtime.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
+    )
+    mc = mod.ModelCheckpoint(dirpath=tmp_path, filename="name")
+    assert mc.format_checkpoint_name({}, ver=3) == str(tmp_path / "name-v3.ckpt")
+    assert mc.format_checkpoint_name({}, prefix="test") == str(tmp_path / "test-name.ckpt")
+    name = mc._format_checkpoint_name(
+        "mAP@0.50={val/mAP@0.50:.4f}", {"val/mAP@0.50": 0.2}, auto_insert_metric_name=False
+    )
+    assert name == "mAP@0.50=0.2000"
+
+
+@pytest.mark.parametrize("engine", _ckpt_engines())
+def test_a_second_run_never_overwrites_the_first_runs_last_checkpoint(engine, tmp_path):
+    Lm = importlib.import_module(engine)
+    mod = importlib.import_module(
+        "runtime.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
+    )
+    model = RegModel() if engine == "runtime" else None
+    if model is None:
+
+        class M(Lm.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.layer = torch.nn.Linear(8, 1)
+
+            def training_step(self, batch, batch_idx):
+                return self.layer(batch[0]).sum()
+
+            def configure_optimizers(self):
+                return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        model = M()
+    for _ in range(2):
+        mc = mod.ModelCheckpoint(dirpath=tmp_path, save_top_k=0, save_last=True)
+        trainer = Lm.Trainer(
+            max_epochs=2,
+            callbacks=mc,
+            limit_train_batches=1,
+            limit_val_batches=0,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            logger=False,
+        )
+        trainer.fit(model, loader())
+    assert sorted(os.listdir(tmp_path)) == ["last-v1.ckpt", "last.ckpt"]
