@@ -196,7 +196,9 @@ def locate(module: cst.Module, position) -> Site:
             owner_fn = _owning_function(module, body)
             if owner_fn is not None and owner_fn.name.value not in ("main",):
                 call_site = _find_call_site(module, owner_fn.name.value)
-                if call_site is not None:
+                # a helper that builds its own optimizer starts afresh at every call: one
+                # Trainer per call keeps that; one Trainer for all epochs would not
+                if call_site is not None and not _builds_stepped_optimizer(body[:i], batch_for):
                     scope_body, epoch_for, call_stmt = call_site
                     inner = epoch_for.body.body
                     k = _statement_index(inner, call_stmt)
@@ -242,6 +244,19 @@ def _owning_function(module: cst.Module, body) -> cst.FunctionDef | None:
         if block is body:
             return fn
     return None
+
+
+def _builds_stepped_optimizer(before: list, batch_for: cst.For) -> bool:
+    """Whether ``before`` assigns a variable whose ``.step()`` the batch loop calls."""
+    from scaffold.migrate.dataflow import written
+
+    stepped = {
+        call.func.value.value
+        for call in m.findall(
+            batch_for.body, m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("step")))
+        )
+    }
+    return bool(stepped & written(list(before)))
 
 
 def _plain_target(small) -> bool:

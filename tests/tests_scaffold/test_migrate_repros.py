@@ -51,6 +51,7 @@ EXPECT = {
     "tuple_result_helper.py": MIGRATED,
     "invariant_batch_count.py": MIGRATED,
     "training_in_try.py": MIGRATED,
+    "helper_builds_optimizer.py": MIGRATED,
 }
 
 
