@@ -26,8 +26,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from scaffold.migrate import names
 from scaffold.migrate.analyse import Hints, analyse
 from scaffold.migrate.build import build
-from scaffold.migrate.findings import Finding
-from scaffold.migrate.locate import locate
+from scaffold.migrate.findings import CannotConvert, Finding
+from scaffold.migrate.locate import Site, locate
 
 __all__ = ["Hints", "convert"]
 
@@ -49,5 +49,16 @@ def convert(
     with names.using(wrapper):
         site = locate(module, position)
         fallback.append(site.epoch_for or site.batch_for)
-        plan = analyse(module, site, position, hints)
-        return build(plan, engine, tooling)
+        try:
+            return build(analyse(module, site, position, hints), engine, tooling)
+        except CannotConvert:
+            if site.train_fn is None or site.epoch_for is None:
+                raise
+            # a per-epoch helper that one Trainer for all epochs cannot take over: one Trainer
+            # per call (the helper converted on its own, as when it is not called per epoch)
+            per_call = Site(site.batch_for, None, list(site.train_fn.body.body))
+            try:
+                return build(analyse(module, per_call, position, hints), engine, tooling)
+            except CannotConvert:
+                pass
+            raise

@@ -52,6 +52,7 @@ EXPECT = {
     "invariant_batch_count.py": MIGRATED,
     "training_in_try.py": MIGRATED,
     "helper_builds_optimizer.py": MIGRATED,
+    "helper_names_shared_with_caller.py": MIGRATED,
 }
 
 
