@@ -115,7 +115,10 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
 
     @trainer.setter
     def trainer(self, trainer: Any) -> None:
-        self._trainer = trainer
+        """Also for the LightningModules nested inside (an ensemble's members), as Lightning."""
+        for module in self.modules():
+            if isinstance(module, LightningModule):
+                module._trainer = trainer
 
     @property
     def device(self) -> torch.device:
@@ -397,6 +400,12 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                 )
             if gradient_clip_algorithm is None:
                 gradient_clip_algorithm = t_alg
+            elif t_alg is not None and t_alg != gradient_clip_algorithm:
+                raise MisconfigurationException(
+                    f"You have set `Trainer(gradient_clip_algorithm={t_alg!r})` and have passed "
+                    f"`clip_gradients(gradient_clip_algorithm={gradient_clip_algorithm!r})`. "
+                    "Please use only one of them."
+                )
         if not gradient_clip_val:
             return
         algorithm = gradient_clip_algorithm or "norm"

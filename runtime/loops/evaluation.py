@@ -149,7 +149,8 @@ class EvaluationLoop:
         call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
         progress.increment_completed()
         if results is not None and not t.sanity_checking:
-            _, step_logged, _ = results.step_metrics(dataloader_idx if self._multi else None)
+            _, step_logged, step_bar = results.step_metrics(dataloader_idx if self._multi else None)
+            t._pbar_metrics.update(step_bar)  # as Lightning: the progress bar shows them
             # as Lightning: each dataloader has its own step axis in the logger
             counter = (self.stage, dataloader_idx)
             if step_logged:

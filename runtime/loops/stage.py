@@ -49,7 +49,7 @@ def run_stage(
         t.should_stop = False
     t.strategy.setup_environment()
     t.lightning_module = model
-    model._trainer = t
+    model.trainer = t  # and the LightningModules nested in it
     t._data_connector.attach_data(
         model,
         **{f"{k}_dataloaders": v for k, v in given.items()},

@@ -327,3 +327,46 @@ def test_logged_metrics_are_live_in_epoch_end_hooks(engine):
     trainer = Lm.Trainer(max_epochs=2, limit_val_batches=2, **QUIET)
     trainer.fit(M(), _data(), _data())
     assert seen == [0.5, -1.0, 10.5, -1.0]
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_eval_step_values_reach_the_progress_bar_metrics(engine):
+    Lm = importlib.import_module(engine)
+
+    class Logs(Lm.Callback):
+        def on_validation_batch_end(self, trainer, pl_module, *args):
+            pl_module.log("both", 1.0, on_step=True, on_epoch=True, prog_bar=True)
+            pl_module.log("stp", 2.0, on_step=True, on_epoch=False, prog_bar=True)
+
+    trainer = Lm.Trainer(max_epochs=1, num_sanity_val_steps=0, callbacks=[Logs()], **QUIET)
+    trainer.fit(_module(Lm), _data(), _data())
+    assert sorted(trainer.progress_bar_metrics) == ["both_epoch", "both_step", "stp"]
+    assert "stp" not in trainer.callback_metrics
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_nested_lightning_modules_share_the_trainer_reference(engine):
+    Lm = importlib.import_module(engine)
+    outer, inner = Lm.LightningModule(), Lm.LightningModule()
+    outer.inner = inner
+    trainer = Lm.Trainer(**QUIET)
+    outer.trainer = trainer
+    assert inner.trainer is trainer
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_clip_gradients_refuses_an_algorithm_other_than_the_trainers(engine):
+    Lm = importlib.import_module(engine)
+    errors = importlib.import_module(
+        "runtime.errors" if engine == "runtime" else "lightning.fabric.utilities.exceptions"
+    )
+
+    class M(type(_module(Lm))):
+        def configure_gradient_clipping(
+            self, optimizer, gradient_clip_val, gradient_clip_algorithm
+        ):
+            self.clip_gradients(optimizer, gradient_clip_algorithm="value")
+
+    trainer = Lm.Trainer(max_epochs=1, gradient_clip_algorithm="norm", **QUIET)
+    with pytest.raises(errors.MisconfigurationException, match="gradient_clip_algorithm='norm'"):
+        trainer.fit(M(), _data())
