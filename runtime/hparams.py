@@ -53,6 +53,18 @@ def _init_frames(obj: Any, start: types.FrameType | None) -> list[types.FrameTyp
         elif frames:
             break
         frame = frame.f_back
+    # as Lightning: the __init__ of another object with hyper-parameters that is building this
+    # one (a parent module making its child) lends its arguments too, up to the first frame
+    # that is no such __init__
+    while frame is not None and frames:
+        code = frame.f_code
+        first = code.co_varnames[0] if code.co_argcount else None
+        owner = frame.f_locals.get(first) if first else None
+        if code.co_name != "__init__" or not isinstance(owner, HyperparametersMixin):
+            break
+        if owner is not obj:
+            frames.append(frame)
+        frame = frame.f_back
     return frames
 
 

@@ -104,7 +104,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         self._example_input_array: Any = None
         self._device = torch.device("cpu")
         self._dtype = torch.get_default_dtype()
-        self._log_hyperparams = True
+        self._log_hyperparams = False  # save_hyperparameters(logger=True) turns it on
 
     # ------------------------------------------------------------------ properties
     @property

@@ -169,15 +169,38 @@ def _run(
 
 
 def _log_hyperparams(t: Any) -> None:
+    """The hyper-parameters of the module and the data module that saved theirs (merged; a key
+    both have with different values is an error), then the graph, as Lightning."""
     if not t.loggers or not t.enable_autolog_hparams:
         return
     model, dm = t.lightning_module, t.datamodule
-    hp: dict[str, Any] = {}
-    if dm is not None and getattr(dm, "_log_hyperparams", True):
-        hp.update(dm.hparams_initial)
-    if getattr(model, "_log_hyperparams", True):
-        hp.update(model.hparams_initial)
+    from_model = getattr(model, "_log_hyperparams", False)
+    from_dm = dm is not None and getattr(dm, "_log_hyperparams", False)
+    hp: dict[str, Any] | None = None
+    if from_model and from_dm:
+        mine, theirs = model.hparams_initial, dm.hparams_initial
+        clash = [
+            k
+            for k in mine.keys() & theirs.keys()
+            if k != "_class_path"
+            and (
+                type(mine[k]) is not type(theirs[k])
+                or (isinstance(mine[k], torch.Tensor) and mine[k] is not theirs[k])
+                or (not isinstance(mine[k], torch.Tensor) and mine[k] != theirs[k])
+            )
+        ]
+        if clash:
+            raise RuntimeError(
+                f"Error while merging hparams: the keys {clash} are present in both the "
+                "LightningModule's and LightningDataModule's hparams but have different values."
+            )
+        hp = {**mine, **theirs}
+    elif from_model:
+        hp = dict(model.hparams_initial)
+    elif from_dm:
+        hp = dict(dm.hparams_initial)
     for lg in t.loggers:
-        lg.log_hyperparams(hp)
+        if hp is not None:
+            lg.log_hyperparams(hp)
         lg.log_graph(model)
         lg.save()

@@ -370,3 +370,89 @@ def test_clip_gradients_refuses_an_algorithm_other_than_the_trainers(engine):
     trainer = Lm.Trainer(max_epochs=1, gradient_clip_algorithm="norm", **QUIET)
     with pytest.raises(errors.MisconfigurationException, match="gradient_clip_algorithm='norm'"):
         trainer.fit(M(), _data())
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_hyperparameters_of_module_and_data_module_are_merged_or_refused(engine, tmp_path):
+    """Only what save_hyperparameters() saved is logged; a key both hold with different values
+    stops the run (Lightning's 'Error while merging hparams')."""
+    Lm = importlib.import_module(engine)
+
+    class DM(Lm.LightningDataModule):
+        def __init__(self, data_dir="foo"):
+            super().__init__()
+            self.save_hyperparameters()
+
+        def train_dataloader(self):
+            return _data()
+
+    class M(type(_module(Lm))):
+        def __init__(self, data_dir="foo", width=3):
+            super().__init__()
+            self.save_hyperparameters()
+
+    class Recorder(Lm.pytorch.loggers.Logger if engine == "lightning" else Lm.loggers.Logger):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        @property
+        def name(self):
+            return "rec"
+
+        @property
+        def version(self):
+            return 0
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            self.seen.append(dict(params))
+
+        def log_metrics(self, metrics, step=None):
+            pass
+
+    rec = Recorder()
+    trainer = Lm.Trainer(
+        max_epochs=1,
+        logger=rec,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(M(), datamodule=DM())
+    assert rec.seen == [{"data_dir": "foo", "width": 3}]
+    rec = Recorder()
+    trainer = Lm.Trainer(
+        max_epochs=1,
+        logger=rec,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(_module(Lm), _data())  # saved nothing: nothing logged
+    assert rec.seen == []
+    trainer = Lm.Trainer(
+        max_epochs=1,
+        logger=Recorder(),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    with pytest.raises(RuntimeError, match="Error while merging hparams"):
+        trainer.fit(M(data_dir="bar"), datamodule=DM())
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_a_child_module_built_in_a_parents_init_gets_its_arguments_too(engine):
+    Lm = importlib.import_module(engine)
+
+    class Child(Lm.LightningModule):
+        def __init__(self, dropout, init_method):
+            super().__init__()
+            self.save_hyperparameters(ignore=["dropout"])
+
+    class Parent(Lm.LightningModule):
+        def __init__(self, batch_size):
+            super().__init__()
+            self.child = Child(dropout=0.1, init_method="xavier")
+
+    assert Parent(batch_size=64).child.hparams == {"init_method": "xavier", "batch_size": 64}
