@@ -74,7 +74,7 @@ class ProgressBar(Callback):
     def total_val_batches(self) -> int | float:
         """Validation batches of one validation run in ``fit`` (0 where this epoch has none)."""
         t = self.trainer
-        if not t._has_val_batches():
+        if not t.fit_loop.epoch_loop._should_check_val_epoch():
             return 0
         return sum(t.num_val_batches)
 

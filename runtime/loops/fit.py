@@ -35,7 +35,7 @@ from runtime.loops.progress import (
     _AutomaticOptimization,
     _ManualOptimization,
 )
-from runtime.rank_zero import rank_zero_info, rank_zero_warn
+from runtime.rank_zero import PossibleUserWarning, rank_zero_info, rank_zero_warn
 from runtime.results import Results
 from runtime.seed import collect_rng_states, isolate_rng
 
@@ -50,7 +50,8 @@ def resolve_limits(t: Any) -> None:
         if loop.max_epochs == 1000:
             rank_zero_warn(
                 "`max_epochs` was not set. Setting it to 1000 epochs. To train without an epoch "
-                "limit, set `max_epochs=-1`."
+                "limit, set `max_epochs=-1`.",
+                category=PossibleUserWarning,
             )
     if loop.min_epochs is None:
         loop.min_epochs = 1 if loop.min_steps is not None else 0
@@ -167,8 +168,7 @@ def fit_loop(t: Any) -> None:
 
 def _val_epoch(t: Any) -> bool:
     """Whether validation runs in this epoch (``check_val_every_n_epoch``)."""
-    cvne = t.check_val_every_n_epoch
-    return t._has_val_batches() and (cvne is None or (t.current_epoch + 1) % cvne == 0)
+    return t.fit_loop.epoch_loop._should_check_val_epoch()
 
 
 def _set_sampler_epoch(loader: Any, epoch: int) -> None:
@@ -357,6 +357,12 @@ class TrainingEpochLoop:
         self.scheduler_progress.reset_on_restart()
         self.automatic_optimization.optim_progress.reset_on_restart()
         self.manual_optimization.optim_step_progress.reset_on_restart()
+
+    def _should_check_val_epoch(self) -> bool:
+        """Whether validation runs in the current epoch (``check_val_every_n_epoch``)."""
+        t = self.trainer
+        cvne = t.check_val_every_n_epoch
+        return t._has_val_batches() and (cvne is None or (t.current_epoch + 1) % cvne == 0)
 
     def _get_monitor_value(self, key: str) -> Any:
         """The value a ReduceLROnPlateau scheduler monitors (a hook point, as in Lightning)."""

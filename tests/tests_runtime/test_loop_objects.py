@@ -456,3 +456,42 @@ def test_a_child_module_built_in_a_parents_init_gets_its_arguments_too(engine):
             self.child = Child(dropout=0.1, init_method="xavier")
 
     assert Parent(batch_size=64).child.hparams == {"init_method": "xavier", "batch_size": 64}
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_progress_bar_counts_validation_only_in_epochs_that_validate(engine):
+    Lm = importlib.import_module(engine)
+    seen = []
+
+    class M(type(_module(Lm))):
+        def on_train_epoch_end(self):
+            seen.append(self.trainer.progress_bar_callback.total_val_batches)
+
+    trainer = Lm.Trainer(
+        max_epochs=4,
+        num_sanity_val_steps=0,
+        limit_val_batches=2,
+        check_val_every_n_epoch=2,
+        logger=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(M(), _data(), _data())
+    assert seen == [0, 2, 0, 2]
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_an_unset_max_epochs_is_a_possible_user_warning(engine):
+    Lm = importlib.import_module(engine)
+    rz = importlib.import_module(
+        "runtime.rank_zero" if engine == "runtime" else "lightning.fabric.utilities.warnings"
+    )
+
+    class M(type(_module(Lm))):
+        def training_step(self, batch, batch_idx):
+            self.trainer.should_stop = True
+            return super().training_step(batch, batch_idx)
+
+    trainer = Lm.Trainer(max_epochs=None, limit_train_batches=1, **QUIET)
+    with pytest.warns(rz.PossibleUserWarning, match="`max_epochs` was not set"):
+        trainer.fit(M(), _data())
+    assert trainer.max_epochs == 1000
