@@ -520,6 +520,13 @@ def _resolve_limits(f: Flags) -> None:
         f.val_check_time_interval = parse_duration(given, "Trainer(val_check_interval)")
     else:
         f.val_check_interval = batch_limit("val_check_interval", given, announce=not quiet)
+        if isinstance(given, float) and f.check_val_every_n_epoch is None:
+            raise MisconfigurationException(
+                "`val_check_interval` should be an integer or a time-based duration (str "
+                "'DD:HH:MM:SS', datetime.timedelta, or dict kwargs for timedelta) when "
+                f"`check_val_every_n_epoch=None`. Got val_check_interval={given!r}: a fraction "
+                "of an epoch needs epochs to validate in."
+            )
         if isinstance(f.val_check_interval, float) and f.val_check_interval > 1.0:
             raise MisconfigurationException(
                 f"`val_check_interval` ({given}) must be <= 1.0 as a float (fraction of an "

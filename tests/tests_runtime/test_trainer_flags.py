@@ -403,3 +403,9 @@ def test_benchmark_flag_sets_cudnn_benchmark():
 def test_unsupported_flags_warn():
     with pytest.warns(UserWarning, match="profiler='simple'.*no effect"):
         L.Trainer(**quiet(profiler="simple"))
+
+
+def test_a_fraction_of_an_epoch_needs_epoch_validation():
+    with pytest.raises(MisconfigurationException, match="should be an integer or a time-based"):
+        L.Trainer(val_check_interval=0.5, check_val_every_n_epoch=None)
+    L.Trainer(val_check_interval=5, check_val_every_n_epoch=None)  # a number of batches is fine
