@@ -82,3 +82,25 @@ def test_csv_logger_warns_only_about_an_earlier_runs_metrics(tmp_path):
     assert [w for w in caught if "earlier run" in str(w.message)]
     assert (folder / "metrics.csv").read_text().splitlines()[1:] == ["2.0,0"]
     assert (folder / "config.yaml").is_file()
+
+
+def test_csv_experiment_writer_is_lightnings(tmp_path):
+    """``CSVLogger.experiment`` is an ExperimentWriter (Lightning's API): rows buffered by
+    ``log_metrics``, written by ``save``, hyper-parameters by ``log_hparams``."""
+    import torch
+
+    from runtime.loggers import CSVLogger
+    from runtime.loggers.csv_logs import ExperimentWriter
+
+    logger = CSVLogger(tmp_path)
+    exp = logger.experiment
+    assert isinstance(exp, ExperimentWriter) and exp is logger.experiment
+    exp.log_metrics({"loss": torch.tensor(0.5)}, step=3)
+    assert exp.metrics == [{"loss": 0.5, "step": 3}]
+    exp.save()
+    assert not exp.metrics
+    path = tmp_path / "lightning_logs" / "version_0" / ExperimentWriter.NAME_METRICS_FILE
+    assert path.read_text().splitlines() == ["loss,step", "0.5,3"]
+    exp.log_hparams({"lr": 0.1})
+    hp = tmp_path / "lightning_logs" / "version_0" / ExperimentWriter.NAME_HPARAMS_FILE
+    assert "lr: 0.1" in hp.read_text()
