@@ -112,9 +112,13 @@ class CSVLogger(FolderLogger):
         self._experiment: ExperimentWriter | None = None
 
     @property
-    def experiment(self) -> ExperimentWriter:
+    def experiment(self) -> Any:
         """The run's writer; made (and the run's folder prepared) on first use on rank 0, as
-        Lightning's."""
+        Lightning's; other ranks get an experiment that does nothing."""
+        if rank_zero_only.rank != 0:  # type: ignore[attr-defined]
+            from runtime.loggers.base import _NullExperiment
+
+            return _NullExperiment()
         if self._experiment is None:
             self._experiment = ExperimentWriter(self.log_dir)
         return self._experiment
