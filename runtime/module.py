@@ -268,6 +268,11 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
             return
         if not isinstance(name, str):
             raise ValueError(f"self.log: `name` must be a str, got {type(name).__name__}.")
+        if logger and not trainer.loggers:
+            rank_zero_warn(
+                f"You called `self.log({name!r}, ..., logger=True)` but have no logger configured. "
+                "You can enable one by doing `Trainer(logger=ALogger(...))`"
+            )
         results.log(
             name,
             value,

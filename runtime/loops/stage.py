@@ -44,6 +44,8 @@ def run_stage(
 ) -> Any:
     t = trainer
     t.state.fn, t.state.status = TrainerFn(fn), TrainerStatus.RUNNING
+    # as Lightning: the stage is known from the start (setup hooks read trainer.state.stage)
+    setattr(t, {"fit": "training", "validate": "validating"}.get(fn, f"{fn}ing"), True)
     t.interrupted = False
     if fn == "fit":
         t.should_stop = False

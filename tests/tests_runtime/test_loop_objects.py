@@ -495,3 +495,38 @@ def test_an_unset_max_epochs_is_a_possible_user_warning(engine):
     with pytest.warns(rz.PossibleUserWarning, match="`max_epochs` was not set"):
         trainer.fit(M(), _data())
     assert trainer.max_epochs == 1000
+
+
+@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("fn", ["validate", "test", "predict"])
+def test_setup_knows_the_stage(engine, fn):
+    Lm = importlib.import_module(engine)
+    seen = []
+
+    class M(type(_module(Lm))):
+        def setup(self, stage):
+            seen.append((stage.value, self.trainer.state.stage.value))
+
+        def test_step(self, batch, batch_idx):
+            pass
+
+        def predict_step(self, batch, batch_idx):
+            return batch
+
+    getattr(Lm.Trainer(**QUIET), fn)(M(), _data())
+    stage = {"validate": "validate", "test": "test", "predict": "predict"}[fn]
+    assert seen == [(stage, stage)]
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_logging_to_a_logger_without_one_warns(engine):
+    Lm = importlib.import_module(engine)
+
+    class M(type(_module(Lm))):
+        def training_step(self, batch, batch_idx):
+            self.log("epoch", -batch_idx, logger=True)
+            return super().training_step(batch, batch_idx)
+
+    trainer = Lm.Trainer(max_epochs=1, limit_train_batches=2, **QUIET)
+    with pytest.warns(UserWarning, match=r"log\('epoch', ..., logger=True\)` but have no logger"):
+        trainer.fit(M(), _data())
