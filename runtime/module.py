@@ -268,6 +268,13 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
             return
         if not isinstance(name, str):
             raise ValueError(f"self.log: `name` must be a str, got {type(name).__name__}.")
+        if add_dataloader_idx and "/dataloader_idx_" in name:
+            raise MisconfigurationException(
+                f"You called `self.log` with the key `{name}` but it should not contain "
+                "information about `dataloader_idx` when `add_dataloader_idx=True`"
+            )
+        if metric_attribute is None:
+            self._check_metric_attribute(name, value)
         if logger and not trainer.loggers:
             rank_zero_warn(
                 f"You called `self.log({name!r}, ..., logger=True)` but have no logger configured. "
@@ -287,6 +294,31 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
             batch_size,
             self._device,
         )
+
+    def _check_metric_attribute(self, name: str, value: Any) -> None:
+        """A logged torchmetrics ``Metric`` must be an attribute of the module (its state is
+        reset and saved through it), as Lightning requires."""
+        import sys
+
+        tm = sys.modules.get("torchmetrics")
+        if tm is None or not isinstance(value, tm.Metric):
+            return
+        attributes = self.__dict__.get("_metric_attributes")
+        if attributes is None:
+            attributes = {id(m): n for n, m in self.named_modules() if isinstance(m, tm.Metric)}
+            self.__dict__["_metric_attributes"] = attributes
+        if not attributes:
+            raise MisconfigurationException(
+                "Could not find the `LightningModule` attribute for the `torchmetrics.Metric` "
+                "logged. You can fix this by setting an attribute for the metric in your "
+                "`LightningModule`."
+            )
+        if id(value) not in attributes:
+            raise MisconfigurationException(
+                "Could not find the `LightningModule` attribute for the `torchmetrics.Metric` "
+                f"logged. You can fix this by calling `self.log({name}, ..., "
+                f"metric_attribute=name)` where `name` is one of {list(attributes.values())}"
+            )
 
     def log_dict(
         self,

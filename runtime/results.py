@@ -77,8 +77,9 @@ def _reduce_name(reduce_fx: Any) -> str:
         if reduce_fx is fn:
             return name
     raise MisconfigurationException(
-        f"self.log(..., reduce_fx={reduce_fx!r}): only `reduce_fx` in {{min, max, mean, sum}} (as a "
-        "string or torch function) is supported. For anything else, compute the value yourself."
+        "Only `self.log(..., reduce_fx={min,max,mean,sum})` are supported (as a string or the "
+        "torch function). If you need a custom reduction, please log a `torchmetrics.Metric` "
+        f"instance instead. Found: {reduce_fx!r}"
     )
 
 
@@ -233,7 +234,12 @@ class Results:
         key = (fx, name) if dl_idx is None else (fx, f"{name}/dataloader_idx_{dl_idx}")
         args = (prog_bar, logger, on_step, on_epoch, reduce_fx, sync_dist)
         entry = self.entries.get(key)
-        if entry is None or entry.args != args:
+        if entry is not None and entry.args != args:
+            raise MisconfigurationException(
+                f"You called `self.log({name}, ...)` twice in `{fx}` with different arguments. "
+                "This is not allowed"
+            )
+        if entry is None:
             entry = self._new_entry(key, name, args, dl_idx)
         entry.computed = None
         entry.loader = self.dataloader_idx if self.multi_dataloader else None
@@ -242,8 +248,9 @@ class Results:
                 value = value.detach()
             if value.numel() != 1:
                 raise ValueError(
-                    f"self.log({name!r}, value): `value` must be a scalar (one element), got a tensor "
-                    f"of shape {tuple(value.shape)}. Reduce it first, e.g. `value.mean()`."
+                    f"`self.log({name}, {value})` was called, but the tensor must have a single "
+                    f"element (its shape is {tuple(value.shape)}). Reduce it first, e.g. "
+                    "`value.mean()`."
                 )
             if not value.is_floating_point():
                 warn_once(f"self.log({name!r}) got a {value.dtype} tensor; it is cast to float.")

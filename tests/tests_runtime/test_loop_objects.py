@@ -530,3 +530,55 @@ def test_logging_to_a_logger_without_one_warns(engine):
     trainer = Lm.Trainer(max_epochs=1, limit_train_batches=2, **QUIET)
     with pytest.warns(UserWarning, match=r"log\('epoch', ..., logger=True\)` but have no logger"):
         trainer.fit(M(), _data())
+
+
+def _logging_cases():
+    return [
+        (lambda m: m.log("foo/dataloader_idx_0", -1.0), "with the key `foo/dataloader_idx_0`"),
+        (
+            lambda m: (m.log("foo", -1.0, prog_bar=False), m.log("foo", -1.0, prog_bar=True)),
+            r"self.log\(foo, ...\)` twice in `training_step`",
+        ),
+        (
+            lambda m: m.log("foo", -1.0, reduce_fx=torch.argmax),
+            r"reduce_fx={min,max,mean,sum}\)` are supported",
+        ),
+        (lambda m: m.log("foo", torch.tensor([1.0, 2.0])), "tensor must have a single element"),
+    ]
+
+
+@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("case", range(4))
+def test_logging_mistakes_are_refused_with_lightnings_words(engine, case):
+    Lm = importlib.import_module(engine)
+    call, match = _logging_cases()[case]
+
+    class M(type(_module(Lm))):
+        def training_step(self, batch, batch_idx):
+            call(self)
+            return super().training_step(batch, batch_idx)
+
+    trainer = Lm.Trainer(max_epochs=1, limit_train_batches=1, **QUIET)
+    with pytest.raises((ValueError, Exception), match=match):
+        trainer.fit(M(), _data())
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_a_logged_metric_must_be_an_attribute(engine):
+    tm = pytest.importorskip("torchmetrics")
+    Lm = importlib.import_module(engine)
+
+    class M(type(_module(Lm))):
+        def __init__(self, keep):
+            super().__init__()
+            if keep:
+                self.acc = tm.MeanMetric()
+
+        def training_step(self, batch, batch_idx):
+            self.log("m", tm.MeanMetric())
+            return super().training_step(batch, batch_idx)
+
+    for keep, match in ((False, "setting an attribute"), (True, r"one of \['acc'\]")):
+        trainer = Lm.Trainer(max_epochs=1, limit_train_batches=1, **QUIET)
+        with pytest.raises(Exception, match=match):
+            trainer.fit(M(keep), _data())
