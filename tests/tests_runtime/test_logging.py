@@ -157,7 +157,7 @@ def test_log_rejects_non_scalars():
             self.log("vec", batch[0].sum(0))
             return super().training_step(batch, batch_idx)
 
-    with pytest.raises(ValueError, match="must be a scalar"):
+    with pytest.raises(ValueError, match="must have a single element"):
         L.Trainer(**quiet(max_epochs=1)).fit(M(), loader())
 
 
