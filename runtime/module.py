@@ -304,7 +304,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         if tm is None or not isinstance(value, tm.Metric):
             return
         attributes = self.__dict__.get("_metric_attributes")
-        if attributes is None:
+        if attributes is None or id(value) not in attributes:  # metrics added since (setup)
             attributes = {id(m): n for n, m in self.named_modules() if isinstance(m, tm.Metric)}
             self.__dict__["_metric_attributes"] = attributes
         if not attributes:

@@ -582,3 +582,28 @@ def test_a_logged_metric_must_be_an_attribute(engine):
         trainer = Lm.Trainer(max_epochs=1, limit_train_batches=1, **QUIET)
         with pytest.raises(Exception, match=match):
             trainer.fit(M(keep), _data())
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_a_metric_added_in_a_later_stages_setup_can_be_logged(engine):
+    tm = pytest.importorskip("torchmetrics")
+    Lm = importlib.import_module(engine)
+
+    class M(type(_module(Lm))):
+        def setup(self, stage):
+            self.add_module(f"m_{stage.value}", tm.MeanMetric())
+
+        def training_step(self, batch, batch_idx):
+            self.m_fit.update(1.0)
+            self.log("m", self.m_fit)
+            return super().training_step(batch, batch_idx)
+
+        def validation_step(self, batch, batch_idx):
+            self.m_validate.update(2.0)
+            self.log("v", self.m_validate)
+
+    model = M()
+    trainer = Lm.Trainer(max_epochs=1, limit_val_batches=0, **QUIET)
+    trainer.fit(model, _data())
+    (out,) = trainer.validate(model, _data(), verbose=False)
+    assert out["v"] == 2.0
