@@ -605,5 +605,5 @@ def test_a_metric_added_in_a_later_stages_setup_can_be_logged(engine):
     model = M()
     trainer = Lm.Trainer(max_epochs=1, limit_val_batches=0, **QUIET)
     trainer.fit(model, _data())
-    (out,) = trainer.validate(model, _data(), verbose=False)
+    (out,) = Lm.Trainer(**QUIET).validate(model, _data(), verbose=False)
     assert out["v"] == 2.0
