@@ -104,3 +104,42 @@ def test_csv_experiment_writer_is_lightnings(tmp_path):
     exp.log_hparams({"lr": 0.1})
     hp = tmp_path / "lightning_logs" / "version_0" / ExperimentWriter.NAME_HPARAMS_FILE
     assert "lr: 0.1" in hp.read_text()
+
+
+@pytest.mark.parametrize("engine", ["runtime", "lightning"])
+def test_csv_logger_writes_no_hparams_yaml_without_saved_hyperparameters(engine, tmp_path):
+    """As Lightning 2.6: a module that saved no hyper-parameters logs none (no hparams.yaml)."""
+    import importlib
+
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    Lm = pytest.importorskip(engine)
+    loggers = importlib.import_module(
+        f"{engine}.loggers" if engine == "runtime" else "lightning.pytorch.loggers"
+    )
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            loss = self.layer(batch[0]).sum()
+            self.log("loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    trainer = Lm.Trainer(
+        max_epochs=1,
+        logger=loggers.CSVLogger(tmp_path),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+    trainer.fit(M(), DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=2))
+    folder = tmp_path / "lightning_logs" / "version_0"
+    assert sorted(os.listdir(folder)) == ["metrics.csv"]
