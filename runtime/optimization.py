@@ -174,7 +174,6 @@ def parse_configure_optimizers(
                 "Some schedulers are attached with an optimizer that wasn't returned from "
                 "`configure_optimizers`. Build each scheduler from one of the returned optimizers."
             )
-        cfg.opt_idx = next((i for i, o in enumerate(opts) if o is sched_opt), 0)
         if not hasattr(cfg.scheduler, "state_dict"):
             raise MisconfigurationException(
                 f"The lr scheduler {type(cfg.scheduler).__name__} has no `state_dict`; schedulers "

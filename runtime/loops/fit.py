@@ -307,7 +307,9 @@ def _train_epoch_end(t: Any) -> None:
     # again: LightningModule.on_train_epoch_end may log what the monitoring callbacks read
     logged = _publish_epoch(t, results)
     call_cb(t, "on_train_epoch_end:monitor")
-    step_plateau_epoch(t)
+    if t.fit_loop.epoch_loop._num_ready_batches_reached():
+        # as Lightning: an epoch cut short (max_steps) does not step plateau schedulers
+        step_plateau_epoch(t)
     if results is not None:
         _send_to_loggers(t, logged, step=t._batches_that_stepped - 1)
         results.reset()
@@ -357,6 +359,13 @@ class TrainingEpochLoop:
         self.scheduler_progress.reset_on_restart()
         self.automatic_optimization.optim_progress.reset_on_restart()
         self.manual_optimization.optim_step_progress.reset_on_restart()
+
+    def _num_ready_batches_reached(self) -> bool:
+        """Whether every batch of this epoch was fetched (the epoch ran to its end)."""
+        progress = self.batch_progress
+        return progress.current.ready == self.trainer.num_training_batches or bool(
+            progress.is_last_batch
+        )
 
     def _should_check_val_epoch(self) -> bool:
         """Whether validation runs in the current epoch (``check_val_every_n_epoch``)."""

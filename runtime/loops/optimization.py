@@ -265,7 +265,8 @@ def step_schedulers(t: Any, interval: str, plateau: bool = False) -> None:
                 rank_zero_warn(
                     f"ReduceLROnPlateau conditioned on metric {cfg.monitor!r} which is "
                     "not available but strict is set to `False`. Skipping learning rate "
-                    "update."
+                    "update.",
+                    category=RuntimeWarning,
                 )
                 continue
         call_lm(t, "lr_scheduler_step", cfg.scheduler, metric)

@@ -607,3 +607,39 @@ def test_a_metric_added_in_a_later_stages_setup_can_be_logged(engine):
     trainer.fit(model, _data())
     (out,) = Lm.Trainer(**QUIET).validate(model, _data(), verbose=False)
     assert out["v"] == 2.0
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_plateau_scheduler_without_its_metric_under_strict_false_warns_and_skips(engine):
+    Lm = importlib.import_module(engine)
+    model = _module(Lm)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+    model.configure_optimizers = lambda: {
+        "optimizer": opt,
+        "lr_scheduler": {"scheduler": sched, "monitor": "giraffe", "strict": False},
+    }
+    trainer = Lm.Trainer(max_epochs=1, **QUIET)
+    with pytest.warns(RuntimeWarning, match="which is not available but strict is set to `False`"):
+        trainer.fit(model, _data())
+    assert getattr(trainer.lr_scheduler_configs[0], "opt_idx", None) is None  # not filled in
+
+
+@pytest.mark.parametrize("engine", _engines())
+def test_an_epoch_cut_short_by_max_steps_does_not_step_plateau_schedulers(engine):
+    """strict=True with a metric nobody logs: no error, because the only epoch is cut short by
+    max_steps and Lightning steps plateau schedulers only at the end of a whole epoch."""
+    Lm = importlib.import_module(engine)
+    model = _module(Lm)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+    model.configure_optimizers = lambda: {
+        "optimizer": opt,
+        "lr_scheduler": {"scheduler": sched, "monitor": "giraffe", "strict": True},
+    }
+    Lm.Trainer(max_epochs=None, max_steps=1, **QUIET).fit(model, _data())
+    errors = importlib.import_module(
+        "runtime.errors" if engine == "runtime" else "lightning.fabric.utilities.exceptions"
+    )
+    with pytest.raises(errors.MisconfigurationException, match="which is not available"):
+        Lm.Trainer(max_epochs=1, **QUIET).fit(model, _data())
