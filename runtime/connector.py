@@ -292,50 +292,51 @@ def merge_model_callbacks(trainer_cbs: list[Callback], model_cbs: Any) -> list[C
 # ---------------------------------------------------------------------- flag resolution
 @dataclass
 class Flags:
-    """The ``Trainer(...)`` flags as a run uses them: defaults filled in, values checked, and the
-    modes that override others applied (``barebones``, ``fast_dev_run``, ``overfit_batches``)."""
+    """The ``Trainer(...)`` flags as a run uses them: values checked, and the modes that override
+    others applied (``barebones``, ``fast_dev_run``, ``overfit_batches``). Built from every
+    argument of ``Trainer.__init__``, whose signature is the one place the defaults live."""
 
-    accelerator: Any = "auto"
-    strategy: Any = "auto"
-    devices: Any = "auto"
-    num_nodes: int = 1
-    precision: Any = None
-    logger: Any = None
-    callbacks: Any = None
-    fast_dev_run: int | bool = False
-    max_epochs: int | None = None
-    min_epochs: int | None = None
-    max_steps: int = -1
-    min_steps: int | None = None
-    max_time: Any = None
-    limit_train_batches: int | float | None = None
-    limit_val_batches: int | float | None = None
-    limit_test_batches: int | float | None = None
-    limit_predict_batches: int | float | None = None
-    overfit_batches: int | float = 0.0
-    val_check_interval: Any = None
-    check_val_every_n_epoch: int | None = 1
-    num_sanity_val_steps: int | float | None = None
-    log_every_n_steps: int | None = None
-    enable_checkpointing: bool | None = None
-    enable_progress_bar: bool | None = None
-    enable_model_summary: bool | None = None
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: int | float | None = None
-    gradient_clip_algorithm: str | None = None
-    deterministic: bool | str | None = None
-    benchmark: bool | None = None
-    inference_mode: bool = True
-    use_distributed_sampler: bool = True
-    profiler: Any = None
-    detect_anomaly: bool = False
-    barebones: bool = False
-    plugins: Any = None
-    sync_batchnorm: bool = False
-    reload_dataloaders_every_n_epochs: int = 0
-    default_root_dir: Any = None
-    enable_autolog_hparams: bool = True
-    model_registry: str | None = None
+    accelerator: Any
+    strategy: Any
+    devices: Any
+    num_nodes: int
+    precision: Any
+    logger: Any
+    callbacks: Any
+    fast_dev_run: int | bool
+    max_epochs: int | None
+    min_epochs: int | None
+    max_steps: int
+    min_steps: int | None
+    max_time: Any
+    limit_train_batches: int | float | None
+    limit_val_batches: int | float | None
+    limit_test_batches: int | float | None
+    limit_predict_batches: int | float | None
+    overfit_batches: int | float
+    val_check_interval: Any
+    check_val_every_n_epoch: int | None
+    num_sanity_val_steps: int | float | None
+    log_every_n_steps: int | None
+    enable_checkpointing: bool | None
+    enable_progress_bar: bool | None
+    enable_model_summary: bool | None
+    accumulate_grad_batches: int
+    gradient_clip_val: int | float | None
+    gradient_clip_algorithm: str | None
+    deterministic: bool | str | None
+    benchmark: bool | None
+    inference_mode: bool
+    use_distributed_sampler: bool
+    profiler: Any
+    detect_anomaly: bool
+    barebones: bool
+    plugins: Any
+    sync_batchnorm: bool
+    reload_dataloaders_every_n_epochs: int
+    default_root_dir: Any
+    enable_autolog_hparams: bool
+    model_registry: str | None
     # derived
     val_check_time_interval: float | None = field(default=None, init=False)
 
@@ -383,18 +384,13 @@ def resolve_flags(given: dict[str, Any]) -> Flags:
     if isinstance(root, str) and "://" not in root:
         root = os.path.abspath(os.path.expanduser(root))
     f.default_root_dir = root
-    for name, value in (("profiler", f.profiler), ("plugins", f.plugins)):
+    for name in ("profiler", "plugins", "model_registry"):
+        value = getattr(f, name)
         if value is not None:
             rank_zero_warn(
                 f"Trainer({name}={value!r}) is accepted for compatibility but has no effect in "
                 f"this runtime; remove it (or use `import lightning` for {name} support)."
             )
-    if f.model_registry is not None:
-        rank_zero_warn(
-            f"Trainer(model_registry={f.model_registry!r}) is accepted for compatibility but has "
-            "no effect in this runtime; remove it (or use `import lightning` for model_registry "
-            "support)."
-        )
     _apply_fast_dev_run(f)
     f.max_time = parse_duration(f.max_time, "Trainer(max_time)")
     _resolve_limits(f)

@@ -176,9 +176,6 @@ class DataSource:
             trainer.num_predict_batches = counts
         return loaders
 
-    def val_loaders_public(self) -> Any:
-        return self.eval_public("val")
-
     def eval_public(self, stage: str) -> Any:
         loaders = self.eval_loaders.get(stage)
         if not loaders:
@@ -274,10 +271,7 @@ def _sequential(loader: Any, stage: str = "train") -> Any:
         f"You requested to overfit but enabled {stage} dataloader shuffling. We are turning off "
         f"the {stage} dataloader shuffling for you."
     )
-    kwargs = {k: getattr(loader, k) for k in _LOADER_ARGS if hasattr(loader, k)}
-    if loader.num_workers > 0:
-        kwargs["prefetch_factor"] = loader.prefetch_factor
-    kwargs.pop("generator", None)
+    kwargs = loader_kwargs(loader, drop=("generator",))
     return DataLoader(loader.dataset, sampler=SequentialSampler(loader.dataset), **kwargs)
 
 
@@ -302,6 +296,14 @@ _LOADER_ARGS = (
     "persistent_workers",
     "pin_memory_device",
 )
+
+
+def loader_kwargs(loader: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The settings to build the same DataLoader again with another sampler (less ``drop``)."""
+    kwargs = {k: getattr(loader, k) for k in _LOADER_ARGS if k not in drop and hasattr(loader, k)}
+    if loader.num_workers > 0:
+        kwargs["prefetch_factor"] = loader.prefetch_factor
+    return kwargs
 
 
 def distribute(loader: Any, trainer: Any, stage: str) -> Any:
@@ -350,9 +352,7 @@ def distribute(loader: Any, trainer: Any, stage: str) -> Any:
         seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
         drop_last=loader.drop_last and stage == "train",
     )
-    kwargs = {k: getattr(loader, k) for k in _LOADER_ARGS if hasattr(loader, k)}
-    if loader.num_workers > 0:
-        kwargs["prefetch_factor"] = loader.prefetch_factor
+    kwargs = loader_kwargs(loader)
     try:
         return type(loader)(loader.dataset, sampler=dist_sampler, **kwargs)
     except TypeError:

@@ -379,7 +379,7 @@ class Trainer:
 
     @property
     def val_dataloaders(self) -> Any:
-        return self._data.val_loaders_public() if self._data is not None else None
+        return self._data.eval_public("val") if self._data is not None else None
 
     @property
     def test_dataloaders(self) -> Any:

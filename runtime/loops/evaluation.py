@@ -47,13 +47,6 @@ def run_eval_stage(t: Any, fn: str, verbose: bool) -> list[dict[str, float]]:
     return out
 
 
-def run_eval(
-    t: Any, stage: str, loaders: list, counts: list, in_fit: bool
-) -> tuple[dict[str, Any], dict[str, int | None]]:
-    """Validation inside ``fit`` (and its sanity check): fit's ``epoch_loop.val_loop`` runs."""
-    return t.fit_loop.epoch_loop.val_loop.run(loaders, counts, in_fit=in_fit)
-
-
 class EvaluationLoop:
     """A validation or test loop: ``trainer.fit_loop.epoch_loop.val_loop`` (validation inside
     ``fit`` and its sanity check), ``trainer.validate_loop`` or ``trainer.test_loop``.

@@ -26,7 +26,7 @@ from runtime.loops.dispatch import (
     call_cb,
     call_lm,
 )
-from runtime.loops.evaluation import EvaluationLoop, run_eval
+from runtime.loops.evaluation import EvaluationLoop
 from runtime.loops.optimization import step_plateau_epoch, step_schedulers, train_batch
 from runtime.loops.progress import (
     _READY_COMPLETED,
@@ -84,7 +84,7 @@ def run_sanity_check(t: Any) -> None:
             loaders = t.fit_loop.epoch_loop.val_loop.setup_data()
             counts = [min(c, n) for c in t._data.eval_counts["val"]]
             t.num_sanity_val_batches = counts
-            run_eval(t, "val", loaders, counts, in_fit=True)
+            t.fit_loop.epoch_loop.val_loop.run(loaders, counts, in_fit=True)
             call_cb(t, "on_sanity_check_end")
     finally:
         # the sanity check's batches are not part of the run's progress (as Lightning)
@@ -288,7 +288,7 @@ def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:
         call_lm(t, "on_validation_model_zero_grad")
     t.validating = True  # and so no longer training
     try:
-        run_eval(t, "val", data.eval_loaders["val"], counts, in_fit=True)
+        t.fit_loop.epoch_loop.val_loop.run(data.eval_loaders["val"], counts, in_fit=True)
     finally:
         t.training = True
         t._results = t._train_results

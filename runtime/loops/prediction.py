@@ -45,13 +45,10 @@ def _recording(loader: Any) -> Any:
             f"`{type(loader).__name__}` (prediction writers get `batch_indices=None`)."
         )
         return loader
-    from runtime.data import _LOADER_ARGS
+    from runtime.data import loader_kwargs
 
     # a batch sampler replaces batch_size/drop_last; everything else is kept
-    keep = [k for k in _LOADER_ARGS if k not in ("batch_size", "drop_last")]
-    kwargs = {k: getattr(loader, k) for k in keep if hasattr(loader, k)}
-    if loader.num_workers > 0:
-        kwargs["prefetch_factor"] = loader.prefetch_factor
+    kwargs = loader_kwargs(loader, drop=("batch_size", "drop_last"))
     return DataLoader(loader.dataset, batch_sampler=_IndexRecorder(loader.batch_sampler), **kwargs)
 
 

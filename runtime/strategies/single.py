@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from runtime.loops.dispatch import call_cb, call_lm
+
 
 class Strategy:
     """What the trainer asks of a strategy. The single-device answers are the defaults.
@@ -40,8 +42,6 @@ class Strategy:
     ) -> Any:
         """``on_before_backward`` hooks, the precision plugin's loss scaling, the module's
         ``backward`` hook, ``on_after_backward`` hooks; ``optimizer`` is None in manual mode."""
-        from runtime.loops.dispatch import call_cb, call_lm
-
         trainer = self._lightning_module.trainer
         call_cb(trainer, "on_before_backward", closure_loss)
         call_lm(trainer, "on_before_backward", closure_loss)

@@ -28,7 +28,7 @@ import scaffold.migrate.match as m
 from scaffold.migrate import rules as R
 from scaffold.migrate.dataflow import declared_global, incoming, written
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
-from scaffold.migrate.locate import Site, runs_after_block, runs_before_block
+from scaffold.migrate.locate import Site, around_block
 from scaffold.migrate.names import PROGRESS_BARS, PROGRESS_WRAPPERS, qualified
 from scaffold.migrate.step import (
     StepPlan,
@@ -57,6 +57,7 @@ from scaffold.migrate.syntax import (
     code_of,
     comments_of,
     last_assigned_value,
+    pure,
     re_word,
     split_lines,
     stmt,
@@ -279,18 +280,7 @@ def _loader(site: Site, fn_map, scope_bodies, refuse) -> str:
         # what an epoch changes, for the next epoch's loop header: its own variable too
         changing |= written(list(site.epoch_for.body.body))
         if isinstance(site.epoch_for, cst.For):
-            changing |= written(
-                [
-                    cst.SimpleStatementLine(
-                        [
-                            cst.Assign(
-                                targets=[cst.AssignTarget(site.epoch_for.target)],
-                                value=cst.Name("None"),
-                            )
-                        ]
-                    )
-                ]
-            )
+            changing |= _bound_names(site.epoch_for.target)
     if site.train_fn is not None and isinstance(site.train_fn.body, cst.IndentedBlock):
         changing |= written(list(site.train_fn.body.body))
     loader_code = _loader_at_fit(
@@ -667,8 +657,8 @@ def _carried_state(
     before, after = site.scope_body[:idx], site.scope_body[idx + 1 :]
     # a loop in an `if`/`try` block: what ran before the block set values the loop starts
     # from, what runs after it reads the loop's values
-    before = [*runs_before_block(module, site.scope_body), *before]
-    after = [*after, *runs_after_block(module, site.scope_body)]
+    ahead, behind = around_block(module, site.scope_body)
+    before, after = [*ahead, *before], [*after, *behind]
     targets = _bound_names(site.batch_for.target)
     while_check = list(epoch.while_check)
     fn_post = list(schedules.fn_post)
@@ -696,7 +686,7 @@ def _carried_state(
             written(site.epoch_pre)
             | written(epoch_post)
             | (
-                written([stmt(f"{schedules.call_target} = None\n")])
+                _bound_names(cst.parse_expression(schedules.call_target))
                 if schedules.call_target
                 else set()
             )
@@ -1004,27 +994,6 @@ def _device_in(body, model_code: str, conditions: list[str]):
     return None
 
 
-_PURE_CALLS = {"len", "int", "float", "min", "max", "round", "abs", "math.ceil", "math.floor"}
-
-
-def _pure(expr) -> bool:
-    """Arithmetic over names, attributes, constants and ``len``/``int``/``min``/``math.ceil``:
-    evaluating it twice gives the same value and does nothing else."""
-    if isinstance(expr, (cst.Name, cst.Integer, cst.Float, cst.SimpleString)):
-        return True
-    if isinstance(expr, cst.Attribute):
-        return _pure(expr.value)
-    if isinstance(expr, cst.BinaryOperation):
-        return _pure(expr.left) and _pure(expr.right)
-    if isinstance(expr, cst.UnaryOperation):
-        return _pure(expr.expression)
-    if isinstance(expr, cst.Call):
-        return (qualified(expr) or code_of(expr.func)) in _PURE_CALLS and all(
-            a.keyword is None and a.star == "" and _pure(a.value) for a in expr.args
-        )
-    return False
-
-
 def _invariant_values(expr, per_epoch: list, changing: set[str]) -> dict[str, cst.BaseExpression]:
     """{name: value} for the names ``expr`` reads that the epoch recomputes to the same value
     every time: one plain ``name = <pure expression>`` at the top of the epoch, reading only
@@ -1044,7 +1013,7 @@ def _invariant_values(expr, per_epoch: list, changing: set[str]) -> dict[str, cs
         others = [s_ for s_ in per_epoch if s_ is not lines[0]]
         value = lines[0].body[0].value
         reads = _used([cst.SimpleStatementLine([cst.Expr(value)])])
-        if name in written(others) or not _pure(value) or reads & (changing | made):
+        if name in written(others) or not pure(value) or reads & (changing | made):
             return {}
         out[name] = value
     return out

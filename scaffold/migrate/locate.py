@@ -196,9 +196,7 @@ def locate(module: cst.Module, position) -> Site:
             owner_fn = _owning_function(module, body)
             if owner_fn is not None and owner_fn.name.value not in ("main",):
                 call_site = _find_call_site(module, owner_fn.name.value)
-                # a helper that builds its own optimizer starts afresh at every call: one
-                # Trainer per call keeps that; one Trainer for all epochs would not
-                if call_site is not None and not _builds_stepped_optimizer(body[:i], batch_for):
+                if call_site is not None:
                     scope_body, epoch_for, call_stmt = call_site
                     inner = epoch_for.body.body
                     k = _statement_index(inner, call_stmt)
@@ -246,19 +244,6 @@ def _owning_function(module: cst.Module, body) -> cst.FunctionDef | None:
     return None
 
 
-def _builds_stepped_optimizer(before: list, batch_for: cst.For) -> bool:
-    """Whether ``before`` assigns a variable whose ``.step()`` the batch loop calls."""
-    from scaffold.migrate.dataflow import written
-
-    stepped = {
-        call.func.value.value
-        for call in m.findall(
-            batch_for.body, m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("step")))
-        )
-    }
-    return bool(stepped & written(list(before)))
-
-
 def _plain_target(small) -> bool:
     """``train(...)``, ``x = train(...)`` or ``loss, acc = train(...)`` (names only)."""
     if not isinstance(small, cst.Assign):
@@ -295,65 +280,31 @@ def _find_call_site(module: cst.Module, name: str):
     return None
 
 
-def runs_after_block(module: cst.Module, body) -> list:
-    """The statements that may run after the statement list ``body`` of an ``if``/``try`` block
-    finishes: a ``try``'s handlers, ``else`` and ``finally``, then what follows the block in
-    the enclosing statement lists, up to the function or module that holds it."""
-    found: list = []
+def around_block(module: cst.Module, body) -> tuple[list, list]:
+    """(what ran before, what may run after) the statement list ``body`` of an ``if``/``try``/
+    loop block, up to the function or module holding it: the statements ahead of the block in
+    each enclosing list; a ``try``'s handlers, ``else`` and ``finally``, then the statements
+    behind it. ``([], [])`` when ``body`` is no such block's."""
 
-    def walk(stmts, after: list) -> bool:
+    def walk(stmts, before: list, after: list) -> tuple[list, list] | None:
         for i, st in enumerate(stmts):
-            rest = list(stmts[i + 1 :]) + after
-            if isinstance(st, cst.FunctionDef | cst.ClassDef):
-                continue  # a function's own statements end with it
-            if isinstance(st, cst.Try):
-                extra = [h for h in st.handlers] + [x for x in (st.orelse, st.finalbody) if x]
-                tail = [*extra, *rest]
-                if st.body.body is body:
-                    found.extend(tail)
-                    return True
-                if walk(st.body.body, tail):
-                    return True
-                continue
-            if isinstance(st, cst.If | cst.For | cst.While | cst.With):
-                inner = getattr(st.body, "body", None)
-                if inner is body:
-                    found.extend(rest)
-                    return True
-                if isinstance(inner, (list, tuple)) and walk(inner, rest):
-                    return True
-        return False
-
-    walk(module.body, [])
-    for fn in _index(module).functions:
-        if isinstance(fn.body, cst.IndentedBlock) and walk(fn.body.body, []):
-            break
-    return found
-
-
-def runs_before_block(module: cst.Module, body) -> list:
-    """The statements that ran before the statement list ``body`` of an ``if``/``try`` block
-    started: what precedes the block in the enclosing statement lists, up to the function or
-    module that holds it."""
-    found: list = []
-
-    def walk(stmts, before: list) -> bool:
-        for i, st in enumerate(stmts):
-            ahead = [*before, *stmts[:i]]
-            if isinstance(st, cst.FunctionDef | cst.ClassDef):
-                continue
-            inner = getattr(getattr(st, "body", None), "body", None)
             if not isinstance(st, cst.Try | cst.If | cst.For | cst.While | cst.With):
-                continue
+                continue  # a function's or class's own statements end with it
+            ahead, behind = [*before, *stmts[:i]], [*stmts[i + 1 :], *after]
+            if isinstance(st, cst.Try):
+                behind = [*st.handlers, *(x for x in (st.orelse, st.finalbody) if x), *behind]
+            inner = getattr(st.body, "body", None)
             if inner is body:
-                found.extend(ahead)
-                return True
-            if isinstance(inner, (list, tuple)) and walk(inner, ahead):
-                return True
-        return False
+                return ahead, behind
+            if isinstance(inner, (list, tuple)) and (found := walk(inner, ahead, behind)):
+                return found
+        return None
 
-    if not walk(module.body, []):
-        for fn in _index(module).functions:
-            if isinstance(fn.body, cst.IndentedBlock) and walk(fn.body.body, []):
-                break
-    return found
+    bodies = [module.body] + [
+        fn.body.body for fn in _index(module).functions if isinstance(fn.body, cst.IndentedBlock)
+    ]
+    for stmts in bodies:
+        found = walk(stmts, [], [])
+        if found:
+            return found
+    return [], []

@@ -20,7 +20,7 @@ import string
 import libcst as cst
 
 import scaffold.migrate.match as m
-from scaffold.migrate.syntax import code_of, stmt
+from scaffold.migrate.syntax import code_of, pure, stmt
 
 _NUMERIC = set("bcdeEfFgGnoxX%")
 _PERCENT = re.compile(
@@ -30,28 +30,6 @@ _PREFIXES = ("validation_", "valid_", "val_", "test_", "eval_", "dev_")
 # counters, not metrics (Lightning logs the epoch and step itself)
 _COUNTERS = {"epoch", "epochs", "step", "steps", "iter", "iters", "iteration", "iterations"}
 _COUNTERS |= {"batch", "batches", "batch_idx", "i", "it", "n", "idx", "index"}
-_PURE_CALLS = {"len", "float", "int", "abs", "round", "min", "max", "sum"}
-
-
-def _pure(expr: cst.BaseExpression) -> bool:
-    """Whether evaluating ``expr`` once more (for ``self.log``) can have no effect: names,
-    attributes, numbers, arithmetic, ``len``/``float``/``math.*`` calls, ``.item()``."""
-    if isinstance(expr, (cst.Name, cst.Integer, cst.Float)):
-        return True
-    if isinstance(expr, cst.Attribute):
-        return _pure(expr.value)
-    if isinstance(expr, cst.BinaryOperation):
-        return _pure(expr.left) and _pure(expr.right)
-    if isinstance(expr, cst.UnaryOperation):
-        return _pure(expr.expression)
-    if isinstance(expr, cst.Call) and all(a.star == "" and a.keyword is None for a in expr.args):
-        func = expr.func
-        if m.matches(func, m.Attribute(attr=m.Name("item"))) and not expr.args:
-            return _pure(func.value)
-        named = m.matches(func, m.Name()) and func.value in _PURE_CALLS
-        if named or m.matches(func, m.Attribute(value=m.Name("math"), attr=m.Name())):
-            return all(_pure(a.value) for a in expr.args)
-    return False
 
 
 def printed_numbers(call: cst.Call) -> list[tuple[cst.BaseExpression, str]]:
@@ -186,7 +164,7 @@ def log_printed_metrics(hook: cst.FunctionDef, stage: str, taken: set[str]):
         if not m.matches(s, print_call):
             continue
         for expr, before in printed_numbers(s.body[0].value):
-            key = metric_key(expr, before, stage) if _pure(expr) else None
+            key = metric_key(expr, before, stage) if pure(expr) else None
             if key is None or key in taken:
                 continue
             taken.add(key)

@@ -282,6 +282,31 @@ def _unwrap_loader(iter_expr):
     return expr, enumerated, start
 
 
+# calls that compute a value from their arguments and do nothing else
+_PURE_CALLS = {"len", "int", "float", "abs", "round", "min", "max", "sum"}
+
+
+def pure(expr: cst.BaseExpression) -> bool:
+    """Whether evaluating ``expr`` once more gives the same value and can have no effect:
+    names, attributes, literals, arithmetic, ``.item()``, ``len``/``float``/``min``/... and
+    ``math.*`` calls of such values."""
+    if isinstance(expr, (cst.Name, cst.Integer, cst.Float, cst.SimpleString)):
+        return True
+    if isinstance(expr, cst.Attribute):
+        return pure(expr.value)
+    if isinstance(expr, cst.BinaryOperation):
+        return pure(expr.left) and pure(expr.right)
+    if isinstance(expr, cst.UnaryOperation):
+        return pure(expr.expression)
+    if isinstance(expr, cst.Call) and all(a.star == "" and a.keyword is None for a in expr.args):
+        if m.matches(expr.func, m.Attribute(attr=m.Name("item"))) and not expr.args:
+            return pure(expr.func.value)
+        name = (qualified(expr) or code_of(expr.func)).removeprefix("builtins.")
+        if name in _PURE_CALLS or name.startswith("math."):
+            return all(pure(a.value) for a in expr.args)
+    return False
+
+
 def _assignment_value(body, name: str):
     for s in body:
         if isinstance(s, cst.SimpleStatementLine):

@@ -16,6 +16,7 @@ from runtime.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoin
 from runtime.callbacks.early_stopping import EarlyStoppingReason
 from runtime.errors import MisconfigurationException
 from runtime.loggers import CSVLogger
+from tests.helpers.engines import engine_module, engines
 from tests.helpers.models import RegModel, loader, quiet
 
 
@@ -217,22 +218,9 @@ def test_callback_state_is_checkpointed(tmp_path):
     assert state["wait_count"] == 0 and state["best_score"].item() == pytest.approx(0.4)
 
 
-def _ckpt_engines():
-    out = ["runtime"]
-    try:
-        import lightning  # noqa: F401
-
-        out.append("lightning")
-    except ImportError:
-        pass
-    return out
-
-
-@pytest.mark.parametrize("engine", _ckpt_engines())
+@pytest.mark.parametrize("engine", engines())
 def test_checkpoint_names_with_version_prefix_and_dotted_metrics(engine, tmp_path):
-    mod = importlib.import_module(
-        "runtime.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
-    )
+    mod = engine_module(engine, "callbacks")
     mc = mod.ModelCheckpoint(dirpath=tmp_path, filename="name")
     assert mc.format_checkpoint_name({}, ver=3) == str(tmp_path / "name-v3.ckpt")
     assert mc.format_checkpoint_name({}, prefix="test") == str(tmp_path / "test-name.ckpt")
@@ -242,12 +230,10 @@ def test_checkpoint_names_with_version_prefix_and_dotted_metrics(engine, tmp_pat
     assert name == "mAP@0.50=0.2000"
 
 
-@pytest.mark.parametrize("engine", _ckpt_engines())
+@pytest.mark.parametrize("engine", engines())
 def test_a_second_run_never_overwrites_the_first_runs_last_checkpoint(engine, tmp_path):
     Lm = importlib.import_module(engine)
-    mod = importlib.import_module(
-        "runtime.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
-    )
+    mod = engine_module(engine, "callbacks")
     model = RegModel() if engine == "runtime" else None
     if model is None:
 

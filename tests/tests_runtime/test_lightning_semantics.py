@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import runtime as L
 from runtime.callbacks import BasePredictionWriter, ModelCheckpoint, OnExceptionCheckpoint
+from tests.helpers.engines import engine_module, engines
 from tests.helpers.models import RegModel, loader, quiet
 
 QUIET = dict(
@@ -26,16 +27,6 @@ QUIET = dict(
     enable_progress_bar=False,
     enable_model_summary=False,
 )
-
-
-def _engines():
-    engines = ["runtime"]
-    try:
-        importlib.import_module("lightning")
-        engines.append("lightning")
-    except ImportError:
-        pass
-    return engines
 
 
 # --------------------------------------------------------------------- logged metrics
@@ -87,7 +78,7 @@ def _metric_run(engine):
     return seen, final
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_logged_metric_is_reset_and_callback_metrics_are_live(engine):
     seen, final = _metric_run(engine)
     (sanity, sanity_vals, _), (_, epoch0, types0), (_, epoch1, _) = seen
@@ -268,7 +259,7 @@ def test_fast_dev_run_logger_experiment_accepts_anything():
 
 
 # --------------------------------------------------------------------- stages and autograd
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_eval_hooks_run_without_autograd_and_limit_zero_runs_nothing(engine):
     Lm = importlib.import_module(engine)
     calls = []
@@ -501,7 +492,7 @@ def test_time_based_val_check_interval(interval, expected):
     assert _count_validations("runtime", interval) == expected
     if isinstance(interval, dict):
         assert _count_validations("runtime", timedelta(**interval)) == expected
-    if "lightning" in _engines():
+    if "lightning" in engines():
         assert _count_validations("lightning", interval) == expected
 
 
@@ -516,12 +507,8 @@ def test_time_based_val_check_interval_rejects_bad_durations():
 
 def _lr_monitor_run(engine, root):
     Lm = importlib.import_module(engine)
-    cbs = importlib.import_module(
-        f"{engine}.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
-    )
-    lgs = importlib.import_module(
-        f"{engine}.loggers" if engine == "runtime" else "lightning.pytorch.loggers"
-    )
+    cbs = engine_module(engine, "callbacks")
+    lgs = engine_module(engine, "loggers")
 
     class M(Lm.LightningModule):
         def __init__(self):
@@ -558,7 +545,7 @@ def test_lr_monitor_names_momentum_and_callback_metrics(tmp_path):
     assert lrs == {"lr-Adam/pg1": [0.1, 0.05], "lr-Adam/pg2": [0.5, 0.25]}
     assert momentum == {"lr-Adam/pg1-momentum": 0.9, "lr-Adam/pg2-momentum": 0.9}
     assert metrics["lr-Adam/pg2"] == 0.25 and metrics["lr-Adam/pg1-weight_decay"] == 0.01
-    if "lightning" in _engines():
+    if "lightning" in engines():
         assert (metrics, lrs, momentum) == _lr_monitor_run("lightning", str(tmp_path / "pl"))
 
 
@@ -939,12 +926,10 @@ def test_last_checkpoints_are_found_by_name_prefix(tmp_path):
     }
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_max_time_is_a_timer_that_stops_after_the_batch(engine):
     Lm = importlib.import_module(engine)
-    cbs = importlib.import_module(
-        "runtime.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
-    )
+    cbs = engine_module(engine, "callbacks")
 
     class M(Lm.LightningModule):
         def __init__(self):
@@ -1030,7 +1015,7 @@ def test_public_classes_have_docstrings():
     assert undocumented == []
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_results_per_dataloader_hold_what_was_logged_for_it(engine):
     """With several test loaders: a key logged without suffix (add_dataloader_idx=False) belongs
     to the loader it was logged for; what on_test_epoch_end logs belongs to every loader (it got
@@ -1092,7 +1077,7 @@ def test_eval_step_values_go_to_the_logger_per_dataloader():
     ]
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_forked_names_put_the_dataloader_suffix_last(engine):
     Lm = importlib.import_module(engine)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 
 import runtime as L
 from runtime.loggers import CSVLogger, TensorBoardLogger
+from tests.helpers.engines import engine_module, engines
 from tests.helpers.models import RegModel, loader, quiet
 
 
@@ -106,18 +108,14 @@ def test_csv_experiment_writer_is_lightnings(tmp_path):
     assert "lr: 0.1" in hp.read_text()
 
 
-@pytest.mark.parametrize("engine", ["runtime", "lightning"])
+@pytest.mark.parametrize("engine", engines())
 def test_csv_logger_writes_no_hparams_yaml_without_saved_hyperparameters(engine, tmp_path):
     """As Lightning 2.6: a module that saved no hyper-parameters logs none (no hparams.yaml)."""
-    import importlib
-
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    Lm = pytest.importorskip(engine)
-    loggers = importlib.import_module(
-        f"{engine}.loggers" if engine == "runtime" else "lightning.pytorch.loggers"
-    )
+    Lm = importlib.import_module(engine)
+    loggers = engine_module(engine, "loggers")
 
     class M(Lm.LightningModule):
         def __init__(self):

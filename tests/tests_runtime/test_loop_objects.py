@@ -14,17 +14,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Sampler, SequentialSampler, TensorDataset
 
+from tests.helpers.engines import engine_module, engines
+
 QUIET = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-
-
-def _engines():
-    engines = ["runtime"]
-    try:
-        importlib.import_module("lightning")
-        engines.append("lightning")
-    except ImportError:
-        pass
-    return engines
 
 
 def _data(n=16, batch_size=4, **kwargs):
@@ -60,7 +52,7 @@ def _module(Lm, automatic=True):
     return M()
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_loaders_attached_by_hand_follow_the_limits(engine):
     """``strategy.connect`` + ``_data_connector.attach_dataloaders`` + a loop's ``setup_data``
     size the loaders as a run would (no fit needed)."""
@@ -80,7 +72,7 @@ def test_loaders_attached_by_hand_follow_the_limits(engine):
     assert len(trainer.val_dataloaders) == 2
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_overfit_batches_reads_train_and_val_in_order(engine):
     """``overfit_batches`` replaces a shuffling or custom sampler by a SequentialSampler in the
     train and val loaders, with Lightning's warning."""
@@ -109,7 +101,7 @@ def test_overfit_batches_reads_train_and_val_in_order(engine):
     assert isinstance(trainer.val_dataloaders.sampler, SequentialSampler)
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_every_validation_batch_goes_through_the_loop_objects_step(engine):
     Lm = importlib.import_module(engine)
     model = _module(Lm)
@@ -127,7 +119,7 @@ def test_every_validation_batch_goes_through_the_loop_objects_step(engine):
     assert step.call_count == 4
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 @pytest.mark.parametrize("automatic", [True, False])
 def test_backward_goes_through_the_strategy(engine, automatic):
     Lm = importlib.import_module(engine)
@@ -140,7 +132,7 @@ def test_backward_goes_through_the_strategy(engine, automatic):
     assert trainer.strategy.precision_plugin is not None
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_init_module_creates_parameters_in_the_precision_dtype(engine):
     Lm = importlib.import_module(engine)
     trainer = Lm.Trainer(accelerator="cpu", precision="64-true", **QUIET)
@@ -154,7 +146,7 @@ def test_init_module_creates_parameters_in_the_precision_dtype(engine):
     assert layer.weight.dtype == torch.float32
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 @pytest.mark.parametrize(
     ("per_node", "node_rank", "local_rank", "called"),
     [
@@ -190,7 +182,7 @@ def test_prepare_data_runs_once_per_node_or_once_in_all(
     assert dm.prepare_data.called is called
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_a_hook_wrapped_around_none_is_not_overridden(engine, tmp_path):
     """A wrapper (``functools.update_wrapper``) around a hook set to None does not define it:
     loading a checkpoint skips ``configure_model``; ``on_load_checkpoint`` sees the
@@ -221,15 +213,13 @@ def test_a_hook_wrapped_around_none_is_not_overridden(engine, tmp_path):
     assert seen["hyper_parameters"] == {"width": 2}
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_a_loaded_fit_loop_restarts_where_the_checkpoint_was_saved(engine, tmp_path):
     """Loop state from a checkpoint: ``restarting`` until reset; a batch that failed in
     ``training_step`` is fetched again, a batch saved in ``on_train_batch_end`` counts as done,
     and the loop's own ``state_dict`` gives back what it loaded."""
     Lm = importlib.import_module(engine)
-    callbacks = importlib.import_module(
-        f"{engine}.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
-    )
+    callbacks = engine_module(engine, "callbacks")
 
     class Boom(Exception):
         pass
@@ -275,15 +265,13 @@ def test_a_loaded_fit_loop_restarts_where_the_checkpoint_was_saved(engine, tmp_p
     assert (batches.total.completed, batches.current.ready) == (4, 0)
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_warnings_lightning_gives_on_restore_and_predict(engine, tmp_path):
     """A missing hparams file is a warning (the checkpoint's own hyper-parameters are used); a
     checkpoint whose callbacks this Trainer lacks says which; a predict_step returning None
     warns."""
     Lm = importlib.import_module(engine)
-    cbs = importlib.import_module(
-        "runtime.callbacks" if engine == "runtime" else "lightning.pytorch.callbacks"
-    )
+    cbs = engine_module(engine, "callbacks")
 
     class Counter(cbs.Callback):
         def state_dict(self):
@@ -308,7 +296,7 @@ def test_warnings_lightning_gives_on_restore_and_predict(engine, tmp_path):
         Lm.Trainer(**QUIET).predict(NoPrediction(), _data())
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_logged_metrics_are_live_in_epoch_end_hooks(engine):
     """``trainer.logged_metrics`` in ``on_validation_epoch_end`` holds this epoch's reduced
     value (ModelCheckpoint filenames and user hooks read it there)."""
@@ -329,7 +317,7 @@ def test_logged_metrics_are_live_in_epoch_end_hooks(engine):
     assert seen == [0.5, -1.0, 10.5, -1.0]
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_eval_step_values_reach_the_progress_bar_metrics(engine):
     Lm = importlib.import_module(engine)
 
@@ -344,7 +332,7 @@ def test_eval_step_values_reach_the_progress_bar_metrics(engine):
     assert "stp" not in trainer.callback_metrics
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_nested_lightning_modules_share_the_trainer_reference(engine):
     Lm = importlib.import_module(engine)
     outer, inner = Lm.LightningModule(), Lm.LightningModule()
@@ -354,12 +342,10 @@ def test_nested_lightning_modules_share_the_trainer_reference(engine):
     assert inner.trainer is trainer
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_clip_gradients_refuses_an_algorithm_other_than_the_trainers(engine):
     Lm = importlib.import_module(engine)
-    errors = importlib.import_module(
-        "runtime.errors" if engine == "runtime" else "lightning.fabric.utilities.exceptions"
-    )
+    errors = engine_module(engine, "errors")
 
     class M(type(_module(Lm))):
         def configure_gradient_clipping(
@@ -372,7 +358,7 @@ def test_clip_gradients_refuses_an_algorithm_other_than_the_trainers(engine):
         trainer.fit(M(), _data())
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_hyperparameters_of_module_and_data_module_are_merged_or_refused(engine, tmp_path):
     """Only what save_hyperparameters() saved is logged; a key both hold with different values
     stops the run (Lightning's 'Error while merging hparams')."""
@@ -441,7 +427,7 @@ def test_hyperparameters_of_module_and_data_module_are_merged_or_refused(engine,
         trainer.fit(M(data_dir="bar"), datamodule=DM())
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_a_child_module_built_in_a_parents_init_gets_its_arguments_too(engine):
     Lm = importlib.import_module(engine)
 
@@ -458,7 +444,7 @@ def test_a_child_module_built_in_a_parents_init_gets_its_arguments_too(engine):
     assert Parent(batch_size=64).child.hparams == {"init_method": "xavier", "batch_size": 64}
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_progress_bar_counts_validation_only_in_epochs_that_validate(engine):
     Lm = importlib.import_module(engine)
     seen = []
@@ -479,12 +465,10 @@ def test_progress_bar_counts_validation_only_in_epochs_that_validate(engine):
     assert seen == [0, 2, 0, 2]
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_an_unset_max_epochs_is_a_possible_user_warning(engine):
     Lm = importlib.import_module(engine)
-    rz = importlib.import_module(
-        "runtime.rank_zero" if engine == "runtime" else "lightning.fabric.utilities.warnings"
-    )
+    rz = engine_module(engine, "warnings")
 
     class M(type(_module(Lm))):
         def training_step(self, batch, batch_idx):
@@ -497,7 +481,7 @@ def test_an_unset_max_epochs_is_a_possible_user_warning(engine):
     assert trainer.max_epochs == 1000
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 @pytest.mark.parametrize("fn", ["validate", "test", "predict"])
 def test_setup_knows_the_stage(engine, fn):
     Lm = importlib.import_module(engine)
@@ -518,7 +502,7 @@ def test_setup_knows_the_stage(engine, fn):
     assert seen == [(stage, stage)]
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_logging_to_a_logger_without_one_warns(engine):
     Lm = importlib.import_module(engine)
 
@@ -547,7 +531,7 @@ def _logging_cases():
     ]
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 @pytest.mark.parametrize("case", range(4))
 def test_logging_mistakes_are_refused_with_lightnings_words(engine, case):
     Lm = importlib.import_module(engine)
@@ -563,7 +547,7 @@ def test_logging_mistakes_are_refused_with_lightnings_words(engine, case):
         trainer.fit(M(), _data())
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_a_logged_metric_must_be_an_attribute(engine):
     tm = pytest.importorskip("torchmetrics")
     Lm = importlib.import_module(engine)
@@ -584,7 +568,7 @@ def test_a_logged_metric_must_be_an_attribute(engine):
             trainer.fit(M(keep), _data())
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_a_metric_added_in_a_later_stages_setup_can_be_logged(engine):
     tm = pytest.importorskip("torchmetrics")
     Lm = importlib.import_module(engine)
@@ -609,7 +593,7 @@ def test_a_metric_added_in_a_later_stages_setup_can_be_logged(engine):
     assert out["v"] == 2.0
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_plateau_scheduler_without_its_metric_under_strict_false_warns_and_skips(engine):
     Lm = importlib.import_module(engine)
     model = _module(Lm)
@@ -625,7 +609,7 @@ def test_plateau_scheduler_without_its_metric_under_strict_false_warns_and_skips
     assert getattr(trainer.lr_scheduler_configs[0], "opt_idx", None) is None  # not filled in
 
 
-@pytest.mark.parametrize("engine", _engines())
+@pytest.mark.parametrize("engine", engines())
 def test_an_epoch_cut_short_by_max_steps_does_not_step_plateau_schedulers(engine):
     """strict=True with a metric nobody logs: no error, because the only epoch is cut short by
     max_steps and Lightning steps plateau schedulers only at the end of a whole epoch."""
@@ -638,8 +622,6 @@ def test_an_epoch_cut_short_by_max_steps_does_not_step_plateau_schedulers(engine
         "lr_scheduler": {"scheduler": sched, "monitor": "giraffe", "strict": True},
     }
     Lm.Trainer(max_epochs=None, max_steps=1, **QUIET).fit(model, _data())
-    errors = importlib.import_module(
-        "runtime.errors" if engine == "runtime" else "lightning.fabric.utilities.exceptions"
-    )
+    errors = engine_module(engine, "errors")
     with pytest.raises(errors.MisconfigurationException, match="which is not available"):
         Lm.Trainer(max_epochs=1, **QUIET).fit(model, _data())
