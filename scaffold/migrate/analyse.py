@@ -196,7 +196,7 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
     fn_map = _bind_call(site, refuse)
     site, roles = _roles(module, site, position, hints, fn_map, where, refuse, findings)
     schedules = _schedules(
-        site, roles, fn_map, [site.scope_body, module.body], where, refuse, findings
+        module, site, roles, fn_map, [site.scope_body, module.body], where, refuse, findings
     )
     epoch = _epoch_plan(site, schedules.epoch_post, where, refuse, findings)
     epoch_post = list(schedules.epoch_post)
@@ -480,7 +480,7 @@ def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse
 
 
 def _schedules(
-    site: Site, roles: Roles, fn_map, scope_bodies, where, refuse, findings
+    module, site: Site, roles: Roles, fn_map, scope_bodies, where, refuse, findings
 ) -> Schedules:
     """Argument-less ``sched.step()`` calls at the end of the helper or of the epoch move to
     ``configure_optimizers`` when there is one scheduler and nothing else reads it."""
@@ -495,14 +495,25 @@ def _schedules(
 
     fn_post, fn_scheds, fn_tail_comments = _scheduler_steps(site.fn_post, sched_ok)
     epoch_post, epoch_scheds, ep_tail_comments = _scheduler_steps(site.epoch_post, sched_ok)
+    # the Trainer steps an epoch scheduler right after the epoch's last batch, before the code
+    # the script runs after its batch loop (hooks, evaluation), also in an epoch that stops
+    # training: the step moves only when that code cannot tell the difference
+    if fn_scheds:
+        between = _ahead_of_removed(site.fn_post, fn_post)
+    else:
+        between = [*site.fn_post, *_ahead_of_removed(site.epoch_post, epoch_post)]
+    watched = {roles.opt_code, *roles.manual_opts, *fn_scheds, *epoch_scheds}
+    unobserved = not _may_observe_optimizer(module, between, {outer_code(n) for n in watched})
     fn_post, call_target = _train_fn_result(site, fn_post, refuse)
     epoch_names = [outer_code(n) for n in fn_scheds] + epoch_scheds
     step_names = [outer_code(n) for n in plan.step_schedulers]
     other_text = code_of(
         cst.Module(body=[*site.epoch_pre, *site.fn_pre, *fn_post, *epoch_post, *plan.body])
     )
-    if len(epoch_names + step_names) > 1 or any(
-        re_word(n, other_text) for n in [*plan.step_schedulers, *fn_scheds, *epoch_scheds]
+    if (
+        len(epoch_names + step_names) > 1
+        or not unobserved
+        or any(re_word(n, other_text) for n in [*plan.step_schedulers, *fn_scheds, *epoch_scheds])
     ):
         # keep the calls where they were: exact, at the cost of configure_optimizers not seeing them
         if plan.step_schedulers:
@@ -533,6 +544,43 @@ def _schedules(
         tail_comments=tuple(fn_tail_comments + ep_tail_comments),
         call_target=call_target,
     )
+
+
+def _ahead_of_removed(stmts: list, kept: list) -> list:
+    """The statements of ``stmts`` before the first one ``_scheduler_steps`` removed."""
+    kept_ids = {id(k) for k in kept}
+    ahead = []
+    for st in stmts:
+        if id(st) not in kept_ids:
+            break
+        ahead.append(st)
+    return ahead
+
+
+_LR_READS = ("param_groups", "get_last_lr", "get_lr", "lr_scheduler")
+
+
+def _may_observe_optimizer(module, stmts: list, names: set[str]) -> bool:
+    """Whether ``stmts`` (and the script's functions they call, followed through) may read the
+    optimizer's learning rate or state, or skip what follows (``break``/``continue``/``return``)."""
+    if not stmts:
+        return False
+    if m.findall(cst.Module(body=list(stmts)), m.Break() | m.Continue() | m.Return()):
+        return True
+    functions = {f.name.value: f for f in m.findall(module, m.FunctionDef())}
+    seen: set[str] = set()
+    todo = [cst.Module(body=list(stmts))]
+    while todo:
+        node = todo.pop()
+        text = code_of(node)
+        if any(re_word(n, text) for n in names) or any(w in text for w in _LR_READS):
+            return True
+        for call in m.findall(node, m.Call(func=m.Name())):
+            name = call.func.value
+            if name in functions and name not in seen:
+                seen.add(name)
+                todo.append(functions[name])
+    return False
 
 
 def _train_fn_result(site: Site, fn_post: list, refuse) -> tuple[list, str | None]:
@@ -850,10 +898,20 @@ def _optimizer_models(code: str, construction, scope_bodies) -> tuple:
         construction = _assignment_value(body, code)
     if construction is not None:
         return construction, _trained_models(construction, scope_bodies), []
-    branches = [v for body in scope_bodies for v in _branch_values(body, code)]
-    if not branches:
+    found = [vs for body in scope_bodies for vs in _branch_values(body, code, suites=True)]
+    if not found:
         return None, [], []
+    branches = [v for v, _ in found]
     branch_models = [_trained_models(v, scope_bodies) for v in branches]
+    known = [b for b in branch_models if b]
+    # the other branches load the optimizer (a checkpoint's `optimizer`) in the same branch as
+    # they load every one of those models: the pair saved together trains together
+    loaded_together = all(
+        b or set(known[0] if known else ()) <= written(suite)
+        for b, (_, suite) in zip(branch_models, found, strict=True)
+    )
+    if known and all(b == known[0] for b in known) and loaded_together:
+        return branches[branch_models.index(known[0])], known[0], []
     same = all(f == branch_models[0] for f in branch_models)
     return branches[0], branch_models[0] if same else [], branch_models
 
@@ -891,10 +949,10 @@ def _unknown_model_reason(module, site: Site, opt_code: str, construction, branc
     return f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
 
 
-def _branch_values(body, name: str) -> list:
+def _branch_values(body, name: str, suites: bool = False) -> list:
     """The values ``name`` is assigned in the branches of the ``if`` statements of ``body``
     (``if``/``elif``/``else``, one level deep), when every branch that binds it does so with a
-    plain assignment."""
+    plain assignment; ``suites``: ``(value, the branch's statements)`` pairs."""
     values: list = []
     for s in body:
         branch = s if isinstance(s, cst.If) else None
@@ -907,7 +965,7 @@ def _branch_values(body, name: str) -> list:
                 stmts = _suite(suite)
                 value = _assignment_value(stmts, name)
                 if value is not None:
-                    values.append(value)
+                    values.append((value, stmts) if suites else value)
                 elif name in written(stmts):
                     return []  # bound some other way (a loop, a with block, unpacking)
             branch = nxt if isinstance(nxt, cst.If) else None

@@ -47,12 +47,15 @@ from scaffold.migrate.syntax import (
     _simple,
     _used,
     batch_unpack,
+    break_else,
+    breaks_end_iteration,
     calls_of,
     code_of,
     comment_holder,
     comments_of,
     last_assigned_value,
     loop_target_names,
+    own_breaks,
     removed,
     stmt,
     transform_stmts,
@@ -250,14 +253,12 @@ class Builder:
         plan, site = self.plan, self.plan.site
         body = transform_stmts(plan.roles.step.body, self.renamer)
         if plan.roles.step.breaks:
-            last = body[-1] if body else None
-            if (
-                last is None
-                or not m.findall(last, m.Break())
-                or any(m.findall(s, m.Break()) for s in body[:-1])
-            ):
+            body = break_else(body)
+            if not breaks_end_iteration(body):
                 self.refuse(
-                    R.BREAK_POSITION, "`break` in the batch loop must be in its last statement"
+                    R.BREAK_POSITION,
+                    "`break` in the batch loop is followed by code that runs in the same "
+                    "iteration (it must be the last thing the iteration does)",
                 )
             body = transform_stmts(
                 body, _BreakReplacer(stmt(f"self.{plan.stop_attr} = True\n").body[0])
@@ -270,12 +271,13 @@ class Builder:
         e_post = _without_globals(transform_stmts(list(plan.epoch_post), self.renamer))
         f_pre = _without_globals(transform_stmts(site.fn_pre, self.renamer))
         f_post = _without_globals(transform_stmts(list(plan.schedules.fn_post), self.renamer))
-        if m.findall(cst.Module(body=e_post), m.Break()):
-            if not m.findall(e_post[-1], m.Break()) or any(
-                m.findall(s, m.Break()) for s in e_post[:-1]
-            ):
+        if own_breaks(e_post):
+            e_post = break_else(e_post)
+            if not breaks_end_iteration(e_post):
                 self.refuse(
-                    R.BREAK_POSITION, "`break` in the epoch loop must be in its last statement"
+                    R.BREAK_POSITION,
+                    "`break` in the epoch loop is followed by code that runs in the same "
+                    "iteration (it must be the last thing the iteration does)",
                 )
             e_post = transform_stmts(
                 e_post, _BreakReplacer(stmt("self.trainer.should_stop = True\n").body[0])

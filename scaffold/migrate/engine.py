@@ -7,6 +7,7 @@ No file access and no printing here (see ``files``)."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 import tokenize
 from collections import Counter
@@ -278,6 +279,38 @@ def _trainer_class(work: _Work) -> SourceResult | None:
     return None
 
 
+def _split_training_calls(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.hoist import hoist_training_calls
+
+    if "backward" not in work.code:
+        return None
+    for _ in range(8):  # one call per round; a file has a few training helpers at most
+        hoisted = hoist_training_calls(work.module)
+        if hoisted is None:
+            break
+        called = re.compile(rf"(?<![\w.]){re.escape(hoisted.helper)}\(")
+        line = next(
+            (
+                at
+                for at, text in enumerate(work.code.splitlines(), 1)
+                if called.search(text) and not text.lstrip().startswith("def ")
+            ),
+            1,
+        )
+        work.module = hoisted.module
+        work.findings.append(
+            Finding(
+                R.TRAINING_CALL_SPLIT,
+                FIXED,
+                f"`{hoisted.helper}(...)` split out of the expression using its result "
+                f"(`{hoisted.result} = {hoisted.helper}(...)` first)",
+                line,
+                1,
+            )
+        )
+    return None
+
+
 def _step_helpers(work: _Work) -> SourceResult | None:
     from scaffold.migrate.inline import inline_step_helpers
     from scaffold.migrate.locate import has_hand_written_loop
@@ -323,20 +356,37 @@ def _unreachable_training(work: _Work) -> SourceResult | None:
 
 
 def _loop(work: _Work) -> SourceResult | None:
-    from scaffold.migrate.locate import has_hand_written_loop
+    from scaffold.migrate.analyse import Hints
+    from scaffold.migrate.locate import has_hand_written_loop, innermost_training_loops
     from scaffold.migrate.loops import convert
 
     if not has_hand_written_loop(work.module):
         return None
-    seen = work.module.code
     alias = work.hints.model.split(".")[0] if work.hints.model else None
-    try:
-        work.module, found = convert(work.module, work.engine, work.hints, work.tooling)
-    except CannotConvert as err:
-        finding = _original_positions([err.finding], seen, work.code, alias)[0]
-        return SourceResult(NOT_CONVERTED, work.code, [*work.findings, finding])
-    except LookupError:
-        return None
+    several = len(innermost_training_loops(work.module)) > 1
+    if several and work.hints != Hints():
+        return SourceResult(NOT_CONVERTED, work.code, [*work.findings, _several_with_hints(work)])
+    found: list = []
+    while True:
+        # one loop per round (locate refuses loops that share an epoch loop); each round
+        # analyses the script as the previous round left it
+        before = len(innermost_training_loops(work.module))
+        seen = work.module.code
+        try:
+            work.module, more = convert(work.module, work.engine, work.hints, work.tooling)
+        except CannotConvert as err:
+            finding = _original_positions([err.finding], seen, work.code, alias)[0]
+            return SourceResult(NOT_CONVERTED, work.code, [*work.findings, finding])
+        except LookupError:
+            if not found:
+                return None
+            break
+        found += _original_positions(more, seen, work.code, alias)
+        left = len(innermost_training_loops(work.module))
+        if not left or not several:
+            break
+        if left >= before:  # never expected: a round must take one loop over
+            raise RuntimeError("a conversion round left the training loop in place")
     reseeded = _reseeds_each_epoch(work.module) if work.engine == "lightning" else None
     if reseeded is not None:
         finding = Finding(
@@ -348,9 +398,19 @@ def _loop(work: _Work) -> SourceResult | None:
             "`--engine runtime` (which keeps the script's order), or seed once before training",
         )
         return SourceResult(NOT_CONVERTED, work.code, [*work.findings, finding])
-    work.findings += _original_positions(found, seen, work.code, alias)
+    work.findings += found
     work.converted = True
     return None
+
+
+def _several_with_hints(work: _Work) -> Finding:
+    return Finding(
+        R.LOOP_NOT_FOUND_SHAPE,
+        MANUAL,
+        "more than one training loop, together with a hand-written trainer class or a "
+        "distributed set-up the Trainer would take over: only files with one such loop are "
+        "converted",
+    )
 
 
 def _reseeds_each_epoch(module) -> str | None:
@@ -407,6 +467,13 @@ PASSES: tuple[Pass, ...] = (
         "trainer-class",
         _trainer_class,
         "a loop spread over a class's methods becomes one function the loop pass can see",
+    ),
+    Pass(
+        "split-training-calls",
+        _split_training_calls,
+        "a training helper whose result an expression uses (`losses.append(train(e))`) is "
+        "called on a statement of its own first, so step-helpers and the loop pass can follow "
+        "its call; after trainer-class, which may make such helpers",
     ),
     Pass(
         "step-helpers",
@@ -561,13 +628,19 @@ def _original_positions(
     for number, line in enumerate(orig_lines, 1):
         if line.strip():
             where.setdefault(norm(line), []).append(number)
+    # lines an earlier pass (or an earlier loop's conversion) left alone map one to one; the
+    # others to the first line of the same text
+    same = difflib.SequenceMatcher(
+        None, [norm(x) for x in seen_lines], [norm(x) for x in orig_lines], autojunk=False
+    )
+    aligned = {a + k: b + k + 1 for a, b, size in same.get_matching_blocks() for k in range(size)}
     out = []
     for f in findings:
         if not 1 <= f.line <= len(seen_lines):
             out.append(f)
             continue
         text = seen_lines[f.line - 1]
-        hits = where.get(norm(text))
+        hits = [aligned[f.line - 1]] if f.line - 1 in aligned else where.get(norm(text))
         if not hits:
             out.append(f)
             continue

@@ -174,22 +174,103 @@ def _bodies(module: cst.Module):
 
 
 def locate(module: cst.Module, position) -> Site:
+    """The site of the first training loop. A file with several is converted one loop at a time
+    (the engine calls this again on the result) when each loop, with the epoch loop and the
+    per-epoch helper that drive it, is a unit of its own: no unit holds or calls another loop."""
     loops = innermost_training_loops(module)
     if not loops:
         raise LookupError
-    if len(loops) > 1:
-        first = position(loops[1])
-        raise CannotConvert(
-            Finding(
-                R.LOOP_NOT_FOUND_SHAPE,
-                "manual",
-                "more than one training loop (backward in several loops); "
-                "only scripts with one training loop are converted",
-                first.line,
-                first.column + 1,
+    if len(loops) == 1:
+        return site_of(module, loops[0], position)
+    for loop in loops:
+        if not _trains_itself(module, loop):
+            where = position(loop)
+            raise CannotConvert(
+                Finding(
+                    R.LOOP_NOT_FOUND_SHAPE,
+                    "manual",
+                    f"more than one loop calls backward(), and the one on line {where.line} takes "
+                    "no optimizer step of its own; files whose every backward() loop is a "
+                    "training loop of its own are converted",
+                    where.line,
+                    where.column + 1,
+                )
             )
-        )
-    batch_for = loops[0]
+    sites = [site_of(module, loop, position) for loop in loops]
+    _separate_units(module, sites, position)
+    return sites[0]
+
+
+def _trains_itself(module: cst.Module, loop: cst.For) -> bool:
+    return id(loop) in _index(module).stepping or _manual_update(loop) is not None
+
+
+def _unit(site: Site) -> list:
+    """What one conversion takes over: the epoch loop (or the batch loop) and the helper."""
+    return [site.epoch_for or site.batch_for] + ([site.train_fn] if site.train_fn else [])
+
+
+def _contains(node, target) -> bool:
+    found = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, n) -> bool:
+            if n is target:
+                found.append(n)
+            return not found
+
+    node.visit(_Find())
+    return bool(found)
+
+
+def _callers_of(module: cst.Module, loop: cst.For) -> set[str]:
+    """Names of the functions that run ``loop``: those holding it, and those calling them."""
+    functions = _index(module).functions
+    names = {fn.name.value for fn in functions if _contains(fn, loop)}
+    while True:
+        more = {
+            fn.name.value
+            for fn in functions
+            if fn.name.value not in names
+            and any(
+                m.findall(fn, m.Call(func=m.Name(n) | m.Attribute(attr=m.Name(n)))) for n in names
+            )
+        }
+        if not more:
+            return names
+        names |= more
+
+
+def _separate_units(module: cst.Module, sites: list, position) -> None:
+    for i, site in enumerate(sites):
+        for j, other in enumerate(sites):
+            if i == j:
+                continue
+            callers = _callers_of(module, other.batch_for)
+            shared = any(_contains(node, other.batch_for) for node in _unit(site)) or any(
+                m.findall(node, m.Call(func=m.Name(n) | m.Attribute(attr=m.Name(n))))
+                for node in _unit(site)
+                for n in callers
+            )
+            if shared:
+                a, b = position(site.batch_for), position(other.batch_for)
+                raise CannotConvert(
+                    Finding(
+                        R.LOOP_NOT_FOUND_SHAPE,
+                        "manual",
+                        f"the training loops on lines {a.line} and {b.line} run in the same epoch "
+                        "loop (or one runs the other); each would need its own Trainer, but one "
+                        "Trainer's epochs cannot interleave with another's. Convert by hand "
+                        "(manual optimization in one LightningModule) or give each loop an epoch "
+                        "loop of its own",
+                        b.line,
+                        b.column + 1,
+                    )
+                )
+
+
+def site_of(module: cst.Module, batch_for: cst.For, position) -> Site:
+    """Where ``batch_for`` sits: its epoch loop, the function that holds it, the helper call."""
     for body in _bodies(module):
         i = _statement_index(body, batch_for)
         if i is not None:

@@ -265,6 +265,18 @@ EACH_EPOCH_ITERABLE = _rule(
     Not covered: iterables that read variables the epoch loop changes (SCF331).
 """,
 )
+TRAINING_CALL_SPLIT = _rule(
+    "SCF023",
+    "a training helper's call split out of the expression using its result",
+    """
+    Covers: `losses.append(train(epoch))`, `print(train(epoch))`, `total += train()`: the call
+    becomes `train_result = train(epoch)` on a line of its own, before the statement that uses
+    the result (what the statement reads before the call must be pure and untouched by the
+    helper's `global` names, so the order does not matter).
+    Not covered: calls that run conditionally or repeatedly (`a and train()`, inside a
+    comprehension or a lambda).
+""",
+)
 NOTHING_TO_DO = _rule(
     "SCF100",
     "no hand-written training loop found",

@@ -210,6 +210,82 @@ class _BreakReplacer(cst.CSTTransformer):
         return self.replacement if self.depth == 0 else updated
 
 
+class _OwnBreaks(cst.CSTVisitor):
+    """Counts the ``break`` statements of the loop whose body is visited (not of nested loops;
+    a nested loop's ``else`` block breaks the outer loop)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def visit_For(self, node) -> bool:
+        if node.orelse is not None:
+            node.orelse.visit(self)
+        return False
+
+    visit_While = visit_For
+
+    def visit_FunctionDef(self, node) -> bool:
+        return False
+
+    visit_ClassDef = visit_FunctionDef
+
+    def visit_Break(self, node) -> None:
+        self.count += 1
+
+
+def own_breaks(stmts) -> int:
+    counter = _OwnBreaks()
+    for s in stmts:
+        s.visit(counter)
+    return counter.count
+
+
+def _ends_in_break(block) -> bool:
+    last = block.body[-1] if isinstance(block, cst.IndentedBlock) and block.body else None
+    return isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], cst.Break)
+
+
+def break_else(stmts: list) -> list:
+    """``if c: ...; break`` followed by more statements becomes ``if c: ...; break`` with the
+    rest in its ``else:`` (the same control flow), so the ``break`` ends its block's code."""
+    out: list = []
+    for i, s in enumerate(stmts):
+        if isinstance(s, cst.If) and isinstance(s.body, cst.IndentedBlock):
+            s = s.with_changes(body=s.body.with_changes(body=break_else(list(s.body.body))))
+            rest = stmts[i + 1 :]
+            if rest and s.orelse is None and _ends_in_break(s.body):
+                tail = cst.Else(body=cst.IndentedBlock(body=break_else(list(rest))))
+                out.append(s.with_changes(orelse=tail))
+                return out
+        out.append(s)
+    return out
+
+
+def breaks_end_iteration(stmts: list, tail: bool = True) -> bool:
+    """Whether every ``break`` of the loop body ``stmts`` is the last thing its iteration runs:
+    the last statement of its block, in ``if``/``else`` blocks that are themselves last. Then
+    replacing it with "stop after this iteration" runs the same statements."""
+    for i, s in enumerate(stmts):
+        last = tail and i == len(stmts) - 1
+        if isinstance(s, cst.SimpleStatementLine):
+            for j, small in enumerate(s.body):
+                if isinstance(small, cst.Break) and not (last and j == len(s.body) - 1):
+                    return False
+        elif isinstance(s, cst.If):
+            branch = s
+            while isinstance(branch, cst.If):
+                if not breaks_end_iteration(list(branch.body.body), last):
+                    return False
+                branch = branch.orelse
+            if isinstance(branch, cst.Else) and not breaks_end_iteration(
+                list(branch.body.body), last
+            ):
+                return False
+        elif own_breaks([s]):
+            return False  # inside a with/try block or a nested loop's else: not converted
+    return True
+
+
 class _ContinueReplacer(_BreakReplacer):
     """``continue`` of the converted loop -> ``replacement`` (``return``: training_step ends
     for this batch, as the iteration did)."""

@@ -53,6 +53,14 @@ EXPECT = {
     "training_in_try.py": MIGRATED,
     "helper_builds_optimizer.py": MIGRATED,
     "helper_names_shared_with_caller.py": MIGRATED,
+    "pretrain_finetune.py": MIGRATED,
+    "shared_optimizer.py": MIGRATED,
+    "two_loops_one_epoch.py": (NOT_CONVERTED, "SCF301"),
+    "optimizer_from_checkpoint.py": MIGRATED,
+    "lr_read_before_scheduler.py": MIGRATED,
+    "training_call_in_expression.py": MIGRATED,
+    "break_in_nested_if.py": MIGRATED,
+    "break_before_more_code.py": MIGRATED,
 }
 
 
@@ -722,3 +730,67 @@ for epoch in range(2):
     assert result.status == NOT_CONVERTED and result.code == source
     (finding,) = [f for f in result.findings if f.code == "SCF307"]
     assert "`holder.d_opt` is no plain variable" in finding.message, finding.message
+
+
+def test_each_training_loop_of_a_file_gets_its_own_module_and_trainer():
+    result = migrate_source((HERE / "pretrain_finetune.py").read_text())
+    assert result.status == MIGRATED
+    code = result.code
+    assert "class LitModel(" in code and "class LitModel2(" in code
+    assert code.index("trainer.fit(") < code.index("phase 2") < code.index("trainer2.fit(")
+    # findings point at each loop's own line in the user's file
+    source = (HERE / "pretrain_finetune.py").read_text().splitlines()
+    converted = [f.line for f in result.findings if f.code == "SCF001"]
+    assert [source[n - 1] for n in converted] == [
+        "for epoch in range(3):",
+        "for epoch in range(2):",
+    ]
+
+
+def test_a_second_backward_loop_without_a_step_keeps_the_file_as_written():
+    source = (HERE / "pretrain_finetune.py").read_text().replace("        head_opt.step()\n", "")
+    result = migrate_source(source)
+    assert result.status == NOT_CONVERTED and result.code == source
+    (finding,) = [f for f in result.findings if f.code == "SCF301"]
+    assert "takes no optimizer step" in finding.message
+    lines = source.splitlines()
+    assert lines[finding.line - 1] == "    for x, y in loader:"
+    assert "phase 2" in "\n".join(lines[: finding.line])  # the second loop, not the first
+
+
+def test_a_call_is_split_out_only_when_the_order_cannot_matter():
+    def split(code: str) -> bool:
+        return "SCF023" in {f.code for f in migrate_source(code).findings}
+
+    source = (HERE / "training_call_in_expression.py").read_text()
+    assert split(source)
+    # the helper rebinds a global the statement reads before the call: left alone
+    assert not split(
+        source.replace("    net.train()\n", "    global losses\n    losses = []\n    net.train()\n")
+    )
+    # a call that runs only under a condition: left alone
+    assert not split(
+        source.replace(
+            "losses.append(round(train(epoch), 6))",
+            "epoch > 0 and losses.append(round(train(epoch), 6))",
+        )
+    )
+
+
+def test_an_optimizer_from_a_branch_that_does_not_load_the_model_is_refused():
+    source = (HERE / "optimizer_from_checkpoint.py").read_text()
+    source = source.replace('    model = checkpoint["model"]\n', "")
+    result = migrate_source(source)
+    assert result.status == NOT_CONVERTED
+    assert "SCF311" in {f.code for f in result.findings}
+
+
+def test_an_epoch_scheduler_moves_only_when_nothing_reads_the_rate_before_it():
+    source = (HERE / "lr_read_before_scheduler.py").read_text()
+    kept = migrate_source(source).code
+    assert '"lr_scheduler"' not in kept and "scheduler.step()" in kept
+    swapped = source.replace(
+        '    lrs.append(optimizer.param_groups[0]["lr"])\n    scheduler.step()\n',
+        '    scheduler.step()\n    lrs.append(optimizer.param_groups[0]["lr"])\n',
+    )
+    assert '"lr_scheduler"' in migrate_source(swapped).code
