@@ -142,6 +142,8 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
         if rng is not None:
             # inside the fit loop's own state_dict (Lightning keeps and ignores what it does not
             # know there), so the top-level keys are exactly Lightning's
+            # inside the fit loop's own state_dict (Lightning keeps and ignores what it does not
+            # know there), so the top-level keys are exactly Lightning's
             ckpt["loops"]["fit_loop"]["state_dict"][RNG_KEY] = rng
     hp = getattr(module, "_hparams", None)
     if hp:
@@ -223,6 +225,12 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
     ``"last"`` is the newest of ``ModelCheckpoint``'s last file(s) and the files of
     ``OnExceptionCheckpoint`` callbacks, so a run that crashed resumes from where it stopped."""
     if ckpt_path == "best":
+        if len(t.checkpoint_callbacks) > 1:
+            rank_zero_warn(
+                f'`.{fn}(ckpt_path="best")` is called with Trainer configured with multiple '
+                "`ModelCheckpoint` callbacks. It will use the best checkpoint path from first "
+                "checkpoint callback."
+            )
         cb = t.checkpoint_callback
         if cb is None:
             raise ValueError(
@@ -230,6 +238,11 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
                 "or pass a path."
             )
         if not getattr(cb, "best_model_path", ""):
+            if t.fast_dev_run:
+                raise ValueError(
+                    f'You cannot execute `.{fn}(ckpt_path="best")` with `fast_dev_run=True`. '
+                    f"Please pass an exact checkpoint path to `.{fn}(ckpt_path=...)`"
+                )
             raise ValueError(
                 f'`.{fn}(ckpt_path="best")` is set but `ModelCheckpoint` is not configured to save '
                 "the best model (it has not saved any checkpoint yet). Fit first, or pass a path."
@@ -251,6 +264,95 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
     if ckpt_path == "hpc":
         raise ValueError("ckpt_path='hpc' (SLURM auto-requeue) is not supported; pass a path.")
     return os.fspath(ckpt_path)
+
+
+class _CheckpointConnector:
+    """``trainer._checkpoint_connector``: the checkpoint steps of a run, by Lightning's names
+    (what the file holds, which file ``ckpt_path`` names, restoring from it)."""
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+        self._loaded_checkpoint: dict[str, Any] = {}
+
+    def dump_checkpoint(self, weights_only: bool | None = None) -> dict[str, Any]:
+        return dump_checkpoint(self.trainer, bool(weights_only))
+
+    def resume_start(self, checkpoint_path: Any = None, weights_only: bool | None = None) -> None:
+        """Reads ``checkpoint_path`` (nothing without one) for the restore steps."""
+        if not checkpoint_path:
+            return
+        device = self.trainer.strategy.root_device
+        self._loaded_checkpoint = load_file(
+            checkpoint_path, map_location=device, weights_only=weights_only
+        )
+
+    def resume_end(self) -> None:
+        self._loaded_checkpoint = {}
+
+    def _restore_modules_and_callbacks(
+        self, checkpoint_path: Any = None, weights_only: bool | None = None
+    ) -> None:
+        """Module weights, data module state and (when fitting) callback states."""
+        self.resume_start(checkpoint_path, weights_only)
+        if self._loaded_checkpoint:
+            restore_module_state(self.trainer, self._loaded_checkpoint)
+
+    def restore(self, checkpoint_path: Any = None, weights_only: bool | None = None) -> None:
+        """Everything the file holds: modules and callbacks, then (when fitting) optimizers,
+        schedulers and loop progress. A weights-only file cannot restore a training state:
+        ``KeyError``, as Lightning."""
+        self._restore_modules_and_callbacks(checkpoint_path, weights_only)
+        ckpt = self._loaded_checkpoint
+        if ckpt and self.trainer.state.fn == "fit":
+            restore_training_state(self.trainer, ckpt)
+        self.resume_end()
+
+    def _parse_ckpt_path(
+        self, state_fn: Any, ckpt_path: Any, model_provided: bool, model_connected: bool
+    ) -> str | None:
+        """The file ``ckpt_path`` names for ``trainer.<fn>(...)``: none given means the model
+        passed as it is, the last file with an ``OnExceptionCheckpoint`` when fitting, or the
+        best one of the previous ``fit`` when no model was passed (each with Lightning's
+        warning); ``"best"``/``"last"`` as ``resolve_ckpt_path``."""
+        t = self.trainer
+        fn = getattr(state_fn, "value", state_fn)
+        on_exception = _on_exception_callbacks(t)
+        hint = (
+            f" You can pass `.{fn}(ckpt_path='best')` to use the best model or "
+            f"`.{fn}(ckpt_path='last')` to use the last model. If you pass a value, this warning "
+            "will be silenced."
+        )
+        if ckpt_path is None and on_exception and t.state.fn == "fit":
+            ckpt_path = "last"
+            rank_zero_warn(
+                f"`.{fn}(ckpt_path=None)` was called without a model. The last model of the "
+                f"previous `fit` call will be used.{hint}"
+            )
+        if model_provided and ckpt_path is None:
+            return None
+        if model_connected and ckpt_path is None:
+            ckpt_path = "best"
+            tip = (
+                " There is also an on-exception checkpoint available, however it is used by "
+                "default only when fitting."
+                if on_exception
+                else ""
+            )
+            rank_zero_warn(
+                f"`.{fn}(ckpt_path=None)` was called without a model. The best model of the "
+                f"previous `fit` call will be used.{tip}{hint}"
+            )
+        if ckpt_path in ("best", "last", "hpc"):
+            path = resolve_ckpt_path(t, ckpt_path, fn)
+            if ckpt_path == "last":
+                return path
+            ckpt_path = path
+        if not ckpt_path:
+            raise ValueError(
+                f"`.{fn}()` found no path for the best weights: {ckpt_path!r}. Please specify a "
+                f"path for a checkpoint `.{fn}(ckpt_path=PATH)`"
+            )
+        return ckpt_path
 
 
 def _on_exception_callbacks(t: Any) -> list[Any]:
@@ -304,22 +406,26 @@ def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
 
 
 def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
-    if "optimizer_states" not in ckpt:
-        rank_zero_warn(
-            "The checkpoint has no optimizer state (saved with weights_only=True?); "
-            "training resumes with fresh optimizers."
-        )
-    else:
-        states = ckpt["optimizer_states"]
-        if len(states) != len(t.optimizers):
-            raise MisconfigurationException(
-                f"The checkpoint holds {len(states)} optimizer state(s) but `configure_optimizers` "
-                f"returned {len(t.optimizers)} optimizer(s). Resume with the same optimizer setup."
+    for key, what in (
+        ("optimizer_states", "optimizer"),
+        ("lr_schedulers", "learning rate scheduler"),
+    ):
+        if key not in ckpt:
+            # as Lightning: a training state cannot be restored from a weights-only file
+            raise KeyError(
+                f"Trying to restore {what} state but checkpoint contains only the model. This is "
+                "probably due to `ModelCheckpoint.save_weights_only` being set to `True`."
             )
-        for opt, state in zip(t.optimizers, states):
-            t.strategy.load_optimizer_state(opt, state)
-        for cfg, state in zip(t.lr_scheduler_configs, ckpt.get("lr_schedulers", [])):
-            cfg.scheduler.load_state_dict(state)
+    states = ckpt["optimizer_states"]
+    if len(states) != len(t.optimizers):
+        raise MisconfigurationException(
+            f"The checkpoint holds {len(states)} optimizer state(s) but `configure_optimizers` "
+            f"returned {len(t.optimizers)} optimizer(s). Resume with the same optimizer setup."
+        )
+    for opt, state in zip(t.optimizers, states):
+        t.strategy.load_optimizer_state(opt, state)
+    for cfg, state in zip(t.lr_scheduler_configs, ckpt["lr_schedulers"]):
+        cfg.scheduler.load_state_dict(state)
     precision_state = ckpt.get(t.strategy.precision_plugin.state_key)
     if precision_state:
         t.strategy.precision_plugin.load_state_dict(precision_state)

@@ -16,6 +16,7 @@ import torch
 
 from runtime import connector, loops
 from runtime.callbacks.base import Callback, Checkpoint
+from runtime.checkpoint import _CheckpointConnector
 from runtime.data import DataConnector
 from runtime.errors import MisconfigurationException
 from runtime.loggers.base import Logger
@@ -166,6 +167,7 @@ class Trainer:
         self._pbar_metrics: dict[str, Any] = {}
         self._data: Any = None
         self._data_connector = DataConnector(self)
+        self._checkpoint_connector = _CheckpointConnector(self)
         self._validation_ran = False
         self._told_min_not_met = False
         self._resumed_ckpt_path: str | None = None

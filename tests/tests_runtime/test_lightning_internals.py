@@ -53,3 +53,44 @@ def test_save_last_link_needs_a_local_dirpath():
     assert cb.dirpath == "memory://somewhere"  # not turned into a local path
     with pytest.raises(ValueError, match="only supported for local file paths"):
         cb.setup(L.Trainer(**quiet()), RegModel(), stage="fit")
+
+
+def _fitted(tmp_path, **kw):
+    cb = ModelCheckpoint(dirpath=tmp_path)
+    trainer = L.Trainer(**quiet(max_epochs=1, callbacks=[cb], enable_checkpointing=True, **kw))
+    model = RegModel()
+    trainer.fit(model, loader(n=16))
+    return trainer, model
+
+
+def test_resuming_fit_from_a_weights_only_file_raises_keyerror(tmp_path):
+    """As Lightning: a training state cannot come from a file without optimizer states."""
+    trainer, model = _fitted(tmp_path)
+    path = str(tmp_path / "weights.ckpt")
+    trainer.save_checkpoint(path, weights_only=True)
+    with pytest.raises(KeyError, match="checkpoint contains only the model"):
+        trainer._checkpoint_connector.restore(path)
+    again = L.Trainer(**quiet(max_epochs=2))
+    with pytest.raises(KeyError, match="checkpoint contains only the model"):
+        again.fit(RegModel(), loader(n=16), ckpt_path=path)
+
+
+def test_checkpoint_connector_parses_ckpt_path(tmp_path):
+    trainer, model = _fitted(tmp_path)
+    best = trainer.checkpoint_callback.best_model_path
+    parse = trainer._checkpoint_connector._parse_ckpt_path
+    assert parse("validate", None, model_provided=True, model_connected=True) is None
+    with pytest.warns(UserWarning, match="The best model of the previous `fit` call will be used"):
+        assert parse("validate", None, model_provided=False, model_connected=True) == best
+    assert parse("test", "best", model_provided=False, model_connected=True) == best
+    assert trainer._checkpoint_connector.dump_checkpoint()["global_step"] == 2
+
+    cbs = [ModelCheckpoint(monitor="a"), ModelCheckpoint(monitor="b")]
+    two = L.Trainer(**quiet(callbacks=cbs, enable_checkpointing=True))
+    two.checkpoint_callback.best_model_path = "a.ckpt"
+    with pytest.warns(UserWarning, match="best checkpoint path from first checkpoint callback"):
+        assert two._checkpoint_connector._parse_ckpt_path("test", "best", False, True) == "a.ckpt"
+
+    dev = L.Trainer(**quiet(fast_dev_run=True, enable_checkpointing=True))
+    with pytest.raises(ValueError, match=r"with `fast_dev_run=True`. .* pass an exact checkpoint"):
+        dev._checkpoint_connector._parse_ckpt_path("test", "best", False, True)
