@@ -23,6 +23,7 @@ from runtime.utilities import is_overridden
 
 FORMAT_VERSION = "2.6.6"  # the Lightning checkpoint format these files follow
 RNG_KEY = "runtime_rng_states"  # in loops.fit_loop.state_dict: the exact-resume random state
+_TENSOR_TAG = "__tensor__"
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
@@ -142,9 +143,9 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
         if rng is not None:
             # inside the fit loop's own state_dict (Lightning keeps and ignores what it does not
             # know there), so the top-level keys are exactly Lightning's
-            # inside the fit loop's own state_dict (Lightning keeps and ignores what it does not
-            # know there), so the top-level keys are exactly Lightning's
-            ckpt["loops"]["fit_loop"]["state_dict"][RNG_KEY] = rng
+            # held as bytes, not tensors: the loop state stays plain values that compare with
+            # `==` (Lightning's restart tests compare two checkpoints' `loops` leaf by leaf)
+            ckpt["loops"]["fit_loop"]["state_dict"][RNG_KEY] = _rng_to_plain(rng)
     hp = getattr(module, "_hparams", None)
     if hp:
         ckpt["hparams_name"] = getattr(module, "_hparams_name", None) or "kwargs"
@@ -432,6 +433,7 @@ def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
     fit = (ckpt.get("loops") or {}).get("fit_loop") or {}
     _restore_progress(t, ckpt, fit)
     rng = (fit.get("state_dict") or {}).get(RNG_KEY) or ckpt.get(RNG_KEY)  # or an older layout
+    rng = _rng_from_plain(rng)
     t._resume_rng = rng if rng and rng.get("world_size", 1) == t.world_size else None
 
 
@@ -499,6 +501,32 @@ def rng_checkpoint_state(t: Any) -> Any:
         "epoch_start": t._epoch_start_rng if mid_epoch else None,
         "world_size": t.world_size,
     }
+
+
+def _rng_to_plain(obj: Any) -> Any:
+    """RNG states with every (1-D) tensor as ``(tag, dtype, bytes)``: plain values that
+    ``torch.load(weights_only=True)`` reads and ``==`` compares."""
+    if isinstance(obj, torch.Tensor):
+        flat = obj.detach().cpu().contiguous().view(-1)
+        dtype = str(flat.dtype).rpartition(".")[2]
+        return (_TENSOR_TAG, dtype, bytes(flat.view(torch.uint8).tolist()))
+    if isinstance(obj, dict):
+        return {k: _rng_to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_rng_to_plain(v) for v in obj)
+    return obj
+
+
+def _rng_from_plain(obj: Any) -> Any:
+    """The inverse of ``_rng_to_plain`` (tensors of an older layout pass through)."""
+    if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == _TENSOR_TAG:
+        raw = torch.tensor(list(obj[2]), dtype=torch.uint8)
+        return raw.view(getattr(torch, obj[1])).clone()
+    if isinstance(obj, dict):
+        return {k: _rng_from_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_rng_from_plain(v) for v in obj)
+    return obj
 
 
 def _loader_generators(loader: Any) -> list[torch.Generator]:

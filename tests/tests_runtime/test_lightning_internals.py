@@ -94,3 +94,25 @@ def test_checkpoint_connector_parses_ckpt_path(tmp_path):
     dev = L.Trainer(**quiet(fast_dev_run=True, enable_checkpointing=True))
     with pytest.raises(ValueError, match=r"with `fast_dev_run=True`. .* pass an exact checkpoint"):
         dev._checkpoint_connector._parse_ckpt_path("test", "best", False, True)
+
+
+def test_loop_state_in_a_checkpoint_holds_plain_values(tmp_path):
+    """The exact-resume random state inside ``loops`` is bytes, not tensors: two checkpoints'
+    loop states compare with ``==`` (Lightning's restart tests compare them leaf by leaf)."""
+    cb = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1)
+    trainer = L.Trainer(**quiet(max_steps=3, callbacks=[cb], enable_checkpointing=True))
+    trainer.fit(RegModel(), loader(n=32, shuffle=True, seed=3))
+
+    def tensors(obj):
+        if isinstance(obj, torch.Tensor):
+            return 1
+        if isinstance(obj, dict):
+            return sum(tensors(v) for v in obj.values())
+        if isinstance(obj, (list, tuple)):
+            return sum(tensors(v) for v in obj)
+        return 0
+
+    path = str(tmp_path / "epoch=0-step=2.ckpt")
+    loops = torch.load(path, weights_only=True)["loops"]
+    assert tensors(loops) == 0
+    assert loops == torch.load(path, weights_only=True)["loops"]
