@@ -116,3 +116,37 @@ def test_loop_state_in_a_checkpoint_holds_plain_values(tmp_path):
     loops = torch.load(path, weights_only=True)["loops"]
     assert tensors(loops) == 0
     assert loops == torch.load(path, weights_only=True)["loops"]
+
+
+def test_results_are_read_by_lightnings_keys():
+    """``trainer._results["<hook>.<name>[.<dataloader_idx>]"]`` gives the accumulation as
+    Lightning's: ``value`` (sum of value x batch size for a mean) and ``cumulated_batch_size``;
+    an epoch hook logs with batch size 1 (the last batch is not reused)."""
+    seen = {}
+
+    class M(RegModel):
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
+            self.log("v", 2.0 * (dataloader_idx + 1))
+
+        def on_validation_epoch_end(self):
+            self.log("end", 3.0)
+            r = self.trainer._results
+            seen["end"] = float(r["on_validation_epoch_end.end"].value)
+            for i in (0, 1):
+                acc = r[f"validation_step.v.{i}"]
+                seen[i] = (float(acc.value), acc.cumulated_batch_size)
+
+    trainer = L.Trainer(**quiet(max_epochs=1, limit_val_batches=2))
+    trainer.fit(M(), loader(n=16), [loader(n=16, batch_size=4), loader(n=16, batch_size=4)])
+    assert seen == {"end": 3.0, 0: (16.0, 8), 1: (32.0, 8)}
+
+
+def test_tensorboard_hp_metric_goes_through_log_metrics(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from runtime.loggers import TensorBoardLogger
+
+    logger = TensorBoardLogger(tmp_path)
+    calls = []
+    monkeypatch.setattr(logger, "log_metrics", lambda *a, **k: calls.append((a, k)))
+    logger.log_hyperparams({"lr": 0.1})
+    assert calls == [(({"hp_metric": -1}, None), {})]
