@@ -150,3 +150,60 @@ def test_tensorboard_hp_metric_goes_through_log_metrics(tmp_path, monkeypatch):
     monkeypatch.setattr(logger, "log_metrics", lambda *a, **k: calls.append((a, k)))
     logger.log_hyperparams({"lr": 0.1})
     assert calls == [(({"hp_metric": -1}, None), {})]
+
+
+def test_train_loader_yielding_none_skips_the_step(monkeypatch):
+    """As Lightning: a None batch warns, runs no batch-start hooks and no training_step; the
+    batch-end hooks see None outputs."""
+    from torch.utils.data import DataLoader
+    from torch.utils.data._utils.collate import default_collate
+
+    import runtime.rank_zero as rz
+
+    monkeypatch.setattr(rz, "_warned", set())
+    seen = []
+
+    class M(RegModel):
+        def on_train_batch_start(self, batch, batch_idx):
+            seen.append(("start", batch_idx))
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            seen.append(("end", batch_idx, outputs is None))
+
+    calls = []
+
+    def collate(items):
+        calls.append(1)
+        return None if len(calls) % 2 == 1 else default_collate(items)
+
+    data = loader(n=8, batch_size=1).dataset
+    nones = [True, False, True, False]
+    trainer = L.Trainer(**quiet(max_epochs=1, limit_train_batches=4))
+    with pytest.warns(UserWarning, match="train_dataloader yielded None"):
+        trainer.fit(M(), DataLoader(data, batch_size=1, collate_fn=collate))
+    for i, none in enumerate(nones):
+        assert (("start", i) in seen) is not none
+        assert ("end", i, none) in seen
+    assert trainer.global_step == nones.count(False)
+
+
+def test_automatic_optimization_run_by_hand():
+    """``fit_loop.epoch_loop.automatic_optimization.run(optimizer, batch_idx, kwargs)`` steps
+    once and returns the step's outputs; ``_make_closure`` gives the loss when called."""
+
+    class M(RegModel):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return torch.nn.functional.mse_loss(self(x), y)
+
+    model = M()
+    trainer = L.Trainer(**quiet(max_epochs=1, limit_train_batches=1))
+    trainer.fit(model, loader(n=16))
+    batch = next(iter(loader(n=16)))
+    auto = trainer.fit_loop.epoch_loop.automatic_optimization
+    before = [p.detach().clone() for p in model.parameters()]
+    out = auto.run(trainer.optimizers[0], 0, {"batch": batch, "batch_idx": 0})
+    assert set(out) == {"loss"} and out["loss"].ndim == 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    loss = auto._make_closure({"batch": batch, "batch_idx": 0}, trainer.optimizers[0], 0)()
+    assert torch.isclose(loss, model.training_step(batch, 0).detach())
