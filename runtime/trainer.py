@@ -46,6 +46,26 @@ _REMOVED_CB_HOOKS = {
 }
 
 
+class _AcceleratorConnector:
+    """``trainer._accelerator_connector``: where Lightning keeps the strategy the Trainer
+    runs with; setting ``strategy`` here replaces ``trainer.strategy``."""
+
+    def __init__(self, trainer: Any) -> None:
+        self._trainer = trainer
+
+    @property
+    def strategy(self) -> Any:
+        return self._trainer.strategy
+
+    @strategy.setter
+    def strategy(self, strategy: Any) -> None:
+        if getattr(strategy, "precision_plugin", None) is None:
+            from runtime.precision import Precision
+
+            strategy.precision_plugin = Precision()  # as Lightning: full precision by default
+        self._trainer.strategy = strategy
+
+
 class Trainer:
     """Runs a ``LightningModule``: ``fit``, ``validate``, ``test``, ``predict``.
 
@@ -123,6 +143,7 @@ class Trainer:
             setattr(self, name, getattr(flags, name))
         self._accelerator_flag, self._strategy_flag = accelerator, strategy
         self.strategy, self._accelerator, self._device_ids = connector.select_strategy(flags)
+        self._accelerator_connector = _AcceleratorConnector(self)
         # the run state (counters and limits) has one owner: the loop objects; max_epochs=None
         # is resolved when fit starts (1000, or unbounded under max_steps/max_time), as Lightning
         self.fit_loop = FitLoop(

@@ -207,3 +207,44 @@ def test_automatic_optimization_run_by_hand():
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     loss = auto._make_closure({"batch": batch, "batch_idx": 0}, trainer.optimizers[0], 0)()
     assert torch.isclose(loss, model.training_step(batch, 0).detach())
+
+
+def test_toggle_optimizer_records_every_parameter_state():
+    """As Lightning: toggling records the requires_grad of every optimizer's parameters (one
+    optimizer too) and untoggling puts them back and clears the record."""
+    from unittest.mock import Mock
+
+    model = RegModel()
+    model.trainer = Mock()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.trainer.optimizers = [opt]
+    assert model._param_requires_grad_state == {}
+    with model.toggled_optimizer(opt):
+        assert len(model._param_requires_grad_state) == len(list(model.parameters()))
+        assert all(p.requires_grad for p in model.parameters())
+    assert model._param_requires_grad_state == {}
+
+
+def test_current_fx_name_names_the_running_hook():
+    seen = []
+
+    class M(RegModel):
+        def on_train_epoch_start(self):
+            seen.append(self._current_fx_name)
+
+    model = M()
+    assert model._current_fx_name is None
+    L.Trainer(**quiet(max_epochs=1, limit_train_batches=1)).fit(model, loader(n=16))
+    assert seen == ["on_train_epoch_start"] and model._current_fx_name is None
+
+
+def test_accelerator_connector_strategy_is_the_trainers():
+    from runtime.strategies import SingleDeviceStrategy
+
+    trainer = L.Trainer(**quiet())
+    strategy = SingleDeviceStrategy(device=torch.device("cpu"))
+    trainer._accelerator_connector.strategy = strategy
+    assert trainer.strategy is strategy
+    with trainer.init_module():
+        layer = torch.nn.Linear(2, 2)
+    assert layer.weight.dtype == torch.float32
