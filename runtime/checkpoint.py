@@ -23,6 +23,7 @@ from runtime.utilities import is_overridden
 
 FORMAT_VERSION = "2.6.6"  # the Lightning checkpoint format these files follow
 RNG_KEY = "runtime_rng_states"  # in loops.fit_loop.state_dict: the exact-resume random state
+_TENSOR_TAG = "__tensor__"
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
@@ -142,7 +143,9 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
         if rng is not None:
             # inside the fit loop's own state_dict (Lightning keeps and ignores what it does not
             # know there), so the top-level keys are exactly Lightning's
-            ckpt["loops"]["fit_loop"]["state_dict"][RNG_KEY] = rng
+            # held as bytes, not tensors: the loop state stays plain values that compare with
+            # `==` (Lightning's restart tests compare two checkpoints' `loops` leaf by leaf)
+            ckpt["loops"]["fit_loop"]["state_dict"][RNG_KEY] = _rng_to_plain(rng)
     hp = getattr(module, "_hparams", None)
     if hp:
         ckpt["hparams_name"] = getattr(module, "_hparams_name", None) or "kwargs"
@@ -223,6 +226,12 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
     ``"last"`` is the newest of ``ModelCheckpoint``'s last file(s) and the files of
     ``OnExceptionCheckpoint`` callbacks, so a run that crashed resumes from where it stopped."""
     if ckpt_path == "best":
+        if len(t.checkpoint_callbacks) > 1:
+            rank_zero_warn(
+                f'`.{fn}(ckpt_path="best")` is called with Trainer configured with multiple '
+                "`ModelCheckpoint` callbacks. It will use the best checkpoint path from first "
+                "checkpoint callback."
+            )
         cb = t.checkpoint_callback
         if cb is None:
             raise ValueError(
@@ -230,6 +239,11 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
                 "or pass a path."
             )
         if not getattr(cb, "best_model_path", ""):
+            if t.fast_dev_run:
+                raise ValueError(
+                    f'You cannot execute `.{fn}(ckpt_path="best")` with `fast_dev_run=True`. '
+                    f"Please pass an exact checkpoint path to `.{fn}(ckpt_path=...)`"
+                )
             raise ValueError(
                 f'`.{fn}(ckpt_path="best")` is set but `ModelCheckpoint` is not configured to save '
                 "the best model (it has not saved any checkpoint yet). Fit first, or pass a path."
@@ -251,6 +265,95 @@ def resolve_ckpt_path(t: Any, ckpt_path: Any, fn: str) -> str | None:
     if ckpt_path == "hpc":
         raise ValueError("ckpt_path='hpc' (SLURM auto-requeue) is not supported; pass a path.")
     return os.fspath(ckpt_path)
+
+
+class _CheckpointConnector:
+    """``trainer._checkpoint_connector``: the checkpoint steps of a run, by Lightning's names
+    (what the file holds, which file ``ckpt_path`` names, restoring from it)."""
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+        self._loaded_checkpoint: dict[str, Any] = {}
+
+    def dump_checkpoint(self, weights_only: bool | None = None) -> dict[str, Any]:
+        return dump_checkpoint(self.trainer, bool(weights_only))
+
+    def resume_start(self, checkpoint_path: Any = None, weights_only: bool | None = None) -> None:
+        """Reads ``checkpoint_path`` (nothing without one) for the restore steps."""
+        if not checkpoint_path:
+            return
+        device = self.trainer.strategy.root_device
+        self._loaded_checkpoint = load_file(
+            checkpoint_path, map_location=device, weights_only=weights_only
+        )
+
+    def resume_end(self) -> None:
+        self._loaded_checkpoint = {}
+
+    def _restore_modules_and_callbacks(
+        self, checkpoint_path: Any = None, weights_only: bool | None = None
+    ) -> None:
+        """Module weights, data module state and (when fitting) callback states."""
+        self.resume_start(checkpoint_path, weights_only)
+        if self._loaded_checkpoint:
+            restore_module_state(self.trainer, self._loaded_checkpoint)
+
+    def restore(self, checkpoint_path: Any = None, weights_only: bool | None = None) -> None:
+        """Everything the file holds: modules and callbacks, then (when fitting) optimizers,
+        schedulers and loop progress. A weights-only file cannot restore a training state:
+        ``KeyError``, as Lightning."""
+        self._restore_modules_and_callbacks(checkpoint_path, weights_only)
+        ckpt = self._loaded_checkpoint
+        if ckpt and self.trainer.state.fn == "fit":
+            restore_training_state(self.trainer, ckpt)
+        self.resume_end()
+
+    def _parse_ckpt_path(
+        self, state_fn: Any, ckpt_path: Any, model_provided: bool, model_connected: bool
+    ) -> str | None:
+        """The file ``ckpt_path`` names for ``trainer.<fn>(...)``: none given means the model
+        passed as it is, the last file with an ``OnExceptionCheckpoint`` when fitting, or the
+        best one of the previous ``fit`` when no model was passed (each with Lightning's
+        warning); ``"best"``/``"last"`` as ``resolve_ckpt_path``."""
+        t = self.trainer
+        fn = getattr(state_fn, "value", state_fn)
+        on_exception = _on_exception_callbacks(t)
+        hint = (
+            f" You can pass `.{fn}(ckpt_path='best')` to use the best model or "
+            f"`.{fn}(ckpt_path='last')` to use the last model. If you pass a value, this warning "
+            "will be silenced."
+        )
+        if ckpt_path is None and on_exception and t.state.fn == "fit":
+            ckpt_path = "last"
+            rank_zero_warn(
+                f"`.{fn}(ckpt_path=None)` was called without a model. The last model of the "
+                f"previous `fit` call will be used.{hint}"
+            )
+        if model_provided and ckpt_path is None:
+            return None
+        if model_connected and ckpt_path is None:
+            ckpt_path = "best"
+            tip = (
+                " There is also an on-exception checkpoint available, however it is used by "
+                "default only when fitting."
+                if on_exception
+                else ""
+            )
+            rank_zero_warn(
+                f"`.{fn}(ckpt_path=None)` was called without a model. The best model of the "
+                f"previous `fit` call will be used.{tip}{hint}"
+            )
+        if ckpt_path in ("best", "last", "hpc"):
+            path = resolve_ckpt_path(t, ckpt_path, fn)
+            if ckpt_path == "last":
+                return path
+            ckpt_path = path
+        if not ckpt_path:
+            raise ValueError(
+                f"`.{fn}()` found no path for the best weights: {ckpt_path!r}. Please specify a "
+                f"path for a checkpoint `.{fn}(ckpt_path=PATH)`"
+            )
+        return ckpt_path
 
 
 def _on_exception_callbacks(t: Any) -> list[Any]:
@@ -304,28 +407,33 @@ def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
 
 
 def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
-    if "optimizer_states" not in ckpt:
-        rank_zero_warn(
-            "The checkpoint has no optimizer state (saved with weights_only=True?); "
-            "training resumes with fresh optimizers."
-        )
-    else:
-        states = ckpt["optimizer_states"]
-        if len(states) != len(t.optimizers):
-            raise MisconfigurationException(
-                f"The checkpoint holds {len(states)} optimizer state(s) but `configure_optimizers` "
-                f"returned {len(t.optimizers)} optimizer(s). Resume with the same optimizer setup."
+    for key, what in (
+        ("optimizer_states", "optimizer"),
+        ("lr_schedulers", "learning rate scheduler"),
+    ):
+        if key not in ckpt:
+            # as Lightning: a training state cannot be restored from a weights-only file
+            raise KeyError(
+                f"Trying to restore {what} state but checkpoint contains only the model. This is "
+                "probably due to `ModelCheckpoint.save_weights_only` being set to `True`."
             )
-        for opt, state in zip(t.optimizers, states):
-            t.strategy.load_optimizer_state(opt, state)
-        for cfg, state in zip(t.lr_scheduler_configs, ckpt.get("lr_schedulers", [])):
-            cfg.scheduler.load_state_dict(state)
+    states = ckpt["optimizer_states"]
+    if len(states) != len(t.optimizers):
+        raise MisconfigurationException(
+            f"The checkpoint holds {len(states)} optimizer state(s) but `configure_optimizers` "
+            f"returned {len(t.optimizers)} optimizer(s). Resume with the same optimizer setup."
+        )
+    for opt, state in zip(t.optimizers, states):
+        t.strategy.load_optimizer_state(opt, state)
+    for cfg, state in zip(t.lr_scheduler_configs, ckpt["lr_schedulers"]):
+        cfg.scheduler.load_state_dict(state)
     precision_state = ckpt.get(t.strategy.precision_plugin.state_key)
     if precision_state:
         t.strategy.precision_plugin.load_state_dict(precision_state)
     fit = (ckpt.get("loops") or {}).get("fit_loop") or {}
     _restore_progress(t, ckpt, fit)
     rng = (fit.get("state_dict") or {}).get(RNG_KEY) or ckpt.get(RNG_KEY)  # or an older layout
+    rng = _rng_from_plain(rng)
     t._resume_rng = rng if rng and rng.get("world_size", 1) == t.world_size else None
 
 
@@ -393,6 +501,32 @@ def rng_checkpoint_state(t: Any) -> Any:
         "epoch_start": t._epoch_start_rng if mid_epoch else None,
         "world_size": t.world_size,
     }
+
+
+def _rng_to_plain(obj: Any) -> Any:
+    """RNG states with every (1-D) tensor as ``(tag, dtype, bytes)``: plain values that
+    ``torch.load(weights_only=True)`` reads and ``==`` compares."""
+    if isinstance(obj, torch.Tensor):
+        flat = obj.detach().cpu().contiguous().view(-1)
+        dtype = str(flat.dtype).rpartition(".")[2]
+        return (_TENSOR_TAG, dtype, bytes(flat.view(torch.uint8).tolist()))
+    if isinstance(obj, dict):
+        return {k: _rng_to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_rng_to_plain(v) for v in obj)
+    return obj
+
+
+def _rng_from_plain(obj: Any) -> Any:
+    """The inverse of ``_rng_to_plain`` (tensors of an older layout pass through)."""
+    if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == _TENSOR_TAG:
+        raw = torch.tensor(list(obj[2]), dtype=torch.uint8)
+        return raw.view(getattr(torch, obj[1])).clone()
+    if isinstance(obj, dict):
+        return {k: _rng_from_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_rng_from_plain(v) for v in obj)
+    return obj
 
 
 def _loader_generators(loader: Any) -> list[torch.Generator]:

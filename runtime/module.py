@@ -94,6 +94,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         "hparams_initial",
         "dtype",
         "device",
+        "_current_fx_name",
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -105,8 +106,16 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         self._device = torch.device("cpu")
         self._dtype = torch.get_default_dtype()
         self._log_hyperparams = False  # save_hyperparameters(logger=True) turns it on
+        self._param_requires_grad_state: dict[int, bool] = {}  # set by toggle_optimizer
 
     # ------------------------------------------------------------------ properties
+    @property
+    def _current_fx_name(self) -> str | None:
+        """The hook running now (Lightning's attribute); None outside a running stage."""
+        trainer = self._trainer
+        results = getattr(trainer, "_results", None) if trainer is not None else None
+        return None if results is None else results.fx
+
     @property
     def trainer(self) -> Any:
         if self._trainer is None and not torch.jit.is_scripting():
@@ -457,19 +466,23 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
             torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
 
     def toggle_optimizer(self, optimizer: Any) -> None:
-        """Freezes (``requires_grad=False``) parameters that only other optimizers own."""
-        mine = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        """Freezes (``requires_grad=False``) parameters that only other optimizers own. The
+        ``requires_grad`` of every optimizer's parameters is recorded (Lightning's
+        ``_param_requires_grad_state``) and put back by ``untoggle_optimizer``."""
         state: dict[int, bool] = {}
         for opt in self.trainer.optimizers:
             for g in opt.param_groups:
                 for p in g["params"]:
-                    if id(p) not in mine and id(p) not in state:
+                    if id(p) not in state:
                         state[id(p)] = p.requires_grad
                         p.requires_grad = False
+        for g in optimizer.param_groups:
+            for p in g["params"]:
+                p.requires_grad = state.get(id(p), p.requires_grad)
         self._param_requires_grad_state = state
 
     def untoggle_optimizer(self, optimizer: Any) -> None:
-        state = getattr(self, "_param_requires_grad_state", {})
+        state = self._param_requires_grad_state
         for opt in self.trainer.optimizers:
             for g in opt.param_groups:
                 for p in g["params"]:

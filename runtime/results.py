@@ -197,6 +197,35 @@ class _Entry:
         return out.to(torch.get_default_dtype())
 
 
+def _lightning_key(e: _Entry) -> str:
+    suffix = f"/dataloader_idx_{e.dl_idx}" if e.dl_idx is not None else ""
+    name = e.name[: len(e.name) - len(suffix)] if suffix else e.name
+    return f"{e.fx}.{name}" if e.dl_idx is None else f"{e.fx}.{name}.{e.dl_idx}"
+
+
+class _Accumulated:
+    """A read-only view of one logged value's accumulation, with Lightning's field names:
+    ``value`` (the running sum of value x batch size for a mean, the running sum / max / min
+    otherwise; the latest value when logged on step only) and ``cumulated_batch_size``."""
+
+    def __init__(self, entry: _Entry) -> None:
+        self._entry = entry
+
+    @property
+    def value(self) -> Any:
+        e = self._entry
+        if e.metric is not None or not e.on_epoch:
+            return e.value
+        e._fold()
+        return None if e.total is None else e.total.to(torch.get_default_dtype())
+
+    @property
+    def cumulated_batch_size(self) -> int:
+        e = self._entry
+        e._fold()
+        return e.count if e.reduce == "mean" else 0
+
+
 class Results:
     """What the hooks of one stage logged. ``fx`` is the hook that is running now."""
 
@@ -340,6 +369,20 @@ class Results:
         return entry
 
     # ------------------------------------------------------------------ views
+    def __getitem__(self, key: str) -> _Accumulated:
+        """``trainer._results["<hook>.<name>[.<dataloader_idx>]"]``, Lightning's key: the
+        accumulated state of one logged value (``value``, ``cumulated_batch_size``)."""
+        for e in self.entries.values():
+            if _lightning_key(e) == key:
+                return _Accumulated(e)
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return any(_lightning_key(e) == key for e in self.entries.values())
+
+    def keys(self) -> list[str]:
+        return [_lightning_key(e) for e in self.entries.values()]
+
     def step_metrics(self, loader: int | None = None) -> tuple[dict, dict, dict]:
         """(callback, logged, progress bar) values of on_step entries, latest value each; with
         ``loader``, only those logged for that eval dataloader."""
@@ -366,8 +409,11 @@ class Results:
 
     def end_epoch(self) -> None:
         """The batch loop is over: computes every epoch value now, on every rank at the same
-        point (the only place where distributed reductions run), so reading them later is local."""
+        point (the only place where distributed reductions run), so reading them later is local.
+
+        The epoch hooks log with no batch (a mean weighs their values by 1), as Lightning."""
         self.epoch_ended = True
+        self.batch, self.batch_size = None, None
         for e in list(self.entries.values()):
             if e.on_epoch:
                 e.compute(self.sync if e.sync else None)

@@ -16,6 +16,7 @@ import torch
 
 from runtime import connector, loops
 from runtime.callbacks.base import Callback, Checkpoint
+from runtime.checkpoint import _CheckpointConnector
 from runtime.data import DataConnector
 from runtime.errors import MisconfigurationException
 from runtime.loggers.base import Logger
@@ -43,6 +44,26 @@ _REMOVED_CB_HOOKS = {
     "on_pretrain_routine_start": "on_fit_start",
     "on_pretrain_routine_end": "on_fit_start",
 }
+
+
+class _AcceleratorConnector:
+    """``trainer._accelerator_connector``: where Lightning keeps the strategy the Trainer
+    runs with; setting ``strategy`` here replaces ``trainer.strategy``."""
+
+    def __init__(self, trainer: Any) -> None:
+        self._trainer = trainer
+
+    @property
+    def strategy(self) -> Any:
+        return self._trainer.strategy
+
+    @strategy.setter
+    def strategy(self, strategy: Any) -> None:
+        if getattr(strategy, "precision_plugin", None) is None:
+            from runtime.precision import Precision
+
+            strategy.precision_plugin = Precision()  # as Lightning: full precision by default
+        self._trainer.strategy = strategy
 
 
 class Trainer:
@@ -122,6 +143,7 @@ class Trainer:
             setattr(self, name, getattr(flags, name))
         self._accelerator_flag, self._strategy_flag = accelerator, strategy
         self.strategy, self._accelerator, self._device_ids = connector.select_strategy(flags)
+        self._accelerator_connector = _AcceleratorConnector(self)
         # the run state (counters and limits) has one owner: the loop objects; max_epochs=None
         # is resolved when fit starts (1000, or unbounded under max_steps/max_time), as Lightning
         self.fit_loop = FitLoop(
@@ -166,6 +188,7 @@ class Trainer:
         self._pbar_metrics: dict[str, Any] = {}
         self._data: Any = None
         self._data_connector = DataConnector(self)
+        self._checkpoint_connector = _CheckpointConnector(self)
         self._validation_ran = False
         self._told_min_not_met = False
         self._resumed_ckpt_path: str | None = None

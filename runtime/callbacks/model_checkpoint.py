@@ -9,6 +9,7 @@ Lightning 2.x so the files and the ``callbacks`` entry read the same on both eng
 import math
 import os
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -82,7 +83,9 @@ class ModelCheckpoint(Checkpoint):
                 f"every_n_epochs={every_n_epochs} and train_time_interval={train_time_interval} "
                 "should be mutually exclusive: set only one."
             )
-        self.dirpath = os.path.realpath(os.path.expanduser(dirpath)) if dirpath else None
+        if dirpath and _is_local(os.fspath(dirpath)):
+            dirpath = os.path.realpath(os.path.expanduser(dirpath))
+        self.dirpath = os.fspath(dirpath) if dirpath else None
         self.filename = filename
         self.monitor = monitor
         self.verbose = verbose
@@ -107,6 +110,7 @@ class ModelCheckpoint(Checkpoint):
         self.current_score: torch.Tensor | None = None
         self.kth_value = torch.tensor(math.inf if mode == "min" else -math.inf)
         self._last_global_step_saved = 0
+        self._last_checkpoint_saved = ""  # the file the latest save wrote (a link points at it)
 
     @property
     def state_key(self) -> str:
@@ -133,6 +137,11 @@ class ModelCheckpoint(Checkpoint):
             and not trainer._resuming_from(self.dirpath)
         ):
             rank_zero_warn(f"Checkpoint directory {self.dirpath} exists and is not empty.")
+        if self.save_last == "link" and not _is_local(self.dirpath):
+            raise ValueError(
+                "`ModelCheckpoint(save_last='link')` is only supported for local file paths, got "
+                f"`dirpath={self.dirpath}`."
+            )
 
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
@@ -151,7 +160,7 @@ class ModelCheckpoint(Checkpoint):
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         if self.save_last and not self.last_model_path and not self._skip(trainer):
-            self._save_last(trainer, self._metrics(trainer))
+            self._save_last_checkpoint(trainer, self._metrics(trainer))
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         """``save_on_exception=True``: the state at the exception, under this callback's own
@@ -167,7 +176,7 @@ class ModelCheckpoint(Checkpoint):
         metrics = self._metrics(trainer)
         path = self.format_checkpoint_name(metrics)
         self._write(trainer, path)
-        self._save_last(trainer, metrics)
+        self._save_last_checkpoint(trainer, metrics)
         self._last_global_step_saved = trainer.global_step
         rank_zero_info(
             f"An {type(exception).__name__} was raised with message: {exception}, saved "
@@ -248,24 +257,30 @@ class ModelCheckpoint(Checkpoint):
                 f"returned metrics: {available}. HINT: Did you call `log({self.monitor!r}, value)` "
                 "in the `LightningModule`?"
             )
-        if self.save_top_k:
-            if self.monitor is None:
-                self._save_latest(trainer, metrics)
-            else:
-                self._save_topk(trainer, metrics)
-        self._save_last(trainer, metrics)
+        self._save_topk_checkpoint(trainer, metrics)
+        self._save_last_checkpoint(trainer, metrics)
         self._last_global_step_saved = trainer.global_step
 
-    def _save_latest(self, trainer: Any, metrics: dict[str, Any]) -> None:
+    def _save_topk_checkpoint(self, trainer: Any, metrics: dict[str, Any]) -> None:
+        """The top-k save (nothing with ``save_top_k=0``): the latest file without a monitor,
+        else the file if ``metrics[monitor]`` is among the k best."""
+        if self.save_top_k == 0:
+            return
+        if self.monitor is None:
+            self._save_none_monitor_checkpoint(trainer, metrics)
+        else:
+            self._save_monitor_checkpoint(trainer, metrics)
+
+    def _save_none_monitor_checkpoint(self, trainer: Any, metrics: dict[str, Any]) -> None:
         path = self._unique_path(self.format_checkpoint_name(metrics), trainer)
-        previous = self.best_model_path
-        self._write(trainer, path)
-        self.best_model_path = path
+        # set before the save, as Lightning: the file's own callback state names it as the best
+        previous, self.best_model_path = self.best_model_path, path
         self.best_k_models = {}
+        self._write(trainer, path)
         if self.save_top_k == 1 and previous and previous != path:
             self._remove(trainer, previous)
 
-    def _save_topk(self, trainer: Any, metrics: dict[str, Any]) -> None:
+    def _save_monitor_checkpoint(self, trainer: Any, metrics: dict[str, Any]) -> None:
         current = torch.as_tensor(metrics[self.monitor]).detach().cpu().squeeze()
         if torch.isnan(current):
             current = torch.tensor(math.inf if self.mode == "min" else -math.inf)
@@ -309,7 +324,9 @@ class ModelCheckpoint(Checkpoint):
         if del_path and del_path != path:
             self._remove(trainer, del_path)
 
-    def _save_last(self, trainer: Any, metrics: dict[str, Any]) -> None:
+    def _save_last_checkpoint(self, trainer: Any, metrics: dict[str, Any]) -> None:
+        """``last.ckpt`` (``CHECKPOINT_NAME_LAST`` formatted with ``metrics``); with
+        ``save_last="link"`` a relative symlink to the file the latest save wrote."""
         if not self.save_last:
             return
         name = self.format_checkpoint_name(metrics, self.CHECKPOINT_NAME_LAST)
@@ -324,26 +341,33 @@ class ModelCheckpoint(Checkpoint):
             ):
                 name = self.format_checkpoint_name(metrics, self.CHECKPOINT_NAME_LAST, ver=version)
                 version += 1
-        previous = self.last_model_path
-        if (
-            self.save_last == "link"
-            and self.best_model_path
-            and os.path.exists(self.best_model_path)
-        ):
-            if trainer.is_global_zero:
-                tmp = name + ".tmp-link"
-                if os.path.lexists(tmp):
-                    os.remove(tmp)
-                try:
-                    os.symlink(os.path.relpath(self.best_model_path, os.path.dirname(name)), tmp)
-                    os.replace(tmp, name)
-                except OSError:
-                    self._write(trainer, name)
+        # set before the save, as Lightning: the file's own callback state names it
+        previous, self.last_model_path = self.last_model_path, name
+        target = self._last_checkpoint_saved
+        if self.save_last == "link" and target and self.save_top_k != 0:
+            self._link_checkpoint(trainer, target, name)
         else:
             self._write(trainer, name)
-        self.last_model_path = name
         if previous and previous != name:
             self._remove(trainer, previous)
+
+    @staticmethod
+    def _link_checkpoint(trainer: Any, filepath: str, linkpath: str) -> None:
+        """Makes ``linkpath`` a relative symlink to ``filepath`` (replacing a file, link or
+        folder there); a copy where symlinks cannot be made. Rank 0 only, then a barrier."""
+        if trainer.is_global_zero and os.path.abspath(filepath) != os.path.abspath(linkpath):
+            if os.path.islink(linkpath) or os.path.isfile(linkpath):
+                os.remove(linkpath)
+            elif os.path.isdir(linkpath):
+                shutil.rmtree(linkpath)
+            try:
+                os.symlink(os.path.relpath(filepath, os.path.dirname(linkpath)), linkpath)
+            except OSError:  # e.g. Windows without the privilege: a copy
+                if os.path.isdir(filepath):
+                    shutil.copytree(filepath, linkpath)
+                else:
+                    shutil.copy(filepath, linkpath)
+        trainer.strategy.barrier()
 
     # ------------------------------------------------------------------ names and files
     def _find_last_checkpoints(self, trainer: Any) -> set[str]:
@@ -424,6 +448,7 @@ class ModelCheckpoint(Checkpoint):
 
     def _write(self, trainer: Any, path: str) -> None:
         trainer.save_checkpoint(path, self.save_weights_only)
+        self._last_checkpoint_saved = path
 
     def _remove(self, trainer: Any, path: str) -> None:
         if not trainer.is_global_zero or not path:
@@ -457,3 +482,8 @@ class ModelCheckpoint(Checkpoint):
         best = {k: float(v) for k, v in self.best_k_models.items()}
         path = filepath or os.path.join(self.dirpath or ".", "best_k_models.yaml")
         Path(path).write_text(yaml.safe_dump(best))
+
+
+def _is_local(path: str | None) -> bool:
+    """Whether ``path`` is on the local file system (no ``scheme://`` other than ``file://``)."""
+    return not path or "://" not in path or path.startswith("file://")

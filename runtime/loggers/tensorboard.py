@@ -79,7 +79,12 @@ class TensorBoardLogger(FolderLogger):
 
     @rank_zero_only
     def log_hyperparams(
-        self, params: Any = None, metrics: dict[str, Any] | None = None, *args: Any, **kwargs: Any
+        self,
+        params: Any = None,
+        metrics: Any = None,
+        step: int | None = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> None:
         import yaml
 
@@ -98,14 +103,17 @@ class TensorBoardLogger(FolderLogger):
         from torch.utils.tensorboard.summary import hparams
 
         hp = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in safe.items()}
+        if metrics is not None and not isinstance(metrics, dict):
+            metrics = {"hp_metric": metrics}
         metric = metrics or ({"hp_metric": -1} if self._default_hp_metric else {})
+        if metric:
+            # through log_metrics, as Lightning (a subclass or a mock sees the hp_metric call)
+            self.log_metrics(metric, step)
         exp, ssi, sei = hparams(hp, metric)
         writer = self.experiment
         writer.file_writer.add_summary(exp)
         writer.file_writer.add_summary(ssi)
         writer.file_writer.add_summary(sei)
-        for k, v in metric.items():
-            writer.add_scalar(k, v, 0)
 
     @rank_zero_only
     def log_graph(self, model: Any, input_array: Any = None) -> None:

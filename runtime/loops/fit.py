@@ -479,6 +479,7 @@ class FitLoop:
     @trainer.setter
     def trainer(self, trainer: Any) -> None:
         self._trainer = self.epoch_loop.trainer = self.epoch_loop.val_loop.trainer = trainer
+        self.epoch_loop.automatic_optimization.trainer = trainer
 
     def setup_data(self) -> Any:
         """Ask for the training loader (the hook or what was passed), apply

@@ -94,6 +94,8 @@ def train_batch(t: Any, batch: Any, batch_idx: int, is_last: bool) -> Any:
     """Runs one batch; returns whether the optimizer stepped (or ``SKIP_EPOCH``)."""
     progress = t.fit_loop.epoch_loop.batch_progress
     progress.increment_ready()
+    if batch is None:
+        return _none_batch(t, batch_idx, is_last)
     progress.increment_started()  # started, not processed: an exception here re-runs it
     batch = transfer(t, batch, 0)
     results = t._results
@@ -122,6 +124,49 @@ def train_batch(t: Any, batch: Any, batch_idx: int, is_last: bool) -> Any:
         t._logged_metrics.update(logged)
         _send_to_loggers(t, logged, step=t._batches_that_stepped)
     return stepped
+
+
+def _none_batch(t: Any, batch_idx: int, is_last: bool) -> bool:
+    """A train loader that yielded ``None``: no batch-start hooks and no step, the batch-end
+    hooks see ``None`` outputs; the counters and schedulers move on (as Lightning)."""
+    warn_once("train_dataloader yielded None. If this was on purpose, ignore this warning...")
+    progress = t.fit_loop.epoch_loop.batch_progress
+    progress.increment_processed()
+    k = t.accumulate_grad_batches
+    stepped = k == 1 or (batch_idx + 1) % k == 0 or is_last
+    if stepped:
+        step_schedulers(t, "step")
+    if is_last:
+        step_schedulers(t, "epoch")
+    call_cb(t, "on_train_batch_end", None, None, batch_idx)
+    call_lm(t, "on_train_batch_end", None, None, batch_idx)
+    progress.increment_completed()
+    return stepped
+
+
+def make_closure(t: Any, kwargs: dict[str, Any], optimizer: Any, batch_idx: int) -> _Closure:
+    """A closure over ``kwargs["batch"]``: training_step -> zero_grad -> backward; calling it
+    returns the (detached) loss, or None when training_step returned None."""
+    closure = _Closure(t)
+    closure.batch, closure.batch_idx = kwargs["batch"], kwargs.get("batch_idx", batch_idx)
+    closure.optimizer = _lightning_optimizer(t, optimizer)
+    closure.zero_grad, closure.output, closure.ran = True, None, False
+    return closure
+
+
+def run_automatic(t: Any, optimizer: Any, batch_idx: int, kwargs: dict[str, Any]) -> dict:
+    """One automatic-optimization step on ``kwargs["batch"]`` through ``optimizer_step``: the
+    step's outputs (``{"loss": ..., **extras}``, ``{}`` when training_step returned None)."""
+    closure = make_closure(t, kwargs, optimizer, batch_idx)
+    call_lm(t, "optimizer_step", t.current_epoch, batch_idx, closure.optimizer, closure)
+    return closure.output or {}
+
+
+def _lightning_optimizer(t: Any, optimizer: Any) -> Any:
+    for lo in t._lightning_optimizers:
+        if lo is optimizer or lo.optimizer is optimizer:
+            return lo
+    return optimizer
 
 
 class _Closure:

@@ -172,11 +172,25 @@ class OptimizationProgress:
 
 
 class _AutomaticOptimization:
-    __slots__ = ("optim_progress", "restarting")
+    """``fit_loop.epoch_loop.automatic_optimization``: its optimizer counters, and one step
+    run by hand (``run``, ``_make_closure``) as Lightning's loop object."""
+
+    __slots__ = ("optim_progress", "restarting", "trainer")
 
     def __init__(self) -> None:
         self.optim_progress = OptimizationProgress()
         self.restarting = False
+        self.trainer: Any = None
+
+    def run(self, optimizer: Any, batch_idx: int, kwargs: dict[str, Any]) -> dict:
+        from runtime.loops.optimization import run_automatic
+
+        return run_automatic(self.trainer, optimizer, batch_idx, kwargs)
+
+    def _make_closure(self, kwargs: dict[str, Any], optimizer: Any, batch_idx: int) -> Any:
+        from runtime.loops.optimization import make_closure
+
+        return make_closure(self.trainer, kwargs, optimizer, batch_idx)
 
 
 class _ManualOptimization:
