@@ -457,15 +457,24 @@ class _ManualBackward(cst.CSTTransformer):
     """``loss.backward(...)`` -> ``self.manual_backward(loss, ...)`` at any depth; collects the
     optimizers stepped (``opt.step()`` receivers, in order)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scaler: str | None = None) -> None:
         self.stepped: list[str | None] = []
         self.unnamed: list[str] = []  # receivers of .step() that are no plain variable
         self.closures = False
+        self.scaler = scaler  # a GradScaler kept as written: `scaler.step(opt)` steps `opt`
 
     def leave_Call(self, original, updated):
         if not isinstance(updated.func, cst.Attribute):
             return updated
         attr = updated.func.attr.value
+        if attr == "step" and self.scaler and code_of(_receiver(updated)) == self.scaler:
+            if len(updated.args) != 1 or updated.args[0].keyword or updated.args[0].star:
+                self.closures = True
+            else:
+                self.stepped.append(_name_of(updated.args[0].value))
+                if self.stepped[-1] is None:
+                    self.unnamed.append(code_of(updated.args[0].value))
+            return updated
         if attr == "step":
             if updated.args:
                 self.closures = True
@@ -488,7 +497,9 @@ class _ManualBackward(cst.CSTTransformer):
         )
 
 
-def _plan_manual(stmts, loop, position, amp, accumulate, findings, reason=None) -> StepPlan:
+def _plan_manual(
+    stmts, loop, position, amp, accumulate, findings, reason=None, scaler=None
+) -> StepPlan:
     """Several optimizers or backward passes per batch (GANs), or a step the Trainer cannot
     take over exactly (see ``manual_reason``): manual optimization. The zero_grad/step calls
     stay where they are, on the Trainer's optimizer wrappers; ``backward()`` becomes
@@ -506,7 +517,7 @@ def _plan_manual(stmts, loop, position, amp, accumulate, findings, reason=None) 
                 *where,
             )
         )
-    rewrite = _ManualBackward()
+    rewrite = _ManualBackward(scaler)
     body = [s_.visit(rewrite) for s_ in stmts]
     if rewrite.closures:
         raise CannotConvert(
@@ -686,10 +697,27 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     stmts = _flatten_closure(stmts, loop, position)
     backwards = [x for x in stmts if _method_call(x, "backward")]
     owners = {_dotted(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args}
-    if len(backwards) > 1 and len(owners) > 1:
-        return _plan_manual(stmts, loop, position, amp, accumulate, findings)
-    reason = manual_reason(stmts, model_names)
-    if reason is not None:
+    reason = None
+    if not (len(backwards) > 1 and len(owners) > 1):
+        reason = manual_reason(stmts, model_names)
+    if (len(backwards) > 1 and len(owners) > 1) or reason is not None:
+        if amp is not None and accumulate is None:
+            # the script's own autocast and GradScaler stay, as written, in a training_step
+            # that steps by hand (the Trainer adds no precision of its own)
+            kept = split_lines(loop.body.body)
+            pos = position(loop)
+            note = Finding(
+                R.MANUAL_OPTIMIZATION,
+                FIXED,
+                "mixed precision kept as the script wrote it (autocast and "
+                f"`{amp.get('scaler') or 'GradScaler'}` calls in training_step); the Trainer "
+                "runs at 32-bit precision",
+                pos.line,
+                pos.column + 1,
+            )
+            return _plan_manual(
+                kept, loop, position, None, None, [note], reason, scaler=amp.get("scaler")
+            )
         return _plan_manual(stmts, loop, position, amp, accumulate, findings, reason)
     auto = _AutoStep(stmts, model_names, _target_names(loop.target), findings)
     for stmt in stmts:

@@ -61,6 +61,8 @@ EXPECT = {
     "training_call_in_expression.py": MIGRATED,
     "break_in_nested_if.py": MIGRATED,
     "break_before_more_code.py": MIGRATED,
+    "manual_optimization_with_amp.py": MIGRATED,
+    "manual_optimization_with_scaler_on_cpu.py": MIGRATED,
 }
 
 
@@ -794,3 +796,12 @@ def test_an_epoch_scheduler_moves_only_when_nothing_reads_the_rate_before_it():
         '    scheduler.step()\n    lrs.append(optimizer.param_groups[0]["lr"])\n',
     )
     assert '"lr_scheduler"' in migrate_source(swapped).code
+
+
+def test_manual_optimization_keeps_the_scripts_own_mixed_precision():
+    code = migrate_source((HERE / "manual_optimization_with_amp.py").read_text()).code
+    step = code[code.index("def training_step") : code.index("def configure_optimizers")]
+    assert "with torch.cuda.amp.autocast(enabled=use_amp):" in step
+    assert "self.manual_backward(scaler.scale(loss))" in step
+    assert step.index("scaler.step(optimizer)") < step.index("scaler.update()")
+    assert "precision=" not in code  # the Trainer adds none of its own

@@ -1,0 +1,38 @@
+"""Mixed precision by hand with a GradScaler that really scales (CPU autocast, bf16) in a loop
+that needs manual optimization: the scaler steps the optimizer Lightning hands over."""
+
+import torch
+import torch.nn as nn
+
+torch.manual_seed(0)
+use_amp = torch.cuda.is_available()
+loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(torch.randn(32, 3), torch.randint(0, 2, (32,))),
+    batch_size=8,
+    shuffle=True,
+)
+net = nn.Linear(3, 2)
+optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+scaler = torch.amp.GradScaler("cpu")
+criterion = nn.CrossEntropyLoss()
+
+
+def report(i, n, text):
+    if i == n - 1:
+        print(text)
+
+
+for epoch in range(3):
+    net.train()
+    correct = 0
+    for batch_idx, (inputs, targets) in enumerate(loader):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            outputs = net(inputs)
+            loss = criterion(outputs, targets)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+        correct += outputs.argmax(1).eq(targets).sum().item()
+        report(batch_idx, len(loader), "acc %d" % correct)
+print("FINAL", round(sum(p.abs().sum().item() for p in net.parameters()), 6))
