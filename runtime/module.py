@@ -114,7 +114,19 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         """The hook running now (Lightning's attribute); None outside a running stage."""
         trainer = self._trainer
         results = getattr(trainer, "_results", None) if trainer is not None else None
-        return None if results is None else results.fx
+        if results is None:
+            return self.__dict__.get("_fx_name_set")
+        return results.fx
+
+    @_current_fx_name.setter
+    def _current_fx_name(self, name: str | None) -> None:
+        # tests and some user code set it by hand (Lightning's is a plain attribute)
+        trainer = self._trainer
+        results = getattr(trainer, "_results", None) if trainer is not None else None
+        if results is not None:
+            results.fx = name
+        else:
+            self.__dict__["_fx_name_set"] = name
 
     @property
     def trainer(self) -> Any:
