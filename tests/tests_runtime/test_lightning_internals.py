@@ -248,3 +248,11 @@ def test_accelerator_connector_strategy_is_the_trainers():
     with trainer.init_module():
         layer = torch.nn.Linear(2, 2)
     assert layer.weight.dtype == torch.float32
+
+
+def test_current_fx_name_can_be_set_outside_a_run():
+    model = RegModel()
+    model._current_fx_name = "training_step"  # Lightning's is a plain attribute
+    assert model._current_fx_name == "training_step"
+    model._current_fx_name = None
+    assert model._current_fx_name is None
