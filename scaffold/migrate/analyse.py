@@ -73,6 +73,9 @@ class Hints:
     model: str | None = None
     device: str | None = None
     dist: object | None = None  # ddp.DistInfo
+    # optimizer variable -> the model variables it trains, where the construction is out of
+    # sight (a trainer class's __init__ builds `self.d_optimizer` from `self.D.parameters()`)
+    trained: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -433,7 +436,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     manual_opts: list[str] = []
     if plan.manual:
         manual_models, manual_opts = _manual_roles(
-            module, site, plan, scope_bodies, outer_code, refuse
+            module, site, plan, scope_bodies, outer_code, refuse, hints
         )
         model_code = manual_models[0]
     return site, Roles(
@@ -448,7 +451,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     )
 
 
-def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse):
+def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse, hints=None):
     """Manual optimization: (trained modules, optimizers in construction order). Schedulers
     stepped by the script stay the script's business (the Trainer never steps them with manual
     optimization); only optimizers are handed over."""
@@ -465,6 +468,8 @@ def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse
     for name in plan.optimizers:
         code = outer_code(name)
         value, found, branch_models = _optimizer_models(code, None, scope_bodies)
+        if not found and hints is not None and hints.trained and code in hints.trained:
+            found = list(hints.trained[code])
         if not re.fullmatch(r"[A-Za-z_]\w*", code):
             refuse(R.MODEL_UNKNOWN, f"`{code}` must be a plain variable")
         if not found:

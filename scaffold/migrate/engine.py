@@ -261,6 +261,7 @@ def _trainer_class(work: _Work) -> SourceResult | None:
         work.class_reason = plan
     elif plan is not None and has_hand_written_loop(plan.module):
         work.module, work.hints.model, work.hints.device = plan.module, plan.model, plan.device
+        work.hints.trained = plan.trained
         what = (
             f"methods {', '.join(f'`{n}`' for n in plan.inlined)} inlined into `{plan.method}()`"
             if plan.inlined

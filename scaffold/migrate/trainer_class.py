@@ -39,6 +39,7 @@ class ClassPlan:
     alias: str
     model: str | None  # e.g. "runner.model"
     device: str | None  # e.g. "runner.gpu_id"
+    trained: dict | None = None  # local optimizer name -> local model names (several optimizers)
 
 
 def _is_trainer_class(cls: cst.ClassDef) -> bool:
@@ -243,6 +244,74 @@ def _model_and_device(methods, body, alias) -> tuple[str | None, str | None]:
     return model, device
 
 
+class _AttrToName(cst.CSTTransformer):
+    def __init__(self, alias: str, names: dict[str, str]) -> None:
+        self.alias, self.names = alias, names
+
+    def leave_Attribute(self, original, updated):
+        if m.matches(updated.value, m.Name(self.alias)) and updated.attr.value in self.names:
+            return cst.Name(self.names[updated.attr.value])
+        return updated
+
+
+def _optimizer_aliases(methods: dict, body: list, alias: str, taken: set[str]):
+    """Several optimizers the class builds in ``__init__`` (``self.d_optimizer =
+    Adam(self.D.parameters())``) and steps in the driver: manual optimization hands optimizers
+    and models over by name, so the driver reads them through local names bound once at its
+    start (``D = runner.D``). Only when neither the driver nor another method rebinds them (then
+    the local and the attribute are the same object throughout). ``(alias statements, body,
+    {optimizer: [models]})`` or None."""
+    attrs = _init_attribute_values(methods.get("__init__"))
+    tree = cst.Module(body=body)
+    step = m.Call(
+        func=m.Attribute(value=m.Attribute(value=m.Name(alias)), attr=m.Name("step")), args=[]
+    )
+    stepped = list(dict.fromkeys(c.func.value.attr.value for c in m.findall(tree, step)))
+    if len(stepped) < 2:
+        return None
+    trains: dict[str, list[str]] = {}
+    for opt in stepped:
+        values = attrs.get(opt, [])
+        if len(values) != 1:
+            return None
+        models = [
+            c.func.value.attr.value
+            for c in m.findall(values[0], m.Call(func=m.Attribute(attr=m.Name("parameters"))))
+            if m.matches(c.func.value, m.Attribute(value=m.Name("self")))
+        ]
+        if not models:
+            return None
+        trains[opt] = list(dict.fromkeys(models))
+    wanted = list(dict.fromkeys([n for ms in trains.values() for n in ms] + stepped))
+
+    def rebinds(node) -> bool:
+        for a in m.findall(node, m.Assign() | m.AugAssign() | m.AnnAssign()):
+            targets = [t.target for t in a.targets] if isinstance(a, cst.Assign) else [a.target]
+            for t in targets:
+                for attr in [t, *m.findall(t, m.Attribute())]:
+                    if (
+                        isinstance(attr, cst.Attribute)
+                        and isinstance(attr.value, cst.Name)
+                        and attr.value.value in (alias, "self")
+                        and attr.attr.value in wanted
+                    ):
+                        return True
+        return False
+
+    others = [fn for name, fn in methods.items() if name != "__init__"]
+    if rebinds(tree) or any(rebinds(fn) for fn in others):
+        return None
+    names: dict[str, str] = {}
+    busy = set(taken) | _used(body)
+    for n in wanted:
+        names[n] = _fresh(n, busy)
+        busy.add(names[n])
+    lines = [cst.parse_statement(f"{names[n]} = {alias}.{n}\n") for n in wanted]
+    new_body = list(tree.visit(_AttrToName(alias, names)).body)
+    trained = {names[o]: tuple(names[x] for x in ms) for o, ms in trains.items()}
+    return lines, new_body, trained
+
+
 def inline_trainer_class(module: cst.Module) -> ClassPlan | str | None:
     """The module with the first trainer class's training method flattened; a reason when a
     trainer class cannot be flattened; None when there is no trainer class."""
@@ -284,12 +353,17 @@ def inline_trainer_class(module: cst.Module) -> ClassPlan | str | None:
         alias = _fresh("runner", taken)
         body = list(cst.Module(body=body).visit(_Renamer({"self": cst.Name(alias)})).body)
         model, device = _model_and_device(methods, body, alias)
+        trained = None
+        lines: list = []
+        found = _optimizer_aliases(methods, body, alias, taken)
+        if found is not None:
+            lines, body, trained = found
         doc = driver.body.body[: len(driver.body.body) - len(body_without_docstring(driver))]
         alias_line = cst.parse_statement(
             f"{alias} = self  # the trainer object, as seen from the LightningModule below\n"
         )
         new_driver = driver.with_changes(
-            body=driver.body.with_changes(body=[*doc, alias_line, *body])
+            body=driver.body.with_changes(body=[*doc, alias_line, *lines, *body])
         )
         new_members = [new_driver if s is driver else s for s in cls.body.body]
         new_cls = cls.with_changes(body=cls.body.with_changes(body=new_members))
@@ -316,5 +390,7 @@ def inline_trainer_class(module: cst.Module) -> ClassPlan | str | None:
                 new_module = trial
                 break
             removable -= still
-        return ClassPlan(new_module, cls.name.value, driver.name.value, used, alias, model, device)
+        return ClassPlan(
+            new_module, cls.name.value, driver.name.value, used, alias, model, device, trained
+        )
     return reason

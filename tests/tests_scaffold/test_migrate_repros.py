@@ -63,6 +63,7 @@ EXPECT = {
     "break_before_more_code.py": MIGRATED,
     "manual_optimization_with_amp.py": MIGRATED,
     "manual_optimization_with_scaler_on_cpu.py": MIGRATED,
+    "gan_trainer_class.py": MIGRATED,
 }
 
 
@@ -805,3 +806,17 @@ def test_manual_optimization_keeps_the_scripts_own_mixed_precision():
     assert "self.manual_backward(scaler.scale(loss))" in step
     assert step.index("scaler.step(optimizer)") < step.index("scaler.update()")
     assert "precision=" not in code  # the Trainer adds none of its own
+
+
+def test_a_trainer_classs_optimizers_are_read_through_names_bound_once():
+    source = (HERE / "gan_trainer_class.py").read_text()
+    code = migrate_source(source).code
+    assert "d_optimizer = runner.d_optimizer" in code and "D = runner.D" in code
+    assert "d_optimizer, g_optimizer = self.optimizers()" in code
+    # a method that rebinds an optimizer attribute: the names could go stale, so refused
+    rebinding = source.replace(
+        "    def save(self):",
+        "    def reset(self):\n        self.d_optimizer = None\n\n    def save(self):",
+    )
+    result = migrate_source(rebinding)
+    assert result.status == NOT_CONVERTED and "SCF307" in {f.code for f in result.findings}
