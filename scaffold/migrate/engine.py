@@ -290,13 +290,13 @@ def _split_training_calls(work: _Work) -> SourceResult | None:
         if hoisted is None:
             break
         called = re.compile(rf"(?<![\w.]){re.escape(hoisted.helper)}\(")
-        line = next(
+        line, col = next(
             (
-                at
+                (at, len(text) - len(text.lstrip()) + 1)
                 for at, text in enumerate(work.code.splitlines(), 1)
                 if called.search(text) and not text.lstrip().startswith("def ")
             ),
-            1,
+            (1, 1),
         )
         work.module = hoisted.module
         work.findings.append(
@@ -306,7 +306,7 @@ def _split_training_calls(work: _Work) -> SourceResult | None:
                 f"`{hoisted.helper}(...)` split out of the expression using its result "
                 f"(`{hoisted.result} = {hoisted.helper}(...)` first)",
                 line,
-                1,
+                col,
             )
         )
     return None

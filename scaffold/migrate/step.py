@@ -28,6 +28,7 @@ from scaffold.migrate.syntax import (
     comment_holder,
     comments_of,
     outside_defs,
+    own_breaks,
     split_lines,
     transform_stmts,
     with_comments,
@@ -719,6 +720,21 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                 kept, loop, position, None, None, [note], reason, scaler=amp.get("scaler")
             )
         return _plan_manual(stmts, loop, position, amp, accumulate, findings, reason)
+    steps = [i for i, x in enumerate(stmts) if _method_call(x, "step") is not None]
+    breaking = [i for i, x in enumerate(stmts) if own_breaks([x])]
+    if steps and breaking and breaking[0] < steps[-1]:
+        # the Trainer steps after training_step returns, also in the iteration that breaks
+        pos = position(stmts[breaking[0]])
+        raise CannotConvert(
+            Finding(
+                R.BREAK_POSITION,
+                MANUAL,
+                "`break` before the optimizer step in the batch loop: the Trainer would still "
+                "step on the batch that breaks; move the check after the step, or convert by hand",
+                pos.line,
+                pos.column + 1,
+            )
+        )
     auto = _AutoStep(stmts, model_names, _target_names(loop.target), findings)
     for stmt in stmts:
         pos = position(stmt)
