@@ -111,14 +111,7 @@ def train_batch(t: Any, batch: Any, batch_idx: int, is_last: bool) -> Any:
         outputs, stepped = _automatic_step(t, batch, batch_idx, is_last)
     else:
         outputs, stepped = _manual_step(t, batch, batch_idx), True
-    progress.increment_processed()
-    if stepped:
-        step_schedulers(t, "step")
-    if is_last:
-        step_schedulers(t, "epoch")
-    call_cb(t, "on_train_batch_end", outputs, batch, batch_idx)
-    call_lm(t, "on_train_batch_end", outputs, batch, batch_idx)
-    progress.increment_completed()
+    _finish_batch(t, outputs, batch, batch_idx, stepped, is_last)
     if stepped and results is not None and t._logger_should_update():
         cb, logged, pb = results.step_metrics()
         t._logged_metrics.update(logged)
@@ -130,18 +123,23 @@ def _none_batch(t: Any, batch_idx: int, is_last: bool) -> bool:
     """A train loader that yielded ``None``: no batch-start hooks and no step, the batch-end
     hooks see ``None`` outputs; the counters and schedulers move on (as Lightning)."""
     warn_once("train_dataloader yielded None. If this was on purpose, ignore this warning...")
-    progress = t.fit_loop.epoch_loop.batch_progress
-    progress.increment_processed()
     k = t.accumulate_grad_batches
     stepped = k == 1 or (batch_idx + 1) % k == 0 or is_last
+    _finish_batch(t, None, None, batch_idx, stepped, is_last)
+    return stepped
+
+
+def _finish_batch(t: Any, outputs: Any, batch: Any, batch_idx: int, stepped: bool, is_last: bool):
+    """After a batch's step: processed, the schedulers due, the batch-end hooks, completed."""
+    progress = t.fit_loop.epoch_loop.batch_progress
+    progress.increment_processed()
     if stepped:
         step_schedulers(t, "step")
     if is_last:
         step_schedulers(t, "epoch")
-    call_cb(t, "on_train_batch_end", None, None, batch_idx)
-    call_lm(t, "on_train_batch_end", None, None, batch_idx)
+    call_cb(t, "on_train_batch_end", outputs, batch, batch_idx)
+    call_lm(t, "on_train_batch_end", outputs, batch, batch_idx)
     progress.increment_completed()
-    return stepped
 
 
 def make_closure(t: Any, kwargs: dict[str, Any], optimizer: Any, batch_idx: int) -> _Closure:

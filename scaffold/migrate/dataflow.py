@@ -305,12 +305,13 @@ def _walrus_targets(node: cst.CSTNode) -> set[str]:
     return out
 
 
-def declared_global(stmts: Sequence[cst.BaseStatement]) -> set[str]:
-    """Names a ``global`` statement among ``stmts`` (not in nested defs) declares."""
+def declared_global(stmts: Sequence[cst.BaseStatement], kinds: tuple = (cst.Global,)) -> set[str]:
+    """Names a ``global`` statement among ``stmts`` (not in nested defs) declares; ``kinds``:
+    ``(cst.Global, cst.Nonlocal)`` for either declaration."""
     out: set[str] = set()
     for s in stmts:
         if isinstance(s, cst.SimpleStatementLine):
             for small in s.body:
-                if isinstance(small, cst.Global):
+                if isinstance(small, kinds):
                     out |= {n.name.value for n in small.names}
     return out

@@ -35,16 +35,6 @@ class Hoisted:
     result: str  # the variable that now holds its result
 
 
-def _declared_nonlocal(stmts) -> set[str]:
-    out: set[str] = set()
-    for s in stmts:
-        if isinstance(s, cst.SimpleStatementLine):
-            for small in s.body:
-                if isinstance(small, cst.Nonlocal):
-                    out |= {n.name.value for n in small.names}
-    return out
-
-
 def _training_functions(module: cst.Module) -> dict[str, cst.FunctionDef]:
     found = {}
     for fn in m.findall(module, m.FunctionDef()):
@@ -141,7 +131,7 @@ def hoist_training_calls(module: cst.Module) -> Hoisted | None:
                 if ahead is None or not all(pure(e) for e in ahead):
                     continue
                 body = body_without_docstring(helpers[name])
-                if _used(list(ahead)) & (declared_global(body) | _declared_nonlocal(body)):
+                if _used(list(ahead)) & declared_global(body, (cst.Global, cst.Nonlocal)):
                     continue
                 result = _fresh(f"{name}_result", _used([*module.body]))
                 split = line.with_changes(
