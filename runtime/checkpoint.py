@@ -509,7 +509,7 @@ def _rng_to_plain(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         flat = obj.detach().cpu().contiguous().view(-1)
         dtype = str(flat.dtype).rpartition(".")[2]
-        return (_TENSOR_TAG, dtype, bytes(flat.view(torch.uint8).tolist()))
+        return (_TENSOR_TAG, dtype, flat.view(torch.uint8).numpy().tobytes())
     if isinstance(obj, dict):
         return {k: _rng_to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -520,8 +520,10 @@ def _rng_to_plain(obj: Any) -> Any:
 def _rng_from_plain(obj: Any) -> Any:
     """The inverse of ``_rng_to_plain`` (tensors of an older layout pass through)."""
     if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == _TENSOR_TAG:
-        raw = torch.tensor(list(obj[2]), dtype=torch.uint8)
-        return raw.view(getattr(torch, obj[1])).clone()
+        dtype = getattr(torch, obj[1])
+        if not obj[2]:
+            return torch.empty(0, dtype=dtype)
+        return torch.frombuffer(bytearray(obj[2]), dtype=torch.uint8).view(dtype).clone()
     if isinstance(obj, dict):
         return {k: _rng_from_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

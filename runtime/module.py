@@ -112,8 +112,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     @property
     def _current_fx_name(self) -> str | None:
         """The hook running now (Lightning's attribute); None outside a running stage."""
-        trainer = self._trainer
-        results = getattr(trainer, "_results", None) if trainer is not None else None
+        results = getattr(self._trainer, "_results", None)
         if results is None:
             return self.__dict__.get("_fx_name_set")
         return results.fx
@@ -121,8 +120,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     @_current_fx_name.setter
     def _current_fx_name(self, name: str | None) -> None:
         # tests and some user code set it by hand (Lightning's is a plain attribute)
-        trainer = self._trainer
-        results = getattr(trainer, "_results", None) if trainer is not None else None
+        results = getattr(self._trainer, "_results", None)
         if results is not None:
             results.fx = name
         else:

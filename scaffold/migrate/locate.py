@@ -242,15 +242,15 @@ def _callers_of(module: cst.Module, loop: cst.For) -> set[str]:
 
 
 def _separate_units(module: cst.Module, sites: list, position) -> None:
+    callers = [_callers_of(module, site.batch_for) for site in sites]
     for i, site in enumerate(sites):
         for j, other in enumerate(sites):
             if i == j:
                 continue
-            callers = _callers_of(module, other.batch_for)
             shared = any(_contains(node, other.batch_for) for node in _unit(site)) or any(
                 m.findall(node, m.Call(func=m.Name(n) | m.Attribute(attr=m.Name(n))))
                 for node in _unit(site)
-                for n in callers
+                for n in callers[j]
             )
             if shared:
                 a, b = position(site.batch_for), position(other.batch_for)

@@ -593,16 +593,22 @@ def test_a_metric_added_in_a_later_stages_setup_can_be_logged(engine):
     assert out["v"] == 2.0
 
 
-@pytest.mark.parametrize("engine", engines())
-def test_plateau_scheduler_without_its_metric_under_strict_false_warns_and_skips(engine):
-    Lm = importlib.import_module(engine)
+def _plateau_model(Lm, strict: bool):
+    """A module whose plateau scheduler monitors a metric nobody logs."""
     model = _module(Lm)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
     model.configure_optimizers = lambda: {
         "optimizer": opt,
-        "lr_scheduler": {"scheduler": sched, "monitor": "giraffe", "strict": False},
+        "lr_scheduler": {"scheduler": sched, "monitor": "giraffe", "strict": strict},
     }
+    return model
+
+
+@pytest.mark.parametrize("engine", engines())
+def test_plateau_scheduler_without_its_metric_under_strict_false_warns_and_skips(engine):
+    Lm = importlib.import_module(engine)
+    model = _plateau_model(Lm, strict=False)
     trainer = Lm.Trainer(max_epochs=1, **QUIET)
     with pytest.warns(RuntimeWarning, match="which is not available but strict is set to `False`"):
         trainer.fit(model, _data())
@@ -614,13 +620,7 @@ def test_an_epoch_cut_short_by_max_steps_does_not_step_plateau_schedulers(engine
     """strict=True with a metric nobody logs: no error, because the only epoch is cut short by
     max_steps and Lightning steps plateau schedulers only at the end of a whole epoch."""
     Lm = importlib.import_module(engine)
-    model = _module(Lm)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
-    model.configure_optimizers = lambda: {
-        "optimizer": opt,
-        "lr_scheduler": {"scheduler": sched, "monitor": "giraffe", "strict": True},
-    }
+    model = _plateau_model(Lm, strict=True)
     Lm.Trainer(max_epochs=None, max_steps=1, **QUIET).fit(model, _data())
     errors = engine_module(engine, "errors")
     with pytest.raises(errors.MisconfigurationException, match="which is not available"):
