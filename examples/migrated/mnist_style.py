@@ -30,6 +30,30 @@ def make_data(n, seed):
 
 
 # one pass over the data per epoch
+class UntilBreak:
+    """The batches of an epoch up to the training loop's `break`. Once it broke, the
+    epoch gets an empty placeholder (on_train_batch_start ends the epoch on it)
+    instead of one more batch from the loader: the script drew no batch after its
+    `break`, and drawing one can run the dataset's random transforms."""
+
+    def __init__(self, loader, stopped):
+        self.loader = loader
+        self.stopped = stopped
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        batches = iter(self.loader)
+        while not self.stopped():
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            yield batch
+        yield ()
+
+
 class LitModel(L.LightningModule):
     """The training loop of this script as a LightningModule (migrated by torch-scaffold)."""
 
@@ -123,7 +147,7 @@ def main():
         num_sanity_val_steps=0,
         enable_progress_bar=False,
     )
-    trainer.fit(lit_model, train_loader, test_loader)
+    trainer.fit(lit_model, UntilBreak(train_loader, lambda: lit_model.stop_epoch), test_loader)
     final = lit_model.final
 
     print(f"FINAL {final:.8f}")

@@ -28,7 +28,7 @@ import scaffold.migrate.match as m
 from scaffold.migrate import rules as R
 from scaffold.migrate.dataflow import declared_global, incoming, written
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
-from scaffold.migrate.locate import Site, around_block
+from scaffold.migrate.locate import Site, around_block, function_owning, statement_calls
 from scaffold.migrate.names import PROGRESS_BARS, PROGRESS_WRAPPERS, qualified
 from scaffold.migrate.step import (
     StepPlan,
@@ -54,6 +54,7 @@ from scaffold.migrate.syntax import (
     _used,
     body_without_docstring,
     call_bindings,
+    calls_of,
     code_of,
     comments_of,
     last_assigned_value,
@@ -393,6 +394,18 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
                     *where,
                 )
             )
+    def optimizers(names: list) -> list:
+        # a scheduler's step (ahead of the optimizer's, say) is no optimizer's
+        return [n for n in names if n is None or not _is_scheduler(outer_code(n), scope_bodies)]
+
+    if not optimizers(step_names):
+        # `if update: optimizer.step()`: stepped under a condition only (manual optimization
+        # keeps the condition); the receivers must be plain names
+        nested = m.findall(site.batch_for.body, m.Call(func=m.Attribute(attr=m.Name("step"))))
+        receivers = [_dotted(_receiver(c)) for c in nested if not c.args]
+        if receivers and None not in receivers and optimizers(receivers):
+            step_names = receivers
+    step_names = optimizers(step_names) or step_names
     if not step_names and m.findall(site.batch_for, m.Call(func=m.Attribute(attr=m.Name("step")))):
         refuse(
             R.STEP_CLOSURE,
@@ -412,11 +425,14 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
             where = "the epoch loop"
         refuse(
             R.MODEL_UNKNOWN,
-            f"`{sorted(rebuilt)[0]}` is built anew in {where} every epoch (fresh optimizer state "
-            "each time); the Trainer keeps one optimizer for the run: build it once before the "
-            "epoch loop (a per-epoch learning rate belongs in a scheduler)",
+            f"`{sorted(rebuilt)[0]}` is assigned in {where} while training runs (a new "
+            "optimizer, with fresh state, from then on); the Trainer keeps the one optimizer "
+            "configure_optimizers returned for the whole run: build it once before the epoch "
+            "loop (a per-epoch learning rate belongs in a scheduler), or convert by hand",
         )
-    construction, trained, branch_models = _optimizer_models(opt_code, construction, scope_bodies)
+    construction, trained, branch_models = _optimizer_of(
+        module, site, opt_code, construction, scope_bodies
+    )
     model_code = None
     extra_models: list[str] = []  # further modules whose parameters the optimizer holds
     if trained:
@@ -467,7 +483,7 @@ def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse
     opts: list[str] = []
     for name in plan.optimizers:
         code = outer_code(name)
-        value, found, branch_models = _optimizer_models(code, None, scope_bodies)
+        value, found, branch_models = _optimizer_of(module, site, code, None, scope_bodies)
         if not found and hints is not None and hints.trained and code in hints.trained:
             found = list(hints.trained[code])
         if not re.fullmatch(r"[A-Za-z_]\w*", code):
@@ -903,7 +919,7 @@ def _optimizer_models(code: str, construction, scope_bodies) -> tuple:
         construction = _assignment_value(body, code)
     if construction is not None:
         return construction, _trained_models(construction, scope_bodies), []
-    found = [vs for body in scope_bodies for vs in _branch_values(body, code, suites=True)]
+    found = [vs for body in scope_bodies for vs in _branch_values(body, code)]
     if not found:
         return None, [], []
     branches = [v for v, _ in found]
@@ -921,6 +937,109 @@ def _optimizer_models(code: str, construction, scope_bodies) -> tuple:
     return branches[0], branch_models[0] if same else [], branch_models
 
 
+def _param_names(fn: cst.FunctionDef) -> set[str]:
+    p = fn.params
+    return {x.name.value for x in [*p.posonly_params, *p.params, *p.kwonly_params]}
+
+
+def _optimizer_of(module, site: Site, code: str, construction, scope_bodies) -> tuple:
+    """``_optimizer_models`` where ``code`` names what it names in the loop's scope: a parameter
+    of the function holding the loop shadows any global of that name, so its optimizer is the
+    caller's argument, followed through the function's one call (``train(model, opt, ...)``
+    called once from ``main()``)."""
+    owner = function_owning(module, site.scope_body)
+    if construction is None and owner is not None and code in _param_names(owner):
+        trained = _through_caller(module, owner, code)
+        return None, trained or [], []
+    return _optimizer_models(code, construction, scope_bodies)
+
+
+def _rebinds(stmts, names: set[str]) -> bool:
+    """Whether ``stmts`` bind any of ``names`` to another object (``m = m.to(device)`` and the
+    like return the module itself and do not count)."""
+    for s in stmts:
+        hit = written([s]) & names
+        if not hit:
+            continue
+        small = s.body[0] if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 else None
+        same = (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and m.matches(
+                small.value,
+                m.Call(
+                    func=m.Attribute(
+                        value=m.Name(small.targets[0].target.value),
+                        attr=m.Name("to") | m.Name("cuda") | m.Name("cpu"),
+                    )
+                ),
+            )
+        )
+        if not same:
+            return True
+    return False
+
+
+def _through_caller(module, fn: cst.FunctionDef, code: str, depth: int = 0) -> list[str] | None:
+    """The modules (as ``fn``'s parameters) that the optimizer ``fn`` receives as its parameter
+    ``code`` trains, read where ``fn``'s callers build it: each call passes a variable built as
+    ``<optimizer>(<model>.parameters(), ...)`` and passes those models as the same parameters
+    of ``fn`` (``train(model_a, opt_a)``, later ``train(model_b, opt_b)``). None when that
+    cannot be told (an argument that is not a plain name, a rebinding, calls that disagree)."""
+    calls = statement_calls(module, fn.name.value)
+    if not calls or depth > 3:
+        return None
+    fn_body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else []
+    agreed: list[str] | None = None
+    for body, line, call, enclosing in calls:
+        mapped = _passed_models(module, fn, code, body, line, call, enclosing, depth)
+        if not mapped or (agreed is not None and mapped != agreed):
+            return None
+        agreed = mapped
+    if agreed is None or _rebinds(fn_body, {code, *agreed}):
+        return None
+    return agreed
+
+
+def _passed_models(module, fn, code, body, line, call, enclosing, depth) -> list[str] | None:
+    """For one call of ``fn``: the parameters of ``fn`` that receive the models the optimizer
+    passed as ``code`` trains."""
+    binding = call_bindings(fn, call)
+    arg = binding.get(code) if binding else None
+    if arg is None or not re.fullmatch(r"[A-Za-z_]\w*", arg):
+        return None
+    idx = next(i for i, st in enumerate(body) if st is line)
+    before = [*around_block(module, body)[0], *body[:idx]]
+    writes = [i for i, st in enumerate(before) if arg in written([st])]
+    if not writes and enclosing is not None and arg in _param_names(enclosing):
+        trained = _through_caller(module, enclosing, arg, depth + 1)
+    elif writes:
+        last = before[writes[-1]]
+        if len(writes) > 1 and _assignment_value([last], arg) is None:
+            return None  # rebound conditionally: which build reaches the call is not known
+        _, trained, _ = _optimizer_models(arg, None, [[last]])
+        roots = {_root(t) for t in trained or []}
+        if _rebinds(before[writes[-1] + 1 :], roots):
+            return None  # the models passed on are not the ones the optimizer was built on
+    else:
+        return None
+    mapped: list[str] = []
+    for model in trained or []:
+        # `model.fc.parameters()`: the module handed over is the one passed, `model`
+        params = [p for p, a in binding.items() if a == _root(model)]
+        if not params:
+            return None  # trains a module the function does not receive
+        if params[0] not in mapped:
+            mapped.append(params[0])
+    return mapped
+
+
+def _root(code: str) -> str:
+    found = re.match(r"[A-Za-z_]\w*", code)
+    return found.group(0) if found else code
+
+
 def _unknown_model_reason(module, site: Site, opt_code: str, construction, branch_models) -> str:
     """Why the optimizer's model cannot be told, true for the file at hand."""
     if branch_models:
@@ -935,29 +1054,42 @@ def _unknown_model_reason(module, site: Site, opt_code: str, construction, branc
             f"`{opt_code} = {code_of(construction)[:60]}` takes no `<model>.parameters()` "
             "(tensors or parameter groups built elsewhere)"
         )
-    owner = next(
-        (
-            f
-            for f in m.findall(module, m.FunctionDef())
-            if isinstance(f.body, cst.IndentedBlock) and f.body.body is site.scope_body
-        ),
-        None,
-    )
-    if owner is not None and opt_code in {p.name.value for p in owner.params.params}:
+    owner = function_owning(module, site.scope_body)
+    if owner is not None and opt_code in _param_names(owner):
         name = owner.name.value
+        calls = calls_of(module, name)
+        head = f"`{opt_code}` is a parameter of `{name}()`"
+        if site.epoch_for is None and calls:
+            return (
+                f"{head}, and `{name}()` is not called as `{name}(...)`, `x = {name}(...)` or "
+                f"`a, b = {name}(...)` once per epoch in an epoch loop (e.g. "
+                f"`losses.append({name}(...))` uses its result in an expression), so its "
+                "caller's optimizer cannot be followed"
+            )
+        if not calls:
+            return (
+                f"{head}, which this file never calls (it is called from another module), so "
+                "the optimizer it receives cannot be followed from here; convert by hand (move "
+                f"the epoch loop into the script that builds the optimizer and calls `{name}()`, "
+                "then migrate that script)"
+            )
+        if calls > 1:
+            return (
+                f"{head}, which this file calls {calls} times; which optimizer (and model) each "
+                "call passes cannot be told apart"
+            )
         return (
-            f"`{opt_code}` is a parameter of `{name}()`, and `{name}()` is not called as "
-            f"`{name}(...)`, `x = {name}(...)` or `a, b = {name}(...)` once per epoch in an "
-            f"epoch loop (e.g. `losses.append({name}(...))` uses its result in an expression), "
-            "so its caller's optimizer cannot be followed"
+            f"{head}; its one call does not pass a variable built as `<optimizer>(<model>."
+            f"parameters(), ...)` together with that model as another parameter of `{name}()`, "
+            "or the function or its caller rebinds them in between"
         )
     return f"`{opt_code}` is not built in this scope (it is passed in or built elsewhere)"
 
 
-def _branch_values(body, name: str, suites: bool = False) -> list:
-    """The values ``name`` is assigned in the branches of the ``if`` statements of ``body``
-    (``if``/``elif``/``else``, one level deep), when every branch that binds it does so with a
-    plain assignment; ``suites``: ``(value, the branch's statements)`` pairs."""
+def _branch_values(body, name: str) -> list:
+    """``(value, the branch's statements)`` for each branch of the ``if`` statements of ``body``
+    (``if``/``elif``/``else``, one level deep) that assigns ``name``, when every branch that
+    binds it does so with a plain assignment."""
     values: list = []
     for s in body:
         branch = s if isinstance(s, cst.If) else None
@@ -970,7 +1102,7 @@ def _branch_values(body, name: str, suites: bool = False) -> list:
                 stmts = _suite(suite)
                 value = _assignment_value(stmts, name)
                 if value is not None:
-                    values.append((value, stmts) if suites else value)
+                    values.append((value, stmts))
                 elif name in written(stmts):
                     return []  # bound some other way (a loop, a with block, unpacking)
             branch = nxt if isinstance(nxt, cst.If) else None

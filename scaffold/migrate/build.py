@@ -21,6 +21,7 @@ from scaffold.migrate.analyse import (
     LoopPlan,
     _find_device,
     _names_a_device,
+    _param_names,
     _step_budget,
     attr_of_model,
 )
@@ -34,6 +35,7 @@ from scaffold.migrate.imports import (
     qualified_name,
     used_outside_imports,
 )
+from scaffold.migrate.locate import function_owning
 from scaffold.migrate.metrics import log_printed_metrics, logged_keys
 from scaffold.migrate.names import PROGRESS_BARS, import_table, qualified
 from scaffold.migrate.step import amp_device, amp_precision
@@ -542,6 +544,7 @@ class Builder:
         if start:
             methods.append(self.method("on_train_epoch_start(self)", start))
         if plan.roles.step.breaks:
+            # the epoch's last batch is the placeholder UntilBreak gives (see `replacement`)
             methods.append(
                 self.method(
                     "on_train_batch_start(self, batch, batch_idx)",
@@ -662,10 +665,10 @@ class Builder:
             # a device index or something only known at run time (`model.to(gpu_id)`): the
             # Trainer takes the device type the script's own `.to(...)` gave the model
             accelerator = f"next({model_code}.parameters()).device.type"
-        if cuda == "True":  # `model.cuda()`: the device type the script put the model on
+        if cuda is not None:
+            # `model.cuda()`, `if use_cuda: model.cuda()`: the device type the script's own
+            # placement gave the model (where `.cuda()` is a no-op stand-in, the CPU)
             accelerator = f"next({model_code}.parameters()).device.type"
-        elif cuda is not None:  # `if use_cuda: model.cuda()`: the same test picks the accelerator
-            accelerator = f'"gpu" if {cuda} else "cpu"'
         if device == '"auto"':
             accelerator = device
         return accelerator
@@ -761,8 +764,11 @@ class Builder:
         # the module starts with the values the loop reads from before it: passed to __init__
         # (a name __init__ already takes is set on the instance instead)
         before = list(state.before)
-        copy_in = (state.shared | state.fn_shared) & written(before)
-        copy_in &= definitely_bound(before) | state.loop_reads
+        # the parameters of the function holding the loop are bound before it too
+        owner = function_owning(plan.module, plan.site.scope_body)
+        params = _param_names(owner) if owner is not None else set()
+        copy_in = (state.shared | state.fn_shared) & (written(before) | params)
+        copy_in &= definitely_bound(before) | state.loop_reads | params
         taken = _init_params(cls)
         passed = [n for n in sorted(copy_in) if n not in taken and n != "self"]
         cls = _with_init_params(cls, [(n, state.attr_of[n]) for n in passed])
@@ -797,6 +803,13 @@ class Builder:
                     *plan.where,
                 )
             )
+        if plan.roles.step.breaks:
+            # the script's `break` stopped drawing batches: once it broke, the epoch ends on a
+            # placeholder, not on one more batch drawn (which could run random transforms)
+            until = _fresh("UntilBreak", _used([*plan.module.body]) | {self.cls_name})
+            new.insert(new.index(cls), _until_break_class(until, cls.leading_lines))
+            new[new.index(cls)] = cls.with_changes(leading_lines=blank)
+            loader = f"{until}({loader}, lambda: {inst}.{plan.stop_attr})"
         new.append(stmt(f"{trainer_var}.fit({inst}, {loader}{val_loader})\n"))
         for n in sorted((state.shared | state.fn_shared) & state.read_later):
             new.append(stmt(f"{n} = {inst}.{state.attr_of[n]}\n"))
@@ -817,17 +830,22 @@ def build(plan: LoopPlan, engine: str, tooling: bool) -> tuple[cst.Module, list[
         fn = _module_level_block(plan)  # `if __name__ == "__main__":` and other module blocks
     new = builder.replacement(cls, moved)
     if fn is not None:
-        # the class goes before the function the loop was in (with the loop's comments)
-        # (out of a module-level block the comments stay where the loop was)
-        at = next(i for i, x in enumerate(new) if isinstance(x, cst.ClassDef))
-        lines = [ln for ln in new[at].leading_lines if ln.comment is not None]
+        # the classes (helpers such as EachEpoch first, then the module) go before the
+        # function the loop was in, with the loop's comments; out of a module-level block the
+        # comments stay where the loop was
+        at = [i for i, x in enumerate(new) if isinstance(x, cst.ClassDef)]
+        lines = [ln for ln in new[at[0]].leading_lines if ln.comment is not None]
         blank = [cst.EmptyLine(indent=False)] * 2
-        if top is None and at + 1 < len(new):
-            after = new[at + 1]
-            new[at + 1] = after.with_changes(leading_lines=[*after.leading_lines, *lines])
+        after = at[-1] + 1
+        if top is None and after < len(new):
+            new[after] = new[after].with_changes(
+                leading_lines=[*new[after].leading_lines, *lines]
+            )
             lines = []
-        builder.top_level_class = (fn, [new[at].with_changes(leading_lines=[*blank, *lines])])
-        new = [*new[:at], *new[at + 1 :]]
+        classes = [new[i].with_changes(leading_lines=blank) for i in at]
+        classes[0] = classes[0].with_changes(leading_lines=[*blank, *lines])
+        builder.top_level_class = (fn, classes)
+        new = [x for i, x in enumerate(new) if i not in at]
     findings = builder.findings
     findings.insert(
         0,
@@ -1279,6 +1297,35 @@ class _Splice(cst.CSTTransformer):
         if any(original is d for d in self.drops):
             return cst.RemoveFromParent()
         return updated
+
+
+def _until_break_class(name: str, leading_lines) -> cst.ClassDef:
+    """The train loader's batches up to the training loop's ``break``, then a placeholder."""
+    code = (
+        f"class {name}:\n"
+        '    """The batches of an epoch up to the training loop\'s `break`. Once it broke, the\n'
+        "    epoch gets an empty placeholder (on_train_batch_start ends the epoch on it)\n"
+        "    instead of one more batch from the loader: the script drew no batch after its\n"
+        '    `break`, and drawing one can run the dataset\'s random transforms."""\n'
+        "\n"
+        "    def __init__(self, loader, stopped):\n"
+        "        self.loader = loader\n"
+        "        self.stopped = stopped\n"
+        "\n"
+        "    def __len__(self):\n"
+        "        return len(self.loader)\n"
+        "\n"
+        "    def __iter__(self):\n"
+        "        batches = iter(self.loader)\n"
+        "        while not self.stopped():\n"
+        "            try:\n"
+        "                batch = next(batches)\n"
+        "            except StopIteration:\n"
+        "                return\n"
+        "            yield batch\n"
+        "        yield ()\n"
+    )
+    return cst.parse_statement(code).with_changes(leading_lines=leading_lines)
 
 
 def _each_epoch_class(name: str, leading_lines) -> cst.ClassDef:

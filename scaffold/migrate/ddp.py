@@ -318,6 +318,7 @@ def _strip(wrapper, position) -> tuple[cst.Module, DistInfo]:
                 )
             )
     if strip.spawns:
+        _refuse_parent_randomness(wrapper.module, position)
         devices = strip.spawns[0][2]
         if not re.fullmatch(r"\d+", devices):
             new = _store_devices(new, devices)
@@ -431,3 +432,97 @@ _DIST_IMPORTS = {
 def _drop_unused_imports(module: cst.Module) -> cst.Module:
     """Distributed imports nothing uses any more (``DDP``, ``DistributedSampler``, ``mp``...)."""
     return drop_imported_names(module, _DIST_IMPORTS - used_outside_imports(module))
+
+
+# what seeds or draws from a random generator (by qualified name or its prefix)
+_RANDOM_CALLS = (
+    "torch.manual_seed",
+    "torch.seed",
+    "torch.random.",
+    "torch.cuda.manual_seed",
+    "torch.cuda.seed",
+    "torch.rand",
+    "torch.randn",
+    "torch.randint",
+    "torch.randperm",
+    "torch.normal",
+    "torch.bernoulli",
+    "torch.multinomial",
+    "numpy.random.",
+    "random.",
+    "lightning.seed_everything",
+    "lightning.pytorch.seed_everything",
+    "pytorch_lightning.seed_everything",
+    "runtime.seed_everything",
+)
+
+
+def _spawn_site(module: cst.Module):
+    """(the statement calling ``mp.spawn``, what its process ran before it in its own block and
+    the blocks around it), or None."""
+    from scaffold.migrate.locate import _bodies, around_block
+
+    for body in _bodies(module):
+        for k, st in enumerate(body):
+            if isinstance(st, cst.SimpleStatementLine) and any(
+                qualified(c) in _SPAWNS for c in m.findall(st, m.Call())
+            ):
+                return st, [*around_block(module, body)[0], *body[:k]]
+    return None
+
+
+def _random_call(stmts, functions: dict, depth: int = 0) -> str | None:
+    """The first call in ``stmts`` that seeds or draws from a random generator, looking two
+    levels into the module's own functions they call."""
+    for st in stmts:
+        for call in m.findall(st, m.Call()):
+            name = qualified(call) or ""
+            if any(name == r or (r.endswith(".") and name.startswith(r)) for r in _RANDOM_CALLS):
+                return code_of(call)
+            fn = functions.get(call.func.value) if isinstance(call.func, cst.Name) else None
+            if fn is not None and depth < 2 and isinstance(fn.body, cst.IndentedBlock):
+                inner = _random_call(list(fn.body.body), functions, depth + 1)
+                if inner is not None:
+                    return f"{code_of(call)} -> {inner}"
+    return None
+
+
+def _refuse_parent_randomness(module: cst.Module, position) -> None:
+    """``mp.spawn``'s workers start from a fresh process: what the launching process ran
+    before the spawn (``torch.manual_seed(123)`` in ``if __name__ == "__main__":``) never
+    reaches them. The Trainer's processes run that code themselves, so a seed or a random draw
+    there would change every worker's random numbers."""
+    from scaffold.migrate.locate import _index
+
+    site = _spawn_site(module)
+    if site is None:
+        return
+    spawn, ahead = site
+    # statements at module level outside any block run in the spawned workers too (they
+    # import the script): only what the launching process alone ran counts
+    top = set(map(id, module.body))
+    alone = [st for st in ahead if id(st) not in top or _guarded(st)]
+    functions: dict = {}
+    for fn in _index(module).functions:
+        functions.setdefault(fn.name.value, fn)
+    found = _random_call(alone, functions)
+    if found is None:
+        return
+    where = position(spawn)
+    raise CannotConvert(
+        Finding(
+            R.SPAWN,
+            MANUAL,
+            f"`{found}` runs in the process that calls mp.spawn, before it: the spawned workers "
+            "never inherit its random state, but the Trainer's processes would all run it, so "
+            "every worker's random numbers would change. Move it into the worker function (it "
+            "then runs in each worker, as after migration), or convert by hand",
+            where.line if where else 1,
+            where.column + 1 if where else 1,
+        )
+    )
+
+
+def _guarded(st) -> bool:
+    """``if __name__ == "__main__":`` (its body runs in the launching process only)."""
+    return isinstance(st, cst.If) and "__name__" in code_of(st.test)

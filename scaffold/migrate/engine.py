@@ -280,6 +280,40 @@ def _trainer_class(work: _Work) -> SourceResult | None:
     return None
 
 
+def _first_line(code: str, hit) -> tuple[int, int]:
+    """(line, column) of the script's first line ``hit`` accepts, where a finding of a pass
+    that rewrote the tree is reported; (1, 1) when none does."""
+    for at, text in enumerate(code.splitlines(), 1):
+        if hit(text):
+            return at, len(text) - len(text.lstrip()) + 1
+    return 1, 1
+
+
+def _unroll_phases(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.phases import unroll_phase_loop
+
+    if "backward" not in work.code:
+        return None
+    for _ in range(4):  # one phase loop per round; a file has one or two
+        unrolled = unroll_phase_loop(work.module)
+        if unrolled is None:
+            break
+        header = re.compile(rf"^\s*for\s+{re.escape(unrolled.variable)}\s+in\b")
+        line, col = _first_line(work.code, header.match)
+        work.module = unrolled.module
+        work.findings.append(
+            Finding(
+                R.PHASE_LOOP_UNROLLED,
+                FIXED,
+                f"`for {unrolled.variable} in [{', '.join(unrolled.phases)}]` written out, one "
+                "copy of its body per phase, each folded for its phase",
+                line,
+                col,
+            )
+        )
+    return None
+
+
 def _split_training_calls(work: _Work) -> SourceResult | None:
     from scaffold.migrate.hoist import hoist_training_calls
 
@@ -290,13 +324,9 @@ def _split_training_calls(work: _Work) -> SourceResult | None:
         if hoisted is None:
             break
         called = re.compile(rf"(?<![\w.]){re.escape(hoisted.helper)}\(")
-        line, col = next(
-            (
-                (at, len(text) - len(text.lstrip()) + 1)
-                for at, text in enumerate(work.code.splitlines(), 1)
-                if called.search(text) and not text.lstrip().startswith("def ")
-            ),
-            (1, 1),
+        line, col = _first_line(
+            work.code,
+            lambda text, called=called: called.search(text) and not text.lstrip().startswith("def "),
         )
         work.module = hoisted.module
         work.findings.append(
@@ -468,6 +498,13 @@ PASSES: tuple[Pass, ...] = (
         "trainer-class",
         _trainer_class,
         "a loop spread over a class's methods becomes one function the loop pass can see",
+    ),
+    Pass(
+        "unroll-phases",
+        _unroll_phases,
+        "a `for phase in [\"train\", \"val\"]` loop around the batch loop is written out per "
+        "phase, so the training phase is a batch loop the later passes can see; after "
+        "trainer-class, whose methods may hold such a loop",
     ),
     Pass(
         "split-training-calls",

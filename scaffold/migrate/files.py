@@ -187,11 +187,16 @@ def _file_error(path: Path, message: str, code: str = "") -> FileOutcome:
     )
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> tuple[str, str]:
+    """(the text with ``\n`` line ends, the line end the file uses: ``\r\n`` when every line
+    ends so, which the migrated file keeps)."""
     if path.is_symlink() and not path.exists():
         raise FileProblem(f"{path} is a broken symbolic link (to {os.readlink(path)}); skipped.")
     try:
-        return path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+        crlf = b"\r\n" in raw and raw.count(b"\r\n") == raw.count(b"\n")
+        return text.replace("\r\n", "\n").replace("\r", "\n"), "\r\n" if crlf else "\n"
     except UnicodeDecodeError as err:
         raise FileProblem(
             f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); skipped. Re-encode it "
@@ -203,13 +208,16 @@ def _read(path: Path) -> str:
 
 def _migrate_one(path: Path, opts: MigrateOptions) -> FileOutcome:
     try:
-        code = _read(path)
+        code, newline = _read(path)
     except FileProblem as err:
         return _file_error(path, str(err))
     result = migrate_source(code, opts.engine, opts.tooling)
     outcome = FileOutcome(path, result)
     if result.status != MIGRATED:
         return outcome
+    if newline != "\n":  # a Windows file stays one: only the migrated lines differ
+        code = code.replace("\n", newline)
+        result.code = result.code.replace("\n", newline)
     if opts.verify_steps > 0:
         _verify(outcome, opts.verify_steps, opts.verify_args)
         if outcome.result.status != MIGRATED:

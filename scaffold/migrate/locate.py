@@ -274,7 +274,7 @@ def site_of(module: cst.Module, batch_for: cst.For, position) -> Site:
     for body in _bodies(module):
         i = _statement_index(body, batch_for)
         if i is not None:
-            owner_fn = _owning_function(module, body)
+            owner_fn = function_owning(module, body)
             if owner_fn is not None and owner_fn.name.value not in ("main",):
                 call_site = _find_call_site(module, owner_fn.name.value)
                 if call_site is not None:
@@ -318,7 +318,8 @@ def site_of(module: cst.Module, batch_for: cst.For, position) -> Site:
     )
 
 
-def _owning_function(module: cst.Module, body) -> cst.FunctionDef | None:
+def function_owning(module: cst.Module, body) -> cst.FunctionDef | None:
+    """The ``def`` whose own statement list ``body`` is (None for blocks and the module)."""
     for block, fn in _index(module).blocks:
         if block is body:
             return fn
@@ -389,3 +390,24 @@ def around_block(module: cst.Module, body) -> tuple[list, list]:
         if found:
             return found
     return [], []
+
+
+def statement_calls(module: cst.Module, name: str) -> list[tuple] | None:
+    """``(statement list, statement, call, enclosing function or None)`` for every
+    ``name(...)`` call of the module, each in a simple statement line of its own; None when a
+    call sits elsewhere (a loop header, an ``if`` test) or there is none."""
+    count = calls_of(module, name)
+    if not count:
+        return None
+    found = []
+    plain = m.Call(func=m.Name(name))
+    functions = _index(module).functions
+    for body in _bodies(module):
+        for stmt in body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for call in m.findall(stmt, plain):
+                enclosing = [fn for fn in functions if _contains(fn, stmt)]
+                # the innermost def holding the statement (nested defs come after their parent)
+                found.append((body, stmt, call, enclosing[-1] if enclosing else None))
+    return found if len(found) == count else None

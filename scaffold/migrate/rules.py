@@ -277,6 +277,20 @@ TRAINING_CALL_SPLIT = _rule(
     comprehension or a lambda).
 """,
 )
+PHASE_LOOP_UNROLLED = _rule(
+    "SCF024",
+    "a `for phase in [\"train\", \"val\"]` loop written out, one copy per phase",
+    """
+    Covers: a loop over a literal list (or a variable bound once to one) of phase names around
+    a training batch loop, whose body switches on the phase (`if phase == "train"`,
+    `dataloaders[phase]`, `torch.set_grad_enabled(phase == "train")`): the body is written out
+    once per phase, each copy folded for its phase, so the training phase becomes a batch loop
+    and the evaluation phase an evaluation loop; `phase = "..."` stays ahead of a copy that
+    still reads it.
+    Not covered: a phase loop with `break`/`continue` of its own or an `else:`, a body that
+    rebinds the phase variable, phases that are not string literals (an enum, a parameter).
+""",
+)
 NOTHING_TO_DO = _rule(
     "SCF100",
     "no hand-written training loop found",

@@ -167,9 +167,50 @@ def _autocast_settings(call: cst.Call) -> dict:
     }
 
 
+def _grad_enabling(node) -> bool:
+    """``with torch.set_grad_enabled(True):`` or ``with torch.enable_grad():`` (one item, no
+    ``as``): in a training_step, where the Trainer always has autograd on, a no-op."""
+    if not isinstance(node, cst.With) or len(node.items) != 1 or node.items[0].asname:
+        return False
+    call = node.items[0].item
+    if not isinstance(call, cst.Call) or not isinstance(node.body, cst.IndentedBlock):
+        return False
+    name = qualified(call)
+    if name == "torch.enable_grad":
+        return not call.args
+    return (
+        name == "torch.set_grad_enabled"
+        and len(call.args) == 1
+        and m.matches(call.args[0].value, m.Name("True"))
+    )
+
+
+def _block_comments(node: cst.With) -> list[cst.EmptyLine]:
+    """The comments of a ``with`` line (above it and at its end), for the first statement of
+    its block when the block is spliced into the one around it."""
+    header = node.body.header.comment
+    return comments_of(node) + ([cst.EmptyLine(comment=header)] if header else [])
+
+
+def _unwrap_grad_enabled(stmts: list) -> list:
+    """The batch body with grad-enabling ``with`` blocks spliced into it (their comments kept on
+    the first statement of the block)."""
+    out: list = []
+    for node in stmts:
+        if not _grad_enabling(node):
+            out.append(node)
+            continue
+        inner = _unwrap_grad_enabled(list(node.body.body))
+        if inner:
+            inner[0] = with_comments(inner[0], _block_comments(node))
+        out += inner
+    return out
+
+
 def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[Finding]]:
     """Unwraps ``with autocast(...)`` and turns GradScaler calls into plain ones; the precision
-    they meant goes to the Trainer."""
+    they meant goes to the Trainer. Grad-enabling blocks are unwrapped first."""
+    stmts = _unwrap_grad_enabled(stmts)
     out: list = []
     amp: dict | None = None
     findings: list[Finding] = []
@@ -189,13 +230,8 @@ def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[F
         if call is not None:
             amp = _autocast_settings(call)
             inner = list(node.body.body)
-            lead = comments_of(node) + (
-                [cst.EmptyLine(comment=node.body.header.comment)]
-                if node.body.header.comment
-                else []
-            )
             if inner:
-                inner[0] = with_comments(inner[0], carry + lead)
+                inner[0] = with_comments(inner[0], carry + _block_comments(node))
                 carry = []
             out += inner
             findings.append(
@@ -434,6 +470,9 @@ def manual_reason(stmts: list, model_names: set[str]) -> str | None:
     if len(backwards) != 1 or not steps:
         return None  # decided by the caller (several backward passes, or no step at all)
     back, first_step = backwards[0], steps[0][0]
+    if first_step < back:
+        # a scheduler (or an optimizer) stepped ahead of backward: the Trainer steps after it
+        return f"`{code_of(steps[0][1])}` runs before backward()"
     optimizers = {_dotted(_receiver(c)) for _, c in steps} - {None}
     if not zeros:
         return "no `zero_grad()` in the batch loop (gradients add up across batches)"

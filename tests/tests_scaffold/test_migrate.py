@@ -324,7 +324,11 @@ def test_evaluation_helper_becomes_validation_hooks():
     assert "def validation_step(self, batch, batch_idx):" in result.code
     assert "def on_validation_epoch_end(self):" in result.code
     assert "\ndef test(" not in result.code  # inlined: it was called only there
-    assert "trainer.fit(lit_model, train_loader, test_loader)" in result.code
+    # (the script breaks out of its batch loop on --dry-run: UntilBreak ends the epoch there)
+    assert (
+        "trainer.fit(lit_model, UntilBreak(train_loader, lambda: lit_model.stop_epoch), "
+        "test_loader)" in result.code
+    )
     assert "num_sanity_val_steps=0" in result.code
     assert "SCF015" in {f.code for f in result.findings}
     reused = migrate_source((ROOT / "examples/legacy/main_clip_onecycle.py").read_text())

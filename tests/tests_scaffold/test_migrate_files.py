@@ -219,3 +219,17 @@ def test_writes_reach_the_disk(tmp_path, monkeypatch):
     script.write_text(LEGACY)
     assert migrate("train.py", cwd=tmp_path).exit_code == 0
     assert len(synced) >= 3  # the new script, its backup, and the folder holding them
+
+
+def test_a_windows_file_keeps_its_line_ends(tmp_path):
+    crlf = LEGACY.replace("\n", "\r\n").encode()
+    (tmp_path / "train.py").write_bytes(crlf)
+    result = migrate("train.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    out = (tmp_path / "train.py").read_bytes()
+    assert out != crlf and out.count(b"\r\n") == out.count(b"\n") > 0
+    assert (tmp_path / "train.py.orig").read_bytes() == crlf
+    # a file with LF line ends stays LF
+    (tmp_path / "unix.py").write_text(LEGACY)
+    assert migrate("unix.py", cwd=tmp_path).exit_code == 0
+    assert b"\r" not in (tmp_path / "unix.py").read_bytes()
