@@ -314,6 +314,29 @@ def _unroll_phases(work: _Work) -> SourceResult | None:
     return None
 
 
+def _open_progress_blocks(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.progress import open_progress_blocks
+
+    opened = open_progress_blocks(work.module)
+    if opened is None:
+        return None
+    work.module = opened.module
+    for bar in opened.bars:
+        header = re.compile(rf"^\s*with\b.*\bas\s+{re.escape(bar)}\s*:")
+        line, col = _first_line(work.code, header.match)
+        work.findings.append(
+            Finding(
+                R.PROGRESS_BLOCK_OPENED,
+                FIXED,
+                f"`with ... as {bar}:` around the batch loop written out as `{bar} = ...` and "
+                f"`{bar}.close()`, what leaving the block does",
+                line,
+                col,
+            )
+        )
+    return None
+
+
 def _split_training_calls(work: _Work) -> SourceResult | None:
     from scaffold.migrate.hoist import hoist_training_calls
 
@@ -505,6 +528,12 @@ PASSES: tuple[Pass, ...] = (
         "a `for phase in [\"train\", \"val\"]` loop around the batch loop is written out per "
         "phase, so the training phase is a batch loop the later passes can see; after "
         "trainer-class, whose methods may hold such a loop",
+    ),
+    Pass(
+        "open-progress-blocks",
+        _open_progress_blocks,
+        "a `with tqdm(...) as bar:` block around the batch loop is written out, so the batch "
+        "loop sits in the epoch loop's body; after unroll-phases, whose copies may hold one",
     ),
     Pass(
         "split-training-calls",

@@ -180,6 +180,11 @@ def using(wrapper: MetadataWrapper):
         _current.reset(token)
 
 
+def resolving() -> bool:
+    """Whether a ``using`` block is active (``qualified`` answers from metadata)."""
+    return _current.get() is not None
+
+
 def qualified(expr) -> str | None:
     """What ``expr`` resolves to (see ``Resolver.qualified``); outside ``using`` (a pass run on
     its own), the spelling."""

@@ -277,6 +277,18 @@ TRAINING_CALL_SPLIT = _rule(
     comprehension or a lambda).
 """,
 )
+PROGRESS_BLOCK_OPENED = _rule(
+    "SCF025",
+    "a `with tqdm(...) as bar:` block around the batch loop written out",
+    """
+    Covers: a tqdm bar (`tqdm`, `trange`, from `tqdm`, `tqdm.auto`, ...) entered with `with`
+    around a loop that calls backward: it becomes `bar = tqdm(...)`, the block's statements, then
+    `bar.close()` (what leaving the block does), so the batch loop sits in the epoch loop where
+    the loop pass sees it. The bar touches no tensor and draws no random numbers.
+    Not covered: a `with` holding other context managers besides the bar, or a block that can
+    leave early (`break`/`continue` of an enclosing loop, `return`, `yield`).
+""",
+)
 PHASE_LOOP_UNROLLED = _rule(
     "SCF024",
     "a `for phase in [\"train\", \"val\"]` loop written out, one copy per phase",
