@@ -772,19 +772,34 @@ class Builder:
         taken = _init_params(cls)
         passed = [n for n in sorted(copy_in) if n not in taken and n != "self"]
         cls = _with_init_params(cls, [(n, state.attr_of[n]) for n in passed])
-        args += [f"{n}={n}" for n in passed]
+        # a value bound on some paths only (`if cuda: ... else: t0 = time.time()`) is read by
+        # the hooks on those paths only: where the script left it unbound the module gets None
+        unsure = copy_in - definitely_bound(before) - params
+
+        def value(n: str) -> str:
+            return f'locals().get("{n}")' if n in unsure else n
+
+        args += [f"{n}={value(n)}" for n in passed]
         construct = f"{inst} = {self.cls_name}({', '.join(args)})\n"
         if len(construct) > 88:
             construct = (
                 f"{inst} = {self.cls_name}(\n{''.join(f'    {a},{chr(10)}' for a in args)})\n"
             )
-        new = [cls, stmt(construct).with_changes(leading_lines=blank)]
+        first = stmt(construct).with_changes(leading_lines=blank)
+        if unsure:
+            note = cst.EmptyLine(
+                comment=cst.Comment(
+                    f"# {', '.join(sorted(unsure))}: bound on some paths only (None where not)"
+                )
+            )
+            first = first.with_changes(leading_lines=[*blank, note])
+        new = [cls, first]
         if roles.synthesized:
             synthesized = list(roles.synthesized)
             synthesized[0] = synthesized[0].with_changes(leading_lines=cls.leading_lines)
             new = [*synthesized, cls.with_changes(leading_lines=blank), *new[1:]]
         for n in sorted(copy_in - set(passed)):
-            new.append(stmt(f"{inst}.{state.attr_of[n]} = {n}\n"))
+            new.append(stmt(f"{inst}.{state.attr_of[n]} = {value(n)}\n"))
         inner = "".join(f"    {a},\n" for a in self.trainer_args())
         new.append(stmt(f"{trainer_var} = L.Trainer(\n{inner})\n"))
         val_loader = f", {plan.val.loader_code}" if plan.val is not None else ""

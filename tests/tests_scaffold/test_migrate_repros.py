@@ -71,6 +71,8 @@ EXPECT = {
     "break_with_random_augmentation.py": MIGRATED,
     "accumulation_flag.py": MIGRATED,
     "spawn_after_parent_seed.py": (NOT_CONVERTED, "SCF328"),
+    "progress_bar_block.py": MIGRATED,
+    "bound_on_one_path.py": MIGRATED,
 }
 
 
