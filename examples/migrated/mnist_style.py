@@ -60,6 +60,7 @@ class LitModel(L.LightningModule):
     def __init__(self, model, args, test_loader, train_loader):
         super().__init__()
         self.model = model
+        self.stop_epoch = False
         self.args = args
         self.test_loader = test_loader
         self.train_loader = train_loader

@@ -472,6 +472,11 @@ def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse
     stepped by the script stay the script's business (the Trainer never steps them with manual
     optimization); only optimizers are handed over."""
     plan.optimizers = [n for n in plan.optimizers if not _is_scheduler(outer_code(n), scope_bodies)]
+    for name in plan.argument_steps:
+        # `scheduler.step(val_loss)` stays the script's call; an optimizer's `step(closure)`
+        # (LBFGS) is not handed over
+        if not _is_scheduler(outer_code(name), scope_bodies):
+            refuse(R.STEP_CLOSURE, f"`{outer_code(name)}.step(closure)` with manual optimization")
     if not plan.optimizers:
         refuse(R.NO_STEP, "no `optimizer.step()` in the batch loop")
     order = {}
@@ -1109,7 +1114,7 @@ def _branch_values(body, name: str) -> list:
     return values
 
 
-def _trained_models(construction, scope_bodies) -> list[str]:
+def _trained_models(construction, scope_bodies, depth: int = 0) -> list[str]:
     """The modules whose ``.parameters()`` an optimizer's construction takes, in order; a
     variable holding them (``params = list(enc.parameters()) + list(dec.parameters())``) is
     followed one step."""
@@ -1125,7 +1130,40 @@ def _trained_models(construction, scope_bodies) -> list[str]:
                 value = _assignment_value(body, arg.value.value)
                 if value is not None:
                     return _trained_models(value, [])
-    return []
+    return _built_by_helper(construction, depth)
+
+
+def _built_by_helper(call: cst.Call, depth: int) -> list[str]:
+    """``set_optimizer(opt, model)``: the modules the optimizer that helper returns trains, as
+    the caller's arguments (``model``), read from the helper's one ``return`` at its end (a
+    construction, or a name its body builds in one place or in branches that agree); [] where
+    that cannot be told (a module the helper does not receive, a parameter it rebinds)."""
+    from scaffold.migrate.helpers import definition, own_returns
+
+    fn = definition(call) if depth < 3 else None
+    if fn is None or not isinstance(fn.body, cst.IndentedBlock):
+        return []
+    body = list(fn.body.body)
+    last = body[-1] if body else None
+    ret = last.body[0] if isinstance(last, cst.SimpleStatementLine) and last.body else None
+    if own_returns(fn) != 1 or not isinstance(ret, cst.Return) or ret.value is None:
+        return []
+    if isinstance(ret.value, cst.Name):
+        _, trained, branches = _optimizer_models(ret.value.value, None, [body[:-1]])
+        if branches:
+            return []
+    else:
+        trained = _trained_models(ret.value, [body[:-1]], depth + 1)
+    binding = call_bindings(fn, call)
+    if not trained or binding is None or _rebinds(body, {_root(t) for t in trained}):
+        return []
+    passed = []
+    for model in trained:
+        arg = binding.get(_root(model))
+        if arg is None or not re.fullmatch(r"[A-Za-z_][\w.]*", arg):
+            return []
+        passed.append(arg + model[len(_root(model)) :])
+    return list(dict.fromkeys(passed))
 
 
 def _names_a_device(expr, scope_bodies, depth: int = 0) -> bool:

@@ -27,6 +27,7 @@ from scaffold.migrate.analyse import (
 )
 from scaffold.migrate.dataflow import declared_global, definitely_bound, written
 from scaffold.migrate.findings import FIXED, Finding
+from scaffold.migrate.helpers import definition
 from scaffold.migrate.imports import (
     add_import,
     drop_imported_names,
@@ -362,6 +363,9 @@ class Builder:
         if sched.names and with_optimizer:
             init.append(stmt("self.scheduler = scheduler\n"))
             signature += ", scheduler"
+        if self.plan.roles.step.breaks:
+            # read by UntilBreak, which Lightning may start before on_train_epoch_start
+            init.append(stmt(f"self.{self.plan.stop_attr} = False\n"))
         return self.method(signature + ")", init)
 
     def epoch_start(self, e_pre: list, f_pre: list) -> list:
@@ -1279,6 +1283,10 @@ def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
     ]
     if _assigned(between) & _used(moved):
         return None  # built from something that changes before the loop
+    if any(definition(c) is not None for s_ in moved for c in m.findall(s_, m.Call())):
+        # a helper of the script's (`set_optimizer(opt, model)`) may do more than build the
+        # optimizer (initialise weights, draw random numbers): it runs where the script ran it
+        return None
     others = [s_ for i, s_ in enumerate(scope_body) if i not in moved_idx and i != loop_index]
     if set(wanted) & (_used(between) | _used(remaining) | _used(others)):
         return None  # read elsewhere (printed, saved, passed on)

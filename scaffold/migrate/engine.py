@@ -13,6 +13,7 @@ import tokenize
 from collections import Counter
 from dataclasses import dataclass, field
 from io import StringIO
+from pathlib import Path
 
 from scaffold.migrate import rules as R
 from scaffold.migrate.findings import FIXED, INFO, MANUAL, REFUSED, CannotConvert, Finding
@@ -179,6 +180,8 @@ class _Work:
     class_reason: str | None = None  # why a hand-written trainer class was not flattened
     undistributed: tuple | None = None  # (module, findings) before the distributed set-up went
     converted: bool = False
+    # imports a rewrite needs, added last (so findings keep the script's line numbers)
+    imports: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -337,6 +340,30 @@ def _open_progress_blocks(work: _Work) -> SourceResult | None:
     return None
 
 
+def _count_endless_loops(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.whiles import count_endless_loops
+
+    if "while" not in work.code or "backward" not in work.code:
+        return None
+    counted = count_endless_loops(work.module)
+    if counted is None:
+        return None
+    work.module = counted.module
+    work.imports.append("import itertools\n")
+    line, col = _first_line(work.code, re.compile(r"^\s*while\s*(True|1|\(True\))\s*:").match)
+    work.findings.append(
+        Finding(
+            R.ENDLESS_LOOP_COUNTED,
+            FIXED,
+            "`while True:` training loop written as `for _ in itertools.count():` (the same "
+            "passes; its `break` ends the Trainer's epoch)",
+            line,
+            col,
+        )
+    )
+    return None
+
+
 def _split_training_calls(work: _Work) -> SourceResult | None:
     from scaffold.migrate.hoist import hoist_training_calls
 
@@ -489,6 +516,10 @@ def _restore_distributed(work: _Work) -> SourceResult | None:
 
 
 def _result(work: _Work) -> SourceResult:
+    from scaffold.migrate.imports import add_import
+
+    for line in work.imports:
+        work.module = add_import(work.module, line)
     new_code = work.module.code
     if new_code == work.code:
         nothing = Finding(
@@ -536,6 +567,12 @@ PASSES: tuple[Pass, ...] = (
         "loop sits in the epoch loop's body; after unroll-phases, whose copies may hold one",
     ),
     Pass(
+        "count-endless-loops",
+        _count_endless_loops,
+        "a `while True:` training loop becomes a `for` over `itertools.count()`, a batch loop "
+        "the loop pass converts; after trainer-class, whose methods may hold one",
+    ),
+    Pass(
         "split-training-calls",
         _split_training_calls,
         "a training helper whose result an expression uses (`losses.append(train(e))`) is "
@@ -563,17 +600,22 @@ PASSES: tuple[Pass, ...] = (
 )
 
 
-def migrate_source(code: str, engine: str = "runtime", tooling: bool = True) -> SourceResult:
+def migrate_source(
+    code: str, engine: str = "runtime", tooling: bool = True, origin: Path | None = None
+) -> SourceResult:
     """Migrates one script's text: the passes in ``PASSES`` order, then the safety net
     (``_check_output``). ``tooling``: keep the Trainer's logger and checkpointing (they do not
-    change the numbers); False gives a bare Trainer."""
+    change the numbers); False gives a bare Trainer. ``origin``: the file the text came from,
+    whose folder holds the modules it imports helpers from (read, never imported)."""
     from libcst.metadata import MetadataWrapper
 
     from scaffold.migrate import names
+    from scaffold.migrate.helpers import beside
     from scaffold.migrate.loops import Hints
 
     work = _Work(code, engine, tooling, hints=Hints())
     with contextlib.ExitStack() as stack:
+        stack.enter_context(beside(origin))
         try:
             for step in PASSES:
                 result = step.run(work)

@@ -211,7 +211,7 @@ def _migrate_one(path: Path, opts: MigrateOptions) -> FileOutcome:
         code, newline = _read(path)
     except FileProblem as err:
         return _file_error(path, str(err))
-    result = migrate_source(code, opts.engine, opts.tooling)
+    result = migrate_source(code, opts.engine, opts.tooling, origin=path)
     outcome = FileOutcome(path, result)
     if result.status != MIGRATED:
         return outcome

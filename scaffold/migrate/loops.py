@@ -27,6 +27,7 @@ from scaffold.migrate import names
 from scaffold.migrate.analyse import Hints, analyse
 from scaffold.migrate.build import build
 from scaffold.migrate.findings import CannotConvert, Finding
+from scaffold.migrate.helpers import within
 from scaffold.migrate.locate import Site, locate
 
 __all__ = ["Hints", "convert"]
@@ -46,7 +47,7 @@ def convert(
             return positions[node].start
         return positions[fallback[0]].start if fallback else positions[module].start
 
-    with names.using(wrapper):
+    with names.using(wrapper), within(module):
         site = locate(module, position)
         fallback.append(site.epoch_for or site.batch_for)
         try:

@@ -128,9 +128,7 @@ class _Open(cst.CSTTransformer):
         )
         closed = cst.SimpleStatementLine(
             body=[
-                cst.Expr(
-                    cst.Call(func=cst.Attribute(value=cst.Name(name), attr=cst.Name("close")))
-                )
+                cst.Expr(cst.Call(func=cst.Attribute(value=cst.Name(name), attr=cst.Name("close"))))
             ]
         )
         inner = list(updated.body.body)

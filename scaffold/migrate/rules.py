@@ -289,6 +289,18 @@ PROGRESS_BLOCK_OPENED = _rule(
     leave early (`break`/`continue` of an enclosing loop, `return`, `yield`).
 """,
 )
+ENDLESS_LOOP_COUNTED = _rule(
+    "SCF026",
+    "an endless `while True:` training loop written as `for _ in itertools.count():`",
+    """
+    Covers: a `while True:` (or `while 1:`) loop that draws its own batches and trains until a
+    `break` (step-counted scripts such as makemore): the two headers run the body the same
+    number of times, and the loop pass then converts a batch loop over an endless iterable whose
+    `break` ends the Trainer's one epoch where the script stopped.
+    Not covered: a `while` with a real test (`while step < max_steps:`), evaluated before each
+    pass where no hook can evaluate it (SCF330), or with an `else:` block.
+""",
+)
 PHASE_LOOP_UNROLLED = _rule(
     "SCF024",
     "a `for phase in [\"train\", \"val\"]` loop written out, one copy per phase",

@@ -52,6 +52,9 @@ class StepPlan:
     amp: dict | None = None  # {"precision": code} when autocast/GradScaler were used
     accumulate: str | None = None  # accumulate_grad_batches, as code
     manual: bool = False  # several optimizers/backward passes: manual optimization
+    # manual optimization: receivers of `x.step(<args>)` (a plateau scheduler's
+    # `scheduler.step(val_loss)`, or an optimizer's closure step, which analyse refuses)
+    argument_steps: tuple[str, ...] = ()
 
 
 def _is_dict_transfer(target, value, batch_names: set[str]) -> bool:
@@ -501,6 +504,7 @@ class _ManualBackward(cst.CSTTransformer):
         self.stepped: list[str | None] = []
         self.unnamed: list[str] = []  # receivers of .step() that are no plain variable
         self.closures = False
+        self.argument_steps: list[str] = []  # `x.step(args)`: a scheduler's or a closure step
         self.scaler = scaler  # a GradScaler kept as written: `scaler.step(opt)` steps `opt`
 
     def leave_Call(self, original, updated):
@@ -517,7 +521,11 @@ class _ManualBackward(cst.CSTTransformer):
             return updated
         if attr == "step":
             if updated.args:
-                self.closures = True
+                receiver = _name_of(_receiver(updated))
+                if receiver is None:
+                    self.closures = True
+                else:
+                    self.argument_steps.append(receiver)
             else:
                 self.stepped.append(_name_of(_receiver(updated)))
                 if self.stepped[-1] is None:
@@ -600,7 +608,18 @@ def _plan_manual(
     )
     breaks = bool(m.findall(cst.Module(body=body), m.Break()))
     return StepPlan(
-        body, cst.Name("None"), optimizers, [], None, breaks, findings, [], None, None, True
+        body,
+        cst.Name("None"),
+        optimizers,
+        [],
+        None,
+        breaks,
+        findings,
+        [],
+        None,
+        None,
+        True,
+        tuple(dict.fromkeys(rewrite.argument_steps)),
     )
 
 

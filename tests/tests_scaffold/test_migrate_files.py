@@ -233,3 +233,57 @@ def test_a_windows_file_keeps_its_line_ends(tmp_path):
     (tmp_path / "unix.py").write_text(LEGACY)
     assert migrate("unix.py", cwd=tmp_path).exit_code == 0
     assert b"\r" not in (tmp_path / "unix.py").read_bytes()
+
+
+HELPER = """from torch import optim
+
+
+def set_optimizer(opt, model):
+    optimizer = optim.SGD(model.parameters(), lr=opt["lr"], momentum=0.9)
+    return optimizer
+"""
+
+TRAIN = """import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from util import set_optimizer
+
+torch.manual_seed(0)
+x = torch.randn(32, 3)
+loader = DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4, shuffle=True)
+net = nn.Linear(3, 1)
+optimizer = set_optimizer({"lr": 0.01}, net)
+for epoch in range(2):
+    for xb, yb in loader:
+        loss = nn.functional.mse_loss(net(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+print("FINAL", sum(p.sum().item() for p in net.parameters()))
+"""
+
+
+def test_an_optimizer_built_by_a_helper_in_a_module_beside_the_script_is_followed(tmp_path):
+    from scaffold.migrate.engine import MIGRATED, NOT_CONVERTED, migrate_source
+
+    (tmp_path / "util.py").write_text(HELPER)
+    (tmp_path / "train.py").write_text(TRAIN)
+    result = migrate("train.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    code = (tmp_path / "train.py").read_text()
+    assert "lit_model = LitModel(net, optimizer)" in code
+    assert 'optimizer = set_optimizer({"lr": 0.01}, net)' in code  # runs where it ran
+    # the text alone (no folder to read util.py from): which model it trains is not known
+    alone = migrate_source(TRAIN)
+    assert alone.status == NOT_CONVERTED and "SCF311" in {f.code for f in alone.findings}
+    # a helper training a module it does not receive, or one with two returns: not followed
+    for helper in (
+        HELPER.replace("def set_optimizer(opt, model):", "def set_optimizer(opt, other):"),
+        HELPER.replace("    return optimizer", "    if opt:\n        return None\n    return optimizer"),
+    ):
+        (tmp_path / "util.py").write_text(helper)
+        (tmp_path / "train.py").write_text(TRAIN)
+        assert migrate_source(TRAIN, origin=tmp_path / "train.py").status == NOT_CONVERTED
+    (tmp_path / "util.py").write_text(HELPER)
+    assert migrate_source(TRAIN, origin=tmp_path / "train.py").status == MIGRATED

@@ -33,7 +33,7 @@ EXPECT = {
     "main_guard.py": MIGRATED,
     "tqdm_and_genexp.py": MIGRATED,
     "two_models_enumerate_epochs.py": MIGRATED,
-    "flat_while_next.py": (NOT_CONVERTED, "SCF330"),
+    "flat_while_next.py": MIGRATED,
     "flat_while_counter.py": (NOT_CONVERTED, "SCF330"),
     "ddp_env_unconverted.py": (NOT_CONVERTED, "SCF330"),
     "optimizer_if_else.py": MIGRATED,
@@ -73,6 +73,9 @@ EXPECT = {
     "spawn_after_parent_seed.py": (NOT_CONVERTED, "SCF328"),
     "progress_bar_block.py": MIGRATED,
     "bound_on_one_path.py": MIGRATED,
+    "optimizer_from_helper.py": MIGRATED,
+    "endless_loop_with_eval.py": MIGRATED,
+    "plateau_step_in_scaled_loop.py": MIGRATED,
 }
 
 

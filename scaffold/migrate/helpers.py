@@ -1,0 +1,120 @@
+"""Where a function the script calls is defined: the script itself, or a module beside it.
+
+``optimizer = set_optimizer(opt, model)`` (SupContrast's ``util.py``), ``build_optimizer(cfg,
+net)``: to tell which model an optimizer trains, the analysis reads the helper that builds it.
+A helper defined at the top level of the script is found in the script; one imported with
+``from util import set_optimizer`` (or ``import util`` and ``util.set_optimizer``) is read from
+``util.py`` next to the script, where ``python train.py`` imports it from (the script's folder
+is the first entry of ``sys.path``). Nothing is imported or run: the file is parsed.
+
+``migrate_source`` learns the script's folder from ``files`` (``origin``); a text migrated on
+its own (no folder) finds helpers in the text only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+from pathlib import Path
+
+import libcst as cst
+
+from scaffold.migrate.names import qualified
+
+_origin: ContextVar[Path | None] = ContextVar("scaffold_migrate_origin", default=None)
+_module: ContextVar[cst.Module | None] = ContextVar("scaffold_migrate_module", default=None)
+_parsed: dict[Path, tuple[tuple[int, int], cst.Module | None]] = {}
+
+
+@contextlib.contextmanager
+def beside(origin: Path | None):
+    """Helpers imported from modules are looked for in ``origin``'s folder (the script's)."""
+    token = _origin.set(origin.parent if origin is not None else None)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+@contextlib.contextmanager
+def within(module: cst.Module):
+    """Top-level helpers are looked for in ``module`` (the script as the passes left it)."""
+    token = _module.set(module)
+    try:
+        yield
+    finally:
+        _module.reset(token)
+
+
+def _top_level_def(module: cst.Module, name: str) -> cst.FunctionDef | None:
+    found = [s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == name]
+    # defined twice (or under a condition): which one runs is not known from the text
+    return found[0] if len(found) == 1 else None
+
+
+def _sibling(dotted_module: str) -> cst.Module | None:
+    folder = _origin.get()
+    if folder is None or not all(p.isidentifier() for p in dotted_module.split(".")):
+        return None
+    parts = dotted_module.split(".")
+    for path in (
+        folder.joinpath(*parts).with_suffix(".py"),
+        folder.joinpath(*parts, "__init__.py"),
+    ):
+        if not path.is_file():
+            continue
+        try:
+            info = path.stat()
+            stamp = (info.st_mtime_ns, info.st_size)
+            cached = _parsed.get(path)
+            if cached is None or cached[0] != stamp:
+                try:
+                    tree = cst.parse_module(path.read_text(encoding="utf-8"))
+                except (cst.ParserSyntaxError, UnicodeDecodeError, RecursionError):
+                    tree = None
+                _parsed[path] = cached = (stamp, tree)
+            return cached[1]
+        except OSError:
+            return None
+    return None
+
+
+def definition(call: cst.Call) -> cst.FunctionDef | None:
+    """The ``def`` that ``call`` runs: a top-level function of the script, or of a module file
+    beside it that the script imports it from; None when neither is known for certain."""
+    module = _module.get()
+    if module is None:
+        return None
+    if isinstance(call.func, cst.Name):
+        local = _top_level_def(module, call.func.value)
+        if local is not None:
+            return local
+    full = qualified(call)
+    if full is None or "." not in full:
+        return None
+    owner, _, name = full.rpartition(".")
+    if owner in ("torch", "numpy", "builtins") or owner.startswith(("torch.", "numpy.")):
+        return None
+    sibling = _sibling(owner)
+    return _top_level_def(sibling, name) if sibling is not None else None
+
+
+class _Returns(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def visit_FunctionDef(self, node) -> bool:
+        return False
+
+    visit_ClassDef = visit_FunctionDef
+    visit_Lambda = visit_FunctionDef
+
+    def visit_Return(self, node) -> None:
+        self.count += 1
+
+
+def own_returns(fn: cst.FunctionDef) -> int:
+    """How many ``return`` statements ``fn`` itself holds (not its nested functions')."""
+    counter = _Returns()
+    fn.body.visit(counter)
+    return counter.count
