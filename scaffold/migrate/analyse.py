@@ -1129,7 +1129,10 @@ def _trained_models(construction, scope_bodies, depth: int = 0) -> list[str]:
             for body in scope_bodies:
                 value = _assignment_value(body, arg.value.value)
                 if value is not None:
-                    return _trained_models(value, [])
+                    followed = _trained_models(value, [], depth + 1)
+                    if followed:
+                        return followed
+                    break
     return _built_by_helper(construction, depth)
 
 

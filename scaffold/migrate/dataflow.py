@@ -154,6 +154,12 @@ class _Flow:
                 if isinstance(s.orelse, cst.If)
                 else (self.suite(s.orelse.body, bound) if s.orelse is not None else bound)
             )
+            # a branch that raises or returns never reaches the next statement: what follows
+            # sees the names the other branches bind (`if a: x = f() else: raise ValueError`)
+            if _leaves(s.body) and not _leaves_all(s.orelse):
+                return other
+            if _leaves_all(s.orelse) and not _leaves(s.body):
+                return then
             return then & other
         if isinstance(s, cst.Else):
             return self.suite(s.body, bound)
@@ -241,6 +247,26 @@ class _Flow:
             return bound - target_names(small.target)
         self.read(small, bound)
         return bound
+
+
+def _leaves(suite: cst.BaseSuite) -> bool:
+    """Whether a block ends in ``raise`` or ``return`` at its own level."""
+    if isinstance(suite, cst.IndentedBlock):
+        last = suite.body[-1] if suite.body else None
+        smalls = last.body if isinstance(last, cst.SimpleStatementLine) else []
+    else:
+        smalls = suite.body
+    return bool(smalls) and isinstance(smalls[-1], (cst.Raise, cst.Return))
+
+
+def _leaves_all(orelse) -> bool:
+    """Whether every branch of an ``elif``/``else`` chain raises or returns (no ``else``: the
+    path that takes no branch falls through)."""
+    if orelse is None:
+        return False
+    if isinstance(orelse, cst.If):
+        return _leaves(orelse.body) and _leaves_all(orelse.orelse)
+    return _leaves(orelse.body)
 
 
 def analyse(

@@ -82,13 +82,19 @@ def _sibling(dotted_module: str) -> cst.Module | None:
 def definition(call: cst.Call) -> cst.FunctionDef | None:
     """The ``def`` that ``call`` runs: a top-level function of the script, or of a module file
     beside it that the script imports it from; None when neither is known for certain."""
+    found = located(call)
+    return found[0] if found is not None else None
+
+
+def located(call: cst.Call) -> tuple[cst.FunctionDef, cst.Module] | None:
+    """``definition``, with the module that holds it (the script, or the module beside it)."""
     module = _module.get()
     if module is None:
         return None
     if isinstance(call.func, cst.Name):
         local = _top_level_def(module, call.func.value)
         if local is not None:
-            return local
+            return local, module
     full = qualified(call)
     if full is None or "." not in full:
         return None
@@ -96,7 +102,37 @@ def definition(call: cst.Call) -> cst.FunctionDef | None:
     if owner in ("torch", "numpy", "builtins") or owner.startswith(("torch.", "numpy.")):
         return None
     sibling = _sibling(owner)
-    return _top_level_def(sibling, name) if sibling is not None else None
+    fn = _top_level_def(sibling, name) if sibling is not None else None
+    return (fn, sibling) if fn is not None else None
+
+
+def reads_no_globals(fn: cst.FunctionDef, module: cst.Module, depth: int = 0) -> bool:
+    """Whether ``fn`` reads nothing of its module's state: its free names are the module's
+    imports, builtins, or functions of the module that read none either (so a call with
+    arguments that are not the model, its parameters or an optimizer cannot touch them)."""
+    import builtins
+
+    from scaffold.migrate.dataflow import declared_global, incoming
+    from scaffold.migrate.names import import_table
+
+    if depth > 3 or not isinstance(fn.body, cst.IndentedBlock):
+        return False
+    if declared_global(list(fn.body.body), (cst.Global, cst.Nonlocal)):
+        return False
+    imported = import_table(module)
+    for name in incoming([fn]) - {fn.name.value}:
+        if name in imported or (hasattr(builtins, name) and name not in _module_names(module)):
+            continue
+        other = _top_level_def(module, name)
+        if other is None or not reads_no_globals(other, module, depth + 1):
+            return False
+    return True
+
+
+def _module_names(module: cst.Module) -> set[str]:
+    from scaffold.migrate.dataflow import written
+
+    return written(list(module.body))
 
 
 class _Returns(cst.CSTVisitor):

@@ -446,9 +446,19 @@ def _touches_training_state(stmt, model_names: set[str], optimizers: set[str]) -
     if m.findall(stmt, m.Attribute(attr=m.Name("grad"))):
         return "`.grad`"
     for call in m.findall(stmt, m.Call(func=m.Name())):
-        if call.func.value not in _BUILTINS:
+        if call.func.value not in _BUILTINS and not _stateless_helper(call):
             return f"`{call.func.value}()`"
     return None
+
+
+def _stateless_helper(call: cst.Call) -> bool:
+    """``accuracy(logits, labels)``: a function of the script (or of a module beside it) that
+    reads none of its module's variables, so with arguments that are not the model or an
+    optimizer (checked by the caller) it cannot see the parameters the step changes."""
+    from scaffold.migrate.helpers import located, reads_no_globals
+
+    found = located(call)
+    return found is not None and reads_no_globals(*found)
 
 
 def manual_reason(stmts: list, model_names: set[str]) -> str | None:

@@ -80,3 +80,20 @@ def test_by_identity_caches_on_the_object_not_on_equality():
     size(three)  # evicts `one`, the oldest
     size(one)
     assert len(calls) == 4
+
+
+def test_a_branch_that_raises_or_returns_does_not_leave_names_unbound():
+    chain = (
+        "if m == 'a':\n    loss = f(x)\nelif m == 'b':\n    loss = g(x)\nelse:\n"
+        "    raise ValueError(m)\nrecord(loss)\n"
+    )
+    assert dataflow.definitely_bound(body(chain)) == {"loss"}
+    assert "loss" not in dataflow.incoming(body(chain))
+    # a path that takes no branch (no else) or a branch that falls through still can
+    open_chain = chain.replace("else:\n    raise ValueError(m)\n", "")
+    assert "loss" in dataflow.incoming(body(open_chain))
+    early = "if bad:\n    return None\nelse:\n    y = 1\nz = y\n"
+    assert dataflow.definitely_bound(body("def f():\n    pass\n")) == {"f"}
+    assert "y" not in dataflow.incoming(body(early))
+    both = "if c:\n    raise E\nelse:\n    raise F\n"
+    assert dataflow.definitely_bound(body(both)) == set()

@@ -76,6 +76,7 @@ EXPECT = {
     "optimizer_from_helper.py": MIGRATED,
     "endless_loop_with_eval.py": MIGRATED,
     "plateau_step_in_scaled_loop.py": MIGRATED,
+    "stateless_metric_after_step.py": MIGRATED,
 }
 
 
@@ -856,3 +857,14 @@ def test_a_scheduler_stepped_before_backward_keeps_its_place():
     step = code[code.index("def training_step") : code.index("def on_train_epoch_end")]
     assert "self.automatic_optimization = False" in code
     assert step.index("scheduler.step()") < step.index("self.manual_backward(loss)")
+
+
+def test_a_helper_that_reads_only_its_arguments_does_not_force_manual_optimization():
+    source = (HERE / "stateless_metric_after_step.py").read_text()
+    assert "automatic_optimization = False" not in migrate_source(source).code
+    # the same call after the step, but reading the updated weights: manual optimization
+    reading = source.replace(
+        "top1, top3 = accuracy(logits, labels, topk=(1, 3))",
+        "top1, top3 = accuracy(logits, labels, topk=(1, 3))\n            print(weight_norm())",
+    )
+    assert "automatic_optimization = False" in migrate_source(reading).code

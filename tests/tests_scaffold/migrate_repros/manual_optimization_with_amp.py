@@ -1,5 +1,5 @@
 """Mixed precision written by hand (autocast + GradScaler) in a loop that needs manual
-optimization (the optimizer is zeroed after the step and the outputs are read after it)."""
+optimization (the optimizer is zeroed after the step and the weights are read after it)."""
 
 import torch
 import torch.nn as nn
@@ -34,5 +34,5 @@ for epoch in range(3):
         scaler.update()
         optimizer.zero_grad()
         correct += outputs.argmax(1).eq(targets).sum().item()
-        report(batch_idx, len(loader), "acc %d" % correct)
+        report(batch_idx, len(loader), "acc %d norm %.6f" % (correct, net.weight.norm().item()))
 print("FINAL", round(sum(p.abs().sum().item() for p in net.parameters()), 6))

@@ -34,5 +34,5 @@ for epoch in range(3):
         scaler.update()
         optimizer.zero_grad()
         correct += outputs.argmax(1).eq(targets).sum().item()
-        report(batch_idx, len(loader), "acc %d" % correct)
+        report(batch_idx, len(loader), "acc %d norm %.6f" % (correct, net.weight.norm().item()))
 print("FINAL", round(sum(p.abs().sum().item() for p in net.parameters()), 6))
