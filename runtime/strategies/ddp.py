@@ -198,6 +198,18 @@ class DDPStrategy(Strategy):
     def training_step(self, module: Any, *args: Any) -> Any:
         return self.run_step(module, "training_step", *args)
 
+    def backward(
+        self, closure_loss: torch.Tensor, optimizer: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """With manual optimization ``manual_backward`` runs inside the wrapper's forward,
+        possibly several times (GANs, micro-batch loops): each backward is announced to the
+        reducer first, as DDP's own forward would do for the one backward it expects."""
+        module = self._lightning_module
+        ddp = torch.nn.parallel.DistributedDataParallel
+        if isinstance(self.model, ddp) and not module.automatic_optimization:
+            _announce_backward(self.model, closure_loss)
+        return super().backward(closure_loss, optimizer, *args, **kwargs)
+
     def run_step(self, module: Any, name: str, *args: Any) -> Any:
         """Runs a ``*_step`` through the wrapper's ``forward`` so its hooks (DDP's reducer, FSDP's
         unshard) see the step, as Lightning's forward redirection does."""
@@ -280,3 +292,29 @@ class DDPStrategy(Strategy):
     def teardown(self) -> None:
         if isinstance(self.model, torch.nn.parallel.DistributedDataParallel):
             self.model = self._module
+
+
+def _announce_backward(model: Any, loss: Any) -> None:
+    """Tell DDP's reducer a backward pass over ``loss`` is coming (the bookkeeping its forward
+    does for automatic training): buckets are (re)built outside autograd, and with
+    ``find_unused_parameters`` the tensors the graph starts from are handed over."""
+    if not (torch.is_grad_enabled() and model.require_backward_grad_sync):
+        model.require_forward_param_sync = False
+        return
+    model.require_forward_param_sync = True
+    reducer = model.reducer
+    reducer._rebuild_buckets()
+    roots: list = []
+    if model.find_unused_parameters and not getattr(model, "static_graph", False):
+        roots = [t for t in _tensors_in(loss) if t.requires_grad]
+    reducer.prepare_for_backward(roots)
+
+
+def _tensors_in(value: Any) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors_in(v)]
+    return []

@@ -1136,6 +1136,31 @@ def _trained_models(construction, scope_bodies, depth: int = 0) -> list[str]:
     return _built_by_helper(construction, depth)
 
 
+def _built_by_method(call: cst.Call) -> list[str]:
+    """``optimizer = model.configure_optimizers(...)`` (nanoGPT, minGPT): ``[model]`` when every
+    method of that name the script's classes define builds its optimizer from its own
+    parameters only (``self.parameters()``/``self.named_parameters()``, nothing else's) and
+    returns it at its end; [] otherwise."""
+    from scaffold.migrate.helpers import methods_named, own_returns
+
+    candidates = methods_named(call.func.attr.value)
+    params = m.Call(func=m.Attribute(attr=m.Name("parameters") | m.Name("named_parameters")))
+    for fn in candidates:
+        body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else []
+        last = body[-1] if body else None
+        ret = last.body[0] if isinstance(last, cst.SimpleStatementLine) and last.body else None
+        sources = m.findall(fn, params)
+        if (
+            own_returns(fn) != 1
+            or not isinstance(ret, cst.Return)
+            or not isinstance(ret.value, (cst.Name, cst.Call))
+            or not sources
+            or any(not m.matches(c.func.value, m.Name("self")) for c in sources)
+        ):
+            return []
+    return [call.func.value.value] if candidates else []
+
+
 def _built_by_helper(call: cst.Call, depth: int) -> list[str]:
     """``set_optimizer(opt, model)``: the modules the optimizer that helper returns trains, as
     the caller's arguments (``model``), read from the helper's one ``return`` at its end (a
@@ -1143,6 +1168,8 @@ def _built_by_helper(call: cst.Call, depth: int) -> list[str]:
     that cannot be told (a module the helper does not receive, a parameter it rebinds)."""
     from scaffold.migrate.helpers import definition, own_returns
 
+    if isinstance(call.func, cst.Attribute) and isinstance(call.func.value, cst.Name):
+        return _built_by_method(call)
     fn = definition(call) if depth < 3 else None
     if fn is None or not isinstance(fn.body, cst.IndentedBlock):
         return []

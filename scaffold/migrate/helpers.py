@@ -106,6 +106,34 @@ def located(call: cst.Call) -> tuple[cst.FunctionDef, cst.Module] | None:
     return (fn, sibling) if fn is not None else None
 
 
+def methods_named(name: str) -> list[cst.FunctionDef]:
+    """Every method ``name`` of the classes the script defines or imports from modules beside
+    it (``from model import GPT``): the candidates a ``x.name(...)`` call may run."""
+    module = _module.get()
+    if module is None:
+        return []
+    classes = [s for s in module.body if isinstance(s, cst.ClassDef)]
+    for statement in module.body:
+        small = statement.body if isinstance(statement, cst.SimpleStatementLine) else []
+        for item in small:
+            if not isinstance(item, cst.ImportFrom) or item.relative or item.module is None:
+                continue
+            if isinstance(item.names, cst.ImportStar):
+                continue
+            sibling = _sibling(cst.Module(body=[]).code_for_node(item.module))
+            if sibling is None:
+                continue
+            wanted = {a.name.value for a in item.names if isinstance(a.name, cst.Name)}
+            classes += [
+                c for c in sibling.body if isinstance(c, cst.ClassDef) and c.name.value in wanted
+            ]
+    found = []
+    for cls in classes:
+        body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else []
+        found += [f for f in body if isinstance(f, cst.FunctionDef) and f.name.value == name]
+    return found
+
+
 def reads_no_globals(fn: cst.FunctionDef, module: cst.Module, depth: int = 0) -> bool:
     """Whether ``fn`` reads nothing of its module's state: its free names are the module's
     imports, builtins, or functions of the module that read none either (so a call with

@@ -101,7 +101,34 @@ def _index(module: cst.Module) -> _LoopIndex:
     """Cached per module object (a full visit of a large module costs ~0.1 s)."""
     index = _LoopIndex()
     module.visit(index)
+    _lift_micro_batch_loops(index)
     return index
+
+
+def _lift_micro_batch_loops(index: _LoopIndex) -> None:
+    """Gradient accumulation written as an inner loop (nanoGPT's ``for micro_step in
+    range(k): ...; loss.backward()`` with the step in the loop around it): the loop that steps
+    is the training loop, each of its passes one optimizer step; the inner loop stays in its
+    body as written (manual optimization keeps it). Only where the inner loop is the only
+    loop calling backward() in a ``for`` loop that steps, directly inside it."""
+    for inner in list(index.training):
+        if id(inner) in index.stepping or _manual_update(inner) is not None:
+            continue
+        around = index.enclosing[id(inner)][1]
+        if not around or not isinstance(around[0], cst.For) or id(around[0]) not in index.stepping:
+            continue
+        outer = around[0]
+        if not isinstance(outer.body, cst.IndentedBlock) or not any(
+            s is inner for s in outer.body.body
+        ):
+            continue
+        if any(f is outer for f in index.training) or sum(
+            1 for f in index.training if any(o is outer for o in index.enclosing[id(f)][1])
+        ) != 1:
+            continue
+        index.training[index.training.index(inner)] = outer
+        del index.enclosing[id(inner)]
+        index.enclosing[id(outer)] = (outer, around[1:])
 
 
 def innermost_training_loops(module: cst.Module) -> list[cst.For]:
@@ -127,6 +154,25 @@ def flat_while_training(module: cst.Module) -> list[cst.While]:
     batches (``next(it)``, fresh tensors): hand-written loops this tool does not convert."""
     index = _index(module)
     return [loop for loop in index.while_training if id(loop) in index.stepping]
+
+
+def micro_batch_whiles(module: cst.Module) -> list[cst.While]:
+    """``while`` loops that step an optimizer around an inner ``for`` loop calling backward()
+    directly in their body (nanoGPT's ``while True:`` around ``for micro_step in ...``)."""
+    index = _index(module)
+    found = []
+    for inner in index.training:
+        around = index.enclosing[id(inner)][1]
+        if id(inner) in index.stepping or not around or not isinstance(around[0], cst.While):
+            continue
+        outer = around[0]
+        if (
+            id(outer) in index.stepping
+            and isinstance(outer.body, cst.IndentedBlock)
+            and any(s is inner for s in outer.body.body)
+        ):
+            found.append(outer)
+    return found
 
 
 def _code(node) -> str:

@@ -217,7 +217,17 @@ def _flatten_amp(stmts: list, position, loop) -> tuple[list, dict | None, list[F
     out: list = []
     amp: dict | None = None
     findings: list[Finding] = []
-    scaler: str | None = None
+    # `scaler.scale(loss).backward()` in a nested block (a micro-batch loop): the scaler's
+    # `step(opt)` and `update()` around it are still the scaler's
+    scaler: str | None = next(
+        (
+            code_of(_receiver(c).func.value)
+            for s_ in stmts
+            for c in m.findall(s_, m.Call(func=m.Attribute(attr=m.Name("backward"))))
+            if m.matches(_receiver(c), m.Call(func=m.Attribute(attr=m.Name("scale"))))
+        ),
+        None,
+    )
     carry: list[cst.EmptyLine] = []
 
     def where(node):

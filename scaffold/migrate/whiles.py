@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 import scaffold.migrate.match as m
-from scaffold.migrate.locate import flat_while_training
+from scaffold.migrate.locate import flat_while_training, micro_batch_whiles
 from scaffold.migrate.syntax import _used
 
 
@@ -68,7 +68,8 @@ def count_endless_loops(module: cst.Module) -> Counted | None:
     """``module`` with each endless training ``while`` loop rewritten (see the module
     docstring); None when there is none, or when ``itertools`` names something of the
     script's own."""
-    targets = {id(loop) for loop in flat_while_training(module) if _endless(loop)}
+    loops = [*flat_while_training(module), *micro_batch_whiles(module)]
+    targets = {id(loop) for loop in loops if _endless(loop)}
     if not targets:
         return None
     used = _used([module])

@@ -65,6 +65,25 @@ class Net(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
+class MicroBatchNet(Net):
+    """Manual optimization: each batch in ``micro`` slices, one forward and ``manual_backward``
+    per slice (several backward passes inside one step, nanoGPT's accumulation), one step."""
+
+    def __init__(self, micro: int, fail_rank: int = -1):
+        super().__init__(fail_rank)
+        self.automatic_optimization = False
+        self.micro = micro
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        x, y = batch
+        for xs, ys in zip(x.chunk(self.micro), y.chunk(self.micro)):
+            loss = nn.functional.mse_loss(self.net(xs), ys) / self.micro
+            self.manual_backward(loss)
+        opt.step()
+        opt.zero_grad()
+
+
 def data(n: int = 64) -> TensorDataset:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, 8, generator=g)
@@ -85,10 +104,11 @@ def main() -> None:
     p.add_argument("--fail-rank", type=int, default=-1)
     p.add_argument("--root", default=".")
     p.add_argument("--ckpt-in", default=None)
+    p.add_argument("--micro", type=int, default=0)
     p.add_argument("--out", required=True)
     a = p.parse_args()
     torch.manual_seed(0)
-    model = Net(a.fail_rank)
+    model = MicroBatchNet(a.micro, a.fail_rank) if a.micro else Net(a.fail_rank)
     trainer = L.Trainer(
         accelerator=a.accelerator,
         devices=a.devices,

@@ -99,6 +99,17 @@ def test_ddp_equals_one_process_with_double_batch(tmp_path, accumulate):
     ]
 
 
+def test_manual_optimization_with_several_backward_passes_per_step_under_ddp(tmp_path):
+    # each manual_backward inside the wrapped step is announced to DDP's reducer; without
+    # that the second step's forward fails ("initialize_buckets must NOT be called during
+    # autograd execution")
+    two, _ = run(tmp_path, "two", "--strategy", "ddp", "--batch", "4", "--micro", "2")
+    one, _ = run(tmp_path, "one", "--batch", "8", "--micro", "2", devices=1)
+    assert two["world_size"] == 2 and two["wrapped"] == "DistributedDataParallel"
+    assert two["global_step"] == one["global_step"] == 8
+    assert_params_close(two, one)
+
+
 def test_gradient_clipping_under_ddp(tmp_path):
     two, _ = run(tmp_path, "two", "--strategy", "ddp", "--batch", "4", "--clip", "0.5")
     one, _ = run(tmp_path, "one", "--batch", "8", "--clip", "0.5", devices=1)
