@@ -24,6 +24,7 @@ from scaffold.migrate.syntax import (
     _receiver,
     _target_names,
     _unwrap_loader,
+    _used,
     code_of,
     comment_holder,
     comments_of,
@@ -444,7 +445,9 @@ _BUILTINS = frozenset(
 )  # fmt: skip
 
 
-def _touches_training_state(stmt, model_names: set[str], optimizers: set[str]) -> str | None:
+def _touches_training_state(
+    stmt, model_names: set[str], optimizers: set[str], per_batch: set[str] | None = None
+) -> str | None:
     """What in ``stmt`` may read or change parameters, gradients or optimizer state (so it
     cannot move before the optimizer step), or None."""
     from scaffold.migrate.dataflow import block_names
@@ -456,22 +459,27 @@ def _touches_training_state(stmt, model_names: set[str], optimizers: set[str]) -
     if m.findall(stmt, m.Attribute(attr=m.Name("grad"))):
         return "`.grad`"
     for call in m.findall(stmt, m.Call(func=m.Name())):
-        if call.func.value not in _BUILTINS and not _stateless_helper(call):
+        if call.func.value not in _BUILTINS and not _stateless_helper(call, per_batch):
             return f"`{call.func.value}()`"
     return None
 
 
-def _stateless_helper(call: cst.Call) -> bool:
+def _stateless_helper(call: cst.Call, per_batch: set[str] | None) -> bool:
     """``accuracy(logits, labels)``: a function of the script (or of a module beside it) that
-    reads none of its module's variables, so with arguments that are not the model or an
-    optimizer (checked by the caller) it cannot see the parameters the step changes."""
+    reads none of its module's variables, called on values of this batch only (the batch, and
+    what the loop body computed from it: never a module bound before the loop, which could be
+    the model under another name), so it cannot see the parameters the step changes."""
     from scaffold.migrate.helpers import located, reads_no_globals
 
+    if per_batch is None or not _used(call.args) <= per_batch:
+        return False
     found = located(call)
     return found is not None and reads_no_globals(*found)
 
 
-def manual_reason(stmts: list, model_names: set[str]) -> str | None:
+def manual_reason(
+    stmts: list, model_names: set[str], batch_names: set[str] = frozenset()
+) -> str | None:
     """Why the batch's statements cannot become an automatic-optimization ``training_step``
     (which the Trainer follows with backward, clipping, step and zero_grad, in that order), or
     None. Manual optimization keeps the script's own order and is exact in all these cases."""
@@ -507,10 +515,12 @@ def manual_reason(stmts: list, model_names: set[str]) -> str | None:
     for s_ in stmts[back + 1 : first_step]:
         if _clip_call(s_) is None and _method_call(s_, "zero_grad") is None:
             return f"`{code_of(s_).strip().splitlines()[0]}` runs between backward() and step()"
-    for s_ in stmts[first_step + 1 :]:
+    for at in range(first_step + 1, len(stmts)):
+        s_ = stmts[at]
         if _method_call(s_, "zero_grad") is not None or _method_call(s_, "step") is not None:
             continue
-        touched = _touches_training_state(s_, model_names, optimizers)
+        per_batch = set(batch_names) | _assigned(stmts[:at])
+        touched = _touches_training_state(s_, model_names, optimizers, per_batch)
         if touched is not None:
             return f"{touched} is used after the optimizer step"
     return None
@@ -778,7 +788,7 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     owners = {_dotted(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args}
     reason = None
     if not (len(backwards) > 1 and len(owners) > 1):
-        reason = manual_reason(stmts, model_names)
+        reason = manual_reason(stmts, model_names, _target_names(loop.target))
     if (len(backwards) > 1 and len(owners) > 1) or reason is not None:
         if amp is not None and accumulate is None:
             # the script's own autocast and GradScaler stay, as written, in a training_step

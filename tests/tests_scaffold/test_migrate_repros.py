@@ -871,6 +871,12 @@ def test_a_helper_that_reads_only_its_arguments_does_not_force_manual_optimizati
         "top1, top3 = accuracy(logits, labels, topk=(1, 3))\n            print(weight_norm())",
     )
     assert "automatic_optimization = False" in migrate_source(reading).code
+    # a helper handed something bound before the loop (the model under another name, say)
+    aliased = source.replace(
+        "top1, top3 = accuracy(logits, labels, topk=(1, 3))",
+        "top1, top3 = accuracy(head(inputs), labels, topk=(1, 3))",
+    ).replace("criterion = nn.CrossEntropyLoss()", "criterion = nn.CrossEntropyLoss()\nhead = model")
+    assert "automatic_optimization = False" in migrate_source(aliased).code
 
 
 def test_an_optimizer_from_the_models_own_method_trains_that_model_only_when_the_method_says_so():
