@@ -74,6 +74,9 @@ class DistInfo:
     devices: str
     num_nodes: str | None
     findings: list[Finding]
+    # top-level functions that call collectives themselves (`dist.all_reduce` in a metric
+    # helper): kept, and valid only where the Trainer's process group exists (its hooks)
+    collective_helpers: tuple[str, ...] = ()
 
 
 def uses_distributed(code: str) -> bool:
@@ -280,7 +283,14 @@ def _strip(wrapper, position) -> tuple[cst.Module, DistInfo]:
     if strip.emptied:
         new = new.visit(_DropEmptied(strip.emptied))
     new = _drop_unused_imports(new)
-    text = new.code
+    helpers = _collective_helpers(new)
+    text = new.with_changes(
+        body=[
+            st
+            for st in new.body
+            if not (isinstance(st, cst.FunctionDef) and st.name.value in helpers)
+        ]
+    ).code
     leftover = _LEFTOVER.search(text)
     if leftover is not None:
         line = text.count("\n", 0, leftover.start()) + 1
@@ -346,7 +356,7 @@ def _strip(wrapper, position) -> tuple[cst.Module, DistInfo]:
                 pos.column + 1 if pos else 1,
             )
         )
-    return new, DistInfo(devices, num_nodes, strip.findings)
+    return new, DistInfo(devices, num_nodes, strip.findings, tuple(sorted(helpers)))
 
 
 class _ExplicitReplicas(cst.CSTTransformer):
@@ -526,3 +536,82 @@ def _refuse_parent_randomness(module: cst.Module, position) -> None:
 def _guarded(st) -> bool:
     """``if __name__ == "__main__":`` (its body runs in the launching process only)."""
     return isinstance(st, cst.If) and "__name__" in code_of(st.test)
+
+
+# collectives a metric helper may call: they run on the Trainer's process group, on every rank,
+# in the order the ranks reach them, as in the script
+_COLLECTIVES = frozenset(
+    {
+        "all_reduce",
+        "all_gather",
+        "all_gather_object",
+        "broadcast",
+        "broadcast_object_list",
+        "reduce",
+        "barrier",
+        "ReduceOp",
+    }
+)
+
+
+def _collective_helpers(module: cst.Module) -> set[str]:
+    """Top-level functions whose only distributed calls are collectives (``reduce_mean``:
+    ``dist.all_reduce(rt, op=dist.ReduceOp.SUM)``); the engine checks, once the loop is
+    converted, that they are called from the LightningModule's hooks only."""
+    found = set()
+    for st in module.body:
+        if not isinstance(st, cst.FunctionDef):
+            continue
+        text = code_of(st)
+        if ".backward(" in text:
+            continue  # the training function itself: its collectives are not a helper's
+        hits = [h.group(2) for h in _LEFTOVER.finditer(text)]
+        if hits and all(h in _COLLECTIVES for h in hits):
+            found.add(st.name.value)
+    return found
+
+
+class _CallsOutsideHooks(cst.CSTVisitor):
+    """Calls of ``names`` outside a LightningModule class body."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.depth = 0
+        self.outside: list[cst.Call] = []
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if any(code_of(b.value).endswith("LightningModule") for b in node.bases):
+            self.depth += 1
+
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        if any(code_of(b.value).endswith("LightningModule") for b in node.bases):
+            self.depth -= 1
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self.depth and isinstance(node.func, cst.Name) and node.func.value in self.names:
+            self.outside.append(node)
+
+
+def collectives_outside_hooks(module: cst.Module, helpers: tuple[str, ...]) -> str | None:
+    """The first helper (calling a collective, directly or through another top-level function)
+    that converted code still calls outside the LightningModule's hooks, where no process group
+    exists any more (the Trainer starts it); None when every call is inside the hooks."""
+    reach = set(helpers)
+    defs = {st.name.value: st for st in module.body if isinstance(st, cst.FunctionDef)}
+    changed = True
+    while changed:  # a function that calls such a helper outside a LightningModule is one too
+        changed = False
+        for name, fn in defs.items():
+            if name in reach:
+                continue
+            visitor = _CallsOutsideHooks(reach)
+            fn.visit(visitor)
+            if visitor.outside:
+                reach.add(name)
+                changed = True
+    outside = _CallsOutsideHooks(reach)
+    for st in module.body:
+        if isinstance(st, cst.FunctionDef) and st.name.value in reach:
+            continue
+        st.visit(outside)
+    return code_of(outside.outside[0].func) if outside.outside else None

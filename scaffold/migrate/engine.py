@@ -509,9 +509,31 @@ def _reseeds_each_epoch(module) -> str | None:
 
 
 def _restore_distributed(work: _Work) -> SourceResult | None:
+    from scaffold.migrate.ddp import collectives_outside_hooks
+
     if work.undistributed is not None and not work.converted:
         # without a Trainer taking over, the process group and the DDP wrapper stay as written
         work.module, work.findings = work.undistributed
+    dist = work.hints.dist if work.hints is not None else None
+    if work.converted and dist is not None and dist.collective_helpers:
+        caller = collectives_outside_hooks(work.module, dist.collective_helpers)
+        if caller is not None:
+            return SourceResult(
+                NOT_CONVERTED,
+                work.code,
+                [
+                    *work.findings,
+                    Finding(
+                        R.SPAWN,
+                        MANUAL,
+                        f"{', '.join(f'`{h}()`' for h in dist.collective_helpers)} "
+                        "calls collectives (`dist.all_reduce`, ...) and is reached outside the "
+                        f"training hooks (through `{caller}(...)`), where the Trainer has no "
+                        "process group: keep such calls inside the training loop, or convert "
+                        "by hand with Trainer(strategy='ddp', devices=N)",
+                    ),
+                ],
+            )
     return None
 
 

@@ -655,12 +655,15 @@ ACCUMULATION_LOOP = _rule(
     "SCF332",
     "backward() in an inner loop, the optimizer step in an enclosing one",
     """
-    Covers: gradient accumulation over micro-batches written as a nested loop
-    (`for micro in range(k): loss.backward()` followed by `optimizer.step()` in the loop around
-    it, as in nanoGPT), where the batch loop is not the loop that steps. Reported so that
-    `--check` flags it; convert by hand with `Trainer(accumulate_grad_batches=k)`.
-    Not covered: accumulation written as `if (i + 1) % k == 0: optimizer.step()` inside the batch
-    loop, which is converted (SCF009).
+    Covers: gradient accumulation over micro-batches written as a nested loop that the
+    converter cannot take over: the inner loop calling backward() sits in a block (an `if`, a
+    `with`) of the loop that steps, or that loop is a `while` with a real test, or several
+    inner loops call backward(). Reported so that `--check` flags it; convert by hand with
+    `Trainer(accumulate_grad_batches=k)`.
+    Not covered: the inner loop directly in the body of a `for` (or `while True:`) loop that
+    steps, as in nanoGPT: that loop is converted, one training_step per optimizer step, with
+    manual optimization keeping the inner loop as written (SCF011); accumulation written as
+    `if (i + 1) % k == 0: optimizer.step()` inside the batch loop (SCF009).
 """,
 )
 ENGINE_ORDER = _rule(

@@ -846,7 +846,9 @@ def test_a_phase_loop_is_written_out_one_copy_per_phase():
     assert "for phase in" not in code and "if phase" not in code
     assert "set_grad_enabled" in code  # the evaluation copy keeps its no-grad block
     assert "loaders['val']" in code.replace('"', "'")
-    assert "SCF024" in {f.code for f in migrate_source((HERE / "phase_loop.py").read_text()).findings}
+    assert "SCF024" in {
+        f.code for f in migrate_source((HERE / "phase_loop.py").read_text()).findings
+    }
 
 
 def test_an_optimizer_parameter_is_followed_through_the_call_not_a_global_of_its_name():
@@ -875,7 +877,9 @@ def test_a_helper_that_reads_only_its_arguments_does_not_force_manual_optimizati
     aliased = source.replace(
         "top1, top3 = accuracy(logits, labels, topk=(1, 3))",
         "top1, top3 = accuracy(head(inputs), labels, topk=(1, 3))",
-    ).replace("criterion = nn.CrossEntropyLoss()", "criterion = nn.CrossEntropyLoss()\nhead = model")
+    ).replace(
+        "criterion = nn.CrossEntropyLoss()", "criterion = nn.CrossEntropyLoss()\nhead = model"
+    )
     assert "automatic_optimization = False" in migrate_source(aliased).code
 
 
@@ -893,3 +897,32 @@ def test_an_optimizer_from_the_models_own_method_trains_that_model_only_when_the
     )
     refused = migrate_source(other)
     assert refused.status == NOT_CONVERTED and "SCF311" in {f.code for f in refused.findings}
+
+
+REDUCE_SCRIPT = (ROOT / "tests/tests_scaffold/fixtures/migrate/ddp_spawn.in.py").read_text()
+
+
+def test_a_metric_helper_calling_a_collective_is_kept_when_only_the_hooks_call_it():
+    helper = (
+        "\n\ndef reduce_mean(tensor, nprocs):\n    rt = tensor.clone()\n"
+        "    dist.all_reduce(rt, op=dist.ReduceOp.SUM)\n    rt /= nprocs\n    return rt\n"
+    )
+    source = REDUCE_SCRIPT.replace(
+        "\n\ndef main(rank, world_size):", helper + "\n\ndef main(rank, world_size):"
+    )
+    in_loop = source.replace(
+        "            torch.nn.functional.mse_loss(model(x), y).backward()\n",
+        "            loss = torch.nn.functional.mse_loss(model(x), y)\n            loss.backward()\n"
+        "            print(reduce_mean(loss.detach(), world_size).item())\n",
+    )
+    result = migrate_source(in_loop)
+    assert result.status == MIGRATED, result.findings
+    assert "dist.all_reduce(rt, op=dist.ReduceOp.SUM)" in result.code
+    # called before the Trainer exists as well (an evaluate-only path): no process group there
+    before = in_loop.replace(
+        "    for epoch in range(2):\n",
+        "    if world_size > 8:\n        print(reduce_mean(torch.ones(1), world_size))\n    for epoch in range(2):\n",
+    )
+    refused = migrate_source(before)
+    assert refused.status == NOT_CONVERTED and refused.code == before
+    assert any("reduce_mean" in f.message and f.code == "SCF328" for f in refused.findings)
