@@ -810,8 +810,9 @@ class Builder:
         loader = plan.loader_code
         if plan.loader_each_epoch and (plan.epoch.iter or plan.epoch.while_test is not None):
             each = _fresh("EachEpoch", _used([*plan.module.body]) | {self.cls_name})
-            new.insert(new.index(cls), _each_epoch_class(each, cls.leading_lines))
-            new[new.index(cls)] = cls.with_changes(leading_lines=blank)
+            at = new.index(cls)
+            new.insert(at, _each_epoch_class(each, cls.leading_lines))
+            new[at + 1] = cls = cls.with_changes(leading_lines=blank)
             loader = f"{each}(lambda: {loader})"
             self.findings.append(
                 Finding(
@@ -826,8 +827,9 @@ class Builder:
             # the script's `break` stopped drawing batches: once it broke, the epoch ends on a
             # placeholder, not on one more batch drawn (which could run random transforms)
             until = _fresh("UntilBreak", _used([*plan.module.body]) | {self.cls_name})
-            new.insert(new.index(cls), _until_break_class(until, cls.leading_lines))
-            new[new.index(cls)] = cls.with_changes(leading_lines=blank)
+            at = new.index(cls)
+            new.insert(at, _until_break_class(until, cls.leading_lines))
+            new[at + 1] = cls = cls.with_changes(leading_lines=blank)
             loader = f"{until}({loader}, lambda: {inst}.{plan.stop_attr})"
         new.append(stmt(f"{trainer_var}.fit({inst}, {loader}{val_loader})\n"))
         for n in sorted((state.shared | state.fn_shared) & state.read_later):

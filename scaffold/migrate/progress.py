@@ -100,6 +100,47 @@ def _bar(node: cst.With) -> cst.Call | None:
     return call
 
 
+# what a script may do with the bar without reading its state: the bar only draws
+_DISPLAY = frozenset(
+    {
+        "update",
+        "set_postfix",
+        "set_postfix_str",
+        "set_description",
+        "set_description_str",
+        "write",
+        "refresh",
+        "clear",
+        "close",
+    }
+)
+
+
+def _display_only(block: cst.BaseSuite, bar: str) -> bool:
+    """Whether ``block`` uses ``bar`` only as ``bar.<display method>(...)``: never iterates it
+    (the Trainer iterates the loader, so the bar would count nothing), reads its counters
+    (``bar.n``) or hands it on."""
+    allowed = {
+        id(c.func.value)
+        for c in m.findall(block, m.Call(func=m.Attribute(value=m.Name(bar))))
+        if c.func.attr.value in _DISPLAY
+    }
+    return all(id(n) in allowed for n in _variables(block) if n.value == bar)
+
+
+def _variables(node) -> list[cst.Name]:
+    found, stack = [], [node]
+    while stack:  # variable names only: not `x.attr`'s attr, not `f(kw=...)`'s keyword
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.append(current)
+        elif isinstance(current, (cst.Attribute, cst.Arg)):
+            stack.append(current.value)
+        else:
+            stack.extend(current.children)
+    return found
+
+
 def _trains(block: cst.BaseSuite) -> bool:
     return any(m.findall(loop, BACKWARD) for loop in m.findall(block, m.For() | m.While()))
 
@@ -113,9 +154,11 @@ class _Open(cst.CSTTransformer):
         call = _bar(original)
         if call is None or not isinstance(updated.body, cst.IndentedBlock):
             return updated
+        item = updated.items[0]
         if not _trains(updated.body) or _escapes(updated.body):
             return updated
-        item = updated.items[0]
+        if item.asname is not None and not _display_only(updated.body, item.asname.name.value):
+            return updated
         if item.asname is not None:
             name = item.asname.name.value
         else:

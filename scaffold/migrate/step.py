@@ -464,6 +464,44 @@ def _touches_training_state(
     return None
 
 
+def _aliases(stmts: list, roots: set[str]) -> set[str]:
+    """Names the statements bind to something reached from ``roots`` other than by calling a
+    root (``logits = model(x)`` is a fresh tensor; ``w = model.fc.weight``, ``net = model.module
+    if ddp else model``, ``params = list(model.parameters())`` reach the model itself), followed
+    through later bindings of such names."""
+    tainted = set(roots)
+    for s_ in stmts:
+        for node in m.findall(s_, m.Assign() | m.AugAssign() | m.AnnAssign() | m.For()):
+            value = node.iter if isinstance(node, cst.For) else node.value
+            if value is None or not _reaches(value, tainted):
+                continue
+            targets = (
+                [t.target for t in node.targets]
+                if isinstance(node, cst.Assign)
+                else [node.target]
+            )
+            for t in targets:
+                tainted |= _target_names(t)
+    return tainted - set(roots)
+
+
+def _reaches(expr, tainted: set[str]) -> bool:
+    """Whether ``expr`` holds a tainted name anywhere but as the callee of a call of it
+    (``model(x)``)."""
+    called = {id(c.func) for c in m.findall(expr, m.Call(func=m.Name()))}
+    stack: list = [expr]
+    while stack:  # variable names only: not `x.attr`'s attr, not `f(kw=...)`'s keyword
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            if node.value in tainted and id(node) not in called:
+                return True
+        elif isinstance(node, (cst.Attribute, cst.Arg)):
+            stack.append(node.value)
+        else:
+            stack.extend(node.children)
+    return False
+
+
 def _stateless_helper(call: cst.Call, per_batch: set[str] | None) -> bool:
     """``accuracy(logits, labels)``: a function of the script (or of a module beside it) that
     reads none of its module's variables, called on values of this batch only (the batch, and
@@ -515,12 +553,15 @@ def manual_reason(
     for s_ in stmts[back + 1 : first_step]:
         if _clip_call(s_) is None and _method_call(s_, "zero_grad") is None:
             return f"`{code_of(s_).strip().splitlines()[0]}` runs between backward() and step()"
+    # names the body binds to the model, a part of it or its parameters (`w = model[0].weight`,
+    # `net = model.module`): reading them after the step reads the updated weights
+    aliases = _aliases(stmts, set(model_names) | optimizers)
     for at in range(first_step + 1, len(stmts)):
         s_ = stmts[at]
         if _method_call(s_, "zero_grad") is not None or _method_call(s_, "step") is not None:
             continue
-        per_batch = set(batch_names) | _assigned(stmts[:at])
-        touched = _touches_training_state(s_, model_names, optimizers, per_batch)
+        per_batch = (set(batch_names) | _assigned(stmts[:at])) - aliases
+        touched = _touches_training_state(s_, model_names | aliases, optimizers, per_batch)
         if touched is not None:
             return f"{touched} is used after the optimizer step"
     return None

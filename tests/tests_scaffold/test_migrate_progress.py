@@ -78,3 +78,18 @@ def test_the_batch_loop_in_a_bar_block_converts_and_reports_the_rewrite():
     assert "self.pbar.close()" in result.code and "with progress(" not in result.code
     line = next(f.line for f in result.findings if f.code == "SCF025")
     assert source.splitlines()[line - 1].lstrip().startswith("with progress(")
+
+
+def test_a_bar_the_script_iterates_or_reads_stays_a_block():
+    # the Trainer iterates the loader, not the bar: its counters would read 0
+    iterated = "for e in range(2):\n    with tqdm(loader) as bar:\n        for x in bar:\n            x.backward()\n"
+    read = (
+        "for e in range(2):\n    with tqdm(total=3) as bar:\n        for x in xs:\n"
+        "            x.backward()\n            bar.update(1)\n        seen.append(bar.n)\n"
+    )
+    handed = (
+        "for e in range(2):\n    with tqdm(total=3) as bar:\n        for x in xs:\n"
+        "            x.backward()\n            log(bar)\n"
+    )
+    for body in (iterated, read, handed):
+        assert _open(body) is None, body

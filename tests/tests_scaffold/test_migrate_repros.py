@@ -78,6 +78,7 @@ EXPECT = {
     "plateau_step_in_scaled_loop.py": MIGRATED,
     "stateless_metric_after_step.py": MIGRATED,
     "nanogpt_shape.py": MIGRATED,
+    "endless_loop_in_epoch.py": MIGRATED,
 }
 
 
@@ -926,3 +927,20 @@ def test_a_metric_helper_calling_a_collective_is_kept_when_only_the_hooks_call_i
     refused = migrate_source(before)
     assert refused.status == NOT_CONVERTED and refused.code == before
     assert any("reduce_mean" in f.message and f.code == "SCF328" for f in refused.findings)
+
+
+def test_a_name_bound_to_the_models_weights_in_the_body_is_the_model_after_the_step():
+    source = (HERE / "stateless_metric_after_step.py").read_text()
+    aliased = source.replace(
+        "        logits = model(inputs)\n",
+        "        w = model[0].weight\n        logits = model(inputs)\n",
+    ).replace(
+        "top1, top3 = accuracy(logits, labels, topk=(1, 3))",
+        "top1, top3 = accuracy(logits, labels, topk=(1, 3))\n            norms.append(w.norm().item())",
+    )
+    assert "w = model[0].weight" in aliased and "norms.append(w.norm()" in aliased
+    result = migrate_source(aliased)
+    assert result.status == MIGRATED
+    assert "automatic_optimization = False" in result.code  # reads the updated weights
+    # a fresh output of the model (`logits = model(x)`) is no alias
+    assert "automatic_optimization = False" not in migrate_source(source).code
