@@ -47,9 +47,16 @@ def within(module: cst.Module):
 
 
 def _top_level_def(module: cst.Module, name: str) -> cst.FunctionDef | None:
+    from scaffold.migrate.dataflow import written
+
     found = [s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == name]
-    # defined twice (or under a condition): which one runs is not known from the text
-    return found[0] if len(found) == 1 else None
+    # defined twice, or rebound too (`accuracy = partial(accuracy, ...)`, an import of the same
+    # name): which one a call runs is not known from the text
+    if len(found) != 1:
+        return None
+    if any(name in written([s]) for s in module.body if s is not found[0]):
+        return None
+    return found[0]
 
 
 def _sibling(dotted_module: str) -> cst.Module | None:

@@ -944,3 +944,12 @@ def test_a_name_bound_to_the_models_weights_in_the_body_is_the_model_after_the_s
     assert "automatic_optimization = False" in result.code  # reads the updated weights
     # a fresh output of the model (`logits = model(x)`) is no alias
     assert "automatic_optimization = False" not in migrate_source(source).code
+
+
+def test_a_helper_rebound_after_its_def_is_not_read_as_that_def():
+    source = (HERE / "stateless_metric_after_step.py").read_text()
+    rebound = source.replace(
+        "\n\ndef weight_norm():",
+        "\n\naccuracy_of_model = None\naccuracy = accuracy if accuracy_of_model is None else None\n\n\ndef weight_norm():",
+    )
+    assert "automatic_optimization = False" in migrate_source(rebound).code
