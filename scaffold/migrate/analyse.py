@@ -1137,13 +1137,17 @@ def _trained_models(construction, scope_bodies, depth: int = 0) -> list[str]:
 
 
 def _built_by_method(call: cst.Call) -> list[str]:
-    """``optimizer = model.configure_optimizers(...)`` (nanoGPT, minGPT): ``[model]`` when every
-    method of that name the script's classes define builds its optimizer from its own
-    parameters only (``self.parameters()``/``self.named_parameters()``, nothing else's) and
-    returns it at its end; [] otherwise."""
-    from scaffold.migrate.helpers import methods_named, own_returns
+    """``optimizer = model.configure_optimizers(...)`` (nanoGPT): ``[model]`` when the classes
+    the script binds ``model`` to (``model = GPT(conf)``) are its own or imported from a module
+    beside it, and each one's method builds its optimizer from its own parameters only
+    (``self.parameters()``/``self.named_parameters()``, nothing else's) and returns it at its
+    end; [] otherwise."""
+    from scaffold.migrate.helpers import classes_bound_to, methods_named, own_returns
 
-    candidates = methods_named(call.func.attr.value)
+    classes = classes_bound_to(call.func.value.value)
+    candidates = methods_named(call.func.attr.value, classes) if classes else None
+    if not candidates:
+        return []
     params = m.Call(func=m.Attribute(attr=m.Name("parameters") | m.Name("named_parameters")))
     for fn in candidates:
         body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else []

@@ -113,12 +113,24 @@ def located(call: cst.Call) -> tuple[cst.FunctionDef, cst.Module] | None:
     return (fn, sibling) if fn is not None else None
 
 
-def methods_named(name: str) -> list[cst.FunctionDef]:
-    """Every method ``name`` of the classes the script defines or imports from modules beside
-    it (``from model import GPT``): the candidates a ``x.name(...)`` call may run."""
+def methods_named(name: str, classes: set[str]) -> list[cst.FunctionDef] | None:
+    """Method ``name`` of each of ``classes`` (defined in the script or imported from a module
+    beside it, ``from model import GPT``); None when one of them is not found there."""
+    visible = _visible_classes()
+    if not classes or not classes <= set(visible):
+        return None
+    found = []
+    for cls_name in sorted(classes):
+        cls = visible[cls_name]
+        body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else []
+        found += [f for f in body if isinstance(f, cst.FunctionDef) and f.name.value == name]
+    return found
+
+
+def _visible_classes() -> dict[str, cst.ClassDef]:
     module = _module.get()
     if module is None:
-        return []
+        return {}
     classes = [s for s in module.body if isinstance(s, cst.ClassDef)]
     for statement in module.body:
         small = statement.body if isinstance(statement, cst.SimpleStatementLine) else []
@@ -134,11 +146,42 @@ def methods_named(name: str) -> list[cst.FunctionDef]:
             classes += [
                 c for c in sibling.body if isinstance(c, cst.ClassDef) and c.name.value in wanted
             ]
-    found = []
-    for cls in classes:
-        body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else []
-        found += [f for f in body if isinstance(f, cst.FunctionDef) and f.name.value == name]
-    return found
+    return {c.name.value: c for c in classes}
+
+
+def classes_bound_to(name: str) -> set[str] | None:
+    """The classes whose instances the script binds to ``name`` (``model = GPT(conf)``,
+    ``model = GPT.from_pretrained(...)``), anywhere in the script; wrapping the same object
+    (``model = torch.compile(model)``, ``DDP(model)``, ``model.to(dev)``) keeps it. None when
+    some binding is anything else (a factory, a parameter), which leaves the class unknown."""
+    module = _module.get()
+    if module is None:
+        return None
+    import scaffold.migrate.match as mt
+
+    found: set[str] = set()
+    for node in mt.findall(module, mt.Assign()):
+        if not any(mt.matches(t.target, mt.Name(name)) for t in node.targets):
+            continue
+        value = node.value
+        if not isinstance(value, cst.Call):
+            return None
+        func = value.func
+        if isinstance(func, cst.Name) and func.value[:1].isupper():
+            found.add(func.value)
+        elif (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value[:1].isupper()
+            and func.attr.value.startswith("from_")
+        ):
+            found.add(func.value.value)
+        elif not (
+            (value.args and mt.matches(value.args[0].value, mt.Name(name)))
+            or (isinstance(func, cst.Attribute) and mt.matches(func.value, mt.Name(name)))
+        ):
+            return None
+    return found or None
 
 
 def reads_no_globals(fn: cst.FunctionDef, module: cst.Module, depth: int = 0) -> bool:

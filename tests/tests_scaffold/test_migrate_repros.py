@@ -898,6 +898,13 @@ def test_an_optimizer_from_the_models_own_method_trains_that_model_only_when_the
     )
     refused = migrate_source(other)
     assert refused.status == NOT_CONVERTED and "SCF311" in {f.code for f in refused.findings}
+    # the model comes from a factory: its class (and so its method) is not known
+    factory = source.replace("model = Tiny()", "model = make_model()").replace(
+        "\n\ntorch.manual_seed(1337)", "\n\ndef make_model():\n    return Tiny()\n\n\ntorch.manual_seed(1337)"
+    )
+    assert "model = make_model()" in factory
+    refused = migrate_source(factory)
+    assert refused.status == NOT_CONVERTED and "SCF311" in {f.code for f in refused.findings}
 
 
 REDUCE_SCRIPT = (ROOT / "tests/tests_scaffold/fixtures/migrate/ddp_spawn.in.py").read_text()
