@@ -418,6 +418,12 @@ class Builder:
         v_pre = _without_globals(
             transform_stmts(ev.lead, self.renamer) + transform_stmts(ev.pre, renamer)
         )
+        if ev.call_comments:
+            v_pre = (
+                [with_comments(v_pre[0], ev.call_comments), *v_pre[1:]]
+                if v_pre
+                else [comment_holder(ev.call_comments)]
+            )
         v_unpack = [stmt(x + "\n") for x in ev.unpack]
         v_body = _without_globals(transform_stmts(ev.body, renamer))
         v_post = _without_globals(transform_stmts(ev.post, renamer))

@@ -62,6 +62,9 @@ class ValPlan:
     rest: list | None = None  # inline: the epoch's statements after the evaluation loop
     calls_eval: bool = True  # the evaluation code switches the model to eval mode itself
     lead: list = field(default_factory=list)  # epoch statements run just before the helper
+    # the comments above the helper's call (`# evaluate on validation set`): they open the
+    # validation hooks, where the call went
+    call_comments: list = field(default_factory=list)
 
 
 def _no_grad_loop(node) -> cst.For | None:
@@ -210,6 +213,7 @@ def plan_validation(module: cst.Module, epoch_post: list, fn_post: list) -> ValP
         plan = plan_evaluation(module, node)
         if plan is not None:
             plan.lead = list(epoch_post[:k])
+            plan.call_comments = comments_of(node)
             return plan
         if not isinstance(node, cst.SimpleStatementLine) or m.findall(
             node, m.Break() | m.Continue() | m.Return() | m.Yield() | _TRAINING

@@ -960,3 +960,13 @@ def test_a_helper_rebound_after_its_def_is_not_read_as_that_def():
         "\n\naccuracy_of_model = None\naccuracy = accuracy if accuracy_of_model is None else None\n\n\ndef weight_norm():",
     )
     assert "automatic_optimization = False" in migrate_source(rebound).code
+
+
+def test_the_comment_above_an_evaluation_helpers_call_opens_the_validation_hooks():
+    source = (HERE / "global_in_eval_helper.py").read_text()
+    assert "\n    test(epoch)\n" in source
+    commented = source.replace("\n    test(epoch)\n", "\n    # evaluate on the held-out set\n    test(epoch)\n")
+    result = migrate_source(commented)
+    assert result.status == MIGRATED, result.findings
+    start = result.code.index("def on_validation_epoch_start")
+    assert "# evaluate on the held-out set" in result.code[start : start + 300]
