@@ -292,6 +292,13 @@ def _first_line(code: str, hit) -> tuple[int, int]:
     return 1, 1
 
 
+def _report_fixed(work: _Work, rule: str, message: str, hit) -> None:
+    """A rewrite of a pass, reported at the script's first line ``hit`` accepts (the tree the
+    pass rewrote has no positions in the user's text)."""
+    line, col = _first_line(work.code, hit)
+    work.findings.append(Finding(rule, FIXED, message, line, col))
+
+
 def _unroll_phases(work: _Work) -> SourceResult | None:
     from scaffold.migrate.phases import unroll_phase_loop
 
@@ -302,17 +309,13 @@ def _unroll_phases(work: _Work) -> SourceResult | None:
         if unrolled is None:
             break
         header = re.compile(rf"^\s*for\s+{re.escape(unrolled.variable)}\s+in\b")
-        line, col = _first_line(work.code, header.match)
         work.module = unrolled.module
-        work.findings.append(
-            Finding(
-                R.PHASE_LOOP_UNROLLED,
-                FIXED,
-                f"`for {unrolled.variable} in [{', '.join(unrolled.phases)}]` written out, one "
-                "copy of its body per phase, each folded for its phase",
-                line,
-                col,
-            )
+        _report_fixed(
+            work,
+            R.PHASE_LOOP_UNROLLED,
+            f"`for {unrolled.variable} in [{', '.join(unrolled.phases)}]` written out, one copy "
+            "of its body per phase, each folded for its phase",
+            header.match,
         )
     return None
 
@@ -326,16 +329,12 @@ def _open_progress_blocks(work: _Work) -> SourceResult | None:
     work.module = opened.module
     for bar in opened.bars:
         header = re.compile(rf"^\s*with\b.*\bas\s+{re.escape(bar)}\s*:")
-        line, col = _first_line(work.code, header.match)
-        work.findings.append(
-            Finding(
-                R.PROGRESS_BLOCK_OPENED,
-                FIXED,
-                f"`with ... as {bar}:` around the batch loop written out as `{bar} = ...` and "
-                f"`{bar}.close()`, what leaving the block does",
-                line,
-                col,
-            )
+        _report_fixed(
+            work,
+            R.PROGRESS_BLOCK_OPENED,
+            f"`with ... as {bar}:` around the batch loop written out as `{bar} = ...` and "
+            f"`{bar}.close()`, what leaving the block does",
+            header.match,
         )
     return None
 
@@ -350,16 +349,12 @@ def _count_endless_loops(work: _Work) -> SourceResult | None:
         return None
     work.module = counted.module
     work.imports.append("import itertools\n")
-    line, col = _first_line(work.code, re.compile(r"^\s*while\s*(True|1|\(True\))\s*:").match)
-    work.findings.append(
-        Finding(
-            R.ENDLESS_LOOP_COUNTED,
-            FIXED,
-            "`while True:` training loop written as `for _ in itertools.count():` (the same "
-            "passes; its `break` ends the Trainer's epoch)",
-            line,
-            col,
-        )
+    _report_fixed(
+        work,
+        R.ENDLESS_LOOP_COUNTED,
+        "`while True:` training loop written as `for _ in itertools.count():` (the same "
+        "passes; its `break` ends the Trainer's epoch)",
+        re.compile(r"^\s*while\s*(True|1|\(True\))\s*:").match,
     )
     return None
 
@@ -374,20 +369,13 @@ def _split_training_calls(work: _Work) -> SourceResult | None:
         if hoisted is None:
             break
         called = re.compile(rf"(?<![\w.]){re.escape(hoisted.helper)}\(")
-        line, col = _first_line(
-            work.code,
-            lambda text, called=called: called.search(text) and not text.lstrip().startswith("def "),
-        )
         work.module = hoisted.module
-        work.findings.append(
-            Finding(
-                R.TRAINING_CALL_SPLIT,
-                FIXED,
-                f"`{hoisted.helper}(...)` split out of the expression using its result "
-                f"(`{hoisted.result} = {hoisted.helper}(...)` first)",
-                line,
-                col,
-            )
+        _report_fixed(
+            work,
+            R.TRAINING_CALL_SPLIT,
+            f"`{hoisted.helper}(...)` split out of the expression using its result "
+            f"(`{hoisted.result} = {hoisted.helper}(...)` first)",
+            lambda text, called=called: called.search(text) and not text.lstrip().startswith("def "),
         )
     return None
 
