@@ -190,7 +190,7 @@ def reads_no_globals(fn: cst.FunctionDef, module: cst.Module, depth: int = 0) ->
     arguments that are not the model, its parameters or an optimizer cannot touch them)."""
     import builtins
 
-    from scaffold.migrate.dataflow import declared_global, incoming
+    from scaffold.migrate.dataflow import declared_global, incoming, written
     from scaffold.migrate.names import import_table
 
     if depth > 3 or not isinstance(fn.body, cst.IndentedBlock):
@@ -198,19 +198,14 @@ def reads_no_globals(fn: cst.FunctionDef, module: cst.Module, depth: int = 0) ->
     if declared_global(list(fn.body.body), (cst.Global, cst.Nonlocal)):
         return False
     imported = import_table(module)
+    own = written(list(module.body))
     for name in incoming([fn]) - {fn.name.value}:
-        if name in imported or (hasattr(builtins, name) and name not in _module_names(module)):
+        if name in imported or (hasattr(builtins, name) and name not in own):
             continue
         other = _top_level_def(module, name)
         if other is None or not reads_no_globals(other, module, depth + 1):
             return False
     return True
-
-
-def _module_names(module: cst.Module) -> set[str]:
-    from scaffold.migrate.dataflow import written
-
-    return written(list(module.body))
 
 
 class _Returns(cst.CSTVisitor):

@@ -35,7 +35,7 @@ import libcst as cst
 
 import scaffold.migrate.match as m
 from scaffold.migrate import names
-from scaffold.migrate.syntax import _fresh, _used
+from scaffold.migrate.syntax import _fresh, _used, variable_nodes
 
 BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
 # `trange(n)` is `tqdm(range(n))`, from the same modules
@@ -125,20 +125,7 @@ def _display_only(block: cst.BaseSuite, bar: str) -> bool:
         for c in m.findall(block, m.Call(func=m.Attribute(value=m.Name(bar))))
         if c.func.attr.value in _DISPLAY
     }
-    return all(id(n) in allowed for n in _variables(block) if n.value == bar)
-
-
-def _variables(node) -> list[cst.Name]:
-    found, stack = [], [node]
-    while stack:  # variable names only: not `x.attr`'s attr, not `f(kw=...)`'s keyword
-        current = stack.pop()
-        if isinstance(current, cst.Name):
-            found.append(current)
-        elif isinstance(current, (cst.Attribute, cst.Arg)):
-            stack.append(current.value)
-        else:
-            stack.extend(current.children)
-    return found
+    return all(id(n) in allowed for n in variable_nodes([block]) if n.value == bar)
 
 
 def _trains(block: cst.BaseSuite) -> bool:

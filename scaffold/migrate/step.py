@@ -32,6 +32,7 @@ from scaffold.migrate.syntax import (
     own_breaks,
     split_lines,
     transform_stmts,
+    variable_nodes,
     with_comments,
 )
 
@@ -489,17 +490,9 @@ def _reaches(expr, tainted: set[str]) -> bool:
     """Whether ``expr`` holds a tainted name anywhere but as the callee of a call of it
     (``model(x)``)."""
     called = {id(c.func) for c in m.findall(expr, m.Call(func=m.Name()))}
-    stack: list = [expr]
-    while stack:  # variable names only: not `x.attr`'s attr, not `f(kw=...)`'s keyword
-        node = stack.pop()
-        if isinstance(node, cst.Name):
-            if node.value in tainted and id(node) not in called:
-                return True
-        elif isinstance(node, (cst.Attribute, cst.Arg)):
-            stack.append(node.value)
-        else:
-            stack.extend(node.children)
-    return False
+    return any(
+        n.value in tainted and id(n) not in called for n in variable_nodes([expr])
+    )
 
 
 def _stateless_helper(call: cst.Call, per_batch: set[str] | None) -> bool:

@@ -135,19 +135,25 @@ def _assigned(stmts) -> set[str]:
     return names
 
 
-def _used(stmts) -> set[str]:
-    """Names appearing as variables (attribute names and keywords excluded)."""
-    names: set[str] = set()
-    stack: list[cst.CSTNode] = list(stmts)
+def variable_nodes(nodes) -> list[cst.Name]:
+    """The ``Name`` nodes among ``nodes`` that stand for variables (attribute names and
+    keywords excluded)."""
+    found: list[cst.Name] = []
+    stack: list[cst.CSTNode] = list(nodes)
     while stack:
         node = stack.pop()
         if isinstance(node, cst.Name):
-            names.add(node.value)
+            found.append(node)
         elif isinstance(node, (cst.Attribute, cst.Arg)):
             stack.append(node.value)  # not `x.attr`'s attr, not `f(kw=...)`'s keyword
         else:
             stack.extend(node.children)
-    return names
+    return found
+
+
+def _used(stmts) -> set[str]:
+    """Names appearing as variables (attribute names and keywords excluded)."""
+    return {n.value for n in variable_nodes(stmts)}
 
 
 class _Renamer(cst.CSTTransformer):
