@@ -64,6 +64,7 @@ from scaffold.migrate.syntax import (
     transform_stmts,
     with_comments,
 )
+from scaffold.migrate.walk import run_visitor
 
 
 def _without_dead_stores(stmts: list, global_names) -> list:
@@ -142,7 +143,7 @@ def _runs_model(stmts: list, models: set[str], module: cst.Module) -> bool:
                 self.found = True
 
     uses = Uses()
-    cst.Module(body=list(stmts)).visit(uses)
+    run_visitor(cst.Module(body=list(stmts)), uses)
     return uses.found
 
 

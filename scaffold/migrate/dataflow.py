@@ -22,6 +22,7 @@ import libcst as cst
 from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
 
 from scaffold.migrate.memo import by_identity
+from scaffold.migrate.walk import children
 
 
 class BlockNames:
@@ -72,7 +73,7 @@ def _walk(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(reversed(current.children))
+        stack.extend(reversed(children(current)))
 
 
 def target_names(target: cst.BaseExpression) -> set[str]:
@@ -327,7 +328,7 @@ def _walrus_targets(node: cst.CSTNode) -> set[str]:
             out |= target_names(current.target)
         if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             continue  # their walrus targets are theirs
-        stack.extend(current.children)
+        stack.extend(children(current))
     return out
 
 

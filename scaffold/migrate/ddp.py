@@ -42,6 +42,7 @@ from scaffold.migrate.syntax import (
     comments_of,
     removed,
 )
+from scaffold.migrate.walk import run_visitor
 
 MARKER = re.compile(
     r"DistributedDataParallel|init_process_group|\bspawn\(|DistributedSampler|\bDDP\("
@@ -605,7 +606,7 @@ def collectives_outside_hooks(module: cst.Module, helpers: tuple[str, ...]) -> s
             if name in reach:
                 continue
             visitor = _CallsOutsideHooks(reach)
-            fn.visit(visitor)
+            run_visitor(fn, visitor)
             if visitor.outside:
                 reach.add(name)
                 changed = True
@@ -613,5 +614,5 @@ def collectives_outside_hooks(module: cst.Module, helpers: tuple[str, ...]) -> s
     for st in module.body:
         if isinstance(st, cst.FunctionDef) and st.name.value in reach:
             continue
-        st.visit(outside)
+        run_visitor(st, outside)
     return code_of(outside.outside[0].func) if outside.outside else None

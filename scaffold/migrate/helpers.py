@@ -20,6 +20,7 @@ from pathlib import Path
 import libcst as cst
 
 from scaffold.migrate.names import qualified
+from scaffold.migrate.walk import run_visitor
 
 _origin: ContextVar[Path | None] = ContextVar("scaffold_migrate_origin", default=None)
 _module: ContextVar[cst.Module | None] = ContextVar("scaffold_migrate_module", default=None)
@@ -225,5 +226,5 @@ class _Returns(cst.CSTVisitor):
 def own_returns(fn: cst.FunctionDef) -> int:
     """How many ``return`` statements ``fn`` itself holds (not its nested functions')."""
     counter = _Returns()
-    fn.body.visit(counter)
+    run_visitor(fn.body, counter)
     return counter.count

@@ -18,6 +18,7 @@ from scaffold.migrate.syntax import (
     _statement_index,
     calls_of,
 )
+from scaffold.migrate.walk import run_visitor, walk
 
 
 @dataclass
@@ -100,7 +101,7 @@ class _LoopIndex(cst.CSTVisitor):
 def _index(module: cst.Module) -> _LoopIndex:
     """Cached per module object (a full visit of a large module costs ~0.1 s)."""
     index = _LoopIndex()
-    module.visit(index)
+    run_visitor(module, index)
     _lift_micro_batch_loops(index)
     return index
 
@@ -257,16 +258,7 @@ def _unit(site: Site) -> list:
 
 
 def _contains(node, target) -> bool:
-    found = []
-
-    class _Find(cst.CSTVisitor):
-        def on_visit(self, n) -> bool:
-            if n is target:
-                found.append(n)
-            return not found
-
-    node.visit(_Find())
-    return bool(found)
+    return any(n is target for n in walk(node))
 
 
 def _callers_of(module: cst.Module, loop: cst.For) -> set[str]:

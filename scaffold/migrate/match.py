@@ -8,6 +8,8 @@ from typing import Any
 
 import libcst as cst
 
+from scaffold.migrate.walk import walk
+
 
 class Pattern:
     def __init__(self, kind: str, *args: Any, **fields: Any) -> None:
@@ -52,21 +54,10 @@ def matches(node: Any, pattern: Pattern) -> bool:
     return pattern.test(node)
 
 
-class _Collect(cst.CSTVisitor):
-    def __init__(self, pattern: Pattern) -> None:
-        self.pattern = pattern
-        self.found: list = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.pattern.test(node):
-            self.found.append(node)
-        return True
-
-
 def findall(tree: cst.CSTNode, pattern: Pattern) -> list:
-    collector = _Collect(pattern)
-    tree.visit(collector)
-    return collector.found
+    """The nodes under ``tree`` (itself included) that match, in source order."""
+    test = pattern.test
+    return [node for node in walk(tree) if test(node)]
 
 
 def __getattr__(kind: str):

@@ -20,6 +20,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider, QualifiedNameSource
 
 from scaffold.migrate.memo import by_identity
+from scaffold.migrate.walk import run_visitor
 
 
 class Resolver:
@@ -163,7 +164,7 @@ def _scan(module: cst.Module) -> tuple[MappingProxyType[str, str], frozenset[str
         def visit_Global(self, node) -> None:
             names.update(n.name.value for n in node.names)
 
-    module.visit(Finder())
+    run_visitor(module, Finder())
     return MappingProxyType(table), frozenset(names)
 
 

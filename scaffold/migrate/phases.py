@@ -38,6 +38,7 @@ import scaffold.migrate.match as m
 from scaffold.migrate.dataflow import _INNER_SCOPES as _NESTED_SCOPES
 from scaffold.migrate.dataflow import written
 from scaffold.migrate.syntax import _OwnBreaks, _used, code_of
+from scaffold.migrate.walk import run_visitor
 
 BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
 
@@ -83,7 +84,7 @@ class _LoopExits(_OwnBreaks):
 def _exits(stmts) -> bool:
     finder = _LoopExits()
     for st in stmts:
-        st.visit(finder)
+        run_visitor(st, finder)
     return finder.count > 0
 
 
@@ -315,7 +316,7 @@ def _reads_elsewhere(scope: list, loop: cst.For, name: str) -> bool:
 
     finder = _Reads()
     for s in scope:
-        s.visit(finder)
+        run_visitor(s, finder)
     return finder.hit
 
 

@@ -36,6 +36,7 @@ import libcst as cst
 import scaffold.migrate.match as m
 from scaffold.migrate import names
 from scaffold.migrate.syntax import _fresh, _used, variable_nodes
+from scaffold.migrate.walk import run_visitor
 
 BACKWARD = m.Call(func=m.Attribute(attr=m.Name("backward")))
 # `trange(n)` is `tqdm(range(n))`, from the same modules
@@ -84,7 +85,7 @@ class _Escapes(cst.CSTVisitor):
 
 def _escapes(block: cst.BaseSuite) -> bool:
     visitor = _Escapes()
-    block.visit(visitor)
+    run_visitor(block, visitor)
     return visitor.found
 
 

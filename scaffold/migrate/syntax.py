@@ -11,6 +11,7 @@ import scaffold.migrate.match as m
 from scaffold.migrate.dataflow import target_names as _bound_names
 from scaffold.migrate.memo import by_identity
 from scaffold.migrate.names import PROGRESS_WRAPPERS, qualified
+from scaffold.migrate.walk import children, run_visitor, walk
 
 # every public attribute and method of a LightningModule (nn.Module's included) and the names the
 # generated class uses itself: a script variable kept as an attribute never takes one of these
@@ -147,7 +148,7 @@ def variable_nodes(nodes) -> list[cst.Name]:
         elif isinstance(node, (cst.Attribute, cst.Arg)):
             stack.append(node.value)  # not `x.attr`'s attr, not `f(kw=...)`'s keyword
         else:
-            stack.extend(node.children)
+            stack.extend(children(node))
     return found
 
 
@@ -225,7 +226,7 @@ class _OwnBreaks(cst.CSTVisitor):
 
     def visit_For(self, node) -> bool:
         if node.orelse is not None:
-            node.orelse.visit(self)
+            run_visitor(node.orelse, self)
         return False
 
     visit_While = visit_For
@@ -242,7 +243,7 @@ class _OwnBreaks(cst.CSTVisitor):
 def own_breaks(stmts) -> int:
     counter = _OwnBreaks()
     for s in stmts:
-        s.visit(counter)
+        run_visitor(s, counter)
     return counter.count
 
 
@@ -509,15 +510,6 @@ def body_without_docstring(fn: cst.FunctionDef) -> list:
     return body
 
 
-class _CallCounter(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if isinstance(node.func, cst.Name):
-            self.counts[node.func.value] = self.counts.get(node.func.value, 0) + 1
-
-
 def calls_of(module: cst.CSTNode, name: str) -> int:
     """How many ``name(...)`` calls the module makes (one counting pass per module, cached)."""
     return _call_counts(module).get(name, 0)
@@ -525,9 +517,11 @@ def calls_of(module: cst.CSTNode, name: str) -> int:
 
 @by_identity(maxsize=8)
 def _call_counts(module: cst.CSTNode) -> dict[str, int]:
-    counter = _CallCounter()
-    module.visit(counter)
-    return counter.counts
+    counts: dict[str, int] = {}
+    for node in walk(module):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+            counts[node.func.value] = counts.get(node.func.value, 0) + 1
+    return counts
 
 
 class FunctionDepth(cst.CSTTransformer):

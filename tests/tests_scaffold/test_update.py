@@ -311,7 +311,11 @@ def test_sigint_during_a_real_update_leaves_old_or_new_never_half(
     status = git(team_project, "status", "--porcelain")
     if answers(team_project)["_commit"] == "v1.0.0":
         assert status == "", (out, err)  # untouched
-        assert proc.returncode in (130, 1), (out, err)
+        # 130 from sys.exit, or death by the SIGINT itself when Python re-delivers it at
+        # shutdown (a shell shows both as 130); the message and the untouched project are
+        # what the user relies on
+        assert proc.returncode in (130, 1, -signal.SIGINT), (out, err)
+        assert "interrupted" in err or proc.returncode == 1, err
     else:  # the signal came after the project was updated: complete (exit 0, or click's
         # "Aborted!" when it interrupted the printing of the summary)
         late = proc.returncode in (0, -signal.SIGINT) or "Aborted" in err
