@@ -64,6 +64,7 @@ from scaffold.migrate.syntax import (
     stmt,
     with_comments,
 )
+from scaffold.migrate.tensors import trained_tensors, why_not
 
 
 @dataclass
@@ -85,12 +86,15 @@ class Roles:
 
     step: StepPlan  # the training step's statements, loss, optimizers, clip/amp/accumulation
     opt_code: str  # the optimizer the Trainer steps (automatic optimization)
-    model_code: str  # the model it trains (the LightningModule's ``self.model``)
+    model_code: str | None  # the model it trains (the LightningModule's ``self.model``)
     model_names: frozenset[str]  # names of that model in the loop's scopes (helper parameters)
     extra_models: tuple[str, ...] = ()  # further modules the optimizer trains (submodules)
     manual_models: tuple[str, ...] = ()  # manual optimization: every trained module, in order
     manual_opts: tuple[str, ...] = ()  # manual optimization: the optimizers, construction order
     synthesized: tuple = ()  # statements defining an optimizer the script wrote by hand
+    # the script's own tensors an optimizer trains (``SGD([w, b])``, see ``tensors``): they
+    # stay the script's globals; ``model_code`` is None when no module is trained at all
+    tensors: tuple[str, ...] = ()
 
     @property
     def manual(self) -> bool:
@@ -442,19 +446,26 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         ]
     if model_code is None and hints is not None and hints.model is not None:
         model_code = hints.model
-    if model_code is None:
+    tensors = None
+    if model_code is None and (hints is None or hints.dist is None):
+        tensors = trained_tensors(construction, scope_bodies, module)
+    if model_code is None and not tensors:
         why = _unknown_model_reason(module, site, opt_code, construction, branch_models)
         refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{opt_code}` trains: {why}")
-    model_names = {model_code} | {p for p, a in fn_map.items() if a == model_code}
+    trained_names = {model_code} if model_code else set(tensors)
+    model_names = trained_names | {p for p, a in fn_map.items() if a in trained_names}
     plan = plan_step(site, position, model_names)
     findings.extend(plan.findings)
     manual_models: list[str] = []
     manual_opts: list[str] = []
     if plan.manual:
-        manual_models, manual_opts = _manual_roles(
+        manual_models, manual_opts, manual_tensors = _manual_roles(
             module, site, plan, scope_bodies, outer_code, refuse, hints
         )
-        model_code = manual_models[0]
+        model_code = manual_models[0] if manual_models else None
+        tensors = manual_tensors or None
+        if tensors:
+            model_names |= set(tensors)
     return site, Roles(
         step=plan,
         opt_code=opt_code,
@@ -464,6 +475,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         manual_models=tuple(manual_models),
         manual_opts=tuple(manual_opts),
         synthesized=tuple(synthesized),
+        tensors=tuple(tensors or ()),
     )
 
 
@@ -486,6 +498,7 @@ def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse
     plan.optimizers = sorted(plan.optimizers, key=lambda n: order.get(outer_code(n), 1 << 30))
     models: list[str] = []
     opts: list[str] = []
+    tensors: list[str] = []  # the script's own tensors some optimizers train (see `tensors`)
     for name in plan.optimizers:
         code = outer_code(name)
         value, found, branch_models = _optimizer_of(module, site, code, None, scope_bodies)
@@ -493,6 +506,12 @@ def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse
             found = list(hints.trained[code])
         if not re.fullmatch(r"[A-Za-z_]\w*", code):
             refuse(R.MODEL_UNKNOWN, f"`{code}` must be a plain variable")
+        if not found and (hints is None or hints.dist is None):
+            own = trained_tensors(value, scope_bodies, module)
+            if own:
+                opts.append(code)
+                tensors += [t for t in own if t not in tensors]
+                continue
         if not found:
             why = _unknown_model_reason(module, site, code, value, branch_models)
             refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{code}` trains: {why}")
@@ -502,7 +521,7 @@ def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse
                 refuse(R.MODEL_UNKNOWN, f"the model `{model}` must be a plain variable")
             if model not in models:
                 models.append(model)
-    return models, opts
+    return models, opts, tensors
 
 
 def _schedules(
@@ -794,7 +813,8 @@ def _carried_state(
     else:
         models = {
             **{n: attr_of_model(n) for n in roles.extra_models},
-            **dict.fromkeys(roles.model_names, "model"),
+            # no module at all when the optimizer trains the script's own tensors
+            **(dict.fromkeys(roles.model_names, "model") if roles.model_code else {}),
         }
     changing = (
         written(site.epoch_pre)
@@ -1055,8 +1075,12 @@ def _unknown_model_reason(module, site: Site, opt_code: str, construction, branc
             "`<model>.parameters()` (e.g. one loads it from a checkpoint)"
         )
     if construction is not None:
+        listed = why_not(construction, [site.scope_body, module.body], module)
         return (
-            f"`{opt_code} = {code_of(construction)[:60]}` takes no `<model>.parameters()` "
+            f"`{opt_code} = {code_of(construction)[:60]}` trains the script's own tensors, "
+            f"but {listed}"
+            if listed is not None
+            else f"`{opt_code} = {code_of(construction)[:60]}` takes no `<model>.parameters()` "
             "(tensors or parameter groups built elsewhere)"
         )
     owner = function_owning(module, site.scope_body)

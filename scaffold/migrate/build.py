@@ -64,6 +64,7 @@ from scaffold.migrate.syntax import (
     transform_stmts,
     with_comments,
 )
+from scaffold.migrate.tensors import devices_named
 from scaffold.migrate.walk import run_visitor
 
 
@@ -354,13 +355,19 @@ class Builder:
             init.append(stmt(f"self.optimizers_list = [{', '.join(roles.manual_opts)}]\n"))
             signature = f"__init__(self, {', '.join(models + list(roles.manual_opts))}"
         else:
-            extras = list(roles.extra_models)
-            init = [stmt("super().__init__()\n"), stmt("self.model = model\n")]
+            # no module when the optimizer trains the script's own tensors (roles.tensors)
+            extras = list(roles.extra_models) if roles.model_code else []
+            init = [stmt("super().__init__()\n")]
+            if roles.model_code:
+                init.append(stmt("self.model = model\n"))
             init += [stmt(f"self.{attr_of_model(n)} = {n}\n") for n in extras]
-            signature = f"__init__(self, {', '.join(['model', *extras])}"
+            held = ["model", *extras] if roles.model_code else []
+            signature = "__init__(self" + "".join(f", {n}" for n in held)
             if with_optimizer:
                 init.append(stmt("self.optimizer = optimizer\n"))
                 signature += ", optimizer"
+        if roles.tensors:
+            init[0] = init[0].with_changes(leading_lines=[self.tensors_comment()])
         if sched.names and with_optimizer:
             init.append(stmt("self.scheduler = scheduler\n"))
             signature += ", scheduler"
@@ -368,6 +375,18 @@ class Builder:
             # read by UntilBreak, which Lightning may start before on_train_epoch_start
             init.append(stmt(f"self.{self.plan.stop_attr} = False\n"))
         return self.method(signature + ")", init)
+
+    def tensors_comment(self) -> cst.EmptyLine:
+        """One line saying why the module holds no model: the optimizer trains tensors the
+        script made (wrapping them in parameters would make new tensors the script's own
+        functions never read)."""
+        names = list(self.plan.roles.tensors)
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        return cst.EmptyLine(
+            comment=cst.Comment(
+                f"# the optimizer trains the script's own tensors ({shown}) as they are"
+            )
+        )
 
     def epoch_start(self, e_pre: list, f_pre: list) -> list:
         fn_map, epoch = self.plan.fn_map, self.plan.epoch
@@ -547,11 +566,14 @@ class Builder:
         start = self.epoch_start(e_pre, f_pre)
         methods = [
             None,  # __init__, once it is known whether the optimizer moves
-            self.method(
-                "forward(self, *args, **kwargs)",
-                [stmt(f"return self.{self.model_attr()}(*args, **kwargs)\n")],
-            ),
         ]
+        if self.model_attr() is not None:
+            methods.append(
+                self.method(
+                    "forward(self, *args, **kwargs)",
+                    [stmt(f"return self.{self.model_attr()}(*args, **kwargs)\n")],
+                )
+            )
         if start:
             methods.append(self.method("on_train_epoch_start(self)", start))
         if plan.roles.step.breaks:
@@ -570,7 +592,7 @@ class Builder:
         # a hook left with nothing to do (its statements were dead stores) is not written
         methods = [f for f in methods if f is None or not _empty_hook(f)]
         methods = self.log_printed_metrics(methods)
-        moved = self.movable_construction(methods[2:])
+        moved = self.movable_construction(methods[1:])
         methods[0] = self.init_method(with_optimizer=moved is None)
         methods.append(self.configure_optimizers(moved))
         doc = (
@@ -602,9 +624,13 @@ class Builder:
             out.append(f)
         return out
 
-    def model_attr(self) -> str:
+    def model_attr(self) -> str | None:
+        """The attribute holding the (first) trained module; None when the script trains
+        tensors of its own and no module."""
         roles = self.plan.roles
-        return attr_of_model(roles.manual_models[0]) if roles.manual else "model"
+        if roles.manual:
+            return attr_of_model(roles.manual_models[0]) if roles.manual_models else None
+        return "model" if roles.model_code else None
 
     def blank(self) -> list:
         at_module_level = self.plan.site.scope_body is self.plan.module.body
@@ -666,6 +692,12 @@ class Builder:
     def accelerator(self) -> str:
         """The Trainer's accelerator: the device the script put the model on."""
         plan, model_code = self.plan, self.plan.roles.model_code
+        if model_code is None:
+            # the script's own tensors: the device they were made on (the CPU unless the
+            # script put them elsewhere)
+            if devices_named(list(plan.roles.tensors), plan.scope_bodies):
+                return f"{plan.roles.tensors[-1]}.device.type"
+            return '"cpu"'
         device, cuda = _find_device(plan.scope_bodies, model_code)
         if device is None and not cuda and plan.hints is not None and plan.hints.device:
             device = plan.hints.device
@@ -767,9 +799,10 @@ class Builder:
         if roles.manual:
             args = [*roles.manual_models, *roles.manual_opts]
         elif moved is not None:
-            args = [roles.model_code, *roles.extra_models]
+            args = [roles.model_code, *roles.extra_models] if roles.model_code else []
         else:
-            args = [roles.model_code, *roles.extra_models, roles.opt_code]
+            args = [roles.model_code, *roles.extra_models] if roles.model_code else []
+            args.append(roles.opt_code)
             args += list(plan.schedules.names[:1])
         args += list(self.closure)
         # the module starts with the values the loop reads from before it: passed to __init__
@@ -1258,8 +1291,10 @@ def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
     """``(statements for configure_optimizers, [optimizer, scheduler names], originals)`` when
     ``opt = ...`` (and ``sched = ...``) are plain assignments in the loop's scope that nothing
     but the loop reads, built from names that do not change before the loop; else None."""
-    if not re.fullmatch(r"[A-Za-z_]\w*", opt) or not re.fullmatch(r"[A-Za-z_]\w*", model):
-        return None
+    if not re.fullmatch(r"[A-Za-z_]\w*", opt) or (
+        model is not None and not re.fullmatch(r"[A-Za-z_]\w*", model)
+    ):
+        return None  # (model: None when the optimizer trains the script's own tensors)
     if sched is not None and not re.fullmatch(r"[A-Za-z_]\w*", sched):
         return None
     wanted = [opt] + ([sched] if sched else [])
@@ -1299,9 +1334,8 @@ def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
     others = [s_ for i, s_ in enumerate(scope_body) if i not in moved_idx and i != loop_index]
     if set(wanted) & (_used(between) | _used(remaining) | _used(others)):
         return None  # read elsewhere (printed, saved, passed on)
-    renamed = transform_stmts(
-        moved, _Renamer({model: cst.Attribute(cst.Name("self"), cst.Name("model"))})
-    )
+    to_self = {model: cst.Attribute(cst.Name("self"), cst.Name("model"))} if model else {}
+    renamed = transform_stmts(moved, _Renamer(to_self))
     renamed = [s_.with_changes(leading_lines=comments_of(s_)) for s_ in renamed]
     return renamed, wanted, moved
 

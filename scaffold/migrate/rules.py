@@ -519,7 +519,13 @@ MODEL_UNKNOWN = _rule(
     Covers: optimizers built from a variable or expression that does not lead back to
     `<model>.parameters()` in the same scope; branches that build it from different models (or
     load it); an optimizer built anew every epoch; a helper's optimizer parameter whose caller
-    cannot be followed (the message says which).
+    cannot be followed; an optimizer over the script's own tensors (`SGD([w, b])`) where a
+    tensor is bound more than once, declared `global` by a function, or not made to require
+    grad where it is bound (the message says which).
+    Not covered (converted): `SGD([w, b])`, `Adam(params)` with `params = [W1, b1] + [W2]`
+    over tensors bound once to `requires_grad=True`/`.requires_grad_()`/`nn.Parameter(...)`
+    (or a script helper returning one): the module holds no model and its optimizer trains
+    those very tensors, which the script's functions keep reading.
 """,
 )
 CALL_ARGUMENTS = _rule(

@@ -79,6 +79,9 @@ EXPECT = {
     "stateless_metric_after_step.py": MIGRATED,
     "nanogpt_shape.py": MIGRATED,
     "endless_loop_in_epoch.py": MIGRATED,
+    "tensors_in_a_list.py": MIGRATED,
+    "tensors_two_optimizers.py": MIGRATED,
+    "tensors_rebound.py": (NOT_CONVERTED, "SCF311"),
 }
 
 
@@ -378,11 +381,11 @@ def test_branches_training_different_models_are_refused_with_that_reason():
     assert "branches" in finding.message and "different models' parameters" in finding.message
 
 
-def test_optimizer_of_bare_tensors_is_refused_naming_its_construction():
+def test_optimizer_of_parameter_groups_over_tensors_is_refused_naming_its_construction():
     source = """import torch
 w = torch.zeros(3, requires_grad=True)
 loader = [(torch.ones(3), torch.ones(()))]
-opt = torch.optim.SGD([w], lr=0.1)
+opt = torch.optim.SGD([{"params": [w]}], lr=0.1)
 for epoch in range(2):
     for x, y in loader:
         opt.zero_grad()
@@ -392,7 +395,9 @@ for epoch in range(2):
     result = migrate_source(source)
     assert result.status == NOT_CONVERTED
     (finding,) = [f for f in result.findings if f.code == "SCF311"]
-    assert "`opt = torch.optim.SGD([w], lr=0.1)` takes no `<model>.parameters()`" in finding.message
+    assert "`opt = torch.optim.SGD([{\"params\": [w]}], lr=0.1)` takes no `<model>.parameters()`" in (
+        finding.message
+    )
 
 
 def test_autograd_function_backward_is_not_a_training_loop():
@@ -970,3 +975,33 @@ def test_the_comment_above_an_evaluation_helpers_call_opens_the_validation_hooks
     assert result.status == MIGRATED, result.findings
     start = result.code.index("def on_validation_epoch_start")
     assert "# evaluate on the held-out set" in result.code[start : start + 300]
+
+
+def test_an_optimizer_over_the_scripts_own_tensors_trains_those_very_tensors():
+    """`SGD([w, b])`: no module is invented around the tensors (an nn.Parameter wrapper would
+    be a new tensor the script's functions never read); configure_optimizers builds the same
+    optimizer over the same globals and the module says why it holds no model."""
+    code = migrate_source((HERE / "tensors_in_a_list.py").read_text()).code
+    assert "return torch.optim.SGD([w, b], lr=0.05, momentum=0.5)" in code
+    assert "def __init__(self):" in code and "self.model" not in code
+    assert "nn.Parameter" not in code and "def forward" not in code
+    assert "# the optimizer trains the script's own tensors (w, b) as they are" in code
+    assert "LitModel()" in code and 'accelerator="cpu"' in code
+
+
+def test_tensors_made_on_a_device_give_the_trainer_their_device_type():
+    source = (HERE / "tensors_in_a_list.py").read_text().replace(
+        "b = torch.zeros(1, requires_grad=True)",
+        'b = torch.zeros(1, requires_grad=True, device="cpu")',
+    )
+    code = migrate_source(source).code
+    assert "accelerator=b.device.type" in code
+
+
+def test_a_tensor_rebound_by_a_function_is_refused_with_that_reason():
+    source = (HERE / "tensors_in_a_list.py").read_text().replace(
+        "def linreg(x):\n", "def linreg(x):\n    global w\n"
+    )
+    result = migrate_source(source)
+    assert result.status == NOT_CONVERTED
+    assert any("declares `global w`" in f.message for f in result.findings), result.findings
