@@ -366,15 +366,17 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     synthesized: list = []  # statements defining an optimizer the script did not have
     construction = None
     if not step_names:
-        update = _manual_update(site.batch_for)
+        update = _manual_update(site.batch_for, module)
         if update is not None:
             node, params_code = update
+            _check_update_inputs(node, site, refuse)
             taken_names = _used([*module.body])
             opt_cls, opt_var = (
                 _fresh("ManualUpdate", taken_names),
                 _fresh("manual_optimizer", taken_names),
             )
-            synthesized = _manual_update_optimizer(node, opt_cls, opt_var, params_code)
+            declare = _update_declarations(node, params_code, site, module)
+            synthesized = _manual_update_optimizer(node, opt_cls, opt_var, params_code, declare)
             new_body = [
                 stmt(f"{opt_var}.step()\n").with_changes(leading_lines=node.leading_lines)
                 if x is node
@@ -398,6 +400,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
                     *where,
                 )
             )
+
     def optimizers(names: list) -> list:
         # a scheduler's step (ahead of the optimizer's, say) is no optimizer's
         return [n for n in names if n is None or not _is_scheduler(outer_code(n), scope_bodies)]
@@ -459,8 +462,9 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     manual_models: list[str] = []
     manual_opts: list[str] = []
     if plan.manual:
+        built = {opt_code: construction} if synthesized else {}
         manual_models, manual_opts, manual_tensors = _manual_roles(
-            module, site, plan, scope_bodies, outer_code, refuse, hints
+            module, site, plan, scope_bodies, outer_code, refuse, hints, built
         )
         model_code = manual_models[0] if manual_models else None
         tensors = manual_tensors or None
@@ -479,7 +483,55 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     )
 
 
-def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse, hints=None):
+def _check_update_inputs(node, site: Site, refuse) -> None:
+    """A hand-written update becomes the step of an optimizer object built before training;
+    its code then reads each name where the optimizer class sits, at step time. A name the
+    training loop (or the helper holding it) binds is not there, or no longer the loop's
+    value once the loop's state moves into the module (``lr = lr * 0.5`` each epoch would
+    leave the update on the first ``lr``): refused."""
+    # the update's own in-place assignments (`w -= lr * w.grad`) change no binding
+    without = cst.SimpleStatementLine([cst.Pass()])
+    loop = (site.epoch_for or site.batch_for).deep_replace(node, without)
+    changing = written([loop])
+    if site.train_fn is not None:
+        fn = site.train_fn.deep_replace(node, without)
+        changing |= written(_suite(fn.body)) | _param_names(fn)
+    read = sorted(incoming([node]) & changing)
+    if read:
+        refuse(
+            R.UNSUPPORTED_UPDATE,
+            f"the hand-written parameter update reads `{read[0]}`, which the training loop "
+            "binds or changes; the update would become an optimizer step that cannot see the "
+            "loop's value. Use an optimizer and an LR scheduler (or convert by hand)",
+        )
+
+
+def _update_declarations(node, params_code: str, site: Site, module) -> tuple[str, ...]:
+    """``global w, b`` (names of the module) / ``nonlocal w`` (names of the function holding
+    the loop) for the tensors a hand-written update assigns in place (``w -= lr * w.grad``),
+    which moves into the step method of an optimizer class."""
+    if not params_code.startswith("["):
+        return ()
+    names = re.findall(r"[A-Za-z_]\w*", params_code)
+    assigned = [n for n in names if m.findall(node, m.AugAssign(target=m.Name(n)))]
+    if not assigned:
+        return ()
+    owner = function_owning(module, site.scope_body) if site.scope_body is not module.body else None
+    # names the function binds (its parameters too) are its own; the rest are the module's
+    bound_here = (written(site.scope_body) | _param_names(owner)) if owner is not None else set()
+    local = [n for n in assigned if n in bound_here]
+    outer = [n for n in assigned if n not in local]
+    lines = []
+    if outer:
+        lines.append(f"global {', '.join(outer)}")
+    if local:
+        lines.append(f"nonlocal {', '.join(local)}")
+    return tuple(lines)
+
+
+def _manual_roles(
+    module, site, plan: StepPlan, scope_bodies, outer_code, refuse, hints=None, built=None
+):
     """Manual optimization: (trained modules, optimizers in construction order). Schedulers
     stepped by the script stay the script's business (the Trainer never steps them with manual
     optimization); only optimizers are handed over."""
@@ -501,7 +553,8 @@ def _manual_roles(module, site, plan: StepPlan, scope_bodies, outer_code, refuse
     tensors: list[str] = []  # the script's own tensors some optimizers train (see `tensors`)
     for name in plan.optimizers:
         code = outer_code(name)
-        value, found, branch_models = _optimizer_of(module, site, code, None, scope_bodies)
+        known = (built or {}).get(code)  # an optimizer made here for a hand-written update
+        value, found, branch_models = _optimizer_of(module, site, code, known, scope_bodies)
         if not found and hints is not None and hints.trained and code in hints.trained:
             found = list(hints.trained[code])
         if not re.fullmatch(r"[A-Za-z_]\w*", code):

@@ -841,7 +841,8 @@ class Builder:
         if roles.synthesized:
             synthesized = list(roles.synthesized)
             synthesized[0] = synthesized[0].with_changes(leading_lines=cls.leading_lines)
-            new = [*synthesized, cls.with_changes(leading_lines=blank), *new[1:]]
+            cls = cls.with_changes(leading_lines=blank)
+            new = [*synthesized, cls, *new[1:]]
         for n in sorted(copy_in - set(passed)):
             new.append(stmt(f"{inst}.{state.attr_of[n]} = {value(n)}\n"))
         inner = "".join(f"    {a},\n" for a in self.trainer_args())

@@ -140,7 +140,7 @@ def innermost_training_loops(module: cst.Module) -> list[cst.For]:
 def has_hand_written_loop(module: cst.Module) -> bool:
     index = _index(module)
     for loop in index.training:
-        if id(loop) in index.stepping or _manual_update(loop) is not None:
+        if id(loop) in index.stepping or _manual_update(loop, module) is not None:
             return True
     return False
 
@@ -204,7 +204,7 @@ def accumulation_loops(module: cst.Module) -> list[tuple]:
     for inner, outer in index.enclosing.values():
         if id(inner) in index.stepping:
             continue
-        if isinstance(inner, cst.For) and _manual_update(inner) is not None:
+        if isinstance(inner, cst.For) and _manual_update(inner, module) is not None:
             continue
         stepping = next((loop for loop in outer if id(loop) in index.stepping), None)
         if stepping is not None:
@@ -249,7 +249,7 @@ def locate(module: cst.Module, position) -> Site:
 
 
 def _trains_itself(module: cst.Module, loop: cst.For) -> bool:
-    return id(loop) in _index(module).stepping or _manual_update(loop) is not None
+    return id(loop) in _index(module).stepping or _manual_update(loop, module) is not None
 
 
 def _unit(site: Site) -> list:

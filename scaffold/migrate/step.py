@@ -25,6 +25,8 @@ from scaffold.migrate.syntax import (
     _target_names,
     _unwrap_loader,
     _used,
+    body_without_docstring,
+    call_bindings,
     code_of,
     comment_holder,
     comments_of,
@@ -477,9 +479,7 @@ def _aliases(stmts: list, roots: set[str]) -> set[str]:
             if value is None or not _reaches(value, tainted):
                 continue
             targets = (
-                [t.target for t in node.targets]
-                if isinstance(node, cst.Assign)
-                else [node.target]
+                [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
             )
             for t in targets:
                 tainted |= _target_names(t)
@@ -490,9 +490,7 @@ def _reaches(expr, tainted: set[str]) -> bool:
     """Whether ``expr`` holds a tainted name anywhere but as the callee of a call of it
     (``model(x)``)."""
     called = {id(c.func) for c in m.findall(expr, m.Call(func=m.Name()))}
-    return any(
-        n.value in tainted and id(n) not in called for n in variable_nodes([expr])
-    )
+    return any(n.value in tainted and id(n) not in called for n in variable_nodes([expr]))
 
 
 def _stateless_helper(call: cst.Call, per_batch: set[str] | None) -> bool:
@@ -687,10 +685,16 @@ def _plan_manual(
     )
 
 
-def _manual_update(loop) -> tuple | None:
+def _manual_update(loop, module: cst.Module | None = None) -> tuple | None:
     """A hand-written update in the batch loop: ``with torch.no_grad():`` or ``for p in
-    X.parameters():`` that reads ``.grad``. Returns (statement, parameters code)."""
+    X.parameters():`` that reads ``.grad``, a ``with torch.no_grad():`` block updating named
+    tensors in place (``w -= lr * w.grad``, from-scratch tutorials), or a call of a function of
+    the script doing such an update over the parameters it receives (d2l's ``sgd([w, b], lr,
+    batch_size)``). Returns (statement, parameters code: ``model.parameters()``, ``[w, b]``)."""
     for node in loop.body.body:
+        helper = _update_helper(node, module) if module is not None else None
+        if helper is not None:
+            return node, helper
         target = node
         if isinstance(node, cst.With) and "no_grad" in code_of(node.items[0].item):
             inner = [x for x in node.body.body if isinstance(x, cst.For)]
@@ -703,7 +707,119 @@ def _manual_update(loop) -> tuple | None:
             and _writes_parameter(target)
         ):
             return node, code_of(target.iter)
+        if isinstance(target, cst.With) and target is node:
+            names = _tensors_updated(node)
+            if names:
+                return node, f"[{', '.join(names)}]"
     return None
+
+
+def _update_helper(node, module: cst.Module) -> str | None:
+    """``sgd([w, b], lr, batch_size)`` as a statement, where ``sgd`` is a top-level function
+    of the script whose body is ``with torch.no_grad(): for p in params: p -= ... p.grad ...``
+    over one of its parameters: the code of the argument passed for that parameter."""
+    if not (
+        isinstance(node, cst.SimpleStatementLine)
+        and len(node.body) == 1
+        and isinstance(node.body[0], cst.Expr)
+        and isinstance(node.body[0].value, cst.Call)
+        and isinstance(node.body[0].value.func, cst.Name)
+    ):
+        return None
+    call = node.body[0].value
+    fn = next(
+        (
+            s
+            for s in module.body
+            if isinstance(s, cst.FunctionDef) and s.name.value == call.func.value
+        ),
+        None,
+    )
+    if fn is None or not isinstance(fn.body, cst.IndentedBlock):
+        return None
+    body = body_without_docstring(fn)
+    if len(body) != 1 or not isinstance(body[0], cst.With):
+        return None
+    block = body[0]
+    if "no_grad" not in code_of(block.items[0].item) or not isinstance(
+        block.body, cst.IndentedBlock
+    ):
+        return None
+    inner = block.body.body
+    if len(inner) != 1 or not isinstance(inner[0], cst.For):
+        return None
+    loop = inner[0]
+    if (
+        not isinstance(loop.iter, cst.Name)
+        or not _writes_parameter(loop)
+        or not m.findall(loop, m.Attribute(attr=m.Name("grad")))
+    ):
+        return None
+    binding = call_bindings(fn, call)
+    if not binding or loop.iter.value not in binding:
+        return None
+    return binding[loop.iter.value]
+
+
+def _tensors_updated(block: cst.With) -> list[str] | None:
+    """``with torch.no_grad(): w -= lr * w.grad; b -= lr * b.grad; w.grad.zero_()``: the names
+    updated in place, in order, when every statement of the block is an in-place update of a
+    name (``w -= ...``, ``w.sub_(...)``, ``w.data -= ...``) or resets a gradient
+    (``w.grad.zero_()``, ``w.grad = None``), and the updates read ``.grad``; else None."""
+    if not isinstance(block.body, cst.IndentedBlock):
+        return None
+    updated: list[str] = []
+    for line in block.body.body:
+        if not isinstance(line, cst.SimpleStatementLine):
+            return None
+        for small in line.body:
+            name = _in_place_target(small)
+            if name is None:
+                if not _resets_grad(small):
+                    return None
+            elif name not in updated:
+                updated.append(name)
+    return updated or None
+
+
+def _in_place_target(small) -> str | None:
+    """``w -= ...``/``w.data -= ...``/``w.sub_(...)``/``w.data.sub_(...)``: ``w``."""
+    own = m.Name() | m.Attribute(value=m.Name(), attr=m.Name("data"))
+
+    def root(node) -> str:
+        return node.value if isinstance(node, cst.Name) else node.value.value
+
+    if isinstance(small, cst.AugAssign) and m.matches(small.target, own):
+        return root(small.target)
+    if (
+        isinstance(small, cst.Expr)
+        and isinstance(small.value, cst.Call)
+        and m.matches(small.value.func, m.Attribute(value=own))
+        and small.value.func.attr.value in ("sub_", "add_", "addcmul_", "addcdiv_", "mul_")
+    ):
+        return root(small.value.func.value)
+    return None
+
+
+def _resets_grad(small) -> bool:
+    """``w.grad.zero_()``, ``w.grad.data.zero_()``, ``w.grad = None``."""
+    grad = m.Attribute(value=m.Name(), attr=m.Name("grad"))
+    if isinstance(small, cst.Expr) and m.matches(
+        small.value,
+        m.Call(
+            func=m.Attribute(
+                value=grad | m.Attribute(value=grad, attr=m.Name("data")), attr=m.Name("zero_")
+            ),
+            args=[],
+        ),
+    ):
+        return True
+    return (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and m.matches(small.targets[0].target, grad)
+        and m.matches(small.value, m.Name("None"))
+    )
 
 
 def _writes_parameter(loop: cst.For) -> bool:
@@ -725,8 +841,12 @@ def _writes_parameter(loop: cst.For) -> bool:
     return False
 
 
-def _manual_update_optimizer(node, cls_name: str, var: str, params_code: str) -> list:
-    """``class ManualUpdate(torch.optim.Optimizer)`` whose step runs the script's update code."""
+def _manual_update_optimizer(
+    node, cls_name: str, var: str, params_code: str, declare: tuple[str, ...] = ()
+) -> list:
+    """``class ManualUpdate(torch.optim.Optimizer)`` whose step runs the script's update code;
+    ``declare``: ``global w, b``/``nonlocal w`` lines for the names the update assigns in place
+    (``w -= ...`` inside a method would make ``w`` a local of ``step``)."""
     cls = cst.parse_statement(
         f"class {cls_name}(torch.optim.Optimizer):\n"
         '    """The script\'s own parameter update, run as an optimizer step by the Trainer."""\n'
@@ -742,6 +862,7 @@ def _manual_update_optimizer(node, cls_name: str, var: str, params_code: str) ->
     step_fn = cls.body.body[2]
     body = list(step_fn.body.body)
     body[1] = node.with_changes(leading_lines=[])
+    body[1:1] = [cst.parse_statement(f"{line}\n") for line in declare]
     step_fn = step_fn.with_changes(body=step_fn.body.with_changes(body=body))
     cls = cls.with_changes(body=cls.body.with_changes(body=[*cls.body.body[:2], step_fn]))
     instance = cst.parse_statement(f"{var} = {cls_name}({params_code})\n")

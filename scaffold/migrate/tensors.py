@@ -19,9 +19,10 @@ from __future__ import annotations
 import libcst as cst
 
 import scaffold.migrate.match as m
-from scaffold.migrate.dataflow import declared_global, written
+from scaffold.migrate.dataflow import declared_global, target_names, written
 from scaffold.migrate.names import qualified
 from scaffold.migrate.syntax import _assignment_value, code_of
+from scaffold.migrate.walk import walk
 
 _PARAMETER = ("torch.nn.Parameter", "torch.nn.parameter.Parameter")
 
@@ -81,7 +82,7 @@ def _problem(tensors, containers, scope_bodies, module) -> str | None:
             )
     for name in tensors:
         value = _value(name, bodies)
-        if not _requires_grad(value, module):
+        if not _requires_grad(value, module) and not _made_to_require_grad(name, bodies):
             return (
                 f"`{name} = {code_of(value)[:50]}` is not made to require grad where it is "
                 "bound (`requires_grad=True`, `.requires_grad_()` or `nn.Parameter(...)`)"
@@ -116,11 +117,68 @@ def _value(name: str, bodies: list):
 
 
 def _bindings(name: str, bodies: list) -> int:
-    """How many statements of the scopes bind ``name`` (loops and blocks included); a plain
-    assignment must be one of them."""
-    if _value(name, bodies) is None:
-        return 0
-    return sum(1 for body in bodies for s in body if name in written([s]))
+    """How many statements of the innermost scope binding ``name`` bind it (loops and blocks
+    included; the loop's scope comes first, and a name it binds shadows the module's); a
+    plain assignment must be one of them. ``w -= lr * w.grad`` does not count: on a tensor an
+    augmented assignment updates it in place and binds the same object again."""
+    for body in bodies:
+        count = sum(1 for s in body if name in written([s]) and not _only_in_place(s, name))
+        if count:
+            return count if _assignment_value(body, name) is not None else 0
+    return 0
+
+
+def _only_in_place(stmt, name: str) -> bool:
+    """Whether every binding of ``name`` in ``stmt`` is an augmented assignment of it."""
+    if not m.findall(stmt, m.AugAssign(target=m.Name(name))):
+        return False
+    for node in walk(stmt):
+        if isinstance(node, cst.AssignTarget) and name in target_names(node.target):
+            return False
+        if isinstance(node, cst.AnnAssign) and name in target_names(node.target):
+            return False
+        if isinstance(node, (cst.For, cst.CompFor)) and name in target_names(node.target):
+            return False
+        if isinstance(node, cst.NamedExpr) and name in target_names(node.target):
+            return False
+        if isinstance(node, cst.AsName) and name in target_names(node.name):
+            return False
+        if isinstance(node, cst.Del) and name in target_names(node.target):
+            return False
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.name.value == name:
+            return False
+        if (
+            isinstance(node, cst.ImportAlias)
+            and node.asname is None
+            and code_of(node.name).split(".")[0] == name
+        ):
+            return False
+    return True
+
+
+def _made_to_require_grad(name: str, bodies: list) -> bool:
+    """``w = torch.randn(3) / 3`` followed, at the top of the same scope, by
+    ``w.requires_grad_()`` or ``w.requires_grad = True`` (PyTorch's "what is torch.nn
+    really" tutorial)."""
+    flag = m.Call(func=m.Attribute(value=m.Name(name), attr=m.Name("requires_grad_")), args=[])
+    for body in bodies:
+        for s in body:
+            if not isinstance(s, cst.SimpleStatementLine):
+                continue
+            for small in s.body:
+                if isinstance(small, cst.Expr) and m.matches(small.value, flag):
+                    return True
+                if (
+                    isinstance(small, cst.Assign)
+                    and len(small.targets) == 1
+                    and m.matches(
+                        small.targets[0].target,
+                        m.Attribute(value=m.Name(name), attr=m.Name("requires_grad")),
+                    )
+                    and m.matches(small.value, m.Name("True"))
+                ):
+                    return True
+    return False
 
 
 def _collect(expr, bodies: list, tensors: list, containers: list, depth: int) -> bool:

@@ -82,6 +82,9 @@ EXPECT = {
     "tensors_in_a_list.py": MIGRATED,
     "tensors_two_optimizers.py": MIGRATED,
     "tensors_rebound.py": (NOT_CONVERTED, "SCF311"),
+    "tensors_updated_by_hand.py": MIGRATED,
+    "update_helper_over_tensors.py": MIGRATED,
+    "update_reads_decayed_lr.py": (NOT_CONVERTED, "SCF310"),
 }
 
 
@@ -1005,3 +1008,26 @@ def test_a_tensor_rebound_by_a_function_is_refused_with_that_reason():
     result = migrate_source(source)
     assert result.status == NOT_CONVERTED
     assert any("declares `global w`" in f.message for f in result.findings), result.findings
+
+
+def test_a_hand_written_update_of_named_tensors_declares_them_in_the_step():
+    """`weights -= weights.grad * lr` moves into an optimizer's step method, where an augmented
+    assignment would bind a local: the step declares the script's names global."""
+    code = migrate_source((HERE / "tensors_updated_by_hand.py").read_text()).code
+    step = code[code.index("    def step(") : code.index("manual_optimizer = ")]
+    assert "global weights, bias" in step
+    assert step.index("global weights, bias") < step.index("weights -= weights.grad * lr")
+    assert "manual_optimizer = ManualUpdate([weights, bias])" in code
+
+
+def test_an_update_helper_call_becomes_the_optimizer_step():
+    code = migrate_source((HERE / "update_helper_over_tensors.py").read_text()).code
+    step = code[code.index("    def step(") : code.index("manual_optimizer = ")]
+    assert "sgd([w, b], lr, batch)" in step
+    assert "ManualUpdate([w, b])" in code
+    assert "def sgd(params, lr, n):" in code  # the script's helper stays as written
+
+
+def test_an_update_reading_a_name_the_loop_changes_says_which():
+    result = migrate_source((HERE / "update_reads_decayed_lr.py").read_text())
+    assert any("reads `lr`" in f.message for f in result.findings if f.code == "SCF310")
