@@ -538,9 +538,17 @@ def _manual_roles(
     plan.optimizers = [n for n in plan.optimizers if not _is_scheduler(outer_code(n), scope_bodies)]
     for name in plan.argument_steps:
         # `scheduler.step(val_loss)` stays the script's call; an optimizer's `step(closure)`
-        # (LBFGS) is not handed over
-        if not _is_scheduler(outer_code(name), scope_bodies):
-            refuse(R.STEP_CLOSURE, f"`{outer_code(name)}.step(closure)` with manual optimization")
+        # (LBFGS) with the closure defined in the batch loop is handed over with its closure
+        if _is_scheduler(outer_code(name), scope_bodies):
+            continue
+        if name not in plan.closure_steps:
+            refuse(
+                R.STEP_CLOSURE,
+                f"`{outer_code(name)}.step(...)` with manual optimization takes something other "
+                "than a closure the batch loop defines",
+            )
+        if name not in plan.optimizers:
+            plan.optimizers.append(name)
     if not plan.optimizers:
         refuse(R.NO_STEP, "no `optimizer.step()` in the batch loop")
     order = {}

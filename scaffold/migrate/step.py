@@ -57,8 +57,11 @@ class StepPlan:
     accumulate: str | None = None  # accumulate_grad_batches, as code
     manual: bool = False  # several optimizers/backward passes: manual optimization
     # manual optimization: receivers of `x.step(<args>)` (a plateau scheduler's
-    # `scheduler.step(val_loss)`, or an optimizer's closure step, which analyse refuses)
+    # `scheduler.step(val_loss)`, or an optimizer's closure step)
     argument_steps: tuple[str, ...] = ()
+    # manual optimization: optimizers stepped with a closure the batch loop defines
+    # (`def closure(): ...; optimizer.step(closure)`, LBFGS), kept as written
+    closure_steps: tuple[str, ...] = ()
 
 
 def _is_dict_transfer(target, value, batch_names: set[str]) -> bool:
@@ -567,6 +570,7 @@ class _ManualBackward(cst.CSTTransformer):
         self.unnamed: list[str] = []  # receivers of .step() that are no plain variable
         self.closures = False
         self.argument_steps: list[str] = []  # `x.step(args)`: a scheduler's or a closure step
+        self.closure_args: list[tuple[str, str]] = []  # (receiver, name) of `x.step(name)`
         self.scaler = scaler  # a GradScaler kept as written: `scaler.step(opt)` steps `opt`
 
     def leave_Call(self, original, updated):
@@ -588,6 +592,13 @@ class _ManualBackward(cst.CSTTransformer):
                     self.closures = True
                 else:
                     self.argument_steps.append(receiver)
+                    arg = updated.args[0] if len(updated.args) == 1 else None
+                    if (
+                        arg is not None
+                        and isinstance(arg.value, cst.Name)
+                        and (arg.keyword is None or arg.keyword.value == "closure")
+                    ):
+                        self.closure_args.append((receiver, arg.value.value))
             else:
                 self.stepped.append(_name_of(_receiver(updated)))
                 if self.stepped[-1] is None:
@@ -669,6 +680,10 @@ def _plan_manual(
         )
     )
     breaks = bool(m.findall(cst.Module(body=body), m.Break()))
+    # `optimizer.step(closure)` with `def closure(): ...` earlier in the batch loop: the
+    # Trainer's optimizer wrapper takes the closure as the optimizer did
+    defined = {x.name.value: i for i, x in enumerate(body) if isinstance(x, cst.FunctionDef)}
+    closure_steps = tuple(dict.fromkeys(r for r, name in rewrite.closure_args if name in defined))
     return StepPlan(
         body,
         cst.Name("None"),
@@ -682,6 +697,7 @@ def _plan_manual(
         None,
         True,
         tuple(dict.fromkeys(rewrite.argument_steps)),
+        closure_steps,
     )
 
 
@@ -869,10 +885,12 @@ def _manual_update_optimizer(
     return [cls, instance.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * 2)]
 
 
-def _flatten_closure(stmts: list, loop, position) -> list:
+def _flatten_closure(stmts: list, loop, position) -> tuple[list, str | None]:
     """``def closure(): ...; optimizer.step(closure)`` (LBFGS and friends) -> the closure's body
     as the step: Lightning builds the closure around training_step and may call it repeatedly,
-    as the optimizer did with the script's closure."""
+    as the optimizer did with the script's closure. With code after the step (an evaluation
+    each step) the statements stay as they are, with the reason manual optimization keeps
+    them: (statements, that reason or None)."""
     defs = {x.name.value: i for i, x in enumerate(stmts) if isinstance(x, cst.FunctionDef)}
     for i, node in enumerate(stmts):
         call = _method_call(node, "step")
@@ -881,13 +899,15 @@ def _flatten_closure(stmts: list, loop, position) -> list:
         name = call.args[0].value.value
         pos = position(loop)
         where = (pos.line, pos.column + 1)
-        if name not in defs or defs[name] > i or stmts[i + 1 :]:
+        if name in defs and defs[name] < i and stmts[i + 1 :]:
+            return stmts, f"`{code_of(call)}` is followed by more code in the batch loop"
+        if name not in defs or defs[name] > i:
             raise CannotConvert(
                 Finding(
                     R.STEP_CLOSURE,
                     "manual",
-                    "`step(closure)` with code after the "
-                    "step or a closure defined elsewhere is not converted",
+                    "`step(closure)` with a closure defined elsewhere (or after the step) is "
+                    "not converted",
                     *where,
                 )
             )
@@ -926,8 +946,8 @@ def _flatten_closure(stmts: list, loop, position) -> list:
         if lead is not None:
             body[0] = lead
         # the closure returns ``loss``: make sure backward() sees that name
-        return [*before, *body, step]
-    return stmts
+        return [*before, *body, step], None
+    return stmts, None
 
 
 def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
@@ -938,11 +958,11 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     stmts, amp, amp_findings = _flatten_amp(split_lines(loop.body.body), position, loop)
     findings = list(amp_findings)
     stmts, accumulate = _flatten_accumulation(stmts, loop)
-    stmts = _flatten_closure(stmts, loop, position)
+    stmts, kept_closure = _flatten_closure(stmts, loop, position)
     backwards = [x for x in stmts if _method_call(x, "backward")]
     owners = {_dotted(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args}
-    reason = None
-    if not (len(backwards) > 1 and len(owners) > 1):
+    reason = kept_closure
+    if reason is None and not (len(backwards) > 1 and len(owners) > 1):
         reason = manual_reason(stmts, model_names, _target_names(loop.target))
     if (len(backwards) > 1 and len(owners) > 1) or reason is not None:
         if amp is not None and accumulate is None:

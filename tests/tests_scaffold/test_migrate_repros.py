@@ -85,6 +85,7 @@ EXPECT = {
     "tensors_updated_by_hand.py": MIGRATED,
     "update_helper_over_tensors.py": MIGRATED,
     "update_reads_decayed_lr.py": (NOT_CONVERTED, "SCF310"),
+    "closure_step_then_evaluation.py": MIGRATED,
 }
 
 
@@ -1031,3 +1032,11 @@ def test_an_update_helper_call_becomes_the_optimizer_step():
 def test_an_update_reading_a_name_the_loop_changes_says_which():
     result = migrate_source((HERE / "update_reads_decayed_lr.py").read_text())
     assert any("reads `lr`" in f.message for f in result.findings if f.code == "SCF310")
+
+
+def test_a_closure_step_followed_by_an_evaluation_keeps_the_closure():
+    code = migrate_source((HERE / "closure_step_then_evaluation.py").read_text()).code
+    step = code[code.index("def training_step") : code.index("def configure_optimizers")]
+    assert "self.automatic_optimization = False" in code
+    assert "def closure():" in step and "self.manual_backward(loss)" in step
+    assert step.index("optimizer.step(closure)") < step.index("with torch.no_grad():")
