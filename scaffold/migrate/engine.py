@@ -715,14 +715,16 @@ def _flat_while_loop(module, positions, code: str) -> Finding | None:
     loops = flat_while_training(module)
     if not loops:
         return None
+    from scaffold.migrate.whiles import why_kept
+
     pos = positions()[loops[0]].start
     return Finding(
         R.FLAT_WHILE,
         MANUAL,
         "this `while` loop trains (backward() and an optimizer step) on batches it draws "
-        "itself (`next(iterator)`, tensors made in the loop), not from `for batch in loader`; "
-        "not converted. Iterate over a DataLoader (`for batch in loader:` inside an epoch "
-        "loop) and migrate again, or write the LightningModule by hand",
+        f"itself, and {why_kept(loops[0])}; not converted. Iterate over a DataLoader (`for "
+        "batch in loader:` inside an epoch loop) and migrate again, or write the "
+        "LightningModule by hand",
         pos.line,
         pos.column + 1,
     )

@@ -296,9 +296,11 @@ ENDLESS_LOOP_COUNTED = _rule(
     Covers: a `while True:` (or `while 1:`) loop that draws its own batches and trains until a
     `break` (step-counted scripts such as makemore): the two headers run the body the same
     number of times, and the loop pass then converts a batch loop over an endless iterable whose
-    `break` ends the Trainer's one epoch where the script stopped.
-    Not covered: a `while` with a real test (`while step < max_steps:`), evaluated before each
-    pass where no hook can evaluate it (SCF330), or with an `else:` block.
+    `break` ends the Trainer's one epoch where the script stopped. A `while step < max_steps:`
+    loop becomes `if step < max_steps: for _ in itertools.count(): ...; if not (step <
+    max_steps): break`: the test runs as often, and at the same points, as `while` ran it.
+    Not covered: a tested `while` whose body has a `continue` of its own (it would skip the
+    test at the end of the pass), or a `while` with an `else:` block (SCF330).
 """,
 )
 PHASE_LOOP_UNROLLED = _rule(
@@ -646,8 +648,9 @@ FLAT_WHILE = _rule(
     "SCF330",
     "a `while` loop that draws its own batches",
     """
-    Covers: `while step < n: x, y = next(it) ...` loops; iterate over a DataLoader inside an
-    epoch loop and migrate again.
+    Covers: `while` loops drawing their own batches that SCF026 cannot rewrite: a `while`
+    with an `else:` block, or a tested `while` whose body has a `continue` of its own; iterate
+    over a DataLoader inside an epoch loop and migrate again.
 """,
 )
 LOADER_PER_EPOCH = _rule(

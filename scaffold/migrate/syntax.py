@@ -549,12 +549,45 @@ def removed(node):
 
 
 class KeepBlocksValid(cst.CSTTransformer):
-    """A transformer that removes statements: a block left empty gets a ``pass``."""
+    """A transformer that removes statements: a block left empty gets a ``pass``, and an ``if``
+    (without ``else``) on a test that does nothing but test (``if ddp:``, ``if rank == 0:``)
+    whose every statement went away goes too (its comments stay)."""
 
     def leave_IndentedBlock(self, original, updated):
         if not updated.body:
             return updated.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
         return updated
+
+    def leave_If(self, original, updated):
+        emptied = (
+            isinstance(updated.body, cst.IndentedBlock)
+            and len(updated.body.body) == 1
+            and m.matches(updated.body.body[0], m.SimpleStatementLine(body=[m.Pass()]))
+            and not updated.body.body[0].leading_lines
+            and not updated.body.footer
+            and not (
+                isinstance(original.body, cst.IndentedBlock)
+                and len(original.body.body) == 1
+                and m.matches(original.body.body[0], m.SimpleStatementLine(body=[m.Pass()]))
+            )
+        )
+        if emptied and updated.orelse is None and _quiet_test(updated.test):
+            return removed(updated)
+        return updated
+
+
+def _quiet_test(expr) -> bool:
+    """A test whose evaluation can have no effect: names, attributes, literals, comparisons,
+    ``not``/``and``/``or`` of those."""
+    if isinstance(expr, cst.Comparison):
+        return _quiet_test(expr.left) and all(_quiet_test(c.comparator) for c in expr.comparisons)
+    if isinstance(expr, cst.BooleanOperation):
+        return _quiet_test(expr.left) and _quiet_test(expr.right)
+    if isinstance(expr, cst.UnaryOperation):
+        return _quiet_test(expr.expression)
+    return isinstance(expr, (cst.Name, cst.Integer, cst.SimpleString)) or (
+        isinstance(expr, cst.Attribute) and _quiet_test(expr.value)
+    )
 
 
 def last_assigned_value(stmts, name: str):

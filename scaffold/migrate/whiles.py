@@ -18,9 +18,21 @@ loop until a ``break``::
 times with the same effects (``break``/``continue`` mean the same in both, and neither header
 evaluates anything the body can observe), so the rewrite is exact; it gives the loop pass a
 batch loop over an endless iterable, whose ``break`` ends the Trainer's one epoch exactly where
-the script stopped. Only a loop on a constant true test (``True``, ``1``) with no ``else:`` is
-rewritten: a ``while step < n:`` test is evaluated before each pass, which no epoch hook can do
-at the same point, and stays refused (SCF330).
+the script stopped.
+
+A loop on a test (``while step < max_steps:``) is written with the test where an epoch can
+see it, before the first pass and after each pass::
+
+    if step < max_steps:
+        for _ in itertools.count():
+            BODY
+            if not (step < max_steps):
+                break
+
+The test is evaluated as often, and at the same points relative to ``BODY``, as ``while``
+evaluates it (once before each pass, once more when it ends the loop); a ``break`` in ``BODY``
+leaves both at once. Not where ``BODY`` has a ``continue`` of its own (it would skip the test
+at the end) or the loop has an ``else:`` block: those stay refused (SCF330).
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ import libcst as cst
 import scaffold.migrate.match as m
 from scaffold.migrate.locate import flat_while_training, micro_batch_whiles
 from scaffold.migrate.syntax import _used
+from scaffold.migrate.walk import children
 
 
 @dataclass(frozen=True)
@@ -47,19 +60,58 @@ def _endless(loop: cst.While) -> bool:
     )
 
 
+def _guardable(loop: cst.While) -> bool:
+    """A ``while <test>:`` loop without ``else:`` whose body has no ``continue`` of its own."""
+    return loop.orelse is None and not _own_continues(loop.body)
+
+
+def _own_continues(node) -> bool:
+    for child in children(node):
+        if isinstance(child, cst.Continue):
+            return True
+        if isinstance(child, (cst.For, cst.While)):
+            if child.orelse is not None and _own_continues(child.orelse):
+                return True
+            continue  # its body's `continue` is its own
+        if isinstance(child, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if _own_continues(child):
+            return True
+    return False
+
+
+def why_kept(loop: cst.While) -> str:
+    """Why a training ``while`` loop was not rewritten as a ``for`` loop (see above)."""
+    if loop.orelse is not None:
+        return "it has an `else:` block (run when the test fails, not after a `break`)"
+    if _own_continues(loop.body):
+        return (
+            "its body has a `continue`, which would skip the test this tool moves to the end "
+            "of each pass"
+        )
+    return "`itertools` (or the loop variable) names something else in this script"
+
+
 class _Count(cst.CSTTransformer):
-    def __init__(self, targets: set[int], variable: str) -> None:
+    def __init__(self, targets: set[int], guarded: set[int], variable: str) -> None:
         self.targets = targets
+        self.guarded = guarded
         self.variable = variable
         self.done = 0
 
     def leave_While(self, original: cst.While, updated: cst.While):
-        if id(original) not in self.targets:
+        if id(original) not in self.targets | self.guarded:
             return updated
         self.done += 1
         header = cst.parse_statement(f"for {self.variable} in itertools.count():\n    pass\n")
-        return header.with_changes(
-            body=updated.body,
+        if id(original) in self.targets:
+            return header.with_changes(body=updated.body, leading_lines=updated.leading_lines)
+        test = cst.Module([]).code_for_node(updated.test)
+        check = cst.parse_statement(f"if not ({test}):\n    break\n")
+        body = updated.body.with_changes(body=[*updated.body.body, check])
+        guard = cst.parse_statement(f"if {test}:\n    pass\n")
+        return guard.with_changes(
+            body=guard.body.with_changes(body=[header.with_changes(body=body)]),
             leading_lines=updated.leading_lines,
         )
 
@@ -70,7 +122,8 @@ def count_endless_loops(module: cst.Module) -> Counted | None:
     script's own."""
     loops = [*flat_while_training(module), *micro_batch_whiles(module)]
     targets = {id(loop) for loop in loops if _endless(loop)}
-    if not targets:
+    guarded = {id(loop) for loop in loops if not _endless(loop) and _guardable(loop)}
+    if not targets and not guarded:
         return None
     used = _used([module])
     if "itertools" in used and not _imports_itertools(module):
@@ -78,7 +131,7 @@ def count_endless_loops(module: cst.Module) -> Counted | None:
     variable = "_" if "_" not in used else "_step"
     if variable in used:
         return None
-    rewriter = _Count(targets, variable)
+    rewriter = _Count(targets, guarded, variable)
     new = module.visit(rewriter)
     if not rewriter.done:
         return None
