@@ -384,7 +384,10 @@ def resolve_flags(given: dict[str, Any]) -> Flags:
     if isinstance(root, str) and "://" not in root:
         root = os.path.abspath(os.path.expanduser(root))
     f.default_root_dir = root
-    for name in ("profiler", "plugins", "model_registry"):
+    from runtime.profilers import resolve_profiler
+
+    f.profiler = resolve_profiler(f.profiler)
+    for name in ("plugins", "model_registry"):
         value = getattr(f, name)
         if value is not None:
             rank_zero_warn(

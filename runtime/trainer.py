@@ -183,6 +183,7 @@ class Trainer:
         self.lr_scheduler_configs: list[Any] = []
         self._results: Any = None
         self._train_results: Any = None
+        self._active_profiler: Any = None  # the profiler while a stage runs (None: none)
         self._callback_metrics: dict[str, Any] = {}
         self._logged_metrics: dict[str, Any] = {}
         self._pbar_metrics: dict[str, Any] = {}
@@ -647,12 +648,14 @@ class Trainer:
                 "the Trainer: call `trainer.fit(model)` (or validate/test) first."
             )
         from runtime.checkpoint import atomic_save, dump_checkpoint
+        from runtime.loops.dispatch import profiled
 
-        ckpt = dump_checkpoint(self, weights_only)
-        if self.is_global_zero:
-            atomic_save(ckpt, filepath)
-            for lg in self.loggers:
-                lg.after_save_checkpoint(self.checkpoint_callback)
+        with profiled(self, "save_checkpoint"):
+            ckpt = dump_checkpoint(self, weights_only)
+            if self.is_global_zero:
+                atomic_save(ckpt, filepath)
+                for lg in self.loggers:
+                    lg.after_save_checkpoint(self.checkpoint_callback)
         self.strategy.barrier("save_checkpoint")
 
     # ------------------------------------------------------------------ internals used by loops

@@ -7,6 +7,7 @@ Every hook a loop runs goes through ``call_cb`` / ``call_lm`` / ``call_both``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 
@@ -66,18 +67,38 @@ def call_cb(trainer: Any, name: str, *args: Any, **kwargs: Any) -> None:
     fns = trainer._cb[name]
     if fns:
         results = trainer._results
+        hook = name.split(":")[0]
         if results is not None:
-            results.fx = name.split(":")[0]
+            results.fx = hook
         module = trainer.lightning_module
+        profiler = trainer._active_profiler
         for fn in fns:
-            fn(trainer, module, *args, **kwargs)
+            if profiler is None:
+                fn(trainer, module, *args, **kwargs)
+                continue
+            owner = getattr(fn, "__self__", None)
+            key = getattr(owner, "state_key", type(owner).__name__)
+            with profiler.profile(f"[Callback]{key}.{hook}"):
+                fn(trainer, module, *args, **kwargs)
 
 
 def call_lm(trainer: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     results = trainer._results
     if results is not None:
         results.fx = name
-    return getattr(trainer.lightning_module, name)(*args, **kwargs)
+    module = trainer.lightning_module
+    profiler = trainer._active_profiler
+    if profiler is None:
+        return getattr(module, name)(*args, **kwargs)
+    with profiler.profile(f"[LightningModule]{type(module).__name__}.{name}"):
+        return getattr(module, name)(*args, **kwargs)
+
+
+def profiled(trainer: Any, action: str) -> Any:
+    """``with profiled(trainer, "run_training_epoch"):`` records the block with the trainer's
+    profiler (nothing, at no cost, without one)."""
+    profiler = trainer._active_profiler
+    return profiler.profile(action) if profiler is not None else contextlib.nullcontext()
 
 
 def call_both(trainer: Any, name: str, *args: Any) -> None:

@@ -16,6 +16,7 @@ from runtime.loops.dispatch import (
     call_both,
     call_lm,
     overridden,
+    profiled,
     transfer,
 )
 from runtime.loops.progress import BatchProgress
@@ -137,7 +138,8 @@ class EvaluationLoop:
             results.fx = f"{prefix}_step"
         with t.strategy.precision_plugin.step_context():
             args = (batch, batch_idx) if self._takes_idx else (batch,)
-            out = t.strategy.run_step(t.lightning_module, f"{prefix}_step", *args, *extra)
+            with profiled(t, f"[Strategy]{type(t.strategy).__name__}.{prefix}_step"):
+                out = t.strategy.run_step(t.lightning_module, f"{prefix}_step", *args, *extra)
         progress.increment_processed()
         call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)
         progress.increment_completed()

@@ -25,6 +25,7 @@ from runtime.loops.dispatch import (
     call_both,
     call_cb,
     call_lm,
+    profiled,
 )
 from runtime.loops.evaluation import EvaluationLoop
 from runtime.loops.optimization import step_plateau_epoch, step_schedulers, train_batch
@@ -157,7 +158,8 @@ def fit_loop(t: Any) -> None:
             rng = t._resume_rng
             _set_rng(rng["epoch_start"] or rng["now"], loader)
         t._epoch_start_rng = {"global": collect_rng_states(), "loader": _loader_gen_states(loader)}
-        run_train_epoch(t, loader, resume_rng=t._resume_rng if first else None)
+        with profiled(t, "run_training_epoch"):
+            run_train_epoch(t, loader, resume_rng=t._resume_rng if first else None)
         first = False
         _train_epoch_end(t)
     if t.fit_loop.max_steps_reached:
@@ -222,7 +224,11 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
             continue  # counted already: the restored progress holds these batches
         is_last = batch_idx + 1 == n
         progress.is_last_batch = is_last
-        stepped = train_batch(t, batch, batch_idx, is_last)
+        if t._active_profiler is None:
+            stepped = train_batch(t, batch, batch_idx, is_last)
+        else:
+            with profiled(t, "run_training_batch"):
+                stepped = train_batch(t, batch, batch_idx, is_last)
         if stepped is SKIP_EPOCH:
             # As Lightning: the skipped batch is the epoch's last, so epoch schedulers step and
             # epoch-end validation runs.

@@ -17,6 +17,7 @@ from runtime.loops.dispatch import (
     call_cb,
     call_lm,
     overridden,
+    profiled,
     transfer,
 )
 from runtime.optimization import LightningOptimizer, parse_configure_optimizers
@@ -181,11 +182,13 @@ class _Closure:
         results = t._results
         if results is not None:
             results.fx = "training_step"
+        args = (self.batch, self.batch_idx) if t._ts_takes_idx else (self.batch,)
         with t.strategy.precision_plugin.step_context():
-            if t._ts_takes_idx:
-                out = t.strategy.training_step(model, self.batch, self.batch_idx)
+            if t._active_profiler is None:
+                out = t.strategy.training_step(model, *args)
             else:
-                out = t.strategy.training_step(model, self.batch)
+                with profiled(t, f"[Strategy]{type(t.strategy).__name__}.training_step"):
+                    out = t.strategy.training_step(model, *args)
         loss, extra = _parse_training_output(out)
         self.ran = True
         if self.zero_grad:
@@ -259,7 +262,8 @@ def _manual_step(t: Any, batch: Any, batch_idx: int) -> Any:
         results.fx = "training_step"
     with t.strategy.precision_plugin.step_context():
         args = (batch, batch_idx) if t._ts_takes_idx else (batch,)
-        out = t.strategy.training_step(model, *args)
+        with profiled(t, f"[Strategy]{type(t.strategy).__name__}.training_step"):
+            out = t.strategy.training_step(model, *args)
     if out is not None and not isinstance(out, (torch.Tensor, dict)):
         raise MisconfigurationException(
             "In manual optimization, `training_step` must either return a Tensor, a dict, or have "

@@ -22,10 +22,12 @@ from runtime.loops.dispatch import (
     call_cb,
     call_lm,
     overridden,
+    profiled,
 )
 from runtime.loops.evaluation import run_eval_stage
 from runtime.loops.fit import _fit, resolve_limits
 from runtime.loops.optimization import configure_optimizers
+from runtime.profilers import PassThroughProfiler
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 from runtime.results import Results
 from runtime.states import TrainerFn, TrainerStatus
@@ -65,6 +67,9 @@ def run_stage(
         if t.detect_anomaly and fn == "fit"
         else contextlib.nullcontext()
     )
+    profiler = t.profiler
+    profiler.setup(stage=fn, local_rank=t.local_rank, log_dir=t.log_dir)
+    t._active_profiler = None if type(profiler) is PassThroughProfiler else profiler
     try:
         with anomaly:
             out = _run(t, fn, ckpt_path, weights_only, verbose, return_predictions)
@@ -87,6 +92,8 @@ def run_stage(
         t._results = None
         t._train_results = None
         t.strategy.teardown()
+        t._active_profiler = None
+        profiler.describe()  # as Lightning: the report of the stage, also after an error
 
 
 def _interrupt(t: Any, exception: BaseException) -> None:
@@ -126,7 +133,8 @@ def _run(
     model._device = strategy.root_device
     stage = t.state.fn  # as Lightning: the TrainerFn enum (a str: `stage == "fit"` holds)
     if dm is not None:
-        dm.setup(stage=stage)
+        with profiled(t, f"[LightningDataModule]{type(dm).__name__}.setup"):
+            dm.setup(stage=stage)
     call_cb(t, "setup", stage=stage)
     call_lm(t, "setup", stage=stage)
     if overridden(model, "configure_model"):

@@ -401,8 +401,8 @@ def test_benchmark_flag_sets_cudnn_benchmark():
 
 
 def test_unsupported_flags_warn():
-    with pytest.warns(UserWarning, match="profiler='simple'.*no effect"):
-        L.Trainer(**quiet(profiler="simple"))
+    with pytest.warns(UserWarning, match="plugins=.*no effect"):
+        L.Trainer(**quiet(plugins=[object()]))
 
 
 def test_a_fraction_of_an_epoch_needs_epoch_validation():

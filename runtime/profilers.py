@@ -1,0 +1,290 @@
+"""Profilers: ``Trainer(profiler="simple" | "advanced" | Profiler())``, as Lightning 2.x.
+
+The Trainer times every hook it calls (``[LightningModule]Model.training_step``,
+``[Callback]ModelCheckpoint{...}.on_train_epoch_end``, ``[LightningDataModule]DM.setup``),
+each training epoch (``run_training_epoch``) and batch (``run_training_batch``), and
+``save_checkpoint``; when the stage ends, ``describe()`` writes the report to
+``{dirpath}/{stage}-{filename}.txt`` (``dirpath`` defaults to the trainer's log dir) or, without
+a ``filename``, through the ``runtime.profilers`` logger (printed where logging shows no INFO).
+
+* ``SimpleProfiler``: wall-clock time per action (mean, calls, total, share of the run).
+* ``AdvancedProfiler``: ``cProfile`` statistics per action (``pstats``, cumulative time).
+* ``PassThroughProfiler``: the default; records nothing and costs one attribute check a hook.
+
+A profiler of your own subclasses ``Profiler`` and implements ``start``/``stop``/``summary``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+log = logging.getLogger("runtime.profilers")
+
+__all__ = ["AdvancedProfiler", "PassThroughProfiler", "Profiler", "SimpleProfiler"]
+
+
+class Profiler:
+    """Base class: records actions between ``start(name)`` and ``stop(name)``.
+
+    ``dirpath``/``filename``: where ``describe()`` writes the report (``{stage}-{filename}.txt``,
+    with ``{local_rank}-`` in front on ranks other than 0); without a filename the report goes
+    to the ``runtime.profilers`` logger at INFO level, or to stdout where logging shows no INFO
+    records.
+    """
+
+    def __init__(self, dirpath: str | Path | None = None, filename: str | None = None) -> None:
+        self.dirpath = dirpath
+        self.filename = filename
+        self._output_file: TextIO | None = None
+        self._write_stream: Callable[[str], Any] | None = None
+        self._local_rank: int | None = None
+        self._stage: str | None = None
+
+    # -------------------------------------------------------------- what a profiler implements
+    def start(self, action_name: str) -> None:
+        """Start recording ``action_name``."""
+
+    def stop(self, action_name: str) -> None:
+        """Stop recording ``action_name`` (started before)."""
+
+    def summary(self) -> str:
+        """The report of what was recorded."""
+        return ""
+
+    # ----------------------------------------------------------------------------- the rest
+    @contextlib.contextmanager
+    def profile(self, action_name: str) -> Iterator[str]:
+        """``with profiler.profile("load_batch"): ...`` records the block as one call."""
+        try:
+            self.start(action_name)
+            yield action_name
+        finally:
+            self.stop(action_name)
+
+    @property
+    def local_rank(self) -> int:
+        return 0 if self._local_rank is None else self._local_rank
+
+    def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
+        """Called by the Trainer when a stage (``fit``, ``validate``, ...) starts."""
+        self._stage = stage
+        self._local_rank = local_rank
+        self.dirpath = self.dirpath or log_dir
+
+    def teardown(self, stage: str | None) -> None:
+        """Called once the report is written: closes the file."""
+        self._write_stream = None
+        if self._output_file is not None:
+            self._output_file.close()
+            self._output_file = None
+
+    def describe(self) -> None:
+        """Writes the report (see the class docstring); called when the stage ends."""
+        self._prepare_streams()
+        summary = self.summary()
+        if summary and self._write_stream is not None:
+            self._write_stream(summary)
+        if self._output_file is not None:
+            self._output_file.flush()
+        self.teardown(stage=self._stage)
+
+    def _prepare_filename(self, extension: str = ".txt") -> str:
+        parts = []
+        if self._stage is not None:
+            parts.append(self._stage)
+        if self.filename:
+            parts.append(self.filename)
+        name = "-".join(parts) + extension
+        if self.local_rank:
+            name = f"{self.local_rank}-{name}"
+        return name
+
+    def _prepare_streams(self) -> None:
+        if self._write_stream is not None:
+            return
+        if self.filename and self.dirpath:
+            path = Path(self.dirpath) / self._prepare_filename()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._output_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in teardown)
+            self._write_stream = self._output_file.write
+        else:
+            self._write_stream = self._log_report
+
+    def _log_report(self, text: str) -> None:
+        """Through the ``runtime.profilers`` logger where logging is set up to show INFO
+        records; printed otherwise (a report asked for is never swallowed)."""
+        if self.local_rank != 0:
+            return
+        if log.isEnabledFor(logging.INFO) and log.hasHandlers():
+            log.info(text)
+        else:
+            print(text)
+
+    def _title(self) -> str:
+        return (f"{self._stage.upper()} " if self._stage else "") + "Profiler Report"
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.teardown(stage=self._stage)
+
+
+class PassThroughProfiler(Profiler):
+    """Records nothing (the Trainer's default)."""
+
+
+class SimpleProfiler(Profiler):
+    """Wall-clock duration of each action: mean, number of calls, total and share of the time
+    from ``setup`` to the report. ``extended=False`` gives mean and total only."""
+
+    def __init__(
+        self,
+        dirpath: str | Path | None = None,
+        filename: str | None = None,
+        extended: bool = True,
+    ) -> None:
+        super().__init__(dirpath=dirpath, filename=filename)
+        self.current_actions: dict[str, float] = {}
+        self.recorded_durations: dict[str, list[float]] = defaultdict(list)
+        self.extended = extended
+        self.start_time = time.monotonic()
+
+    def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
+        super().setup(stage, local_rank, log_dir)
+        self.start_time = time.monotonic()
+
+    def start(self, action_name: str) -> None:
+        if action_name in self.current_actions:
+            raise ValueError(f"Attempted to start {action_name} which has already started.")
+        self.current_actions[action_name] = time.monotonic()
+
+    def stop(self, action_name: str) -> None:
+        end = time.monotonic()
+        if action_name not in self.current_actions:
+            raise ValueError(
+                f"Attempting to stop recording an action ({action_name}) which was never started."
+            )
+        self.recorded_durations[action_name].append(end - self.current_actions.pop(action_name))
+
+    def summary(self) -> str:
+        if not self.recorded_durations:
+            return ""
+        total = max(time.monotonic() - self.start_time, 1e-12)
+        rows = sorted(
+            ((name, sum(d), len(d)) for name, d in self.recorded_durations.items()),
+            key=lambda r: r[1],
+            reverse=True,
+        )
+        if self.extended:
+            header = ("Action", "Mean duration (s)", "Num calls", "Total time (s)", "Percentage %")
+            body = [("Total", "-", str(sum(r[2] for r in rows)), f"{total:.5}", "100 %")]
+            body += [
+                (name, f"{t / n:.5}", str(n), f"{t:.5}", f"{100 * t / total:.5}")
+                for name, t, n in rows
+            ]
+        else:
+            header = ("Action", "Mean duration (s)", "Total time (s)")
+            body = [(name, f"{t / n:.5}", f"{t:.5}") for name, t, n in rows]
+        widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+        def line(row: tuple) -> str:
+            return (
+                "|  " + "\t|  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + "\t|"
+            )
+
+        rule = "-" * (sum(widths) + 4 * len(widths) + 2)
+        return "\n".join([self._title(), "", rule, line(header), rule, *map(line, body), rule, ""])
+
+
+class AdvancedProfiler(Profiler):
+    """``cProfile`` statistics of each action (functions called, time inside them), sorted by
+    cumulative time; ``line_count_restriction`` limits each action's listing (a count, or a
+    fraction of its lines as ``pstats`` takes it)."""
+
+    def __init__(
+        self,
+        dirpath: str | Path | None = None,
+        filename: str | None = None,
+        line_count_restriction: float = 1.0,
+        dump_stats: bool = False,
+    ) -> None:
+        super().__init__(dirpath=dirpath, filename=filename)
+        self.profiled_actions: dict[str, Any] = {}
+        self.line_count_restriction = line_count_restriction
+        self.dump_stats = dump_stats
+
+    def start(self, action_name: str) -> None:
+        import cProfile
+
+        if action_name not in self.profiled_actions:
+            self.profiled_actions[action_name] = cProfile.Profile()
+        profiler = self.profiled_actions[action_name]
+        # the same action nested in itself (a hook calling a hook of the same name) or
+        # another profiler already active: count it in the enclosing one
+        with contextlib.suppress(ValueError):
+            profiler.enable()
+
+    def stop(self, action_name: str) -> None:
+        profiler = self.profiled_actions.get(action_name)
+        if profiler is None:
+            raise ValueError(
+                f"Attempting to stop recording an action ({action_name}) which was never started."
+            )
+        profiler.disable()
+
+    def summary(self) -> str:
+        import pstats
+
+        parts = []
+        for name, profiler in self.profiled_actions.items():
+            stream = io.StringIO()
+            try:
+                stats = pstats.Stats(profiler, stream=stream).strip_dirs()
+            except TypeError:  # nothing was recorded for this action
+                continue
+            stats.sort_stats("cumulative").print_stats(self.line_count_restriction)
+            if self.dump_stats and self.dirpath:
+                dump = Path(self.dirpath) / f"{self._prepare_filename('')}-{_safe(name)}.prof"
+                dump.parent.mkdir(parents=True, exist_ok=True)
+                stats.dump_stats(os.fspath(dump))
+            parts.append(f"Profile stats for: {name}\n{stream.getvalue()}")
+        if not parts:
+            return ""
+        return "\n".join([self._title(), "", *parts])
+
+    def teardown(self, stage: str | None) -> None:
+        super().teardown(stage)
+        self.profiled_actions = {}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def resolve_profiler(value: Any) -> Profiler:
+    """``Trainer(profiler=...)``: None, ``"simple"``, ``"advanced"`` or a ``Profiler``."""
+    if value is None:
+        return PassThroughProfiler()
+    if isinstance(value, Profiler):
+        return value
+    if isinstance(value, str):
+        kinds = {"simple": SimpleProfiler, "advanced": AdvancedProfiler}
+        kind = kinds.get(value.lower())
+        if kind is not None:
+            return kind()
+        if value.lower() in ("pytorch", "xla"):
+            raise ValueError(
+                f"Trainer(profiler={value!r}) is not supported by this runtime; use "
+                "profiler='simple' or 'advanced', or torch.profiler around trainer.fit(...)."
+            )
+    raise ValueError(
+        f"When passing string value for the `profiler` parameter of `Trainer`, it can only be one "
+        f"of ['simple', 'advanced'] (or a `runtime.profilers.Profiler`); got {value!r}."
+    )
