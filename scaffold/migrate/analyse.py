@@ -180,6 +180,10 @@ class LoopPlan:
     findings: tuple[Finding, ...]
     hints: Hints | None
     stop_attr: str = "stop_epoch"
+    # the batch loop iterates over a name the epoch loop binds anew each epoch, before the
+    # batch loop (`loader = make_loader(...)`): on_train_epoch_start binds it as the script did
+    # and the Trainer iterates over the module's attribute (runtime engine only)
+    loader_attr: str | None = None
 
     @property
     def scope_bodies(self) -> list:
@@ -229,7 +233,10 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
                     *where,
                 )
             )
-    state = _carried_state(module, site, roles, schedules, epoch, val, epoch_post, idx, refuse)
+    epoch_loader = _epoch_made_loader(site, fn_map, module)
+    state = _carried_state(
+        module, site, roles, schedules, epoch, val, epoch_post, idx, refuse, epoch_loader
+    )
     test, test_attr = _plan_test(module, after, set(epoch.values)), None
     if test is not None:
         if test.target is not None:
@@ -254,8 +261,13 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
         outer=outer,
         where=where,
         fn_map=fn_map,
-        loader_code=(loader_code := _loader(site, fn_map, [site.scope_body, module.body], refuse)),
-        loader_each_epoch=not _reiterable(cst.parse_expression(loader_code)),
+        loader_code=(
+            loader_code := epoch_loader
+            or _loader(site, fn_map, [site.scope_body, module.body], refuse)
+        ),
+        loader_each_epoch=epoch_loader is not None
+        or not _reiterable(cst.parse_expression(loader_code)),
+        loader_attr=epoch_loader,
         progress_bar=_progress_bar(site),
         roles=roles,
         schedules=schedules,
@@ -312,6 +324,35 @@ def _loader(site: Site, fn_map, scope_bodies, refuse) -> str:
 
 # calls whose result can be iterated again and again (a container, a DataLoader)
 _REITERABLE_CALLS = {"range", "list", "tuple", "sorted", "dict", "set", "frozenset"}
+
+
+def _epoch_made_loader(site: Site, fn_map, module) -> str | None:
+    """``for epoch in ...: loader = make_loader(...); bar = tqdm(enumerate(loader)); for b in
+    bar: ...``: the name the batch loop iterates over when the epoch loop binds it anew, with one
+    plain assignment among its statements before the batch loop, and nothing else of the epoch
+    binds it; None otherwise (and where the usual route takes the loader as it is)."""
+    header = site.batch_for.iter
+    if site.train_fn is not None or site.epoch_for is None or not isinstance(header, cst.Name):
+        return None
+    name = header.value
+    pre = list(site.epoch_pre)
+    writers = [s for s in [*pre, *site.epoch_post] if name in written([s])]
+    if len(writers) != 1 or _assignment_value(writers[0:1], name) is None:
+        return None
+    if writers[0] not in pre:
+        return None
+
+    class _Probe(Exception):
+        pass
+
+    def probe(rule: str, message: str):
+        raise _Probe(rule)
+
+    try:
+        _loader(site, fn_map, [site.scope_body, module.body], probe)
+    except _Probe as refused:
+        return name if refused.args[0] == R.LOADER_PER_EPOCH else None
+    return None
 
 
 def _reiterable(expr) -> bool:
@@ -802,7 +843,7 @@ def _evaluation(
 
 
 def _carried_state(
-    module, site: Site, roles: Roles, schedules, epoch, val, epoch_post, idx, refuse
+    module, site: Site, roles: Roles, schedules, epoch, val, epoch_post, idx, refuse, loader=None
 ) -> State:
     """Data flow (``scaffold.migrate.dataflow``): a variable becomes an attribute of the module
     only when its value crosses from one hook call to another, or from the loop to the code
@@ -824,6 +865,8 @@ def _carried_state(
         pre, post = list(site.epoch_pre), list(epoch_post) + while_check
         hook_writes = written(pre) | written(plan.body) | targets | written(post)
         hook_reads = incoming(pre) | incoming(plan.body, targets) | incoming(post) | u_after
+        if loader is not None:
+            hook_reads.add(loader)  # the Trainer reads the epoch's loader from the module
         shared = (hook_writes & hook_reads) - set(epoch.values) - outer_globals
         fn_shared: set[str] = set()
         fn_globals: set[str] = set()

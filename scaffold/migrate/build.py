@@ -26,7 +26,7 @@ from scaffold.migrate.analyse import (
     attr_of_model,
 )
 from scaffold.migrate.dataflow import declared_global, definitely_bound, written
-from scaffold.migrate.findings import FIXED, Finding
+from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
 from scaffold.migrate.helpers import definition
 from scaffold.migrate.imports import (
     add_import,
@@ -375,6 +375,28 @@ class Builder:
             # read by UntilBreak, which Lightning may start before on_train_epoch_start
             init.append(stmt(f"self.{self.plan.stop_attr} = False\n"))
         return self.method(signature + ")", init)
+
+    def epoch_loader(self) -> str:
+        """The batches the epoch loop made anew (``plan.loader_attr``): on_train_epoch_start
+        binds them as the script did, and the Trainer reads them from the module when the
+        epoch's first batch is drawn. Lightning draws epoch 0's first batch before
+        on_train_epoch_start (at set-up), so this holds for the runtime engine only."""
+        plan = self.plan
+        name = plan.loader_attr
+        if self.engine != "runtime":
+            raise CannotConvert(
+                Finding(
+                    R.LOADER_PER_EPOCH,
+                    MANUAL,
+                    f"the batch loop iterates over `{name}`, which the epoch loop makes anew each "
+                    "epoch: Lightning draws the first epoch's first batch before "
+                    "on_train_epoch_start, where the script had not made it yet. Migrate with "
+                    "the runtime engine, or build the loader once before the epoch loop",
+                    *plan.where,
+                )
+            )
+        attr = plan.state.attr_of.get(name)
+        return f"{self.inst}.{attr}" if attr is not None else name
 
     def tensors_comment(self) -> cst.EmptyLine:
         """One line saying why the module holds no model: the optimizer trains tensors the
@@ -849,6 +871,8 @@ class Builder:
         new.append(stmt(f"{trainer_var} = L.Trainer(\n{inner})\n"))
         val_loader = f", {plan.val.loader_code}" if plan.val is not None else ""
         loader = plan.loader_code
+        if plan.loader_attr is not None:
+            loader = self.epoch_loader()
         if plan.loader_each_epoch and (plan.epoch.iter or plan.epoch.while_test is not None):
             each = _fresh("EachEpoch", _used([*plan.module.body]) | {self.cls_name})
             at = new.index(cls)
@@ -1406,6 +1430,6 @@ def _each_epoch_class(name: str, leading_lines) -> cst.ClassDef:
         "        self.make = make\n"
         "\n"
         "    def __iter__(self):\n"
-        "        return iter(self.make())\n"
+        "        yield from self.make()  # made when the epoch's first batch is drawn\n"
     )
     return cst.parse_statement(code).with_changes(leading_lines=leading_lines)

@@ -657,7 +657,14 @@ LOADER_PER_EPOCH = _rule(
     "SCF331",
     "the loader is rebuilt every epoch",
     """
-    Covers: per-epoch iterables other than a progress-bar wrapper (tqdm) of a loader built once.
+    Covers: a loop header reading names the epoch loop changes (`for b in loaders[epoch]`), a
+    loader the epoch makes in a block or more than once, and, with `--engine lightning`, any
+    loader the epoch makes (Lightning draws the first epoch's first batch before
+    on_train_epoch_start).
+    Not covered (converted): a progress-bar wrapper (tqdm) of a loader built once; with the
+    runtime engine, a loader the epoch loop makes with one assignment before the batch loop
+    (`loader = make_loader(...)`): on_train_epoch_start makes it and the Trainer iterates
+    over the module's attribute, drawn when the epoch's first batch is.
 """,
 )
 ACCUMULATION_LOOP = _rule(

@@ -87,6 +87,7 @@ EXPECT = {
     "update_reads_decayed_lr.py": (NOT_CONVERTED, "SCF310"),
     "closure_step_then_evaluation.py": MIGRATED,
     "tested_while_with_continue.py": (NOT_CONVERTED, "SCF330"),
+    "loader_made_each_epoch.py": MIGRATED,
 }
 
 
@@ -1041,3 +1042,19 @@ def test_a_closure_step_followed_by_an_evaluation_keeps_the_closure():
     assert "self.automatic_optimization = False" in code
     assert "def closure():" in step and "self.manual_backward(loss)" in step
     assert step.index("optimizer.step(closure)") < step.index("with torch.no_grad():")
+
+
+def test_a_loader_made_each_epoch_is_made_by_on_train_epoch_start():
+    code = migrate_source((HERE / "loader_made_each_epoch.py").read_text()).code
+    start = code[code.index("def on_train_epoch_start") : code.index("def training_step")]
+    assert "self.loader = make_loader(data, 12)" in start
+    assert "self.bar = tqdm(enumerate(self.loader, 1), disable=True)" in start
+    assert "trainer.fit(lit_model, EachEpoch(lambda: lit_model.bar))" in code
+    assert "yield from self.make()" in code  # nothing is made before the epoch draws a batch
+
+
+def test_a_loader_made_each_epoch_is_refused_for_the_lightning_engine():
+    result = migrate_source((HERE / "loader_made_each_epoch.py").read_text(), engine="lightning")
+    assert result.status == NOT_CONVERTED
+    (finding,) = [f for f in result.findings if f.code == "SCF331"]
+    assert "before on_train_epoch_start" in finding.message
