@@ -10,6 +10,16 @@ from runtime.callbacks.prediction_writer import BasePredictionWriter
 from runtime.callbacks.progress import ProgressBar, TQDMProgressBar
 from runtime.callbacks.timer import Timer
 
+
+def __getattr__(name: str):
+    # rich is optional: its callbacks are imported when asked for
+    if name in ("RichProgressBar", "RichModelSummary", "RichProgressBarTheme"):
+        from runtime.callbacks import rich
+
+        return getattr(rich, name)
+    raise AttributeError(f"module 'runtime.callbacks' has no attribute {name!r}")
+
+
 __all__ = [
     "BasePredictionWriter",
     "Callback",
@@ -20,6 +30,9 @@ __all__ = [
     "ModelSummary",
     "OnExceptionCheckpoint",
     "ProgressBar",
+    "RichModelSummary",
+    "RichProgressBar",
+    "RichProgressBarTheme",
     "TQDMProgressBar",
     "Timer",
 ]
