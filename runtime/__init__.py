@@ -32,7 +32,7 @@ def __getattr__(name: str) -> Any:
         import runtime
 
         return runtime
-    if name in ("callbacks", "loggers", "strategies", "utilities", "cli", "profilers"):
+    if name in ("callbacks", "loggers", "strategies", "utilities", "cli", "profilers", "tuner"):
         import importlib
 
         return importlib.import_module(f"runtime.{name}")

@@ -23,3 +23,8 @@ def removed_api(name: str, replacement: str) -> MisconfigurationException:
     return MisconfigurationException(
         f"`{name}` was removed in Lightning 2.0 and is not supported. Use {replacement} instead."
     )
+
+
+class _TunerExitException(Exception):
+    """Ends the ``fit`` a tuner ran in once its search is done (the Trainer ends the stage
+    quietly; see ``runtime.tuner``)."""

@@ -17,6 +17,10 @@ def __getattr__(name: str):
         from runtime.callbacks import rich
 
         return getattr(rich, name)
+    if name == "LearningRateFinder":
+        from runtime.tuner import LearningRateFinder
+
+        return LearningRateFinder
     raise AttributeError(f"module 'runtime.callbacks' has no attribute {name!r}")
 
 
@@ -25,6 +29,7 @@ __all__ = [
     "Callback",
     "Checkpoint",
     "EarlyStopping",
+    "LearningRateFinder",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",

@@ -16,6 +16,7 @@ from runtime.checkpoint import (
     resolve_ckpt_path,
     restore_module_state,
 )
+from runtime.errors import _TunerExitException
 from runtime.loops.dispatch import (
     _prepare_step_fns,
     build_callback_table,
@@ -75,6 +76,11 @@ def run_stage(
             out = _run(t, fn, ckpt_path, weights_only, verbose, return_predictions)
         t.state.status = TrainerStatus.FINISHED
         return out
+    except _TunerExitException:
+        # a tuner's search ran in this fit and is done: the stage ends quietly (as Lightning)
+        _teardown_hooks(t, t.state.fn)
+        t.state.status = TrainerStatus.FINISHED
+        return None
     except KeyboardInterrupt as e:
         rank_zero_info("\nDetected KeyboardInterrupt, attempting graceful shutdown ...")
         _interrupt(t, e)
@@ -169,13 +175,17 @@ def _run(
             if fn != "predict"
             else t.predict_loop.run(t, return_predictions)
         )
-    if dm is not None:
-        dm.teardown(stage=stage)
-    call_cb(t, "teardown", stage=stage)
-    call_lm(t, "teardown", stage=stage)
+    _teardown_hooks(t, stage)
     for lg in t.loggers:
         lg.finalize("success")
     return result
+
+
+def _teardown_hooks(t: Any, stage: Any) -> None:
+    if t.datamodule is not None:
+        t.datamodule.teardown(stage=stage)
+    call_cb(t, "teardown", stage=stage)
+    call_lm(t, "teardown", stage=stage)
 
 
 def _log_hyperparams(t: Any) -> None:

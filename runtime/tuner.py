@@ -1,0 +1,403 @@
+"""The learning-rate finder: ``Tuner(trainer).lr_find(model, ...)`` and the
+``LearningRateFinder`` callback, as in Lightning 2.x.
+
+The range test trains from the model's current weights for ``num_training`` optimizer steps,
+raising the learning rate of the (single) optimizer from ``min_lr`` to ``max_lr`` after each
+step (exponentially or linearly), and records the smoothed training loss at each rate; it stops
+early once the smoothed loss exceeds ``early_stop_threshold`` times the best seen. Afterwards
+the model's weights, the optimizer's state, the loop counters, callbacks, loggers and
+schedulers are put back as they were (the global random state is not, as in Lightning), and the
+suggestion (the rate where the loss falls fastest) is written to the module's ``lr`` /
+``learning_rate`` attribute (or ``hparams``) when ``update_attr`` is set.
+
+``Tuner.scale_batch_size`` is not supported by this runtime: it raises with a pointer to
+Lightning (the README lists it as not yet supported).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from typing import Any
+
+import torch
+
+from runtime.callbacks.base import Callback
+from runtime.errors import MisconfigurationException, _TunerExitException
+from runtime.rank_zero import rank_zero_warn
+
+log = logging.getLogger("runtime.tuner")
+
+__all__ = ["LearningRateFinder", "Tuner"]
+
+
+# ------------------------------------------------------------------------------ schedules
+class _RangeSchedule(torch.optim.lr_scheduler.LRScheduler):
+    """The finder's schedule: ``min_lr`` for the first step, then towards ``end_lr`` over
+    ``num_iter`` steps (the ``k``-th rate is ``min_lr * (end_lr / min_lr) ** ((k + 1) / n)``
+    exponentially, ``min_lr + (k + 1) / n * (end_lr - min_lr)`` linearly)."""
+
+    def __init__(self, optimizer: Any, end_lr: float, num_iter: int, exponential: bool) -> None:
+        self.end_lr = end_lr
+        self.num_iter = num_iter
+        self.exponential = exponential
+        self._lr: list[float] = []
+        super().__init__(optimizer, -1)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch <= 0:
+            rates = list(self.base_lrs)
+        else:
+            share = (self.last_epoch + 1) / self.num_iter
+            if self.exponential:
+                rates = [base * (self.end_lr / base) ** share for base in self.base_lrs]
+            else:
+                rates = [base + share * (self.end_lr - base) for base in self.base_lrs]
+        self._lr = rates
+        return rates
+
+    @property
+    def lr(self) -> list[float]:
+        return self._lr
+
+
+# ------------------------------------------------------------------------------ recording
+class _RangeRecorder(Callback):
+    """Records the rate and the bias-corrected moving average of the loss at each step."""
+
+    beta = 0.98
+
+    def __init__(self, num_training: int, early_stop_threshold: float | None) -> None:
+        self.num_training = num_training
+        self.early_stop_threshold = early_stop_threshold
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self._avg = 0.0
+        self._best = math.inf
+
+    def _steps_here(self, trainer: Any, batch_idx: int) -> bool:
+        return (batch_idx + 1) % trainer.accumulate_grad_batches == 0
+
+    def on_train_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._steps_here(trainer, batch_idx):
+            self.lrs.append(trainer.lr_scheduler_configs[0].scheduler.lr[0])
+
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if not self._steps_here(trainer, batch_idx):
+            return
+        if not outputs:
+            self.losses.append(float("nan"))  # a step that returned no loss
+            return
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        value = float(loss.item() if isinstance(loss, torch.Tensor) else loss)
+        step = trainer.global_step
+        self._avg = self.beta * self._avg + (1 - self.beta) * value
+        smoothed = self._avg / (1 - self.beta ** (step + 1))
+        threshold = self.early_stop_threshold
+        if threshold is not None and step > 1 and smoothed > threshold * self._best:
+            trainer.should_stop = True  # diverging: stop the search
+        if smoothed < self._best or step == 1:
+            self._best = smoothed
+        self.losses.append(smoothed)
+
+
+# ------------------------------------------------------------------------------ results
+class _LRFinder:
+    """What the range test found: ``results`` (``{"lr": [...], "loss": [...]}``),
+    ``suggestion()`` and ``plot()``."""
+
+    def __init__(self, mode: str, lr_min: float, lr_max: float, num_training: int) -> None:
+        self.mode = mode
+        self.lr_min = lr_min
+        self.lr_max = lr_max
+        self.num_training = num_training
+        self.results: dict[str, list[float]] = {}
+        self._optimal_idx: int | None = None
+
+    def suggestion(self, skip_begin: int = 10, skip_end: int = 1) -> float | None:
+        """The rate where the recorded loss falls fastest (the most negative gradient of the
+        loss with respect to the rate), leaving out the first ``skip_begin`` and last
+        ``skip_end`` points; None (and an error logged) with fewer than two finite points."""
+        losses_all, lrs_all = self.results.get("loss", []), self.results.get("lr", [])
+        end = len(losses_all) - skip_end if skip_end > 0 else len(losses_all)
+        index = [i for i in range(skip_begin, max(skip_begin, end)) if math.isfinite(losses_all[i])]
+        if len(index) < 2:
+            log.error(
+                "Failed to compute suggestion for learning rate because there are not enough "
+                "points. Increase the loop iteration limits or the size of your dataset/"
+                "dataloader."
+            )
+            self._optimal_idx = None
+            return None
+        losses = torch.tensor([losses_all[i] for i in index], dtype=torch.float64)
+        lrs = torch.tensor([lrs_all[i] for i in index], dtype=torch.float64)
+        gradients = torch.gradient(losses, spacing=[lrs])[0]
+        self._optimal_idx = index[int(torch.argmin(gradients).item())]
+        return lrs_all[self._optimal_idx]
+
+    def plot(self, suggest: bool = False, show: bool = False, ax: Any = None) -> Any:
+        """The loss against the rate (log scale for the exponential mode) with matplotlib;
+        ``suggest`` marks the suggestion. Returns the figure."""
+        try:
+            import matplotlib.pyplot as plt
+        except ModuleNotFoundError as err:
+            raise ModuleNotFoundError(
+                "LRFinder.plot needs matplotlib: `pip install matplotlib`."
+            ) from err
+        lrs, losses = self.results["lr"], self.results["loss"]
+        if ax is None:
+            fig, ax = plt.subplots()
+        else:
+            fig = ax.figure
+        ax.plot(lrs, losses)
+        if self.mode == "exponential":
+            ax.set_xscale("log")
+        ax.set_xlabel("Learning rate")
+        ax.set_ylabel("Loss")
+        if suggest:
+            self.suggestion()
+            if self._optimal_idx is not None:
+                ax.plot(lrs[self._optimal_idx], losses[self._optimal_idx], markersize=10,
+                        marker="o", color="red")  # fmt: skip
+        if show:
+            plt.show()
+        return fig
+
+
+# ------------------------------------------------------------------------------ the search
+_LR_ATTRS = ("lr", "learning_rate")
+
+
+def _lr_attribute(model: Any, attr_name: str) -> str:
+    """Where the module keeps its learning rate: ``attr_name``, or ``lr``/``learning_rate``
+    on the module or in its ``hparams``."""
+    hparams = getattr(model, "hparams", None) or {}
+    if attr_name:
+        if hasattr(model, attr_name) or attr_name in hparams:
+            return attr_name
+        raise AttributeError(
+            f"The attribute name for the learning rate was set to {attr_name!r}, but the "
+            "model has no such attribute (or hparams entry)."
+        )
+    for name in _LR_ATTRS:
+        if hasattr(model, name) or name in hparams:
+            return name
+    raise AttributeError(
+        "When using the learning rate finder either specify in `attr_name` the name of the "
+        "attribute of the model that holds the learning rate, or give the model a `lr` or "
+        "`learning_rate` attribute (or hparams entry)."
+    )
+
+
+def _set_lr_attribute(model: Any, name: str, value: float) -> None:
+    if hasattr(model, name) and name not in (getattr(model, "hparams", None) or {}):
+        setattr(model, name, value)
+        return
+    if name in (getattr(model, "hparams", None) or {}):
+        model.hparams[name] = value
+    if hasattr(model, name):
+        setattr(model, name, value)
+
+
+def lr_find(
+    trainer: Any,
+    model: Any,
+    min_lr: float = 1e-8,
+    max_lr: float = 1.0,
+    num_training: int = 100,
+    mode: str = "exponential",
+    early_stop_threshold: float | None = 4.0,
+    update_attr: bool = False,
+    attr_name: str = "",
+) -> _LRFinder | None:
+    """Runs the range test inside a ``fit`` that has configured its optimizers (see the module
+    docstring); returns the results, or None under ``fast_dev_run``."""
+    from runtime.loops.dispatch import build_callback_table
+    from runtime.loops.fit import fit_loop
+    from runtime.optimization import LRSchedulerConfig
+
+    if trainer.fast_dev_run:
+        rank_zero_warn("Skipping learning rate finder since `fast_dev_run` is enabled.")
+        return None
+    if update_attr:
+        attr_name = _lr_attribute(model, attr_name)
+    if len(trainer.optimizers) != 1:
+        raise MisconfigurationException(
+            f"`model.configure_optimizers()` returned {len(trainer.optimizers)} optimizers, but "
+            "the learning rate finder only works with a single optimizer."
+        )
+    optimizer = trainer.optimizers[0]
+    saved = {
+        "model": copy.deepcopy(model.state_dict()),
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "callbacks": trainer.callbacks,
+        "loggers": trainer.loggers,
+        "lr_scheduler_configs": trainer.lr_scheduler_configs,
+        "max_steps": trainer.fit_loop.max_steps,
+        "limit_val_batches": trainer.limit_val_batches,
+        "loop": copy.deepcopy(trainer.fit_loop.state_dict()),
+        "callback_table": trainer._cb,
+        "metrics": (trainer._callback_metrics, trainer._logged_metrics, trainer._pbar_metrics),
+    }
+    finder = _LRFinder(mode, min_lr, max_lr, num_training)
+    recorder = _RangeRecorder(num_training, early_stop_threshold)
+    start_step = trainer.global_step
+    try:
+        for group in optimizer.param_groups:
+            group["lr"] = min_lr
+            group["initial_lr"] = min_lr
+        schedule = _RangeSchedule(optimizer, max_lr, num_training, exponential=mode != "linear")
+        trainer.lr_scheduler_configs = [LRSchedulerConfig(schedule, interval="step")]
+        trainer.callbacks = [recorder]
+        build_callback_table(trainer)
+        trainer.loggers = []
+        trainer.fit_loop.max_steps = num_training + start_step
+        trainer.limit_val_batches = num_training
+        fit_loop(trainer)
+        if trainer.global_step != num_training + start_step:
+            log.info(
+                f"LR finder stopped early after {trainer.global_step} steps due to diverging loss."
+            )
+        finder.results = {"lr": recorder.lrs, "loss": recorder.losses}
+    finally:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        trainer.callbacks = saved["callbacks"]
+        trainer._cb = saved["callback_table"]
+        trainer.loggers = saved["loggers"]
+        trainer.lr_scheduler_configs = saved["lr_scheduler_configs"]
+        trainer.fit_loop.max_steps = saved["max_steps"]
+        trainer.limit_val_batches = saved["limit_val_batches"]
+        loop = trainer.fit_loop
+        loop.load_state_dict(saved["loop"])
+        for owner in (loop, loop.epoch_loop, loop.epoch_loop.automatic_optimization,
+                      loop.epoch_loop.manual_optimization):  # fmt: skip
+            owner.restarting = False
+        trainer.should_stop = False
+        (trainer._callback_metrics, trainer._logged_metrics, trainer._pbar_metrics) = saved[
+            "metrics"
+        ]
+    if update_attr:
+        lr = finder.suggestion()
+        if lr is not None:
+            _set_lr_attribute(model, attr_name, lr)
+            for group in optimizer.param_groups:  # the run that follows trains at that rate
+                group["lr"] = lr
+            log.info(f"Learning rate set to {lr}")
+    return finder
+
+
+class LearningRateFinder(Callback):
+    """Runs the range test when ``fit`` starts (before the sanity check), then trains on from
+    the model's original weights (with the suggested rate when ``update_attr``)."""
+
+    SUPPORTED_MODES = ("linear", "exponential")
+
+    def __init__(
+        self,
+        min_lr: float = 1e-8,
+        max_lr: float = 1.0,
+        num_training_steps: int = 100,
+        mode: str = "exponential",
+        early_stop_threshold: float | None = 4.0,
+        update_attr: bool = True,
+        attr_name: str = "",
+    ) -> None:
+        mode = mode.lower()
+        if mode not in self.SUPPORTED_MODES:
+            raise ValueError(f"`mode` should be either of {self.SUPPORTED_MODES}")
+        self._min_lr = min_lr
+        self._max_lr = max_lr
+        self._num_training_steps = num_training_steps
+        self._mode = mode
+        self._early_stop_threshold = early_stop_threshold
+        self._update_attr = update_attr
+        self._attr_name = attr_name
+        self._early_exit = False
+        self.optimal_lr: _LRFinder | None = None
+
+    def lr_find(self, trainer: Any, pl_module: Any) -> None:
+        self.optimal_lr = lr_find(
+            trainer,
+            pl_module,
+            min_lr=self._min_lr,
+            max_lr=self._max_lr,
+            num_training=self._num_training_steps,
+            mode=self._mode,
+            early_stop_threshold=self._early_stop_threshold,
+            update_attr=self._update_attr,
+            attr_name=self._attr_name,
+        )
+        if self._early_exit:
+            raise _TunerExitException()
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self.lr_find(trainer, pl_module)
+
+
+class Tuner:
+    """``Tuner(trainer).lr_find(model, ...)``: the learning-rate range test with the trainer's
+    settings (``method="fit"`` only)."""
+
+    def __init__(self, trainer: Any) -> None:
+        self._trainer = trainer
+
+    def lr_find(
+        self,
+        model: Any,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+        method: str = "fit",
+        min_lr: float = 1e-8,
+        max_lr: float = 1.0,
+        num_training: int = 100,
+        mode: str = "exponential",
+        early_stop_threshold: float | None = 4.0,
+        update_attr: bool = True,
+        attr_name: str = "",
+    ) -> _LRFinder | None:
+        if method != "fit":
+            raise MisconfigurationException(
+                "method='fit' is the only valid configuration to run lr finder."
+            )
+        if dataloaders is not None:
+            raise MisconfigurationException(
+                "`Tuner.lr_find(dataloaders=...)` is for other methods than fit; pass "
+                "`train_dataloaders=` (and `val_dataloaders=`) or a `datamodule=`."
+            )
+        finder = LearningRateFinder(
+            min_lr=min_lr,
+            max_lr=max_lr,
+            num_training_steps=num_training,
+            mode=mode,
+            early_stop_threshold=early_stop_threshold,
+            update_attr=update_attr,
+            attr_name=attr_name,
+        )
+        finder._early_exit = True
+        trainer = self._trainer
+        trainer.callbacks = [finder, *trainer.callbacks]
+        try:
+            trainer.fit(
+                model,
+                train_dataloaders=train_dataloaders,
+                val_dataloaders=val_dataloaders,
+                datamodule=datamodule,
+            )
+        finally:
+            trainer.callbacks = [cb for cb in trainer.callbacks if cb is not finder]
+        return finder.optimal_lr
+
+    def scale_batch_size(self, *args: Any, **kwargs: Any) -> int | None:
+        raise NotImplementedError(
+            "Tuner.scale_batch_size is not supported by this runtime yet; run it with "
+            "`import lightning as L` (the batch size it finds works here unchanged), or set "
+            "the batch size by hand."
+        )
