@@ -108,7 +108,32 @@ class ProgressBar(Callback):
         return metrics
 
 
-class TQDMProgressBar(ProgressBar):
+class _Switchable:
+    """``refresh_rate`` and the enable/disable switch the drawn bars share (0 draws nothing)."""
+
+    _refresh_rate: int
+    _enabled: bool
+
+    @property
+    def refresh_rate(self) -> int:
+        return self._refresh_rate
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled and self._refresh_rate > 0
+
+    @property
+    def is_disabled(self) -> bool:
+        return not self.is_enabled
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+
+class TQDMProgressBar(_Switchable, ProgressBar):
     """The default progress bar: a tqdm bar per epoch in a terminal, one line per epoch with
     the logged ``prog_bar`` values anywhere else (logs, CI)."""
 
@@ -133,24 +158,6 @@ class TQDMProgressBar(ProgressBar):
         self._last_draw = 0.0
         self._epoch_t0 = 0.0
         self.is_tty = bool(getattr(sys.stdout, "isatty", lambda: False)())
-
-    @property
-    def refresh_rate(self) -> int:
-        return self._refresh_rate
-
-    @property
-    def is_enabled(self) -> bool:
-        return self._enabled and self._refresh_rate > 0
-
-    @property
-    def is_disabled(self) -> bool:
-        return not self.is_enabled
-
-    def disable(self) -> None:
-        self._enabled = False
-
-    def enable(self) -> None:
-        self._enabled = True
 
     def print(self, *args: Any, sep: str = " ", **kwargs: Any) -> None:
         bar = self._eval_bar or self._bar

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.callbacks.model_summary import ModelSummary, _count, summarize
-from runtime.callbacks.progress import ProgressBar, _fmt
+from runtime.callbacks.progress import ProgressBar, _fmt, _Switchable
 
 _MISSING = "`{}` requires `rich` >= 10.2.2. Install it by running `pip install -U rich`."
 
@@ -41,7 +41,7 @@ class RichProgressBarTheme:
     metrics_format: str = ".3f"
 
 
-class RichProgressBar(ProgressBar):
+class RichProgressBar(_Switchable, ProgressBar):
     """``Trainer(callbacks=[RichProgressBar()])``: progress drawn with rich.
 
     Args:
@@ -74,25 +74,6 @@ class RichProgressBar(ProgressBar):
         self._eval_task: Any = None
         self._count = 0
         self._eval_count = 0
-
-    # ------------------------------------------------------------------------- state
-    @property
-    def refresh_rate(self) -> int:
-        return self._refresh_rate
-
-    @property
-    def is_enabled(self) -> bool:
-        return self._enabled and self._refresh_rate > 0
-
-    @property
-    def is_disabled(self) -> bool:
-        return not self.is_enabled
-
-    def disable(self) -> None:
-        self._enabled = False
-
-    def enable(self) -> None:
-        self._enabled = True
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self._console is not None:

@@ -22,7 +22,7 @@ import libcst as cst
 from libcst.metadata import GlobalScope, MetadataWrapper, ScopeProvider
 
 from scaffold.migrate.memo import by_identity
-from scaffold.migrate.walk import children
+from scaffold.migrate.walk import children, walk
 
 
 class BlockNames:
@@ -48,14 +48,14 @@ class BlockNames:
                 node = getattr(assignment, "node", None)
                 if isinstance(node, cst.Name):
                     self.inner.add(id(node))
-        for node in _walk(self.module):
+        for node in walk(self.module):
             if isinstance(node, cst.Global):
                 self.declared_global |= {n.name.value for n in node.names}
 
     def reads(self, node: cst.CSTNode) -> set[str]:
         """Names of the block's scope that ``node`` reads (free names of inner scopes too)."""
         return {
-            n.value for n in _walk(node) if isinstance(n, cst.Name) and id(n) in self.outer_reads
+            n.value for n in walk(node) if isinstance(n, cst.Name) and id(n) in self.outer_reads
         }
 
 
@@ -66,14 +66,6 @@ def _bound_inside(name: str, scope, top) -> bool:
             return True
         scope = scope.parent
     return False
-
-
-def _walk(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(children(current)))
 
 
 def target_names(target: cst.BaseExpression) -> set[str]:
@@ -307,7 +299,7 @@ _INNER_SCOPES = (
 def inner_name_ids(stmts: Sequence[cst.BaseStatement]) -> set[int]:
     """ids of the Name nodes in ``stmts`` that belong to an inner scope (comprehension targets,
     lambda parameters, locals of nested functions): a rename of the block's variables skips them."""
-    if not any(isinstance(n, _INNER_SCOPES) for s in stmts for n in _walk(s)):
+    if not any(isinstance(n, _INNER_SCOPES) for s in stmts for n in walk(s)):
         return set()  # one scope only: nothing to skip, no scope analysis needed
     return block_names(stmts).inner
 
