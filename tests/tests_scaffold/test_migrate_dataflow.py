@@ -7,6 +7,7 @@ import pytest
 
 from scaffold.migrate import dataflow
 from scaffold.migrate.memo import by_identity
+from scaffold.migrate.walk import walk
 
 
 def body(code: str) -> list:
@@ -51,7 +52,7 @@ def test_inner_name_ids_finds_comprehension_targets_only_when_there_is_an_inner_
     assert dataflow.inner_name_ids(flat) == set()
     nested = body("x = [x for x in y]\n")
     inner = dataflow.inner_name_ids(nested)
-    names = [n for n in dataflow._walk(nested[0]) if isinstance(n, cst.Name) and n.value == "x"]
+    names = [n for n in walk(nested[0]) if isinstance(n, cst.Name) and n.value == "x"]
     assert len(names) == 3
     assert [id(n) in inner for n in names] == [False, True, True]
 
