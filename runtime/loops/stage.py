@@ -28,7 +28,6 @@ from runtime.loops.dispatch import (
 from runtime.loops.evaluation import run_eval_stage
 from runtime.loops.fit import _fit, resolve_limits
 from runtime.loops.optimization import configure_optimizers
-from runtime.profilers import PassThroughProfiler
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
 from runtime.results import Results
 from runtime.states import TrainerFn, TrainerStatus
@@ -68,6 +67,8 @@ def run_stage(
         if t.detect_anomaly and fn == "fit"
         else contextlib.nullcontext()
     )
+    from runtime.profilers import PassThroughProfiler
+
     profiler = t.profiler
     profiler.setup(stage=fn, local_rank=t.local_rank, log_dir=t.log_dir)
     t._active_profiler = None if type(profiler) is PassThroughProfiler else profiler
