@@ -908,6 +908,8 @@ class Builder:
 def build(plan: LoopPlan, engine: str, tooling: bool) -> tuple[cst.Module, list[Finding]]:
     """The module with the loop replaced, and every finding (SCF001 first)."""
     builder = Builder(plan, engine, tooling)
+    if engine != "runtime":
+        _check_lightning_epoch_start(plan)
     cls, moved = builder.class_def()
     top = top_level(plan, cls)
     if top is not None:
@@ -924,9 +926,7 @@ def build(plan: LoopPlan, engine: str, tooling: bool) -> tuple[cst.Module, list[
         blank = [cst.EmptyLine(indent=False)] * 2
         after = at[-1] + 1
         if top is None and after < len(new):
-            new[after] = new[after].with_changes(
-                leading_lines=[*new[after].leading_lines, *lines]
-            )
+            new[after] = new[after].with_changes(leading_lines=[*new[after].leading_lines, *lines])
             lines = []
         classes = [new[i].with_changes(leading_lines=blank) for i in at]
         classes[0] = classes[0].with_changes(leading_lines=[*blank, *lines])
@@ -1417,6 +1417,37 @@ def _until_break_class(name: str, leading_lines) -> cst.ClassDef:
         "        yield ()\n"
     )
     return cst.parse_statement(code).with_changes(leading_lines=leading_lines)
+
+
+# calls in an epoch's statements before the batch loop that cannot draw random numbers or
+# change what the loader yields
+_QUIET_CALLS = frozenset(
+    {"print", "len", "range", "time.time", "time.perf_counter", "time.monotonic"}
+)
+
+
+def _check_lightning_epoch_start(plan: LoopPlan) -> None:
+    """Lightning iterates the train loader once at set-up, before the first epoch's
+    on_train_epoch_start (a DataLoader's iterator draws its seed from torch's random generator
+    there; an iterable without a length yields its first batch), so the statements the script
+    ran each epoch before its batch loop would run after that draw in epoch 0. Where they call
+    anything that may draw random numbers or change the batches, the Lightning engine would
+    compute other numbers: refused (the runtime engine keeps the script's order)."""
+    for s_ in [*plan.site.epoch_pre, *plan.site.fn_pre]:
+        for call in m.findall(s_, m.Call()):
+            name = code_of(call.func)
+            if name in _QUIET_CALLS or m.matches(
+                call.func, m.Attribute(attr=m.Name("train") | m.Name("eval"))
+            ):
+                continue
+            plan.refuse(
+                R.ENGINE_ORDER,
+                f"`{code_of(s_).strip().splitlines()[0][:60]}` runs each epoch before the batch "
+                "loop, and Lightning draws from the loader (and torch's random generator) at "
+                "set-up, before the first epoch's on_train_epoch_start: under `--engine "
+                "lightning` the first epoch would see other numbers. Migrate with the runtime "
+                "engine (it keeps the script's order), or move the statement",
+            )
 
 
 def _each_epoch_class(name: str, leading_lines) -> cst.ClassDef:

@@ -684,11 +684,15 @@ ACCUMULATION_LOOP = _rule(
 )
 ENGINE_ORDER = _rule(
     "SCF334",
-    "a per-epoch reseed that only the runtime engine keeps in order",
+    "epoch-start code that only the runtime engine keeps in order",
     """
-    Covers: `--engine lightning` with `torch.manual_seed(...)` (or another seeding call) in the
-    epoch loop before the batch loop: Lightning draws the epoch's shuffle order elsewhere relative
-    to on_train_epoch_start, so the batches would differ. The default engine keeps the order.
+    Covers: `--engine lightning` with a call in the epoch loop before the batch loop that may
+    draw random numbers or change the batches (`torch.manual_seed(...)`, `noise =
+    torch.randn(1)`, a helper of the script): Lightning iterates the train loader at set-up,
+    before the first epoch's on_train_epoch_start (a DataLoader's iterator draws its seed from
+    torch's generator there; an iterable without a length yields its first batch), so the first
+    epoch would see other numbers. The default engine keeps the script's order.
+    Not covered: `print`, `len`, `range`, `time.*`, `model.train()`/`.eval()` there.
 """,
 )
 CUSTOM_STEP = _rule(

@@ -1054,7 +1054,45 @@ def test_a_loader_made_each_epoch_is_made_by_on_train_epoch_start():
 
 
 def test_a_loader_made_each_epoch_is_refused_for_the_lightning_engine():
-    result = migrate_source((HERE / "loader_made_each_epoch.py").read_text(), engine="lightning")
+    source = (HERE / "loader_made_each_epoch.py").read_text()
+    result = migrate_source(source, engine="lightning")
+    assert result.status == NOT_CONVERTED  # the epoch's random draw comes first (SCF334)
+    assert "SCF334" in {f.code for f in result.findings}
+    without_draw = source.replace("torch.randn(1).item() * 0.01", "0.01")
+    assert migrate_source(without_draw).status == MIGRATED
+    result = migrate_source(without_draw, engine="lightning")
+    assert result.status == NOT_CONVERTED  # making the loader is a call before the batch loop
+    (finding,) = [f for f in result.findings if f.code in ("SCF331", "SCF334")]
+    assert "before the first epoch's on_train_epoch_start" in finding.message
+
+
+def test_random_draws_before_the_batch_loop_are_refused_for_the_lightning_engine_only():
+    """Lightning iterates a DataLoader at set-up (drawing its seed from torch's generator)
+    before the first on_train_epoch_start: a draw the script makes each epoch before its batch
+    loop would come after it. The runtime engine keeps the order; Lightning's is refused."""
+    source = """import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+loader = DataLoader(TensorDataset(torch.randn(48, 5), torch.randn(48, 1)), batch_size=12, shuffle=True)
+model = nn.Linear(5, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+for epoch in range(3):
+    model.train()
+    noise = torch.randn(1).item() * 0.1
+    for x, y in loader:
+        loss = nn.functional.mse_loss(model(x + noise), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+print("FINAL", sum(p.sum().item() for p in model.parameters()))
+"""
+    assert migrate_source(source).status == MIGRATED
+    result = migrate_source(source, engine="lightning")
     assert result.status == NOT_CONVERTED
-    (finding,) = [f for f in result.findings if f.code == "SCF331"]
-    assert "before on_train_epoch_start" in finding.message
+    (finding,) = [f for f in result.findings if f.code == "SCF334"]
+    assert "noise = torch.randn(1)" in finding.message
+    # nothing drawn there: both engines convert
+    quiet = source.replace("    noise = torch.randn(1).item() * 0.1\n", "    noise = 0.0\n")
+    assert migrate_source(quiet, engine="lightning").status == MIGRATED
