@@ -22,9 +22,9 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 log = logging.getLogger("runtime.profilers")
 
@@ -43,8 +43,6 @@ class Profiler:
     def __init__(self, dirpath: str | Path | None = None, filename: str | None = None) -> None:
         self.dirpath = dirpath
         self.filename = filename
-        self._output_file: TextIO | None = None
-        self._write_stream: Callable[[str], Any] | None = None
         self._local_rank: int | None = None
         self._stage: str | None = None
 
@@ -80,20 +78,18 @@ class Profiler:
         self.dirpath = self.dirpath or log_dir
 
     def teardown(self, stage: str | None) -> None:
-        """Called once the report is written: closes the file."""
-        self._write_stream = None
-        if self._output_file is not None:
-            self._output_file.close()
-            self._output_file = None
+        """Called once the stage's report is written (a profiler releases what it held)."""
 
     def describe(self) -> None:
         """Writes the report (see the class docstring); called when the stage ends."""
-        self._prepare_streams()
         summary = self.summary()
-        if summary and self._write_stream is not None:
-            self._write_stream(summary)
-        if self._output_file is not None:
-            self._output_file.flush()
+        if summary and self.filename and self.dirpath:
+            path = Path(self.dirpath) / self._prepare_filename()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(summary)
+        elif summary:
+            self._log_report(summary)
         self.teardown(stage=self._stage)
 
     def _prepare_filename(self, extension: str = ".txt") -> str:
@@ -107,17 +103,6 @@ class Profiler:
             name = f"{self.local_rank}-{name}"
         return name
 
-    def _prepare_streams(self) -> None:
-        if self._write_stream is not None:
-            return
-        if self.filename and self.dirpath:
-            path = Path(self.dirpath) / self._prepare_filename()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._output_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in teardown)
-            self._write_stream = self._output_file.write
-        else:
-            self._write_stream = self._log_report
-
     def _log_report(self, text: str) -> None:
         """Through the ``runtime.profilers`` logger where logging is set up to show INFO
         records; printed otherwise (a report asked for is never swallowed)."""
@@ -130,10 +115,6 @@ class Profiler:
 
     def _title(self) -> str:
         return (f"{self._stage.upper()} " if self._stage else "") + "Profiler Report"
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.teardown(stage=self._stage)
 
 
 class PassThroughProfiler(Profiler):
@@ -260,7 +241,6 @@ class AdvancedProfiler(Profiler):
         return "\n".join([self._title(), "", *parts])
 
     def teardown(self, stage: str | None) -> None:
-        super().teardown(stage)
         self.profiled_actions = {}
 
 

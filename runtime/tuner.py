@@ -42,24 +42,15 @@ class _RangeSchedule(torch.optim.lr_scheduler.LRScheduler):
         self.end_lr = end_lr
         self.num_iter = num_iter
         self.exponential = exponential
-        self._lr: list[float] = []
         super().__init__(optimizer, -1)
 
     def get_lr(self) -> list[float]:
         if self.last_epoch <= 0:
-            rates = list(self.base_lrs)
-        else:
-            share = (self.last_epoch + 1) / self.num_iter
-            if self.exponential:
-                rates = [base * (self.end_lr / base) ** share for base in self.base_lrs]
-            else:
-                rates = [base + share * (self.end_lr - base) for base in self.base_lrs]
-        self._lr = rates
-        return rates
-
-    @property
-    def lr(self) -> list[float]:
-        return self._lr
+            return list(self.base_lrs)
+        share = (self.last_epoch + 1) / self.num_iter
+        if self.exponential:
+            return [base * (self.end_lr / base) ** share for base in self.base_lrs]
+        return [base + share * (self.end_lr - base) for base in self.base_lrs]
 
 
 # ------------------------------------------------------------------------------ recording
@@ -68,8 +59,7 @@ class _RangeRecorder(Callback):
 
     beta = 0.98
 
-    def __init__(self, num_training: int, early_stop_threshold: float | None) -> None:
-        self.num_training = num_training
+    def __init__(self, early_stop_threshold: float | None) -> None:
         self.early_stop_threshold = early_stop_threshold
         self.lrs: list[float] = []
         self.losses: list[float] = []
@@ -83,7 +73,7 @@ class _RangeRecorder(Callback):
         self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int
     ) -> None:
         if self._steps_here(trainer, batch_idx):
-            self.lrs.append(trainer.lr_scheduler_configs[0].scheduler.lr[0])
+            self.lrs.append(trainer.lr_scheduler_configs[0].scheduler.get_last_lr()[0])
 
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
@@ -195,9 +185,6 @@ def _lr_attribute(model: Any, attr_name: str) -> str:
 
 
 def _set_lr_attribute(model: Any, name: str, value: float) -> None:
-    if hasattr(model, name) and name not in (getattr(model, "hparams", None) or {}):
-        setattr(model, name, value)
-        return
     if name in (getattr(model, "hparams", None) or {}):
         model.hparams[name] = value
     if hasattr(model, name):
@@ -245,7 +232,7 @@ def lr_find(
         "metrics": (trainer._callback_metrics, trainer._logged_metrics, trainer._pbar_metrics),
     }
     finder = _LRFinder(mode, min_lr, max_lr, num_training)
-    recorder = _RangeRecorder(num_training, early_stop_threshold)
+    recorder = _RangeRecorder(early_stop_threshold)
     start_step = trainer.global_step
     try:
         for group in optimizer.param_groups:

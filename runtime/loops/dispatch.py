@@ -94,11 +94,23 @@ def call_lm(trainer: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(module, name)(*args, **kwargs)
 
 
+_NOTHING = contextlib.nullcontext()
+
+
 def profiled(trainer: Any, action: str) -> Any:
     """``with profiled(trainer, "run_training_epoch"):`` records the block with the trainer's
-    profiler (nothing, at no cost, without one)."""
+    profiler (a shared no-op context without one)."""
     profiler = trainer._active_profiler
-    return profiler.profile(action) if profiler is not None else contextlib.nullcontext()
+    return _NOTHING if profiler is None else profiler.profile(action)
+
+
+def profiled_step(trainer: Any, step: str) -> Any:
+    """``profiled`` for the strategy's ``training_step``/``validation_step``/...: the action
+    name (``[Strategy]SingleDeviceStrategy.training_step``) is only built when profiling."""
+    profiler = trainer._active_profiler
+    if profiler is None:
+        return _NOTHING
+    return profiler.profile(f"[Strategy]{type(trainer.strategy).__name__}.{step}")
 
 
 def call_both(trainer: Any, name: str, *args: Any) -> None:

@@ -16,7 +16,7 @@ from runtime.loops.dispatch import (
     call_both,
     call_lm,
     overridden,
-    profiled,
+    profiled_step,
     transfer,
 )
 from runtime.loops.progress import BatchProgress
@@ -138,7 +138,7 @@ class EvaluationLoop:
             results.fx = f"{prefix}_step"
         with t.strategy.precision_plugin.step_context():
             args = (batch, batch_idx) if self._takes_idx else (batch,)
-            with profiled(t, f"[Strategy]{type(t.strategy).__name__}.{prefix}_step"):
+            with profiled_step(t, f"{prefix}_step"):
                 out = t.strategy.run_step(t.lightning_module, f"{prefix}_step", *args, *extra)
         progress.increment_processed()
         call_both(t, f"on_{prefix}_batch_end", out, batch, batch_idx, *extra)

@@ -224,11 +224,8 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
             continue  # counted already: the restored progress holds these batches
         is_last = batch_idx + 1 == n
         progress.is_last_batch = is_last
-        if t._active_profiler is None:
+        with profiled(t, "run_training_batch"):
             stepped = train_batch(t, batch, batch_idx, is_last)
-        else:
-            with profiled(t, "run_training_batch"):
-                stepped = train_batch(t, batch, batch_idx, is_last)
         if stepped is SKIP_EPOCH:
             # As Lightning: the skipped batch is the epoch's last, so epoch schedulers step and
             # epoch-end validation runs.

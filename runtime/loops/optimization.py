@@ -17,7 +17,7 @@ from runtime.loops.dispatch import (
     call_cb,
     call_lm,
     overridden,
-    profiled,
+    profiled_step,
     transfer,
 )
 from runtime.optimization import LightningOptimizer, parse_configure_optimizers
@@ -183,12 +183,8 @@ class _Closure:
         if results is not None:
             results.fx = "training_step"
         args = (self.batch, self.batch_idx) if t._ts_takes_idx else (self.batch,)
-        with t.strategy.precision_plugin.step_context():
-            if t._active_profiler is None:
-                out = t.strategy.training_step(model, *args)
-            else:
-                with profiled(t, f"[Strategy]{type(t.strategy).__name__}.training_step"):
-                    out = t.strategy.training_step(model, *args)
+        with t.strategy.precision_plugin.step_context(), profiled_step(t, "training_step"):
+            out = t.strategy.training_step(model, *args)
         loss, extra = _parse_training_output(out)
         self.ran = True
         if self.zero_grad:
@@ -262,7 +258,7 @@ def _manual_step(t: Any, batch: Any, batch_idx: int) -> Any:
         results.fx = "training_step"
     with t.strategy.precision_plugin.step_context():
         args = (batch, batch_idx) if t._ts_takes_idx else (batch,)
-        with profiled(t, f"[Strategy]{type(t.strategy).__name__}.training_step"):
+        with profiled_step(t, "training_step"):
             out = t.strategy.training_step(model, *args)
     if out is not None and not isinstance(out, (torch.Tensor, dict)):
         raise MisconfigurationException(

@@ -106,7 +106,7 @@ class PredictionLoop:
         return on_batch, on_epoch
 
     def _run(self, t: Any) -> Any:
-        from runtime.loops.dispatch import _accepts, call_both, call_lm, profiled, transfer
+        from runtime.loops.dispatch import _accepts, call_both, call_lm, profiled_step, transfer
 
         data = t._data
         model = t.lightning_module
@@ -152,7 +152,7 @@ class PredictionLoop:
                 call_both(t, "on_predict_batch_start", batch, batch_idx, *extra)
                 with t.strategy.precision_plugin.step_context():
                     args = (batch, batch_idx) if takes_idx else (batch,)
-                    with profiled(t, f"[Strategy]{type(t.strategy).__name__}.predict_step"):
+                    with profiled_step(t, "predict_step"):
                         out = t.strategy.run_step(model, "predict_step", *args, *extra)
                 if out is None:
                     warn_once("predict returned None if it was on purpose, ignore this warning...")
