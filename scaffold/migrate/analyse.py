@@ -233,7 +233,7 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
                     *where,
                 )
             )
-    epoch_loader = _epoch_made_loader(site, fn_map, module)
+    loader_code, epoch_loader = _train_loader(site, fn_map, module, refuse)
     state = _carried_state(
         module, site, roles, schedules, epoch, val, epoch_post, idx, refuse, epoch_loader
     )
@@ -261,10 +261,7 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
         outer=outer,
         where=where,
         fn_map=fn_map,
-        loader_code=(
-            loader_code := epoch_loader
-            or _loader(site, fn_map, [site.scope_body, module.body], refuse)
-        ),
+        loader_code=loader_code,
         loader_each_epoch=epoch_loader is not None
         or not _reiterable(cst.parse_expression(loader_code)),
         loader_attr=epoch_loader,
@@ -326,33 +323,34 @@ def _loader(site: Site, fn_map, scope_bodies, refuse) -> str:
 _REITERABLE_CALLS = {"range", "list", "tuple", "sorted", "dict", "set", "frozenset"}
 
 
-def _epoch_made_loader(site: Site, fn_map, module) -> str | None:
+def _train_loader(site: Site, fn_map, module, refuse) -> tuple[str, str | None]:
+    """(what ``trainer.fit`` trains on, as code; the name of a loader the epoch loop makes
+    anew, or None). Where the loader cannot be handed over as it is because the epoch makes it
+    (SCF331), a loader the epoch loop makes in one plain assignment is taken from the module
+    (see ``LoopPlan.loader_attr``)."""
+    try:
+        return _loader(site, fn_map, [site.scope_body, module.body], refuse), None
+    except CannotConvert as err:
+        made = _epoch_made_loader(site)
+        if err.finding.code != R.LOADER_PER_EPOCH or made is None:
+            raise
+        return made, made
+
+
+def _epoch_made_loader(site: Site) -> str | None:
     """``for epoch in ...: loader = make_loader(...); bar = tqdm(enumerate(loader)); for b in
     bar: ...``: the name the batch loop iterates over when the epoch loop binds it anew, with one
     plain assignment among its statements before the batch loop, and nothing else of the epoch
-    binds it; None otherwise (and where the usual route takes the loader as it is)."""
+    binds it; None otherwise."""
     header = site.batch_for.iter
     if site.train_fn is not None or site.epoch_for is None or not isinstance(header, cst.Name):
         return None
     name = header.value
     pre = list(site.epoch_pre)
     writers = [s for s in [*pre, *site.epoch_post] if name in written([s])]
-    if len(writers) != 1 or _assignment_value(writers[0:1], name) is None:
+    if len(writers) != 1 or writers[0] not in pre:
         return None
-    if writers[0] not in pre:
-        return None
-
-    class _Probe(Exception):
-        pass
-
-    def probe(rule: str, message: str):
-        raise _Probe(rule)
-
-    try:
-        _loader(site, fn_map, [site.scope_body, module.body], probe)
-    except _Probe as refused:
-        return name if refused.args[0] == R.LOADER_PER_EPOCH else None
-    return None
+    return name if _assignment_value(writers, name) is not None else None
 
 
 def _reiterable(expr) -> bool:

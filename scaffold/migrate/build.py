@@ -26,7 +26,7 @@ from scaffold.migrate.analyse import (
     attr_of_model,
 )
 from scaffold.migrate.dataflow import declared_global, definitely_bound, written
-from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
+from scaffold.migrate.findings import FIXED, Finding
 from scaffold.migrate.helpers import definition
 from scaffold.migrate.imports import (
     add_import,
@@ -379,22 +379,10 @@ class Builder:
     def epoch_loader(self) -> str:
         """The batches the epoch loop made anew (``plan.loader_attr``): on_train_epoch_start
         binds them as the script did, and the Trainer reads them from the module when the
-        epoch's first batch is drawn. Lightning draws epoch 0's first batch before
-        on_train_epoch_start (at set-up), so this holds for the runtime engine only."""
+        epoch's first batch is drawn (the runtime engine only: see
+        ``_check_lightning_epoch_start``)."""
         plan = self.plan
         name = plan.loader_attr
-        if self.engine != "runtime":
-            raise CannotConvert(
-                Finding(
-                    R.LOADER_PER_EPOCH,
-                    MANUAL,
-                    f"the batch loop iterates over `{name}`, which the epoch loop makes anew each "
-                    "epoch: Lightning draws the first epoch's first batch before "
-                    "on_train_epoch_start, where the script had not made it yet. Migrate with "
-                    "the runtime engine, or build the loader once before the epoch loop",
-                    *plan.where,
-                )
-            )
         attr = plan.state.attr_of.get(name)
         return f"{self.inst}.{attr}" if attr is not None else name
 
@@ -1432,7 +1420,8 @@ def _check_lightning_epoch_start(plan: LoopPlan) -> None:
     there; an iterable without a length yields its first batch), so the statements the script
     ran each epoch before its batch loop would run after that draw in epoch 0. Where they call
     anything that may draw random numbers or change the batches, the Lightning engine would
-    compute other numbers: refused (the runtime engine keeps the script's order)."""
+    compute other numbers: refused (the runtime engine keeps the script's order). A loader the
+    epoch loop makes anew (``plan.loader_attr``) does not exist yet at that draw."""
     for s_ in [*plan.site.epoch_pre, *plan.site.fn_pre]:
         for call in m.findall(s_, m.Call()):
             name = code_of(call.func)
@@ -1448,6 +1437,14 @@ def _check_lightning_epoch_start(plan: LoopPlan) -> None:
                 "lightning` the first epoch would see other numbers. Migrate with the runtime "
                 "engine (it keeps the script's order), or move the statement",
             )
+    if plan.loader_attr is not None:
+        plan.refuse(
+            R.LOADER_PER_EPOCH,
+            f"the batch loop iterates over `{plan.loader_attr}`, which the epoch loop makes anew "
+            "each epoch: Lightning draws the first epoch's first batch before the first epoch's "
+            "on_train_epoch_start, where the script had not made it yet. Migrate with the "
+            "runtime engine, or build the loader once before the epoch loop",
+        )
 
 
 def _each_epoch_class(name: str, leading_lines) -> cst.ClassDef:

@@ -682,7 +682,7 @@ def _plan_manual(
     breaks = bool(m.findall(cst.Module(body=body), m.Break()))
     # `optimizer.step(closure)` with `def closure(): ...` earlier in the batch loop: the
     # Trainer's optimizer wrapper takes the closure as the optimizer did
-    defined = {x.name.value: i for i, x in enumerate(body) if isinstance(x, cst.FunctionDef)}
+    defined = {x.name.value for x in body if isinstance(x, cst.FunctionDef)}
     closure_steps = tuple(dict.fromkeys(r for r, name in rewrite.closure_args if name in defined))
     return StepPlan(
         body,
@@ -742,15 +742,10 @@ def _update_helper(node, module: cst.Module) -> str | None:
         and isinstance(node.body[0].value.func, cst.Name)
     ):
         return None
+    from scaffold.migrate.helpers import _top_level_def
+
     call = node.body[0].value
-    fn = next(
-        (
-            s
-            for s in module.body
-            if isinstance(s, cst.FunctionDef) and s.name.value == call.func.value
-        ),
-        None,
-    )
+    fn = _top_level_def(module, call.func.value)
     if fn is None or not isinstance(fn.body, cst.IndentedBlock):
         return None
     body = body_without_docstring(fn)

@@ -247,6 +247,24 @@ def own_breaks(stmts) -> int:
     return counter.count
 
 
+class _OwnContinues(_OwnBreaks):
+    """Counts the ``continue`` statements of the loop whose body is visited (not of nested
+    loops; a nested loop's ``else`` block continues the outer loop)."""
+
+    def visit_Break(self, node) -> None:
+        pass
+
+    def visit_Continue(self, node) -> None:
+        self.count += 1
+
+
+def own_continues(stmts) -> int:
+    counter = _OwnContinues()
+    for s in stmts:
+        run_visitor(s, counter)
+    return counter.count
+
+
 def _ends_in_break(block) -> bool:
     last = block.body[-1] if isinstance(block, cst.IndentedBlock) and block.body else None
     return isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], cst.Break)

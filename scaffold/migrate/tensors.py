@@ -52,7 +52,7 @@ def _listed(construction, scope_bodies: list) -> tuple[list[str], list[str]] | N
     first = construction.args[0]
     if first.star or (first.keyword is not None and first.keyword.value != "params"):
         return None
-    bodies = list({id(b): b for b in scope_bodies}.values())
+    bodies = _distinct(scope_bodies)
     tensors: list[str] = []
     containers: list[str] = []
     if not _collect(first.value, bodies, tensors, containers, depth=0) or not tensors:
@@ -61,7 +61,7 @@ def _listed(construction, scope_bodies: list) -> tuple[list[str], list[str]] | N
 
 
 def _problem(tensors, containers, scope_bodies, module) -> str | None:
-    bodies = list({id(b): b for b in scope_bodies}.values())
+    bodies = _distinct(scope_bodies)
     rebinding = set().union(
         *(
             declared_global(fn.body.body)
@@ -93,7 +93,7 @@ def _problem(tensors, containers, scope_bodies, module) -> str | None:
 def devices_named(names: list[str], scope_bodies: list) -> bool:
     """Whether any of these tensors is made with a device (``device=``, ``.to(...)``,
     ``.cuda()``): the Trainer's accelerator then follows the tensor's own device."""
-    bodies = list({id(b): b for b in scope_bodies}.values())
+    bodies = _distinct(scope_bodies)
     placed = m.Call(func=m.Attribute(attr=m.Name("to") | m.Name("cuda")))
     for name in names:
         value = _value(name, bodies)
@@ -106,6 +106,12 @@ def devices_named(names: list[str], scope_bodies: list) -> bool:
         ):
             return True
     return False
+
+
+def _distinct(scope_bodies: list) -> list:
+    """The loop's scope and the module, once each (the same list when the loop is at module
+    level)."""
+    return list({id(b): b for b in scope_bodies}.values())
 
 
 def _value(name: str, bodies: list):
@@ -232,14 +238,9 @@ def _requires_grad(value, module: cst.Module, depth: int = 0) -> bool:
     if qualified(value) in _PARAMETER or code_of(value.func) in ("nn.Parameter", "Parameter"):
         return True
     if depth == 0 and isinstance(value.func, cst.Name):
-        fn = next(
-            (
-                s
-                for s in module.body
-                if isinstance(s, cst.FunctionDef) and s.name.value == value.func.value
-            ),
-            None,
-        )
+        from scaffold.migrate.helpers import _top_level_def
+
+        fn = _top_level_def(module, value.func.value)
         if fn is None:
             return False
         returns = [r for r in m.findall(fn, m.Return()) if not _nested_return(fn, r)]

@@ -43,8 +43,7 @@ import libcst as cst
 
 import scaffold.migrate.match as m
 from scaffold.migrate.locate import flat_while_training, micro_batch_whiles
-from scaffold.migrate.syntax import _used
-from scaffold.migrate.walk import children
+from scaffold.migrate.syntax import _used, own_continues
 
 
 @dataclass(frozen=True)
@@ -62,29 +61,14 @@ def _endless(loop: cst.While) -> bool:
 
 def _guardable(loop: cst.While) -> bool:
     """A ``while <test>:`` loop without ``else:`` whose body has no ``continue`` of its own."""
-    return loop.orelse is None and not _own_continues(loop.body)
-
-
-def _own_continues(node) -> bool:
-    for child in children(node):
-        if isinstance(child, cst.Continue):
-            return True
-        if isinstance(child, (cst.For, cst.While)):
-            if child.orelse is not None and _own_continues(child.orelse):
-                return True
-            continue  # its body's `continue` is its own
-        if isinstance(child, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
-        if _own_continues(child):
-            return True
-    return False
+    return loop.orelse is None and not own_continues(loop.body.body)
 
 
 def why_kept(loop: cst.While) -> str:
     """Why a training ``while`` loop was not rewritten as a ``for`` loop (see above)."""
     if loop.orelse is not None:
         return "it has an `else:` block (run when the test fails, not after a `break`)"
-    if _own_continues(loop.body):
+    if own_continues(loop.body.body):
         return (
             "its body has a `continue`, which would skip the test this tool moves to the end "
             "of each pass"
