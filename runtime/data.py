@@ -89,6 +89,9 @@ class DataSource:
         self.eval_loaders: dict[str, list[Any]] = {}
         self.eval_counts: dict[str, list[float]] = {}
         self.current_eval_counts: list[float] = []
+        # set by a BatchSizeFinder that set up the loaders of this evaluation stage anew in its
+        # on_*_start hook: the running loop takes them instead of those it started with
+        self.resized: str | None = None
         self.has_val = self._has_source("val") and overridden_step(module, "validation_step")
         if (
             self._has_source("val")
@@ -175,6 +178,13 @@ class DataSource:
         else:
             trainer.num_predict_batches = counts
         return loaders
+
+    def resized_loaders(self, stage: str) -> tuple[list[Any], list[float]] | None:
+        """The loaders (and batch counts) a BatchSizeFinder set up anew for ``stage``, once."""
+        if self.resized != stage:
+            return None
+        self.resized = None
+        return self.eval_loaders[stage], self.eval_counts[stage]
 
     def eval_public(self, stage: str) -> Any:
         loaders = self.eval_loaders.get(stage)

@@ -10,8 +10,7 @@ schedulers are put back as they were (the global random state is not, as in Ligh
 suggestion (the rate where the loss falls fastest) is written to the module's ``lr`` /
 ``learning_rate`` attribute (or ``hparams``) when ``update_attr`` is set.
 
-``Tuner.scale_batch_size`` is not supported by this runtime: it raises with a pointer to
-Lightning (the README lists it as not yet supported).
+``Tuner.scale_batch_size`` runs the batch-size finder (``runtime.callbacks.batch_size_finder``).
 """
 
 from __future__ import annotations
@@ -328,8 +327,9 @@ class LearningRateFinder(Callback):
 
 
 class Tuner:
-    """``Tuner(trainer).lr_find(model, ...)``: the learning-rate range test with the trainer's
-    settings (``method="fit"`` only)."""
+    """``Tuner(trainer).lr_find(model, ...)`` (the learning-rate range test, ``fit`` only) and
+    ``Tuner(trainer).scale_batch_size(model, ...)`` (the largest batch size that fits in memory,
+    for ``fit``, ``validate``, ``test`` or ``predict``), with the trainer's settings."""
 
     def __init__(self, trainer: Any) -> None:
         self._trainer = trainer
@@ -359,6 +359,11 @@ class Tuner:
                 "`Tuner.lr_find(dataloaders=...)` is for other methods than fit; pass "
                 "`train_dataloaders=` (and `val_dataloaders=`) or a `datamodule=`."
             )
+        if any(isinstance(cb, LearningRateFinder) for cb in self._trainer.callbacks):
+            raise ValueError(
+                "Trainer is already configured with a `LearningRateFinder` callback. Please "
+                "remove it if you want to use the Tuner."
+            )
         finder = LearningRateFinder(
             min_lr=min_lr,
             max_lr=max_lr,
@@ -382,9 +387,74 @@ class Tuner:
             trainer.callbacks = [cb for cb in trainer.callbacks if cb is not finder]
         return finder.optimal_lr
 
-    def scale_batch_size(self, *args: Any, **kwargs: Any) -> int | None:
-        raise NotImplementedError(
-            "Tuner.scale_batch_size is not supported by this runtime yet; run it with "
-            "`import lightning as L` (the batch size it finds works here unchanged), or set "
-            "the batch size by hand."
+    def scale_batch_size(
+        self,
+        model: Any,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+        method: str = "fit",
+        mode: str = "power",
+        steps_per_trial: int = 3,
+        init_val: int = 2,
+        max_trials: int = 25,
+        batch_arg_name: str = "batch_size",
+        margin: float = 0.05,
+        max_val: int = 8192,
+    ) -> int | None:
+        """The largest batch size that fits in memory for ``method`` (see
+        ``runtime.callbacks.batch_size_finder``); it is also set on the module (or datamodule)
+        where ``batch_arg_name`` lives. Returns None under ``fast_dev_run``."""
+        from runtime.callbacks.batch_size_finder import BatchSizeFinder
+        from runtime.strategies.ddp import DDPStrategy
+
+        _check_method(method, train_dataloaders, val_dataloaders, dataloaders)
+        trainer = self._trainer
+        if isinstance(trainer.strategy, DDPStrategy):
+            raise ValueError(
+                "Tuning the batch size is not supported with distributed strategies; tune "
+                "on one device and set the batch size for the distributed run."
+            )
+        if any(isinstance(cb, BatchSizeFinder) for cb in trainer.callbacks):
+            raise ValueError(
+                "Trainer is already configured with a `BatchSizeFinder` callback. Please remove "
+                "it if you want to use the Tuner."
+            )
+        finder = BatchSizeFinder(
+            mode=mode,
+            steps_per_trial=steps_per_trial,
+            init_val=init_val,
+            max_trials=max_trials,
+            batch_arg_name=batch_arg_name,
+            margin=margin,
+            max_val=max_val,
+        )
+        finder._early_exit = True
+        trainer.callbacks = [finder, *trainer.callbacks]
+        try:
+            if method == "fit":
+                trainer.fit(model, train_dataloaders, val_dataloaders, datamodule)
+            else:
+                getattr(trainer, method)(model, dataloaders, datamodule=datamodule)
+        finally:
+            trainer.callbacks = [cb for cb in trainer.callbacks if cb is not finder]
+        return finder.optimal_batch_size
+
+
+_METHODS = ("fit", "validate", "test", "predict")
+
+
+def _check_method(method: str, train: Any, val: Any, dataloaders: Any) -> None:
+    if method not in _METHODS:
+        raise ValueError(f"method {method!r} is invalid. Should be one of {_METHODS}.")
+    if method == "fit" and dataloaders is not None:
+        raise MisconfigurationException(
+            "In tuner with method='fit', `dataloaders` argument should be None, please consider "
+            "setting `train_dataloaders` and `val_dataloaders` instead."
+        )
+    if method != "fit" and (train is not None or val is not None):
+        raise MisconfigurationException(
+            f"In tuner with `method`={method!r}, `train_dataloaders` and `val_dataloaders` "
+            "arguments should be None, please consider setting `dataloaders` instead."
         )

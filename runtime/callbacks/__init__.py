@@ -17,6 +17,10 @@ def __getattr__(name: str):
         from runtime.callbacks import rich
 
         return getattr(rich, name)
+    if name == "BatchSizeFinder":
+        from runtime.callbacks.batch_size_finder import BatchSizeFinder
+
+        return BatchSizeFinder
     if name == "LearningRateFinder":
         from runtime.tuner import LearningRateFinder
 
@@ -26,6 +30,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "BasePredictionWriter",
+    "BatchSizeFinder",
     "Callback",
     "Checkpoint",
     "EarlyStopping",

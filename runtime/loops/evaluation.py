@@ -101,6 +101,10 @@ class EvaluationLoop:
         modes = {m: m.training for m in model.modules()}
         call_lm(t, eval_hook)
         call_both(t, f"on_{prefix}_start")
+        resized = t._data.resized_loaders(self.stage)
+        if resized is not None:
+            loaders, counts = resized
+            t._data.current_eval_counts = counts
         call_both(t, f"on_{prefix}_epoch_start")
         self._step_fn = getattr(model, f"{prefix}_step")
         self._takes_idx = _accepts(self._step_fn, "batch_idx", 2)

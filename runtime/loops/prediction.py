@@ -126,6 +126,14 @@ class PredictionLoop:
         modes = {m: m.training for m in model.modules()}
         call_lm(t, "on_predict_model_eval")
         call_both(t, "on_predict_start")
+        resized = data.resized_loaders("predict")
+        if resized is not None:
+            loaders, counts = resized
+            if on_batch or on_epoch:
+                loaders = [_recording(dl) for dl in loaders]
+            data.current_eval_counts = counts
+            self._predictions = [[] for _ in loaders]
+            self.epoch_batch_indices = [[] for _ in loaders]
         call_both(t, "on_predict_epoch_start")
         takes_idx = _accepts(model.predict_step, "batch_idx", 2)
         if multi and not _accepts(model.predict_step, "dataloader_idx", 3):

@@ -134,8 +134,9 @@ def test_errors_say_what_is_wrong():
         Tuner(trainer).lr_find(Model(), loader(), method="validate")
     with pytest.raises(ValueError, match="`mode` should be either of"):
         LearningRateFinder(mode="cosine")
-    with pytest.raises(NotImplementedError, match="scale_batch_size is not supported"):
-        Tuner(trainer).scale_batch_size(Model())
+    trainer.callbacks.append(LearningRateFinder())
+    with pytest.raises(ValueError, match="already configured with a `LearningRateFinder`"):
+        Tuner(trainer).lr_find(Model(), loader())
 
 
 def test_fast_dev_run_skips_the_search():
