@@ -139,6 +139,10 @@ def _run(
     t._data_connector.prepare_data()
     model._device = strategy.root_device
     stage = t.state.fn  # as Lightning: the TrainerFn enum (a str: `stage == "fit"` holds)
+    for lg in t.loggers:
+        # as Lightning: the loggers start their runs before any setup hook, so a checkpoint
+        # folder made of a logger's name and version sees the run's id (W&B, MLflow)
+        getattr(lg, "experiment", None)
     if dm is not None:
         with profiled(t, f"[LightningDataModule]{type(dm).__name__}.setup"):
             dm.setup(stage=stage)
