@@ -353,7 +353,7 @@ class _CheckpointConnector:
                 f"`.{fn}()` found no path for the best weights: {ckpt_path!r}. Please specify a "
                 f"path for a checkpoint `.{fn}(ckpt_path=PATH)`"
             )
-        return ckpt_path
+        return os.fspath(ckpt_path)
 
 
 def _on_exception_callbacks(t: Any) -> list[Any]:

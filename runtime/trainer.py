@@ -23,7 +23,6 @@ from runtime.loggers.base import Logger
 from runtime.loops.evaluation import EvaluationLoop
 from runtime.loops.fit import FitLoop
 from runtime.loops.prediction import PredictionLoop
-from runtime.rank_zero import rank_zero_warn
 from runtime.states import RunningStage, TrainerState, stage_flag
 
 _REMOVED_HOOKS = {
@@ -516,8 +515,8 @@ class Trainer:
         ckpt_path: Any = None,
         weights_only: bool | None = None,
     ) -> Any:
-        model, datamodule, dataloaders, ckpt_path = self._eval_args(
-            "predict", model, dataloaders, datamodule, ckpt_path
+        model, datamodule, dataloaders, model_provided = self._eval_args(
+            "predict", model, dataloaders, datamodule
         )
         key = "predict"
         return loops.run_stage(
@@ -529,6 +528,7 @@ class Trainer:
             ckpt_path,
             weights_only,
             return_predictions=return_predictions is not False,
+            model_provided=model_provided,
         )
 
     def _evaluate(
@@ -541,8 +541,8 @@ class Trainer:
         datamodule: Any,
         weights_only: bool | None,
     ) -> list[dict[str, float]]:
-        model, datamodule, dataloaders, ckpt_path = self._eval_args(
-            fn, model, dataloaders, datamodule, ckpt_path
+        model, datamodule, dataloaders, model_provided = self._eval_args(
+            fn, model, dataloaders, datamodule
         )
         key = "val" if fn == "validate" else "test"
         return loops.run_stage(
@@ -554,11 +554,12 @@ class Trainer:
             ckpt_path,
             weights_only,
             verbose=verbose,
+            model_provided=model_provided,
         )
 
-    def _eval_args(
-        self, fn: str, model: Any, dataloaders: Any, datamodule: Any, ckpt_path: Any
-    ) -> tuple:
+    def _eval_args(self, fn: str, model: Any, dataloaders: Any, datamodule: Any) -> tuple:
+        """The model (the fitted one when none is passed), datamodule and loaders of an
+        evaluation call, and whether the model was passed (which ``ckpt_path=None`` means)."""
         from runtime.datamodule import LightningDataModule
 
         if isinstance(dataloaders, LightningDataModule):
@@ -567,6 +568,7 @@ class Trainer:
             raise MisconfigurationException(
                 f"You cannot pass both `dataloaders` and `datamodule` to `trainer.{fn}`."
             )
+        model_provided = model is not None
         if model is None:
             model = self.lightning_module
             if model is None:
@@ -574,15 +576,6 @@ class Trainer:
                     f"`Trainer.{fn}()` requires a `LightningModule` when it hasn't been passed in "
                     f"a previous run (no model was fitted with this Trainer): call "
                     f"`trainer.{fn}(model, ...)`."
-                )
-            cb = self.checkpoint_callback
-            if ckpt_path is None and cb is not None and getattr(cb, "best_model_path", ""):
-                ckpt_path = "best"
-                rank_zero_warn(
-                    f"`.{fn}(ckpt_path=None)` was called without a model. The best model of the "
-                    f"previous `fit` call will be used ({cb.best_model_path}). You can pass "
-                    f"`.{fn}(ckpt_path='best')` to use the best model or `.{fn}(ckpt_path='last')` "
-                    "to use the last model. If you pass a value, this warning will be silenced."
                 )
         self._check_model(model, fn)
         if (
@@ -592,7 +585,7 @@ class Trainer:
             and model is self.lightning_module
         ):
             datamodule = self.datamodule
-        return model, datamodule, dataloaders, ckpt_path
+        return model, datamodule, dataloaders, model_provided
 
     def _must_spawn(self) -> bool:
         strategy = self.strategy

@@ -11,9 +11,7 @@ from typing import Any
 import torch
 
 from runtime.checkpoint import (
-    _on_exception_callbacks,
     load_file,
-    resolve_ckpt_path,
     restore_module_state,
 )
 from runtime.errors import _TunerExitException
@@ -43,7 +41,11 @@ def run_stage(
     weights_only: bool | None,
     verbose: bool = True,
     return_predictions: bool = True,
+    model_provided: bool = True,
 ) -> Any:
+    """One ``fit``/``validate``/``test``/``predict`` call. ``model_provided`` is False for an
+    evaluation call without a model (it runs the fitted one; ``ckpt_path=None`` then means the
+    best checkpoint, as Lightning)."""
     t = trainer
     t.state.fn, t.state.status = TrainerFn(fn), TrainerStatus.RUNNING
     # as Lightning: the stage is known from the start (setup hooks read trainer.state.stage)
@@ -74,7 +76,7 @@ def run_stage(
     t._active_profiler = None if type(profiler) is PassThroughProfiler else profiler
     try:
         with anomaly:
-            out = _run(t, fn, ckpt_path, weights_only, verbose, return_predictions)
+            out = _run(t, fn, ckpt_path, weights_only, verbose, return_predictions, model_provided)
         t.state.status = TrainerStatus.FINISHED
         return out
     except _TunerExitException:
@@ -122,6 +124,7 @@ def _run(
     weights_only: bool | None,
     verbose: bool,
     return_predictions: bool,
+    model_provided: bool,
 ) -> Any:
     from runtime.connector import merge_model_callbacks
 
@@ -151,20 +154,16 @@ def _run(
     if overridden(model, "configure_model"):
         call_lm(t, "configure_model")
     ckpt = None
-    if ckpt_path is None and fn == "fit" and _on_exception_callbacks(t):
-        ckpt_path = "last"  # as Lightning: a fit with OnExceptionCheckpoint resumes by default
-        rank_zero_warn(
-            "`.fit(ckpt_path=None)` was called with an `OnExceptionCheckpoint`: the last model of "
-            "the previous `fit` call is used if there is one. Pass `fit(ckpt_path=...)` to choose; "
-            "passing a value silences this warning."
-        )
-    if ckpt_path is not None:
-        path = resolve_ckpt_path(t, ckpt_path, fn)
-        if path is not None:
-            ckpt = load_file(path, map_location=strategy.root_device, weights_only=weights_only)
-            t.ckpt_path = path
-            t._resumed_ckpt_path = os.path.realpath(path) if fn == "fit" else None
-            restore_module_state(t, ckpt)
+    # which file ckpt_path names (None: the model as passed, the best checkpoint of the previous
+    # fit for an evaluation without a model, the last one under an OnExceptionCheckpoint)
+    path = t._checkpoint_connector._parse_ckpt_path(
+        t.state.fn, ckpt_path, model_provided=model_provided, model_connected=True
+    )
+    if path is not None:
+        ckpt = load_file(path, map_location=strategy.root_device, weights_only=weights_only)
+        t.ckpt_path = path
+        t._resumed_ckpt_path = os.path.realpath(path) if fn == "fit" else None
+        restore_module_state(t, ckpt)
     model = t.strategy.precision_plugin.convert_module(model)
     strategy.setup_module(model, fn)
     if fn == "fit":

@@ -403,7 +403,7 @@ def test_on_exception_checkpoint_and_resume_from_it(tmp_path):
     # removed once the stage ends normally
     ft2 = OnExceptionCheckpoint(tmp_path)
     trainer = L.Trainer(**quiet(max_epochs=3, callbacks=[ft2], enable_checkpointing=True))
-    with pytest.warns(UserWarning, match="OnExceptionCheckpoint"):
+    with pytest.warns(UserWarning, match="The last model of the previous `fit` call will be used"):
         trainer.fit(RegModel(), loader(n=32))
     assert trainer.ckpt_path == ft.ckpt_path
     assert trainer.global_step == 12  # 5 steps restored + 7 more, not 12 from scratch + 12
@@ -1224,3 +1224,17 @@ def test_callbacks_log_with_self_log():
     trainer.fit(RegModel(), loader(n=16))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     assert metrics["from_epoch_start"] == 2.0 and metrics["from_batch_end"] == 3.0
+
+
+def test_evaluating_without_a_model_needs_a_best_checkpoint(tmp_path):
+    """As Lightning: ``trainer.test()`` after ``fit`` means the best checkpoint; without a
+    ModelCheckpoint that is an error (it ran on the current weights before, silently)."""
+    trainer = L.Trainer(**quiet(max_epochs=1, default_root_dir=tmp_path))
+    trainer.fit(RegModel(), loader(n=16))
+    with pytest.raises(ValueError, match="`ModelCheckpoint` is not configured"):
+        trainer.validate(dataloaders=loader(n=16))
+    trainer = L.Trainer(**quiet(max_epochs=1, default_root_dir=tmp_path, enable_checkpointing=True))
+    trainer.fit(RegModel(), loader(n=16))
+    with pytest.warns(UserWarning, match="The best model of the previous `fit` call will be used"):
+        trainer.validate(dataloaders=loader(n=16))
+    assert trainer.ckpt_path == trainer.checkpoint_callback.best_model_path
