@@ -73,6 +73,7 @@ def run_stage(
 
     profiler = t.profiler
     profiler.setup(stage=fn, local_rank=t.local_rank, log_dir=t.log_dir)
+    profiler._lightning_module = model
     t._active_profiler = None if type(profiler) is PassThroughProfiler else profiler
     try:
         with anomaly:

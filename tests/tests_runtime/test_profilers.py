@@ -9,7 +9,13 @@ import pytest
 import torch
 
 import runtime as L
-from runtime.profilers import AdvancedProfiler, PassThroughProfiler, Profiler, SimpleProfiler
+from runtime.profilers import (
+    AdvancedProfiler,
+    PassThroughProfiler,
+    Profiler,
+    PyTorchProfiler,
+    SimpleProfiler,
+)
 from tests.helpers.models import RegModel, loader, params_of, quiet
 
 
@@ -100,8 +106,51 @@ def test_profiling_changes_no_number():
     _, plain = _fit(None)
     _, simple = _fit("simple")
     _, advanced = _fit("advanced")
-    for a, b, c in zip(params_of(plain), params_of(simple), params_of(advanced), strict=True):
-        assert torch.equal(a, b) and torch.equal(a, c)
+    _, pytorch = _fit(PyTorchProfiler(export_to_chrome=False))
+    for a, b, c, d in zip(
+        params_of(plain), params_of(simple), params_of(advanced), params_of(pytorch), strict=True
+    ):
+        assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
+
+
+def test_pytorch_profiler_reports_operators_actions_and_modules(tmp_path):
+    import json
+
+    profiler = PyTorchProfiler(
+        dirpath=tmp_path, filename="perf", row_limit=-1, table_kwargs={"max_name_column_width": 99}
+    )
+    _, model = _fit(profiler)
+    report = (tmp_path / "fit-perf.txt").read_text()
+    assert report.startswith("FIT Profiler Report")
+    for name in (
+        "[pl][profile]run_training_batch",
+        "[pl][profile][Strategy]SingleDeviceStrategy.training_step",
+        "[pl][module]torch.nn.modules.linear.Linear: net.0",
+        "aten::addmm",
+    ):
+        assert name in report
+    trace = json.loads((tmp_path / "fit-perf.pt.trace.json").read_text())
+    names = {e.get("name") for e in trace["traceEvents"]}
+    assert "[pl][profile]run_training_epoch" in names and "aten::mm" in names
+    # the module hooks are gone once the stage ends
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_pytorch_profiler_options():
+    assert isinstance(L.Trainer(**quiet(profiler="pytorch")).profiler, PyTorchProfiler)
+    with pytest.raises(ValueError, match="sort_by_key='time'.*'cpu_time_total'"):
+        PyTorchProfiler(sort_by_key="time")
+    with pytest.raises(KeyError, match="invalid table_kwargs key.*'width'"):
+        PyTorchProfiler(table_kwargs={"width": 3})
+    with pytest.raises(ValueError, match="`schedule` should be a callable"):
+        PyTorchProfiler(schedule=3)
+    steps = []
+    schedule = torch.profiler.schedule(wait=1, warmup=1, active=2, repeat=1)
+    profiler = PyTorchProfiler(
+        schedule=schedule, on_trace_ready=lambda p: steps.append(p.step_num), export_to_chrome=False
+    )
+    _fit(profiler)
+    assert steps == [4]  # one window of 2 active steps after 1 waiting and 1 warming up
 
 
 def test_a_profiler_of_ones_own_gets_start_and_stop_in_pairs():
@@ -149,10 +198,10 @@ def test_profiler_flag_values():
     assert isinstance(L.Trainer(**quiet()).profiler, PassThroughProfiler)
     assert isinstance(L.Trainer(**quiet(profiler="simple")).profiler, SimpleProfiler)
     assert isinstance(L.Trainer(**quiet(profiler="Advanced")).profiler, AdvancedProfiler)
-    with pytest.raises(ValueError, match="only be one of \\['simple', 'advanced'\\].*'fast'"):
+    with pytest.raises(ValueError, match="only be one of \\['simple', 'advanced', 'pytorch'\\]"):
         L.Trainer(**quiet(profiler="fast"))
-    with pytest.raises(ValueError, match="not supported by this runtime.*torch.profiler"):
-        L.Trainer(**quiet(profiler="pytorch"))
+    with pytest.raises(ValueError, match="needs TPUs"):
+        L.Trainer(**quiet(profiler="xla"))
     with pytest.raises(ValueError, match="barebones"):
         L.Trainer(barebones=True, profiler="simple")
 
