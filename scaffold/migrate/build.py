@@ -42,6 +42,7 @@ from scaffold.migrate.names import PROGRESS_BARS, import_table, qualified
 from scaffold.migrate.step import amp_device, amp_precision
 from scaffold.migrate.syntax import (
     LIGHTNING_ATTRS,
+    RETURN_MARK,
     _assigned,
     _BreakReplacer,
     _fresh,
@@ -197,6 +198,13 @@ class Builder:
                 **{n: _self_attr(a) for n, a in state.attr_of.items()},
             }
         )
+        # `return` in the batch loop: the module keeps the value returned (see loop_bodies)
+        self.ret_attr = None
+        if plan.roles.step.returns:
+            self.ret_attr = _fresh(
+                "returned",
+                {*state.attr_of.values(), *state.own_models.values(), plan.stop_attr},
+            )
         self.evaluated_args: set[str] = set()  # helper arguments evaluated once per epoch
         self.closure: dict[str, str] = {}  # top-level class: script local -> __init__ attribute
         self.top_level_class = None  # (function, [class]) when the class leaves the function
@@ -252,11 +260,63 @@ class Builder:
         lines = self.plan.epoch.lines(used, bindings) + bindings
         return [stmt(line + "\n") for line in lines]
 
+    def returns(self, body: list) -> list:
+        """``return X`` in the batch loop (its mark, see ``syntax.returns_as_breaks``): the
+        module keeps ``(X,)``, the Trainer stops after this batch, the epoch ends without its
+        tail (on_train_epoch_end returns first) and the function returns ``X`` after fit."""
+        plan = self.plan
+        if plan.site.train_fn is not None:
+            self.refuse(
+                R.EARLY_RETURN,
+                f"`return` in the batch loop ends `{plan.site.train_fn.name.value}()`, which the "
+                "epoch loop calls again: not converted",
+            )
+        if plan.val is not None:
+            self.refuse(
+                R.EARLY_RETURN,
+                "`return` in the batch loop of a loop that is also validated: the Trainer runs "
+                "validation once more when it stops early, the script did not; not converted",
+            )
+        if plan.schedules.epoch:
+            self.refuse(
+                R.EARLY_RETURN,
+                "`return` in the batch loop with a scheduler stepped once per epoch: the Trainer "
+                "steps it once more when it stops early, the script did not; not converted",
+            )
+        ret = self.ret_attr
+
+        class Marks(cst.CSTTransformer):
+            def leave_SimpleStatementLine(self, original, updated):
+                small = updated.body[0] if updated.body else None
+                if not (
+                    isinstance(small, cst.Assign)
+                    and m.matches(small.targets[0].target, m.Name(RETURN_MARK))
+                ):
+                    return updated
+                value = code_of(small.value)
+                lines = [
+                    stmt(f"self.{ret} = {value}\n").with_changes(
+                        leading_lines=updated.leading_lines
+                    ),
+                    stmt("self.trainer.should_stop = True\n"),
+                    updated.with_changes(body=updated.body[1:], leading_lines=[]),
+                ]
+                return cst.FlattenSentinel(lines)
+
+        self.note(
+            R.RETURN_MAPPED,
+            f"`return` in the batch loop: the module keeps the value (self.{ret}), the Trainer "
+            "stops after that batch, and the function returns it after fit",
+        )
+        return transform_stmts(body, Marks())
+
     def loop_bodies(self):
         """(training step body, epoch start, epoch end, helper start, helper end) renamed to
         the module's attributes; ``break`` mapped to stopping the epoch or the Trainer."""
         plan, site = self.plan, self.plan.site
         body = transform_stmts(plan.roles.step.body, self.renamer)
+        if plan.roles.step.returns:
+            body = self.returns(body)
         if plan.roles.step.breaks:
             body = break_else(body)
             if not breaks_end_iteration(body):
@@ -374,6 +434,8 @@ class Builder:
         if self.plan.roles.step.breaks:
             # read by UntilBreak, which Lightning may start before on_train_epoch_start
             init.append(stmt(f"self.{self.plan.stop_attr} = False\n"))
+        if self.ret_attr is not None:
+            init.append(stmt(f"self.{self.ret_attr} = None\n"))
         return self.method(signature + ")", init)
 
     def epoch_loader(self) -> str:
@@ -573,6 +635,9 @@ class Builder:
             end += self.prelude(f_post, True) + f_post
         if e_post:
             end += self.prelude(e_post, False) + e_post
+        if end and self.ret_attr is not None:
+            # the script returned in the batch loop: the rest of that epoch never ran
+            end.insert(0, stmt(f"if self.{self.ret_attr} is not None:\n    return\n"))
         start = self.epoch_start(e_pre, f_pre)
         methods = [
             None,  # __init__, once it is known whether the optimizer moves
@@ -890,6 +955,10 @@ class Builder:
         # the values the loop variables had in the last epoch that ran
         for line in plan.epoch.lines(set(state.read_later), (), f"{trainer_var}.current_epoch - 1"):
             new.append(stmt(line + "\n"))
+        if self.ret_attr is not None:
+            new.append(
+                stmt(f"if {inst}.{self.ret_attr} is not None:\n    return {inst}.{self.ret_attr}[0]\n")
+            )
         return new
 
 

@@ -289,6 +289,21 @@ PROGRESS_BLOCK_OPENED = _rule(
     leave early (`break`/`continue` of an enclosing loop, `return`, `yield`).
 """,
 )
+RETURN_MAPPED = _rule(
+    "SCF027",
+    "`return` in the batch loop mapped to stopping the Trainer and returning after fit",
+    """
+    Covers: `return [value]` in the batch loop of the function holding the whole training loop
+    (early stopping by steps, `if step >= max_steps: return model`), as the last thing its
+    iteration runs: the module keeps `(value,)` as evaluated there, sets
+    `trainer.should_stop`, ends the epoch without drawing another batch, skips the rest of that
+    epoch (on_train_epoch_end returns first), and the function returns the value after fit.
+    Not covered (SCF319): a return in a per-epoch helper (`train(epoch)`, it ends that epoch
+    only), in a loop that is also validated or has a scheduler stepped per epoch (the Trainer
+    would run those once more when stopping), in a loop nested in the batch loop (SCF310), or
+    before the optimizer step (SCF318).
+""",
+)
 ENDLESS_LOOP_COUNTED = _rule(
     "SCF026",
     "an endless `while True:` training loop written as `for _ in itertools.count():`",
@@ -583,7 +598,9 @@ EARLY_RETURN = _rule(
     "SCF319",
     "the train() helper returns early or returns nothing used",
     """
-    Covers: `return` in a nested block, `x = train()` without `return <value>`.
+    Covers: `return` in a nested block, `x = train()` without `return <value>`, and a `return`
+    in the batch loop that SCF027 does not map (a per-epoch helper, a validated loop, a
+    scheduler stepped per epoch).
 """,
 )
 LOOP_TARGET = _rule(

@@ -32,6 +32,7 @@ from scaffold.migrate.syntax import (
     comments_of,
     outside_defs,
     own_breaks,
+    returns_as_breaks,
     split_lines,
     transform_stmts,
     variable_nodes,
@@ -62,6 +63,9 @@ class StepPlan:
     # manual optimization: optimizers stepped with a closure the batch loop defines
     # (`def closure(): ...; optimizer.step(closure)`, LBFGS), kept as written
     closure_steps: tuple[str, ...] = ()
+    # the batch loop returns from the function holding it (`if ...: return best`): each return
+    # is a `__scaffold_returned__ = (value,)` mark and a `break` (see syntax.returns_as_breaks)
+    returns: bool = False
 
 
 def _is_dict_transfer(target, value, batch_names: set[str]) -> bool:
@@ -954,6 +958,26 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
     findings = list(amp_findings)
     stmts, accumulate = _flatten_accumulation(stmts, loop)
     stmts, kept_closure = _flatten_closure(stmts, loop, position)
+    stmts, returns, nested = returns_as_breaks(stmts)
+    if nested:
+        pos = position(loop)
+        raise CannotConvert(
+            Finding(
+                R.UNSUPPORTED_UPDATE,
+                MANUAL,
+                "`return` inside a loop nested in the batch loop is not converted",
+                pos.line,
+                pos.column + 1,
+            )
+        )
+    plan = _plan_step(stmts, loop, position, model_names, amp, findings, accumulate, kept_closure)
+    if returns:
+        plan.returns = True
+        plan.breaks = True
+    return plan
+
+
+def _plan_step(stmts, loop, position, model_names, amp, findings, accumulate, kept_closure):
     backwards = [x for x in stmts if _method_call(x, "backward")]
     owners = {_dotted(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args}
     reason = kept_closure

@@ -217,6 +217,73 @@ class _BreakReplacer(cst.CSTTransformer):
         return self.replacement if self.depth == 0 else updated
 
 
+RETURN_MARK = "__scaffold_returned__"
+
+
+class _ReturnsAsBreaks(cst.CSTTransformer):
+    """``return X`` of the function holding the converted loop, written in the loop's body (not
+    in a nested loop, function or class) -> ``__scaffold_returned__ = (X,)`` and ``break``: the
+    loop stops there and the build maps the mark to the module's attribute, read after ``fit``
+    to return the same value. ``nested`` counts the returns inside nested loops (not mapped)."""
+
+    def __init__(self) -> None:
+        self.loops = 0
+        self.defs = 0
+        self.mapped = 0
+        self.nested = 0
+
+    def visit_For(self, node) -> None:
+        self.loops += 1
+
+    def leave_For(self, original, updated):
+        self.loops -= 1
+        return updated
+
+    visit_While = visit_For
+    leave_While = leave_For
+
+    def visit_FunctionDef(self, node) -> None:
+        self.defs += 1
+
+    def leave_FunctionDef(self, original, updated):
+        self.defs -= 1
+        return updated
+
+    visit_ClassDef = visit_FunctionDef
+    leave_ClassDef = leave_FunctionDef
+
+    def leave_SimpleStatementLine(self, original, updated):
+        if self.defs or not any(isinstance(x, cst.Return) for x in updated.body):
+            return updated
+        if self.loops:
+            self.nested += 1
+            return updated
+        body = []
+        for small in updated.body:
+            if isinstance(small, cst.Return):
+                value = small.value if small.value is not None else cst.Name("None")
+                if isinstance(value, cst.Tuple) and not value.lpar:
+                    value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+                mark = cst.Assign(
+                    targets=[cst.AssignTarget(cst.Name(RETURN_MARK))],
+                    value=cst.Tuple([cst.Element(value)]),
+                )
+                body += [mark, cst.Break()]
+                self.mapped += 1
+                break  # what follows a return in the same line never runs
+            body.append(small)
+        return updated.with_changes(body=body)
+
+
+def returns_as_breaks(stmts: list) -> tuple[list, int, int]:
+    """The loop body with its returns mapped (see ``_ReturnsAsBreaks``); how many were mapped
+    and how many sit in nested loops."""
+    mapper = _ReturnsAsBreaks()
+    # a statement without a return keeps its node (positions are looked up by identity)
+    out = [s.visit(mapper) if m.findall(s, m.Return()) else s for s in stmts]
+    return out, mapper.mapped, mapper.nested
+
+
 class _OwnBreaks(cst.CSTVisitor):
     """Counts the ``break`` statements of the loop whose body is visited (not of nested loops;
     a nested loop's ``else`` block breaks the outer loop)."""

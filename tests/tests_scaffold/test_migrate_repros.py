@@ -88,6 +88,9 @@ EXPECT = {
     "closure_step_then_evaluation.py": MIGRATED,
     "tested_while_with_continue.py": (NOT_CONVERTED, "SCF330"),
     "loader_made_each_epoch.py": MIGRATED,
+    "return_in_batch_loop.py": MIGRATED,
+    "return_in_validated_loop.py": (NOT_CONVERTED, "SCF319"),
+    "return_in_epoch_helper.py": (NOT_CONVERTED, "SCF319"),
 }
 
 
@@ -1096,3 +1099,14 @@ print("FINAL", sum(p.sum().item() for p in model.parameters()))
     # nothing drawn there: both engines convert
     quiet = source.replace("    noise = torch.randn(1).item() * 0.1\n", "    noise = 0.0\n")
     assert migrate_source(quiet, engine="lightning").status == MIGRATED
+
+
+def test_a_return_in_the_batch_loop_stops_the_trainer_and_returns_after_fit():
+    code = migrate_source((HERE / "return_in_batch_loop.py").read_text()).code
+    step = code[code.index("def training_step") : code.index("def on_train_epoch_end")]
+    assert "self.returned = ((self.best, self.steps),)" in step
+    assert "self.trainer.should_stop = True" in step
+    end = code[code.index("def on_train_epoch_end") :]
+    assert end.index("if self.returned is not None:") < end.index("self.epoch_ends += 1")
+    fit = code.index("trainer.fit(")
+    assert code.index("return lit_model.returned[0]", fit) < code.index('print("trained every')
