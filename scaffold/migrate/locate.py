@@ -103,7 +103,43 @@ def _index(module: cst.Module) -> _LoopIndex:
     index = _LoopIndex()
     run_visitor(module, index)
     _lift_micro_batch_loops(index)
+    _lift_repeated_updates(index)
     return index
+
+
+def _repeat_loop(loop) -> bool:
+    """``for _ in range(k):``: the body runs k times; the loop iterates over no data."""
+    it = loop.iter
+    return (
+        isinstance(loop, cst.For)
+        and isinstance(loop.target, cst.Name)
+        and isinstance(it, cst.Call)
+        and isinstance(it.func, cst.Name)
+        and it.func.value == "range"
+    )
+
+
+def _lift_repeated_updates(index: _LoopIndex) -> None:
+    """A critic trained k times per generator step (WGAN's ``for _ in range(n_critic): ...;
+    d_opt.step()`` inside a loop that also trains and steps the generator): the outer loop is
+    the training loop, each of its passes one batch; the inner loop stays in its body as
+    written (manual optimization keeps it, see ``step.manual_reason``). Only a ``range`` loop
+    directly in the body of a ``for`` loop that calls backward() and steps itself."""
+    for inner in list(index.training):
+        if not _repeat_loop(inner):
+            continue
+        around = index.enclosing[id(inner)][1]
+        if not around or not isinstance(around[0], cst.For):
+            continue
+        outer = around[0]
+        if id(outer) not in index.stepping or not any(f is outer for f in index.training):
+            continue
+        if not isinstance(outer.body, cst.IndentedBlock) or not any(
+            s is inner for s in outer.body.body
+        ):
+            continue
+        index.training.remove(inner)
+        del index.enclosing[id(inner)]
 
 
 def _lift_micro_batch_loops(index: _LoopIndex) -> None:

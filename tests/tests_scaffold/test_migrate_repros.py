@@ -91,6 +91,7 @@ EXPECT = {
     "return_in_batch_loop.py": MIGRATED,
     "return_in_validated_loop.py": (NOT_CONVERTED, "SCF319"),
     "return_in_epoch_helper.py": (NOT_CONVERTED, "SCF319"),
+    "critic_repeat_loop.py": MIGRATED,
 }
 
 
@@ -1110,3 +1111,13 @@ def test_a_return_in_the_batch_loop_stops_the_trainer_and_returns_after_fit():
     assert end.index("if self.returned is not None:") < end.index("self.epoch_ends += 1")
     fit = code.index("trainer.fit(")
     assert code.index("return lit_model.returned[0]", fit) < code.index('print("trained every')
+
+
+def test_a_critic_loop_inside_the_generator_loop_stays_in_its_training_step():
+    code = migrate_source((HERE / "critic_repeat_loop.py").read_text()).code
+    assert "self.automatic_optimization = False" in code
+    step = code[code.index("def training_step") : code.index("def configure_optimizers")]
+    # D_loss is read after the critic loop (printed), so the module keeps it across batches
+    assert step.index("for _ in range(3):") < step.index("self.manual_backward(self.D_loss)")
+    assert step.index("D_solver.step()") < step.index("self.manual_backward(G_loss)")
+    assert "trainer.fit(lit_model, range(30))" in code
