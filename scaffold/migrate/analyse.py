@@ -126,6 +126,9 @@ class EpochPlan:
     values: dict = field(default_factory=dict)  # name -> format template of its value
     while_check: tuple = ()  # the statements stopping the Trainer when the condition fails
     max_epochs: str | None = None  # the epoch count, as code
+    # the epoch body starts with `if <test>: break` (stop before this epoch trains: the
+    # captioning tutorials' `if epochs_since_improvement == 20: break`)
+    start_break: bool = False
 
     def lines(self, used: set[str], texts=(), index: str = "self.current_epoch") -> list[str]:
         """``epoch = range(...)[self.current_epoch]`` (and the enumerate index) for the epoch
@@ -568,6 +571,28 @@ def _update_declarations(node, params_code: str, site: Site, module) -> tuple[st
     return tuple(lines)
 
 
+_NONE = m.Name("None")
+
+
+def _may_be_none(name: str, scope_bodies, loop_body: list) -> bool:
+    """Whether the optimizer ``name`` may be None where the loop runs: bound to
+    ``x if c else None``, or bound to ``None`` somewhere while the loop tests it against None
+    (``if opt is not None: opt.step()``)."""
+    target = [m.AssignTarget(target=m.Name(name))]
+    either = m.Assign(targets=target, value=m.IfExp(body=_NONE) | m.IfExp(orelse=_NONE))
+    plain = m.Assign(targets=target, value=_NONE)
+    tested = m.Comparison(
+        left=m.Name(name),
+        comparisons=[m.ComparisonTarget(operator=m.Is() | m.IsNot(), comparator=_NONE)],
+    )
+    bodies = [cst.Module(body=list(body)) for body in scope_bodies]
+    if any(m.findall(b, either) for b in bodies):
+        return True
+    return any(m.findall(b, plain) for b in bodies) and bool(
+        m.findall(cst.Module(body=list(loop_body)), tested)
+    )
+
+
 def _manual_roles(
     module, site, plan: StepPlan, scope_bodies, outer_code, refuse, hints=None, built=None
 ):
@@ -606,6 +631,12 @@ def _manual_roles(
             found = list(hints.trained[code])
         if not re.fullmatch(r"[A-Za-z_]\w*", code):
             refuse(R.MODEL_UNKNOWN, f"`{code}` must be a plain variable")
+        if _may_be_none(code, scope_bodies, plan.body):
+            refuse(
+                R.MODEL_UNKNOWN,
+                f"`{code}` may be None (`... if ... else None`): the Trainer hands over a fixed "
+                "list of optimizers; not converted",
+            )
         if not found and (hints is None or hints.dist is None):
             own = trained_tensors(value, scope_bodies, module)
             if own:
@@ -757,6 +788,19 @@ def _train_fn_result(site: Site, fn_post: list, refuse) -> tuple[list, str | Non
     return fn_post, call_target
 
 
+def _break_test(node) -> cst.BaseExpression | None:
+    """``test`` of ``if test: break`` (nothing else in the ``if``, no ``else``)."""
+    if (
+        isinstance(node, cst.If)
+        and node.orelse is None
+        and isinstance(node.body, cst.IndentedBlock)
+        and len(node.body.body) == 1
+        and m.matches(node.body.body[0], m.SimpleStatementLine(body=[m.Break()]))
+    ):
+        return node.test
+    return None
+
+
 def _epoch_plan(site: Site, epoch_post, where, refuse, findings) -> EpochPlan:
     """``for epoch in range(...)`` / ``enumerate(range(...))`` / ``while cond``."""
     loop = site.epoch_for
@@ -764,9 +808,13 @@ def _epoch_plan(site: Site, epoch_post, where, refuse, findings) -> EpochPlan:
         if loop.orelse is not None:
             kind = "while" if isinstance(loop, cst.While) else "for"
             refuse(R.LOOP_ELSE, f"`{kind} ... else` on the epoch loop is not converted")
-        if m.findall(cst.Module(body=list(site.epoch_pre)), m.Break() | m.Continue()):
+        pre = list(site.epoch_pre)
+        start_break = bool(pre) and _break_test(pre[0]) is not None
+        if m.findall(cst.Module(body=pre[1:] if start_break else pre), m.Break() | m.Continue()):
             refuse(
-                R.EARLY_CONTROL_FLOW, "`break`/`continue` before the batch loop is not converted"
+                R.EARLY_CONTROL_FLOW,
+                "`break`/`continue` before the batch loop is not converted (only an "
+                "`if <test>: break` as the epoch's first statement is)",
             )
     if site.batch_for.orelse is not None:
         refuse(R.LOOP_ELSE, "`for ... else` on the batch loop is not converted")
@@ -785,7 +833,7 @@ def _epoch_plan(site: Site, epoch_post, where, refuse, findings) -> EpochPlan:
         )
         # a while loop re-checks its condition before the next epoch
         check = stmt(f"if not ({code_of(loop.test)}):\n    self.trainer.should_stop = True\n")
-        return EpochPlan(while_test=loop.test, while_check=(check,))
+        return EpochPlan(while_test=loop.test, while_check=(check,), start_break=start_break)
     if loop is None:
         return EpochPlan()
     values = _epoch_values(loop, refuse)
@@ -798,7 +846,7 @@ def _epoch_plan(site: Site, epoch_post, where, refuse, findings) -> EpochPlan:
             R.EPOCH_LOOP_MAPPED, FIXED, f"epoch loop mapped to Trainer(max_epochs={count})", *where
         )
     )
-    return EpochPlan(iter=code_of(it), values=values, max_epochs=count)
+    return EpochPlan(iter=code_of(it), values=values, max_epochs=count, start_break=start_break)
 
 
 def _evaluation(

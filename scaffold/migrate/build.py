@@ -205,6 +205,15 @@ class Builder:
                 "returned",
                 {*state.attr_of.values(), *state.own_models.values(), plan.stop_attr},
             )
+        # `if <test>: break` first in the epoch loop: the module notes that the epoch never ran
+        self.skip_attr = None
+        if plan.epoch.start_break:
+            self.skip_attr = _fresh(
+                "stopped_before_epoch",
+                {*state.attr_of.values(), *state.own_models.values(), plan.stop_attr},
+            )
+        # UntilBreak and on_train_batch_start end an epoch where the script broke
+        self.stops_epochs = plan.roles.step.breaks or plan.epoch.start_break
         self.evaluated_args: set[str] = set()  # helper arguments evaluated once per epoch
         self.closure: dict[str, str] = {}  # top-level class: script local -> __init__ attribute
         self.top_level_class = None  # (function, [class]) when the class leaves the function
@@ -310,6 +319,43 @@ class Builder:
         )
         return transform_stmts(body, Marks())
 
+    def start_break(self, e_pre: list) -> list:
+        """``if <test>: break`` first in the epoch loop: on_train_epoch_start stops the Trainer,
+        notes that the epoch never ran and returns; UntilBreak then ends the epoch without
+        iterating the loader, and on_train_epoch_end returns at once."""
+        plan = self.plan
+        if plan.val is not None:
+            self.refuse(
+                R.EARLY_CONTROL_FLOW,
+                "`if ...: break` before the batch loop of a validated loop: the Trainer would "
+                "still validate the epoch that never ran; not converted",
+            )
+        if plan.schedules.epoch:
+            self.refuse(
+                R.EARLY_CONTROL_FLOW,
+                "`if ...: break` before the batch loop with a scheduler stepped per epoch: the "
+                "Trainer would step it for the epoch that never ran; not converted",
+            )
+        if self.engine == "lightning":
+            self.refuse(
+                R.EARLY_CONTROL_FLOW,
+                "`if ...: break` before the batch loop: Lightning draws the epoch's first batch "
+                "before it can stop; convert with the runtime engine (the default)",
+            )
+        first = e_pre[0]
+        stop = [
+            stmt("self.trainer.should_stop = True\n"),
+            stmt(f"self.{plan.stop_attr} = True\n"),
+            stmt(f"self.{self.skip_attr} = True\n"),
+            stmt("return\n"),
+        ]
+        stop[0] = stop[0].with_changes(leading_lines=first.body.body[0].leading_lines)
+        self.note(
+            R.BREAK_MAPPED,
+            "`break` before the batch loop stops the Trainer before that epoch draws a batch",
+        )
+        return [first.with_changes(body=first.body.with_changes(body=stop)), *e_pre[1:]]
+
     def loop_bodies(self):
         """(training step body, epoch start, epoch end, helper start, helper end) renamed to
         the module's attributes; ``break`` mapped to stopping the epoch or the Trainer."""
@@ -333,6 +379,8 @@ class Builder:
                 "`break` of the batch loop ends the epoch (on_train_batch_start returns -1)",
             )
         e_pre = _without_globals(transform_stmts(site.epoch_pre, self.renamer))
+        if plan.epoch.start_break:
+            e_pre = self.start_break(e_pre)
         e_post = _without_globals(transform_stmts(list(plan.epoch_post), self.renamer))
         f_pre = _without_globals(transform_stmts(site.fn_pre, self.renamer))
         f_post = _without_globals(transform_stmts(list(plan.schedules.fn_post), self.renamer))
@@ -431,9 +479,11 @@ class Builder:
         if sched.names and with_optimizer:
             init.append(stmt("self.scheduler = scheduler\n"))
             signature += ", scheduler"
-        if self.plan.roles.step.breaks:
+        if self.stops_epochs:
             # read by UntilBreak, which Lightning may start before on_train_epoch_start
             init.append(stmt(f"self.{self.plan.stop_attr} = False\n"))
+        if self.plan.epoch.start_break:
+            init.append(stmt(f"self.{self.skip_attr} = False\n"))
         if self.ret_attr is not None:
             init.append(stmt(f"self.{self.ret_attr} = None\n"))
         return self.method(signature + ")", init)
@@ -473,7 +523,7 @@ class Builder:
             start += [stmt(x + "\n") for x in arg_lines]
         if f_pre:
             start += f_prelude + f_pre
-        if self.plan.roles.step.breaks:
+        if self.stops_epochs:
             start.append(stmt(f"self.{self.plan.stop_attr} = False\n"))
         return start
 
@@ -638,6 +688,9 @@ class Builder:
         if end and self.ret_attr is not None:
             # the script returned in the batch loop: the rest of that epoch never ran
             end.insert(0, stmt(f"if self.{self.ret_attr} is not None:\n    return\n"))
+        if end and self.skip_attr is not None:
+            # the script broke before the epoch's batch loop: none of that epoch ran
+            end.insert(0, stmt(f"if self.{self.skip_attr}:\n    return\n"))
         start = self.epoch_start(e_pre, f_pre)
         methods = [
             None,  # __init__, once it is known whether the optimizer moves
@@ -651,7 +704,7 @@ class Builder:
             )
         if start:
             methods.append(self.method("on_train_epoch_start(self)", start))
-        if plan.roles.step.breaks:
+        if self.stops_epochs:
             # the epoch's last batch is the placeholder UntilBreak gives (see `replacement`)
             methods.append(
                 self.method(
@@ -941,12 +994,14 @@ class Builder:
                     *plan.where,
                 )
             )
-        if plan.roles.step.breaks:
+        if self.stops_epochs:
             # the script's `break` stopped drawing batches: once it broke, the epoch ends on a
             # placeholder, not on one more batch drawn (which could run random transforms)
             until = _fresh("UntilBreak", _used([*plan.module.body]) | {self.cls_name})
             at = new.index(cls)
-            new.insert(at, _until_break_class(until, cls.leading_lines))
+            new.insert(
+                at, _until_break_class(until, cls.leading_lines, plan.epoch.start_break)
+            )
             new[at + 1] = cls = cls.with_changes(leading_lines=blank)
             loader = f"{until}({loader}, lambda: {inst}.{plan.stop_attr})"
         new.append(stmt(f"{trainer_var}.fit({inst}, {loader}{val_loader})\n"))
@@ -1447,8 +1502,14 @@ class _Splice(cst.CSTTransformer):
         return updated
 
 
-def _until_break_class(name: str, leading_lines) -> cst.ClassDef:
-    """The train loader's batches up to the training loop's ``break``, then a placeholder."""
+def _until_break_class(name: str, leading_lines, stops_before: bool = False) -> cst.ClassDef:
+    """The train loader's batches up to the training loop's ``break``, then a placeholder;
+    ``stops_before``: an epoch stopped before it started does not iterate the loader at all."""
+    first = (
+        "        batches = None if self.stopped() else iter(self.loader)\n"
+        if stops_before
+        else "        batches = iter(self.loader)\n"
+    )
     code = (
         f"class {name}:\n"
         '    """The batches of an epoch up to the training loop\'s `break`. Once it broke, the\n'
@@ -1464,7 +1525,7 @@ def _until_break_class(name: str, leading_lines) -> cst.ClassDef:
         "        return len(self.loader)\n"
         "\n"
         "    def __iter__(self):\n"
-        "        batches = iter(self.loader)\n"
+        f"{first}"
         "        while not self.stopped():\n"
         "            try:\n"
         "                batch = next(batches)\n"

@@ -117,7 +117,10 @@ BREAK_MAPPED = _rule(
     "`break` mapped to ending the epoch / stopping the Trainer",
     """
     Covers: a `break` in the last statement of the batch loop (on_train_batch_start returns -1)
-    or of the epoch loop (trainer.should_stop).
+    or of the epoch loop (trainer.should_stop), and `if <test>: break` as the first statement
+    of the epoch loop (on_train_epoch_start stops the Trainer before that epoch iterates its
+    loader, and that epoch's end hook returns at once; runtime engine only, not with a
+    validated loop or a scheduler stepped per epoch).
     Not covered: `break` elsewhere (SCF318).
 """,
 )
@@ -536,7 +539,8 @@ MODEL_UNKNOWN = _rule(
     Covers: optimizers built from a variable or expression that does not lead back to
     `<model>.parameters()` in the same scope; branches that build it from different models (or
     load it); an optimizer built anew every epoch; a helper's optimizer parameter whose caller
-    cannot be followed; an optimizer over the script's own tensors (`SGD([w, b])`) where a
+    cannot be followed; an optimizer that may be None (`x if fine_tune else None`, or bound to
+    None and tested against None in the loop); an optimizer over the script's own tensors (`SGD([w, b])`) where a
     tensor is bound more than once, declared `global` by a function, or not made to require
     grad where it is bound (the message says which).
     Not covered (converted): `SGD([w, b])`, `Adam(params)` with `params = [W1, b1] + [W2]`
@@ -577,7 +581,9 @@ EARLY_CONTROL_FLOW = _rule(
     "SCF316",
     "`break`/`continue` outside the places the Trainer maps",
     """
-    Covers: before the batch loop or as `continue` in the epoch loop.
+    Covers: `break`/`continue` before the batch loop other than a leading `if <test>: break`
+    (SCF006), that one under `--engine lightning` or in a validated loop or with a scheduler
+    stepped per epoch, and `continue` in the epoch loop.
 """,
 )
 STATE_CONFLICT = _rule(

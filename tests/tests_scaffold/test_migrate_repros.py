@@ -92,6 +92,8 @@ EXPECT = {
     "return_in_validated_loop.py": (NOT_CONVERTED, "SCF319"),
     "return_in_epoch_helper.py": (NOT_CONVERTED, "SCF319"),
     "critic_repeat_loop.py": MIGRATED,
+    "break_before_the_batch_loop.py": MIGRATED,
+    "optional_optimizer.py": (NOT_CONVERTED, "SCF311"),
 }
 
 
@@ -1121,3 +1123,20 @@ def test_a_critic_loop_inside_the_generator_loop_stays_in_its_training_step():
     assert step.index("for _ in range(3):") < step.index("self.manual_backward(self.D_loss)")
     assert step.index("D_solver.step()") < step.index("self.manual_backward(G_loss)")
     assert "trainer.fit(lit_model, range(30))" in code
+
+
+def test_a_break_before_the_batch_loop_stops_before_the_epoch_draws_a_batch():
+    source = (HERE / "break_before_the_batch_loop.py").read_text()
+    code = migrate_source(source).code
+    start = code[code.index("def on_train_epoch_start") : code.index("def on_train_batch_start")]
+    assert start.index("if self.since_improvement == 2:") < start.index(
+        "self.trainer.should_stop = True"
+    ) < start.index("return") < start.index("self.ran += 1")
+    end = code[code.index("def on_train_epoch_end") :]
+    assert end.index("if self.stopped_before_epoch:") < end.index("self.since_improvement += 1")
+    # the loader is not iterated at all once stopped (iterating a shuffled one draws numbers)
+    assert "batches = None if self.stopped() else iter(self.loader)" in code
+    # Lightning draws the epoch's first batch before its on_train_epoch_start can stop it
+    lightning = migrate_source(source, "lightning")
+    assert lightning.status == NOT_CONVERTED and lightning.code == source
+    assert "SCF316" in {f.code for f in lightning.findings}
