@@ -394,6 +394,23 @@ def _bind_call(site: Site, refuse) -> dict:
     return fn_map
 
 
+def _own_step_receivers(site: Site, module) -> list[str]:
+    """Receivers of ``x.first_step(...)``-like calls in the batch loop where ``x`` is an
+    optimizer (a ``torch.optim.Optimizer`` subclass, SAM), in the order they are called."""
+    from scaffold.migrate.locate import optimizers_with_own_steps
+
+    known = optimizers_with_own_steps(module)
+    if not known:
+        return []
+    found = []
+    for call in m.findall(site.batch_for.body, m.Call(func=m.Attribute())):
+        receiver = _dotted(call.func.value)
+        name = call.func.attr.value
+        if receiver in known and name != "step" and "step" in name.split("_"):
+            found.append(receiver)
+    return list(dict.fromkeys(found))
+
+
 def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings):
     """(site, Roles): the optimizer, the model(s) it trains and the step plan. A hand-written
     update (``p -= lr * p.grad``) becomes the step of a small optimizer class first."""
@@ -405,6 +422,11 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     flat, _, _ = _flatten_amp(split_lines(site.batch_for.body.body), position, site.batch_for)
     flat, _ = _flatten_accumulation(flat, site.batch_for)
     step_names = [_dotted(_receiver(c)) for s in flat if (c := _method_call(s, "step"))]
+    own_steps = _own_step_receivers(site, module) if not step_names else []
+    if own_steps:
+        # SAM's `optimizer.first_step()` / `second_step()`: the optimizer is stepped through
+        # methods of its own (manual optimization keeps the calls, see step.plan_step)
+        step_names = own_steps
     synthesized: list = []  # statements defining an optimizer the script did not have
     construction = None
     if not step_names:
@@ -499,7 +521,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{opt_code}` trains: {why}")
     trained_names = {model_code} if model_code else set(tensors)
     model_names = trained_names | {p for p, a in fn_map.items() if a in trained_names}
-    plan = plan_step(site, position, model_names)
+    plan = plan_step(site, position, model_names, own_steps=tuple(own_steps))
     findings.extend(plan.findings)
     manual_models: list[str] = []
     manual_opts: list[str] = []

@@ -60,15 +60,41 @@ def _top_level_def(module: cst.Module, name: str) -> cst.FunctionDef | None:
     return found[0]
 
 
-def _sibling(dotted_module: str) -> cst.Module | None:
+def _path_folders(module: cst.Module | None) -> list[Path]:
+    """Folders the script puts on ``sys.path`` itself with a literal (``sys.path.append("..")``,
+    SAM's example), taken relative to the script's folder (where it is run from)."""
+    folder = _origin.get()
+    if folder is None or module is None or "sys.path" not in module.code:
+        return []
+    import scaffold.migrate.match as mt
+
+    found = []
+    for call in mt.findall(
+        module, mt.Call(func=mt.Attribute(attr=mt.Name("append") | mt.Name("insert")))
+    ):
+        func = call.func
+        if cst.Module(body=[]).code_for_node(func.value) != "sys.path" or not call.args:
+            continue
+        arg = call.args[-1].value
+        if isinstance(arg, cst.SimpleString) and arg.prefix == "":
+            extra = (folder / arg.evaluated_value).resolve()
+            if extra.is_dir() and extra not in found:
+                found.append(extra)
+    return found
+
+
+def _sibling(dotted_module: str, module: cst.Module | None = None) -> cst.Module | None:
     folder = _origin.get()
     if folder is None or not all(p.isidentifier() for p in dotted_module.split(".")):
         return None
     parts = dotted_module.split(".")
-    for path in (
-        folder.joinpath(*parts).with_suffix(".py"),
-        folder.joinpath(*parts, "__init__.py"),
-    ):
+    folders = [folder, *_path_folders(module if module is not None else _module.get())]
+    candidates = [
+        path
+        for base in folders
+        for path in (base.joinpath(*parts).with_suffix(".py"), base.joinpath(*parts, "__init__.py"))
+    ]
+    for path in candidates:
         if not path.is_file():
             continue
         try:
@@ -183,6 +209,47 @@ def classes_bound_to(name: str) -> set[str] | None:
         ):
             return None
     return found or None
+
+
+_OPTIMIZER_BASES = {"Optimizer", "optim.Optimizer", "torch.optim.Optimizer"}
+
+
+def optimizer_subclass_instance(module: cst.Module, name: str) -> str | None:
+    """The class of ``name`` when the script binds it once, to a call of a class that
+    subclasses ``torch.optim.Optimizer`` directly (SAM: ``optimizer = SAM(model.parameters(),
+    base, ...)``), defined in the script or imported from a module beside it (or in a folder
+    the script adds to ``sys.path``); None otherwise."""
+    import scaffold.migrate.match as mt
+
+    target = mt.Assign(targets=[mt.AssignTarget(target=mt.Name(name))])
+    bindings = mt.findall(module, target)
+    if len(bindings) != 1:
+        return None
+    value = bindings[0].value
+    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Name)):
+        return None
+    cls_name = value.func.value
+    classes = [s for s in module.body if isinstance(s, cst.ClassDef) and s.name.value == cls_name]
+    for statement in module.body:
+        for item in statement.body if isinstance(statement, cst.SimpleStatementLine) else []:
+            if not isinstance(item, cst.ImportFrom) or item.relative or item.module is None:
+                continue
+            if isinstance(item.names, cst.ImportStar) or not any(
+                isinstance(a.name, cst.Name) and a.name.value == cls_name and a.asname is None
+                for a in item.names
+            ):
+                continue
+            sibling = _sibling(cst.Module(body=[]).code_for_node(item.module), module)
+            if sibling is not None:
+                classes += [
+                    c
+                    for c in sibling.body
+                    if isinstance(c, cst.ClassDef) and c.name.value == cls_name
+                ]
+    if len(classes) != 1:
+        return None
+    bases = {cst.Module(body=[]).code_for_node(b.value) for b in classes[0].bases}
+    return cls_name if bases & _OPTIMIZER_BASES else None
 
 
 def reads_no_globals(fn: cst.FunctionDef, module: cst.Module, depth: int = 0) -> bool:

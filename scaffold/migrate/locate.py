@@ -49,6 +49,8 @@ class _LoopIndex(cst.CSTVisitor):
         self.enclosing: dict[int, tuple] = {}
         self.stepping: set[int] = set()
         self.custom_steps: dict[int, str] = {}  # loop -> a `x.first_step(...)`-like call in it
+        self.custom_receivers: dict[int, set[str]] = {}  # loop -> the `x` of those calls
+        self.optimizer_methods: set[str] = set()  # such `x` that are optimizers (SAM)
         self.blocks: list[tuple] = []  # (statement list, owning FunctionDef or None)
         self.functions: list[cst.FunctionDef] = []
 
@@ -95,6 +97,7 @@ class _LoopIndex(cst.CSTVisitor):
             called = f"{_code(func.value)}.{func.attr.value}()"
             for f in self.stack:
                 self.custom_steps.setdefault(id(f), called)
+                self.custom_receivers.setdefault(id(f), set()).add(_code(func.value))
 
 
 @by_identity(maxsize=8)
@@ -102,9 +105,27 @@ def _index(module: cst.Module) -> _LoopIndex:
     """Cached per module object (a full visit of a large module costs ~0.1 s)."""
     index = _LoopIndex()
     run_visitor(module, index)
+    _count_optimizer_methods(module, index)
     _lift_micro_batch_loops(index)
     _lift_repeated_updates(index)
     return index
+
+
+def _count_optimizer_methods(module: cst.Module, index: _LoopIndex) -> None:
+    """``optimizer.first_step()`` / ``second_step()`` on an instance of a ``torch.optim.Optimizer``
+    subclass (SAM): the loop steps that optimizer (manual optimization keeps the calls)."""
+    from scaffold.migrate.helpers import optimizer_subclass_instance
+
+    known: dict[str, bool] = {}
+    for loop_id, receivers in index.custom_receivers.items():
+        for receiver in receivers:
+            if receiver not in known:
+                known[receiver] = receiver.isidentifier() and bool(
+                    optimizer_subclass_instance(module, receiver)
+                )
+            if known[receiver]:
+                index.stepping.add(loop_id)
+                index.optimizer_methods.add(receiver)
 
 
 def _repeat_loop(loop) -> bool:
@@ -159,13 +180,21 @@ def _lift_micro_batch_loops(index: _LoopIndex) -> None:
             s is inner for s in outer.body.body
         ):
             continue
-        if any(f is outer for f in index.training) or sum(
-            1 for f in index.training if any(o is outer for o in index.enclosing[id(f)][1])
-        ) != 1:
+        if (
+            any(f is outer for f in index.training)
+            or sum(1 for f in index.training if any(o is outer for o in index.enclosing[id(f)][1]))
+            != 1
+        ):
             continue
         index.training[index.training.index(inner)] = outer
         del index.enclosing[id(inner)]
         index.enclosing[id(outer)] = (outer, around[1:])
+
+
+def optimizers_with_own_steps(module: cst.Module) -> set[str]:
+    """Optimizers (``torch.optim.Optimizer`` subclasses, SAM) the script steps through methods
+    of their own (``first_step``/``second_step``)."""
+    return set(_index(module).optimizer_methods)
 
 
 def innermost_training_loops(module: cst.Module) -> list[cst.For]:

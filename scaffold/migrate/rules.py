@@ -722,11 +722,15 @@ CUSTOM_STEP = _rule(
     "SCF333",
     "the optimizer is stepped through a method other than step()",
     """
-    Covers: loops that call backward() and update through `optimizer.first_step()` /
-    `second_step()` (SAM), `step_and_update_lr()` (a scheduled-optimizer wrapper) or similar, with
-    no `step()` call: reported so that `--check` flags them; convert by hand with manual
-    optimization.
-    Not covered: `scheduler.step()`-style calls next to a real `optimizer.step()` (converted).
+    Covers: loops that call backward() and update through a method other than `step()` of an
+    object that is not a `torch.optim.Optimizer` subclass (`step_and_update_lr()` of a
+    scheduled-optimizer wrapper, or a class the tool cannot read), with no `step()` call:
+    reported so that `--check` flags them; convert by hand with manual optimization.
+    Not covered (converted): `optimizer.first_step()` / `second_step()` where `optimizer` is
+    bound once to a class subclassing `torch.optim.Optimizer` (SAM), defined in the script, in a
+    module beside it or in a folder the script adds to `sys.path`: manual optimization keeps the
+    calls on the Trainer's wrapper of that optimizer; `scheduler.step()`-style calls next to a
+    real `optimizer.step()`.
 """,
 )
 TOO_DEEP = _rule(

@@ -949,7 +949,9 @@ def _flatten_closure(stmts: list, loop, position) -> tuple[list, str | None]:
     return stmts, None
 
 
-def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
+def plan_step(
+    site: Site, position, model_names: set[str], own_steps: tuple[str, ...] = ()
+) -> StepPlan:
     """The training step for the batch loop: automatic optimization when the loop is the
     textbook zero_grad/backward/step sequence, manual optimization (the script's order kept)
     when ``manual_reason`` finds something automatic optimization would reorder."""
@@ -970,7 +972,14 @@ def plan_step(site: Site, position, model_names: set[str]) -> StepPlan:
                 pos.column + 1,
             )
         )
+    if own_steps:
+        # SAM-style steps (`optimizer.first_step()`, `second_step()`): manual optimization keeps
+        # the calls as written, on the Trainer's wrapper of that optimizer
+        called = ", ".join(f"`{n}`" for n in own_steps)
+        kept_closure = f"{called} stepped through methods of its own"
     plan = _plan_step(stmts, loop, position, model_names, amp, findings, accumulate, kept_closure)
+    if own_steps:
+        plan.optimizers = [*plan.optimizers, *(n for n in own_steps if n not in plan.optimizers)]
     if returns:
         plan.returns = True
         plan.breaks = True

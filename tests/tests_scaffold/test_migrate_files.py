@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from scaffold.cli import main
 from scaffold.migrate import files
+from scaffold.migrate.engine import MIGRATED, NOT_CONVERTED, migrate_source
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = (ROOT / "examples/legacy/tutorial_toplevel.py").read_text()
@@ -287,3 +288,52 @@ def test_an_optimizer_built_by_a_helper_in_a_module_beside_the_script_is_followe
         assert migrate_source(TRAIN, origin=tmp_path / "train.py").status == NOT_CONVERTED
     (tmp_path / "util.py").write_text(HELPER)
     assert migrate_source(TRAIN, origin=tmp_path / "train.py").status == MIGRATED
+
+
+_SAM_SCRIPT = """
+import sys
+import torch
+import torch.nn as nn
+
+sys.path.append("..")
+from sam import SAM
+
+model = nn.Linear(4, 1)
+optimizer = SAM(model.parameters(), torch.optim.SGD, lr=0.1)
+loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randn(16, 1)), batch_size=4
+)
+for epoch in range(2):
+    for x, y in loader:
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.first_step(zero_grad=True)
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.second_step(zero_grad=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("base", "status"),
+    [("torch.optim.Optimizer", MIGRATED), ("object", NOT_CONVERTED)],
+)
+def test_optimizer_stepped_by_its_own_methods_is_found_on_the_scripts_sys_path(
+    tmp_path, base, status
+):
+    """SAM's example keeps sam.py one folder up and adds it with sys.path.append(".."): the
+    class is read there; an Optimizer subclass converts (manual optimization keeps
+    first_step/second_step), anything else stays refused (SCF333)."""
+    (tmp_path / "sam.py").write_text(
+        f"import torch\n\n\nclass SAM({base}):\n    def first_step(self, zero_grad=False):\n"
+        "        pass\n"
+    )
+    (tmp_path / "example").mkdir()
+    result = migrate_source(_SAM_SCRIPT, origin=tmp_path / "example" / "train.py")
+    assert result.status == status, result.findings
+    if status == MIGRATED:
+        step = result.code[result.code.index("def training_step") :]
+        assert "optimizer = self.optimizers()" in step
+        assert step.index("optimizer.first_step(zero_grad=True)") < step.index(
+            "optimizer.second_step(zero_grad=True)"
+        )
+    else:
+        assert "SCF333" in {f.code for f in result.findings}

@@ -94,6 +94,7 @@ EXPECT = {
     "critic_repeat_loop.py": MIGRATED,
     "break_before_the_batch_loop.py": MIGRATED,
     "optional_optimizer.py": (NOT_CONVERTED, "SCF311"),
+    "sam_first_second_step.py": MIGRATED,
 }
 
 
