@@ -359,11 +359,6 @@ class Tuner:
                 "`Tuner.lr_find(dataloaders=...)` is for other methods than fit; pass "
                 "`train_dataloaders=` (and `val_dataloaders=`) or a `datamodule=`."
             )
-        if any(isinstance(cb, LearningRateFinder) for cb in self._trainer.callbacks):
-            raise ValueError(
-                "Trainer is already configured with a `LearningRateFinder` callback. Please "
-                "remove it if you want to use the Tuner."
-            )
         finder = LearningRateFinder(
             min_lr=min_lr,
             max_lr=max_lr,
@@ -373,19 +368,30 @@ class Tuner:
             update_attr=update_attr,
             attr_name=attr_name,
         )
-        finder._early_exit = True
+        self._search(finder, "fit", model, train_dataloaders, val_dataloaders, None, datamodule)
+        return finder.optimal_lr
+
+    def _search(
+        self, finder: Any, method: str, model: Any, train: Any, val: Any, loaders: Any, dm: Any
+    ) -> None:
+        """Runs ``method`` with ``finder`` first among the callbacks; it searches when the stage
+        starts and ends the stage once done. Refuses a Trainer that has such a callback."""
         trainer = self._trainer
+        kind = type(finder)
+        if any(isinstance(cb, kind) for cb in trainer.callbacks):
+            raise ValueError(
+                f"Trainer is already configured with a `{kind.__name__}` callback. Please "
+                "remove it if you want to use the Tuner."
+            )
+        finder._early_exit = True
         trainer.callbacks = [finder, *trainer.callbacks]
         try:
-            trainer.fit(
-                model,
-                train_dataloaders=train_dataloaders,
-                val_dataloaders=val_dataloaders,
-                datamodule=datamodule,
-            )
+            if method == "fit":
+                trainer.fit(model, train, val, dm)
+            else:
+                getattr(trainer, method)(model, loaders, datamodule=dm)
         finally:
             trainer.callbacks = [cb for cb in trainer.callbacks if cb is not finder]
-        return finder.optimal_lr
 
     def scale_batch_size(
         self,
@@ -416,11 +422,6 @@ class Tuner:
                 "Tuning the batch size is not supported with distributed strategies; tune "
                 "on one device and set the batch size for the distributed run."
             )
-        if any(isinstance(cb, BatchSizeFinder) for cb in trainer.callbacks):
-            raise ValueError(
-                "Trainer is already configured with a `BatchSizeFinder` callback. Please remove "
-                "it if you want to use the Tuner."
-            )
         finder = BatchSizeFinder(
             mode=mode,
             steps_per_trial=steps_per_trial,
@@ -430,15 +431,9 @@ class Tuner:
             margin=margin,
             max_val=max_val,
         )
-        finder._early_exit = True
-        trainer.callbacks = [finder, *trainer.callbacks]
-        try:
-            if method == "fit":
-                trainer.fit(model, train_dataloaders, val_dataloaders, datamodule)
-            else:
-                getattr(trainer, method)(model, dataloaders, datamodule=datamodule)
-        finally:
-            trainer.callbacks = [cb for cb in trainer.callbacks if cb is not finder]
+        self._search(
+            finder, method, model, train_dataloaders, val_dataloaders, dataloaders, datamodule
+        )
         return finder.optimal_batch_size
 
 

@@ -269,6 +269,24 @@ class Builder:
         lines = self.plan.epoch.lines(used, bindings) + bindings
         return [stmt(line + "\n") for line in lines]
 
+    def refuse_epoch_end_work(self, rule: str, what: str) -> None:
+        """A stop in the middle of an epoch (or before it) that the script's loop ends with
+        nothing more: refused where the Trainer would still run epoch-end work the script skipped
+        (validation of a validated loop, a scheduler stepped per epoch)."""
+        plan = self.plan
+        if plan.val is not None:
+            self.refuse(
+                rule,
+                f"{what} of a validated loop: the Trainer validates once more when it stops "
+                "early, the script did not; not converted",
+            )
+        if plan.schedules.epoch:
+            self.refuse(
+                rule,
+                f"{what} with a scheduler stepped once per epoch: the Trainer steps it once "
+                "more when it stops early, the script did not; not converted",
+            )
+
     def returns(self, body: list) -> list:
         """``return X`` in the batch loop (its mark, see ``syntax.returns_as_breaks``): the
         module keeps ``(X,)``, the Trainer stops after this batch, the epoch ends without its
@@ -280,18 +298,7 @@ class Builder:
                 f"`return` in the batch loop ends `{plan.site.train_fn.name.value}()`, which the "
                 "epoch loop calls again: not converted",
             )
-        if plan.val is not None:
-            self.refuse(
-                R.EARLY_RETURN,
-                "`return` in the batch loop of a loop that is also validated: the Trainer runs "
-                "validation once more when it stops early, the script did not; not converted",
-            )
-        if plan.schedules.epoch:
-            self.refuse(
-                R.EARLY_RETURN,
-                "`return` in the batch loop with a scheduler stepped once per epoch: the Trainer "
-                "steps it once more when it stops early, the script did not; not converted",
-            )
+        self.refuse_epoch_end_work(R.EARLY_RETURN, "`return` in the batch loop")
         ret = self.ret_attr
 
         class Marks(cst.CSTTransformer):
@@ -324,18 +331,9 @@ class Builder:
         notes that the epoch never ran and returns; UntilBreak then ends the epoch without
         iterating the loader, and on_train_epoch_end returns at once."""
         plan = self.plan
-        if plan.val is not None:
-            self.refuse(
-                R.EARLY_CONTROL_FLOW,
-                "`if ...: break` before the batch loop of a validated loop: the Trainer would "
-                "still validate the epoch that never ran; not converted",
-            )
-        if plan.schedules.epoch:
-            self.refuse(
-                R.EARLY_CONTROL_FLOW,
-                "`if ...: break` before the batch loop with a scheduler stepped per epoch: the "
-                "Trainer would step it for the epoch that never ran; not converted",
-            )
+        self.refuse_epoch_end_work(
+            R.EARLY_CONTROL_FLOW, "`if ...: break` before the batch loop"
+        )
         if self.engine == "lightning":
             self.refuse(
                 R.EARLY_CONTROL_FLOW,
