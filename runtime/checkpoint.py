@@ -532,15 +532,18 @@ def _rng_from_plain(obj: Any) -> Any:
 
 
 def _loader_generators(loader: Any) -> list[torch.Generator]:
+    from runtime.data import parts
+
     gens: list[torch.Generator] = []
-    for obj in (
-        loader,
-        getattr(loader, "sampler", None),
-        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
-    ):
-        g = getattr(obj, "generator", None)
-        if isinstance(g, torch.Generator) and all(g is not x for x in gens):
-            gens.append(g)
+    for part in parts(loader):
+        for obj in (
+            part,
+            getattr(part, "sampler", None),
+            getattr(getattr(part, "batch_sampler", None), "sampler", None),
+        ):
+            g = getattr(obj, "generator", None)
+            if isinstance(g, torch.Generator) and all(g is not x for x in gens):
+                gens.append(g)
     return gens
 
 

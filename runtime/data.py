@@ -6,7 +6,6 @@ runs). Counting never iterates a loader: ``len()`` when it has one, ``inf`` othe
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -47,29 +46,23 @@ def limited(total: float, limit: int | float, name: str) -> float:
     return n
 
 
-class CycleLoaders:
-    """Train-time combination of several loaders: cycles the shorter ones (``max_size_cycle``)."""
+def _flatten_eval(loaders: Any, stage: str = "val") -> list[Any]:
+    """The loaders of an evaluation stage, one per ``dataloader_idx``: a dict's values, a
+    list, a sequential ``CombinedLoader``'s iterables, or one loader (another
+    ``CombinedLoader`` mode gives one loader of combined batches)."""
+    from runtime.combined_loader import CombinedLoader, _Batches
 
-    def __init__(self, loaders: Any) -> None:
-        self.loaders = loaders
-        self.is_dict = isinstance(loaders, Mapping)
-        self._items = list(loaders.values()) if self.is_dict else list(loaders)
-
-    def __len__(self) -> int:
-        return int(max(_length(x) for x in self._items))
-
-    def __iter__(self) -> Any:
-        n = len(self)
-        iters = [itertools.cycle(x) if _length(x) < n else iter(x) for x in self._items]
-        keys = list(self.loaders) if self.is_dict else None
-        for _ in range(n):
-            batch = [next(it) for it in iters]
-            yield dict(zip(keys, batch)) if keys is not None else batch
-
-
-def _flatten_eval(loaders: Any) -> list[Any]:
     if loaders is None:
         return []
+    if isinstance(loaders, CombinedLoader):
+        if loaders._mode == "sequential":
+            return list(loaders.flattened)
+        if stage == "predict":
+            raise ValueError(
+                '`trainer.predict()` only supports the `CombinedLoader(mode="sequential")` '
+                f"mode, got {loaders._mode!r}."
+            )
+        return [_Batches(loaders)]
     if isinstance(loaders, Mapping):
         return list(loaders.values())
     if isinstance(loaders, (list, tuple)):
@@ -150,8 +143,7 @@ class DataSource:
             trainer.num_training_batches = 0
             return None
         loader = self._prepared("train")
-        if isinstance(loader, (list, tuple, Mapping)):
-            loader = CycleLoaders(loader)
+        loader = _train_batches(loader)
         self.train_loader = loader
         total = _length(loader)
         trainer.num_training_batches = limited(
@@ -167,7 +159,7 @@ class DataSource:
             "predict": trainer.limit_predict_batches,
         }[stage]
         # as Lightning: a stage limited to 0 batches never calls its dataloader hook
-        loaders = _flatten_eval(self._prepared(stage)) if limit != 0 else []
+        loaders = _flatten_eval(self._prepared(stage), stage) if limit != 0 else []
         counts = [limited(_length(dl), limit, f"limit_{stage}_batches") for dl in loaders]
         self.eval_loaders[stage] = loaders
         self.eval_counts[stage] = counts
@@ -285,7 +277,37 @@ def _sequential(loader: Any, stage: str = "train") -> Any:
     return DataLoader(loader.dataset, sampler=SequentialSampler(loader.dataset), **kwargs)
 
 
+def _train_batches(loader: Any) -> Any:
+    """What ``fit`` iterates: a dict/list/tuple of loaders as ``CombinedLoader(...,
+    "max_size_cycle")`` (Lightning's default), a ``CombinedLoader`` in its own mode, each
+    yielding the combined batches only; any other loader as it is."""
+    from runtime.combined_loader import CombinedLoader, _Batches
+
+    if isinstance(loader, (list, tuple, Mapping)):
+        loader = CombinedLoader(loader, "max_size_cycle")
+    if isinstance(loader, CombinedLoader):
+        if loader._mode == "sequential":
+            raise ValueError(
+                '`trainer.fit()` does not support the `CombinedLoader(mode="sequential")` mode. '
+                "The available modes are: ['min_size', 'max_size_cycle', 'max_size']"
+            )
+        return _Batches(loader)
+    return loader
+
+
+def parts(loader: Any) -> list[Any]:
+    """The loaders behind what a stage iterates (those of combined batches, or itself)."""
+    from runtime.combined_loader import _Batches
+
+    return list(loader.combined.flattened) if isinstance(loader, _Batches) else [loader]
+
+
 def _map_loaders(loaders: Any, fn: Any) -> Any:
+    from runtime.combined_loader import CombinedLoader
+
+    if isinstance(loaders, CombinedLoader):
+        loaders.flattened = [fn(v) for v in loaders.flattened]
+        return loaders
     if isinstance(loaders, Mapping):
         return {k: fn(v) for k, v in loaders.items()}
     if isinstance(loaders, (list, tuple)):

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from runtime.combined_loader import CombinedLoader  # noqa: F401  (lightning.pytorch.utilities)
 from runtime.errors import MisconfigurationException
 from runtime.rank_zero import (  # noqa: F401  (re-exported: `from lightning.pytorch.utilities import rank_zero_only`)
     rank_zero_debug,

@@ -174,13 +174,16 @@ def _val_epoch(t: Any) -> bool:
 
 
 def _set_sampler_epoch(loader: Any, epoch: int) -> None:
-    for obj in (
-        getattr(loader, "sampler", None),
-        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
-    ):
-        set_epoch = getattr(obj, "set_epoch", None)
-        if callable(set_epoch):
-            set_epoch(epoch)
+    from runtime.data import parts
+
+    for part in parts(loader):
+        for obj in (
+            getattr(part, "sampler", None),
+            getattr(getattr(part, "batch_sampler", None), "sampler", None),
+        ):
+            set_epoch = getattr(obj, "set_epoch", None)
+            if callable(set_epoch):
+                set_epoch(epoch)
 
 
 def _val_check_batch(t: Any) -> float:
