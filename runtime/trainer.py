@@ -191,6 +191,16 @@ class Trainer:
         self._checkpoint_connector = _CheckpointConnector(self)
         self._validation_ran = False
         self._told_min_not_met = False
+        # per run, set by the loops when a stage starts (declared here so that no run adds
+        # attributes to the Trainer): where the step functions are, the optimizer closure,
+        # where a resumed epoch goes on, and the step counters of logged evaluation steps
+        self._cb: dict[str, Any] = {}  # hook name -> the callbacks overriding it
+        self._ts_takes_idx = True  # training_step takes batch_idx
+        self._transfer_owner: Any = None  # who moves batches to the device
+        self._closure: Any = None  # the automatic-optimization closure, made once
+        self._resume_skip = 0  # batches of the resumed epoch already done
+        self._resume_rng: Any = None  # the random state to go on from when resuming
+        self._eval_steps: dict[tuple[str, int], int] = {}  # (stage, loader) -> next logged step
         self._resumed_ckpt_path: str | None = None
         self._epoch_start_rng: Any = None
         self.ckpt_path: str | None = None

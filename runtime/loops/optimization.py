@@ -229,7 +229,7 @@ def _parse_training_output(out: Any) -> tuple[Any, dict]:
 
 
 def _automatic_step(t: Any, batch: Any, batch_idx: int, is_last: bool) -> tuple[Any, bool]:
-    closure = t.__dict__.get("_closure")
+    closure = t._closure
     if closure is None:
         closure = t._closure = _Closure(t)
     k = t.accumulate_grad_batches

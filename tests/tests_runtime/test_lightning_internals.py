@@ -256,3 +256,20 @@ def test_current_fx_name_can_be_set_outside_a_run():
     assert model._current_fx_name == "training_step"
     model._current_fx_name = None
     assert model._current_fx_name is None
+
+
+def test_a_run_adds_no_attributes_to_the_trainer(tmp_path):
+    """The run state has one owner: the Trainer declares every attribute its loops set (a fit,
+    a resumed fit, validate, test and predict add none)."""
+    trainer = L.Trainer(**quiet(max_epochs=1, default_root_dir=tmp_path, enable_checkpointing=True))
+    declared = set(vars(trainer))
+    model = RegModel()
+    trainer.fit(model, loader(n=16), loader(n=8))
+    trainer.validate(model, loader(n=8), verbose=False)
+    trainer.test(model, loader(n=8), verbose=False)
+    trainer.predict(model, loader(n=8))
+    again = L.Trainer(**quiet(max_epochs=2, default_root_dir=tmp_path))
+    declared_again = set(vars(again))
+    again.fit(RegModel(), loader(n=16), ckpt_path=trainer.checkpoint_callback.best_model_path)
+    assert set(vars(trainer)) - declared == set()
+    assert set(vars(again)) - declared_again == set()
