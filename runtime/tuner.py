@@ -158,6 +158,69 @@ class _LRFinder:
         return fig
 
 
+# ------------------------------------------------------------------------------ search state
+class _SearchState:
+    """What a tuner's search changes, put back when it ends: the weights, every optimizer's
+    and scheduler's state (and the scheduler list), the callbacks (the search runs with its own
+    only, and no loggers), the batch limits and ``max_steps``, the metrics and results, and the
+    fit loop's counters. Shared by the learning-rate and batch-size finders."""
+
+    _LIMITS = ("limit_train_batches", "limit_val_batches", "limit_test_batches",
+               "limit_predict_batches")  # fmt: skip
+
+    def __init__(self, trainer: Any, callbacks: list[Any]) -> None:
+        self.trainer = trainer
+        self.callbacks = callbacks
+
+    def __enter__(self) -> _SearchState:
+        from runtime.loops.dispatch import build_callback_table
+
+        t = self.trainer
+        self.saved = {
+            "model": copy.deepcopy(t.lightning_module.state_dict()),
+            "optimizers": [copy.deepcopy(o.state_dict()) for o in t.optimizers],
+            "configs": t.lr_scheduler_configs,
+            "schedulers": [copy.deepcopy(c.scheduler.state_dict()) for c in t.lr_scheduler_configs],
+            "callbacks": (t.callbacks, t._cb),
+            "loggers": t.loggers,
+            "limits": {k: getattr(t, k) for k in self._LIMITS},
+            "max_steps": t.fit_loop.max_steps,
+            "metrics": (t._callback_metrics, t._logged_metrics, t._pbar_metrics),
+            "results": t._results,
+            "fit_loop": copy.deepcopy(t.fit_loop.state_dict()),
+        }
+        t.callbacks = list(self.callbacks)
+        build_callback_table(t)
+        t.loggers = []
+        return self
+
+    def reset_fit_loop(self) -> None:
+        """The fit loop's counters as they were when the search started (not restarting)."""
+        loop = self.trainer.fit_loop
+        loop.load_state_dict(copy.deepcopy(self.saved["fit_loop"]))
+        inner = loop.epoch_loop
+        for owner in (loop, inner, inner.automatic_optimization, inner.manual_optimization):
+            owner.restarting = False
+
+    def __exit__(self, *exc: Any) -> None:
+        t, saved = self.trainer, self.saved
+        t.lightning_module.load_state_dict(saved["model"])
+        for optimizer, state in zip(t.optimizers, saved["optimizers"]):
+            optimizer.load_state_dict(state)
+        t.lr_scheduler_configs = saved["configs"]
+        for config, state in zip(t.lr_scheduler_configs, saved["schedulers"]):
+            config.scheduler.load_state_dict(state)
+        t.callbacks, t._cb = saved["callbacks"]
+        t.loggers = saved["loggers"]
+        for key, value in saved["limits"].items():
+            setattr(t, key, value)
+        t.fit_loop.max_steps = saved["max_steps"]
+        t._callback_metrics, t._logged_metrics, t._pbar_metrics = saved["metrics"]
+        t._results = saved["results"]
+        self.reset_fit_loop()
+        t.should_stop = False
+
+
 # ------------------------------------------------------------------------------ the search
 _LR_ATTRS = ("lr", "learning_rate")
 
@@ -203,7 +266,6 @@ def lr_find(
 ) -> _LRFinder | None:
     """Runs the range test inside a ``fit`` that has configured its optimizers (see the module
     docstring); returns the results, or None under ``fast_dev_run``."""
-    from runtime.loops.dispatch import build_callback_table
     from runtime.loops.fit import fit_loop
     from runtime.optimization import LRSchedulerConfig
 
@@ -218,30 +280,15 @@ def lr_find(
             "the learning rate finder only works with a single optimizer."
         )
     optimizer = trainer.optimizers[0]
-    saved = {
-        "model": copy.deepcopy(model.state_dict()),
-        "optimizer": copy.deepcopy(optimizer.state_dict()),
-        "callbacks": trainer.callbacks,
-        "loggers": trainer.loggers,
-        "lr_scheduler_configs": trainer.lr_scheduler_configs,
-        "max_steps": trainer.fit_loop.max_steps,
-        "limit_val_batches": trainer.limit_val_batches,
-        "loop": copy.deepcopy(trainer.fit_loop.state_dict()),
-        "callback_table": trainer._cb,
-        "metrics": (trainer._callback_metrics, trainer._logged_metrics, trainer._pbar_metrics),
-    }
     finder = _LRFinder(mode, min_lr, max_lr, num_training)
     recorder = _RangeRecorder(early_stop_threshold)
     start_step = trainer.global_step
-    try:
+    with _SearchState(trainer, callbacks=[recorder]):
         for group in optimizer.param_groups:
             group["lr"] = min_lr
             group["initial_lr"] = min_lr
         schedule = _RangeSchedule(optimizer, max_lr, num_training, exponential=mode != "linear")
         trainer.lr_scheduler_configs = [LRSchedulerConfig(schedule, interval="step")]
-        trainer.callbacks = [recorder]
-        build_callback_table(trainer)
-        trainer.loggers = []
         trainer.fit_loop.max_steps = num_training + start_step
         trainer.limit_val_batches = num_training
         fit_loop(trainer)
@@ -250,24 +297,6 @@ def lr_find(
                 f"LR finder stopped early after {trainer.global_step} steps due to diverging loss."
             )
         finder.results = {"lr": recorder.lrs, "loss": recorder.losses}
-    finally:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        trainer.callbacks = saved["callbacks"]
-        trainer._cb = saved["callback_table"]
-        trainer.loggers = saved["loggers"]
-        trainer.lr_scheduler_configs = saved["lr_scheduler_configs"]
-        trainer.fit_loop.max_steps = saved["max_steps"]
-        trainer.limit_val_batches = saved["limit_val_batches"]
-        loop = trainer.fit_loop
-        loop.load_state_dict(saved["loop"])
-        for owner in (loop, loop.epoch_loop, loop.epoch_loop.automatic_optimization,
-                      loop.epoch_loop.manual_optimization):  # fmt: skip
-            owner.restarting = False
-        trainer.should_stop = False
-        (trainer._callback_metrics, trainer._logged_metrics, trainer._pbar_metrics) = saved[
-            "metrics"
-        ]
     if update_attr:
         lr = finder.suggestion()
         if lr is not None:

@@ -23,6 +23,7 @@ from typing import Any
 from runtime.callbacks.base import Callback
 from runtime.errors import MisconfigurationException, _TunerExitException
 from runtime.rank_zero import rank_zero_info, rank_zero_warn
+from runtime.tuner import _SearchState
 
 log = logging.getLogger("runtime.tuner")
 
@@ -124,30 +125,10 @@ class _Trials:
         }[self.fn]
 
     def __enter__(self) -> _Trials:
-        from runtime.loops.dispatch import build_callback_table
-
         t = self.trainer
-        model = t.lightning_module
-        self.saved: dict[str, Any] = {
-            "model": copy.deepcopy(model.state_dict()),
-            "optimizers": [copy.deepcopy(o.state_dict()) for o in t.optimizers],
-            "schedulers": [copy.deepcopy(c.scheduler.state_dict()) for c in t.lr_scheduler_configs],
-            "callbacks": t.callbacks,
-            "callback_table": t._cb,
-            "loggers": t.loggers,
-            "limits": {
-                k: getattr(t, k)
-                for k in ("limit_train_batches", "limit_val_batches", f"limit_{self.stage}_batches")
-            },
-            "max_steps": t.fit_loop.max_steps,
-            "metrics": (t._callback_metrics, t._logged_metrics, t._pbar_metrics),
-            "results": t._results,
-            "loop_attrs": dict(self.loop.__dict__),
-            "loop_state": copy.deepcopy(self._loop_state()),
-        }
-        t.callbacks = []
-        build_callback_table(t)
-        t.loggers = []
+        self.state = _SearchState(t, callbacks=[]).__enter__()
+        self.saved_loop = dict(self.loop.__dict__)
+        self.saved_eval = None if self.fn == "fit" else self._loop_state()
         if self.fn == "fit":
             t.limit_train_batches = 1.0
             t.limit_val_batches = self.steps
@@ -157,20 +138,14 @@ class _Trials:
         return self
 
     def _loop_state(self) -> dict[str, Any]:
-        loop = self.loop
-        if self.fn == "fit":
-            return loop.state_dict()
-        return {"batch_progress": loop.batch_progress.state_dict()}
+        return copy.deepcopy(self.loop.batch_progress.state_dict())
 
-    def _load_loop_state(self, state: dict[str, Any]) -> None:
-        loop = self.loop
+    def _load_loop_state(self) -> None:
+        """The stage's loop counters as they were when the search started."""
         if self.fn == "fit":
-            loop.load_state_dict(copy.deepcopy(state))
-            inner = loop.epoch_loop
-            for owner in (loop, inner, inner.automatic_optimization, inner.manual_optimization):
-                owner.restarting = False
+            self.state.reset_fit_loop()
         else:
-            loop.batch_progress.load_state_dict(copy.deepcopy(state["batch_progress"]))
+            self.loop.batch_progress.load_state_dict(copy.deepcopy(self.saved_eval))
 
     def dataset_length(self) -> int | None:
         """The length of the stage's dataset (the longest of several train loaders, the sum of
@@ -207,7 +182,7 @@ class _Trials:
 
         t = self.trainer
         _free_memory()
-        self._load_loop_state(self.saved["loop_state"])
+        self._load_loop_state()
         self.reset_loaders()
         t.should_stop = False
         if self.fn == "fit":
@@ -221,23 +196,10 @@ class _Trials:
 
     def __exit__(self, *exc: Any) -> None:
         t = self.trainer
-        saved = self.saved
-        t.lightning_module.load_state_dict(saved["model"])
-        for optimizer, state in zip(t.optimizers, saved["optimizers"]):
-            optimizer.load_state_dict(state)
-        for config, state in zip(t.lr_scheduler_configs, saved["schedulers"]):
-            config.scheduler.load_state_dict(state)
-        t.callbacks = saved["callbacks"]
-        t._cb = saved["callback_table"]
-        t.loggers = saved["loggers"]
-        for key, value in saved["limits"].items():
-            setattr(t, key, value)
-        t.fit_loop.max_steps = saved["max_steps"]
-        t._callback_metrics, t._logged_metrics, t._pbar_metrics = saved["metrics"]
-        t._results = saved["results"]
-        self.loop.__dict__.update(saved["loop_attrs"])
-        self._load_loop_state(saved["loop_state"])
-        t.should_stop = False
+        self.state.__exit__(*exc)  # puts the fit loop back too
+        self.loop.__dict__.update(self.saved_loop)
+        if self.fn != "fit":
+            self._load_loop_state()
         self.reset_loaders()
         if self.fn != "fit":
             # the stage that called the finder goes on with loaders of the size found

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from scaffold.migrate.memo import by_identity
 from scaffold.migrate.names import qualified
 from scaffold.migrate.walk import run_visitor
 
@@ -60,27 +61,31 @@ def _top_level_def(module: cst.Module, name: str) -> cst.FunctionDef | None:
     return found[0]
 
 
-def _path_folders(module: cst.Module | None) -> list[Path]:
-    """Folders the script puts on ``sys.path`` itself with a literal (``sys.path.append("..")``,
-    SAM's example), taken relative to the script's folder (where it is run from)."""
-    folder = _origin.get()
-    if folder is None or module is None or "sys.path" not in module.code:
-        return []
+@by_identity(maxsize=8)
+def _path_literals(module: cst.Module) -> tuple[str, ...]:
+    """The literal folders the script adds to ``sys.path`` (``sys.path.append("..")``), read
+    once per module (helper lookups ask for them on every call they follow)."""
     import scaffold.migrate.match as mt
 
-    found = []
-    for call in mt.findall(
-        module, mt.Call(func=mt.Attribute(attr=mt.Name("append") | mt.Name("insert")))
-    ):
-        func = call.func
-        if cst.Module(body=[]).code_for_node(func.value) != "sys.path" or not call.args:
+    found: list[str] = []
+    pattern = mt.Call(func=mt.Attribute(attr=mt.Name("append") | mt.Name("insert")))
+    for call in mt.findall(module, pattern):
+        if cst.Module(body=[]).code_for_node(call.func.value) != "sys.path" or not call.args:
             continue
         arg = call.args[-1].value
         if isinstance(arg, cst.SimpleString) and arg.prefix == "":
-            extra = (folder / arg.evaluated_value).resolve()
-            if extra.is_dir() and extra not in found:
-                found.append(extra)
-    return found
+            found.append(arg.evaluated_value)
+    return tuple(dict.fromkeys(found))
+
+
+def _path_folders(module: cst.Module | None) -> list[Path]:
+    """Folders the script puts on ``sys.path`` itself with a literal (SAM's example), taken
+    relative to the script's folder (where it is run from)."""
+    folder = _origin.get()
+    if folder is None or module is None:
+        return []
+    found = [(folder / literal).resolve() for literal in _path_literals(module)]
+    return [f for i, f in enumerate(found) if f.is_dir() and f not in found[:i]]
 
 
 def _sibling(dotted_module: str, module: cst.Module | None = None) -> cst.Module | None:
