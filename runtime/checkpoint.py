@@ -22,7 +22,7 @@ from runtime.seed import collect_rng_states, set_rng_states
 from runtime.utilities import is_overridden
 
 FORMAT_VERSION = "2.6.6"  # the Lightning checkpoint format these files follow
-RNG_KEY = "runtime_rng_states"  # in loops.fit_loop.state_dict: the exact-resume random state
+RNG_KEY = "runtime_rng_states"  # a top-level key: the exact-resume random state
 _TENSOR_TAG = "__tensor__"
 
 
@@ -70,7 +70,7 @@ def load_file(path: Any, map_location: Any = None, weights_only: bool | None = N
     path_s = os.fspath(path)
     if not os.path.isfile(path_s):
         raise FileNotFoundError(
-            f"Checkpoint {path_s!r} does not exist. Pass the path of a `.ckpt` file written by "
+            f"Checkpoint file not found: {path_s}. Pass the path of a `.ckpt` file written by "
             "`Trainer.save_checkpoint` or `ModelCheckpoint` (see `trainer.checkpoint_callback."
             "best_model_path`)."
         )
@@ -139,13 +139,6 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
             state = dm.state_dict()
             if state:
                 ckpt[type(dm).__qualname__] = state
-        rng = trainer._rng_checkpoint_state()
-        if rng is not None:
-            # inside the fit loop's own state_dict (Lightning keeps and ignores what it does not
-            # know there), so the top-level keys are exactly Lightning's
-            # held as bytes, not tensors: the loop state stays plain values that compare with
-            # `==` (Lightning's restart tests compare two checkpoints' `loops` leaf by leaf)
-            ckpt["loops"]["fit_loop"]["state_dict"][RNG_KEY] = _rng_to_plain(rng)
     hp = getattr(module, "_hparams", None)
     if hp:
         ckpt["hparams_name"] = getattr(module, "_hparams_name", None) or "kwargs"
@@ -154,13 +147,40 @@ def dump_checkpoint(trainer: Any, weights_only: bool = False) -> dict[str, Any]:
     if dm is not None and getattr(dm, "_hparams", None):
         ckpt["datamodule_hparams_name"] = getattr(dm, "_hparams_name", None) or "kwargs"
         ckpt["datamodule_hyper_parameters"] = safe_hparams(dm._hparams, type(dm).__name__)
-    if not weights_only:
-        for cb in trainer.callbacks:
-            cb.on_save_checkpoint(trainer, module, ckpt)
-    # a DataModule keeps its state through state_dict/load_state_dict; Lightning 2.x does not
-    # call its on_save_checkpoint/on_load_checkpoint hooks, so neither does the runtime
-    module.on_save_checkpoint(ckpt)
+    # the save hooks run as a hook of their own (self.log there raises, as Lightning), also
+    # when the save happens inside another hook (ModelCheckpoint in on_validation_end)
+    results = getattr(trainer, "_results", None)
+    outer = results.fx if results is not None else None
+    if results is not None:
+        results.fx = "on_save_checkpoint"
+    try:
+        if not weights_only:
+            for cb in trainer.callbacks:
+                cb.on_save_checkpoint(trainer, module, ckpt)
+        # a DataModule keeps its state through state_dict/load_state_dict; Lightning 2.x does
+        # not call its on_save_checkpoint/on_load_checkpoint hooks, so neither does the runtime
+        module.on_save_checkpoint(ckpt)
+    finally:
+        if results is not None:
+            results.fx = outer
+    rng = None if weights_only else trainer._rng_checkpoint_state()
+    if rng is not None:
+        # A key of its own, outside `loops` (whose state is then exactly Lightning's: its
+        # restart tests compare a resumed run's `loops` with an uninterrupted run's, and the
+        # random states of two runs differ unless they were seeded alike), added after the save
+        # hooks and taken out before the load hooks (`take_rng_state`), so hooks see Lightning's
+        # keys; Lightning ignores a top-level key it does not know. Bytes, for `weights_only`.
+        # (a new dict: the one the hooks got stays as they saw it)
+        ckpt = {**ckpt, RNG_KEY: _rng_to_plain(rng)}
     return ckpt
+
+
+def take_rng_state(ckpt: dict[str, Any]) -> dict[str, Any] | None:
+    """Removes the exact-resume random state from a loaded checkpoint and returns it (files
+    written before it had a key of its own carry it in the fit loop's state_dict)."""
+    fit_state = ((ckpt.get("loops") or {}).get("fit_loop") or {}).get("state_dict") or {}
+    rng = ckpt.pop(RNG_KEY, None) or fit_state.pop(RNG_KEY, None)
+    return _rng_from_plain(rng) if rng else None
 
 
 def load_module_from_checkpoint(
@@ -274,6 +294,7 @@ class _CheckpointConnector:
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
         self._loaded_checkpoint: dict[str, Any] = {}
+        self._loaded_rng: dict[str, Any] | None = None
 
     def dump_checkpoint(self, weights_only: bool | None = None) -> dict[str, Any]:
         return dump_checkpoint(self.trainer, bool(weights_only))
@@ -286,14 +307,44 @@ class _CheckpointConnector:
         self._loaded_checkpoint = load_file(
             checkpoint_path, map_location=device, weights_only=weights_only
         )
+        self._loaded_rng = take_rng_state(self._loaded_checkpoint)
 
     def resume_end(self) -> None:
-        self._loaded_checkpoint = {}
+        self._loaded_checkpoint, self._loaded_rng = {}, None
+
+    # the restore steps by Lightning's names, each on the file read by resume_start
+    def restore_model(self) -> None:
+        if self._loaded_checkpoint:
+            restore_model(self.trainer, self._loaded_checkpoint)
+
+    def restore_datamodule(self) -> None:
+        if self._loaded_checkpoint:
+            restore_datamodule(self.trainer, self._loaded_checkpoint)
+
+    def restore_callbacks(self) -> None:
+        if self._loaded_checkpoint:
+            t = self.trainer
+            _restore_callbacks(t, t.lightning_module, self._loaded_checkpoint)
+
+    def restore_loops(self) -> None:
+        if self._loaded_checkpoint:
+            restore_loops(self.trainer, self._loaded_checkpoint)
+
+    def restore_training_state(self) -> None:
+        """When fitting: optimizers, schedulers, precision state, loop progress and the
+        exact-resume random state; otherwise the running stage's loop progress."""
+        ckpt = self._loaded_checkpoint
+        if not ckpt:
+            return
+        if self.trainer.state.fn == "fit":
+            restore_training_state(self.trainer, ckpt, self._loaded_rng)
+        else:
+            self.restore_loops()
 
     def _restore_modules_and_callbacks(
         self, checkpoint_path: Any = None, weights_only: bool | None = None
     ) -> None:
-        """Module weights, data module state and (when fitting) callback states."""
+        """Module weights, data module state and callback states."""
         self.resume_start(checkpoint_path, weights_only)
         if self._loaded_checkpoint:
             restore_module_state(self.trainer, self._loaded_checkpoint)
@@ -305,7 +356,7 @@ class _CheckpointConnector:
         self._restore_modules_and_callbacks(checkpoint_path, weights_only)
         ckpt = self._loaded_checkpoint
         if ckpt and self.trainer.state.fn == "fit":
-            restore_training_state(self.trainer, ckpt)
+            restore_training_state(self.trainer, ckpt, self._loaded_rng)
         self.resume_end()
 
     def _parse_ckpt_path(
@@ -387,17 +438,12 @@ def _restore_callbacks(t: Any, model: Any, ckpt: dict[str, Any]) -> None:
             cb.load_state_dict(dict(state))
 
 
-def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
+def restore_model(t: Any, ckpt: dict[str, Any]) -> None:
+    """The module's ``on_load_checkpoint`` hook, then its weights."""
     from runtime.loops.dispatch import call_lm
 
-    model, dm = t.lightning_module, t.datamodule
+    model = t.lightning_module
     call_lm(t, "on_load_checkpoint", ckpt)
-    if t.state.fn == "fit":  # as Lightning: callbacks are restored for fitting only
-        _restore_callbacks(t, model, ckpt)
-    if dm is not None:
-        state = ckpt.get(type(dm).__qualname__)
-        if state:
-            dm.load_state_dict(state)
     result = model.load_state_dict(ckpt["state_dict"], strict=model.strict_loading)
     if result is not None and (result.missing_keys or result.unexpected_keys):
         warn_once(
@@ -406,7 +452,40 @@ def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
         )
 
 
-def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
+def restore_datamodule(t: Any, ckpt: dict[str, Any]) -> None:
+    dm = t.datamodule
+    if dm is not None:
+        state = ckpt.get(type(dm).__qualname__)
+        if state:
+            dm.load_state_dict(state)
+
+
+def restore_module_state(t: Any, ckpt: dict[str, Any]) -> None:
+    """Lightning 2.6's order, in every stage: the module (hook, weights), the data module, the
+    callbacks (their ``on_load_checkpoint`` hooks and saved states)."""
+    restore_model(t, ckpt)
+    restore_datamodule(t, ckpt)
+    _restore_callbacks(t, t.lightning_module, ckpt)
+
+
+def restore_loops(t: Any, ckpt: dict[str, Any]) -> None:
+    """The progress of the running stage's loop (for ``fit`` also where training goes on)."""
+    loops = ckpt.get("loops")
+    if loops is None:
+        return
+    fn = str(getattr(t.state.fn, "value", t.state.fn))
+    if fn == "fit":
+        _restore_progress(t, ckpt, loops.get("fit_loop") or {})
+        return
+    loop = {"validate": t.validate_loop, "test": t.test_loop, "predict": t.predict_loop}.get(fn)
+    state = loops.get(f"{fn}_loop")
+    if loop is not None and state is not None:
+        loop.load_state_dict(state)
+
+
+def restore_training_state(t: Any, ckpt: dict[str, Any], rng: dict[str, Any] | None) -> None:
+    """Optimizer, scheduler and precision states, the loop progress, and the exact-resume
+    random state ``rng`` (from ``take_rng_state``) when it was saved with this world size."""
     for key, what in (
         ("optimizer_states", "optimizer"),
         ("lr_schedulers", "learning rate scheduler"),
@@ -432,8 +511,6 @@ def restore_training_state(t: Any, ckpt: dict[str, Any]) -> None:
         t.strategy.precision_plugin.load_state_dict(precision_state)
     fit = (ckpt.get("loops") or {}).get("fit_loop") or {}
     _restore_progress(t, ckpt, fit)
-    rng = (fit.get("state_dict") or {}).get(RNG_KEY) or ckpt.get(RNG_KEY)  # or an older layout
-    rng = _rng_from_plain(rng)
     t._resume_rng = rng if rng and rng.get("world_size", 1) == t.world_size else None
 
 
@@ -448,21 +525,45 @@ def _restore_progress(t: Any, ckpt: dict[str, Any], fit: dict[str, Any]) -> None
         epochs = loop.epoch_progress.current
         batches = loop.epoch_loop.batch_progress.current
         is_last = bool((batch_state or {}).get("is_last_batch", True))
+        inside = epochs.started > epochs.processed
+        after_batch = batches.ready == batches.processed > 0
+        # saved while a validation inside the epoch ran (an exception checkpoint): one of its
+        # batches started and was not processed (Lightning's "restarted mid-evaluation")
+        val = loop.epoch_loop.val_loop.batch_progress
+        val_mid = (
+            inside
+            and after_batch
+            and val.total.started == val.total.ready > 0
+            and val.total.processed == val.total.started - 1
+            and val.total.completed == val.total.processed
+        )
         if epochs.ready == epochs.completed:
             # saved between epochs (e.g. after fit returned): all of them are done
             new_epoch, mid = epochs.completed, False
         elif epochs.processed > epochs.completed and (t.max_steps == -1 or is_last):
             # saved at an epoch's end (its hooks): an epoch-based run goes on with the next
             new_epoch, mid = epochs.processed, False
-        elif is_last:
+        elif is_last and not val_mid:
             new_epoch, mid = epochs.completed + 1, False
         else:
             # mid-epoch, or an epoch that max_steps cut short and a run with more steps resumes
             new_epoch, mid = epochs.completed, True
-        b_processed, b_completed = batches.processed, batches.completed
+        b_processed = batches.processed
+        on_batch_end = batches.processed > batches.completed
+        # saved inside an epoch's batch loop after a batch (its on_train_batch_end or the
+        # validation that follows it), before that batch's step was counted: the count
+        # Lightning adds when it restarts there (its loop counts the batch after validation)
+        # (resumed mid-validation, the resumed run counts it after finishing the validation)
+        from runtime.loops.progress import steps_optimizer
+
+        stepped_there = steps_optimizer(b_processed - 1, t.accumulate_grad_batches, is_last)
+        pending = inside and after_batch and stepped_there and not val_mid
+        if val_mid:  # the batch that failed is run again
+            val.current.reset_on_restart()
     else:  # no loop state (an old file): the epoch it was saved in is done
-        new_epoch, mid, b_processed, b_completed = epoch + 1, False, 0, 0
-    stepped = loop.epoch_loop._batches_that_stepped
+        new_epoch, mid, b_processed, pending, on_batch_end = epoch + 1, False, 0, False, False
+        val_mid = False
+    stepped = loop.epoch_loop._batches_that_stepped + (1 if pending else 0)
     for tracker in (loop.epoch_progress.current, loop.epoch_progress.total):
         tracker.ready = tracker.started = new_epoch + (1 if mid else 0)
         tracker.processed = tracker.completed = new_epoch
@@ -470,13 +571,18 @@ def _restore_progress(t: Any, ckpt: dict[str, Any], fit: dict[str, Any]) -> None
     bp = loop.epoch_loop.batch_progress
     for tracker in (bp.current, bp.total):
         tracker.ready = tracker.started = tracker.completed = tracker.processed
+    # saved in on_train_batch_end mid-epoch: a validation due after that batch did not run
+    # before the save; as Lightning, the resumed run does not run it either but counts it
+    loop.epoch_loop._val_due_on_resume = mid and on_batch_end
+    loop.epoch_loop._val_resume_from = (
+        loop.epoch_loop.val_loop.batch_progress.current.completed if val_mid else None
+    )
     if mid:
         t._resume_skip = b_processed
-        # saved in on_train_batch_end: that batch's step is not counted yet
-        loop.epoch_loop._batches_that_stepped = stepped + (1 if b_processed > b_completed else 0)
     else:
         t._resume_skip = 0
         bp.is_last_batch = False
+    loop.epoch_loop._batches_that_stepped = stepped
     t.global_step = int(ckpt.get("global_step", t.global_step))
     # the counters above are where this run goes on: the restart is consumed
     for owner in (loop, loop.epoch_loop, loop.epoch_loop.automatic_optimization):
@@ -494,11 +600,16 @@ def rng_checkpoint_state(t: Any) -> Any:
     if t.state.fn != "fit" or t._data is None or t._data.train_loader is None:
         return None
     now = {"global": collect_rng_states(), "loader": _loader_gen_states(t._data.train_loader)}
-    progress = t.fit_loop.epoch_loop.batch_progress
-    mid_epoch = not progress.is_last_batch and progress.current.ready > 0
+    # inside an epoch's batch loop (also at its last batch, before the epoch ends) or in an
+    # epoch cut short (max_steps): a run resumed inside that epoch replays its start (the
+    # loader's shuffle) from this state
+    epochs = t.fit_loop.epoch_progress.current
+    batches = t.fit_loop.epoch_loop.batch_progress
+    in_epoch = epochs.started > epochs.processed or not batches.is_last_batch
+    in_epoch = in_epoch and batches.current.ready > 0
     return {
         "now": now,
-        "epoch_start": t._epoch_start_rng if mid_epoch else None,
+        "epoch_start": t._epoch_start_rng if in_epoch else None,
         "world_size": t.world_size,
     }
 

@@ -270,7 +270,28 @@ def build_callbacks(
         else:
             # as Lightning: max_time is a Timer checked after every batch
             cbs.append(Timer(duration=max_time, interval="step"))
+    validate_callbacks_list(cbs)
     return reorder_callbacks(cbs)
+
+
+def validate_callbacks_list(cbs: list[Callback]) -> None:
+    """Two callbacks that keep a state (their class defines ``state_dict``) under one
+    ``state_key`` would write one entry of the checkpoint: an error, as Lightning."""
+    seen: set[str] = set()
+    for cb in cbs:
+        if type(cb).state_dict is Callback.state_dict:
+            continue
+        key = cb.state_key
+        if key in seen:
+            name = type(cb).__name__
+            raise RuntimeError(
+                f"Found more than one stateful callback of type `{name}`. In the current "
+                "configuration, this callback does not support being saved alongside other "
+                f"instances of the same type. Please consult the documentation of `{name}` "
+                "regarding valid settings for the callback state to be checkpointable. HINT: The "
+                "`callback.state_key` must be unique among all callbacks in the Trainer."
+            )
+        seen.add(key)
 
 
 def reorder_callbacks(cbs: list[Callback]) -> list[Callback]:

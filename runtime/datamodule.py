@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -92,7 +93,13 @@ class LightningDataModule(HyperparametersMixin, DataHooks, CheckpointHooks):
                 shuffle=shuffle and not isinstance(ds, IterableDataset),
             )
 
-        dm = cls(**datamodule_kwargs)
+        # batch_size / num_workers also reach __init__ when it names them (or takes **kwargs)
+        params = inspect.signature(cls.__init__).parameters.values()
+        special = {"batch_size": batch_size, "num_workers": num_workers}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            names = {p.name for p in params}
+            special = {k: v for k, v in special.items() if k in names}
+        dm = cls(**datamodule_kwargs, **special)
         for stage, ds, shuffle in (
             ("train", train_dataset, True),
             ("val", val_dataset, False),

@@ -281,8 +281,9 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                 )
             else:
                 raise MisconfigurationException(
-                    f"You can't `self.log({name!r})` here: no stage (fit/validate/test) is running. "
-                    "`predict` hooks cannot log."
+                    f"You are trying to `self.log({name!r})` but the loop's result collection is "
+                    "not registered yet: no fit/validate/test stage is running (`predict` and its "
+                    "hooks cannot log). Log from a training, validation or test hook."
                 )
             return
         if not isinstance(name, str):
@@ -356,7 +357,10 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     ) -> None:
         tm = __import__("sys").modules.get("torchmetrics")
         if tm is not None and isinstance(dictionary, tm.MetricCollection):
-            dictionary = dict(dictionary.items())
+            # as Lightning: metrics sharing a compute group keep sharing their state (a copy per
+            # metric would undo the group and compute each one again)
+            grouped = bool(getattr(dictionary, "_enable_compute_groups", False))
+            dictionary = dict(dictionary.items(keep_base=False, copy_state=not grouped))
         if any(isinstance(v, dict) for v in dictionary.values()):
             raise ValueError(
                 f"`self.log_dict({dictionary})` was called, but nested dictionaries cannot be logged"

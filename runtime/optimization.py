@@ -207,13 +207,9 @@ class LightningOptimizer:
     """
 
     def __init__(self, optimizer: Optimizer, trainer: Any = None) -> None:
-        self.__dict__.update(
-            {
-                k: v
-                for k, v in optimizer.__dict__.items()
-                if k not in ("step", "zero_grad", "state_dict", "load_state_dict")
-            }
-        )
+        # nothing of the optimizer's own state is copied: attributes the wrapper lacks are read
+        # from the optimizer (``__getattr__``), so ``param_groups`` and ``state`` stay the
+        # optimizer's even after ``optimizer.load_state_dict`` replaces them
         self._optimizer = optimizer
         self._trainer = trainer
         self.__class__ = type(
@@ -254,6 +250,19 @@ class LightningOptimizer:
 
     def load_state_dict(self, state: dict) -> None:
         self._optimizer.load_state_dict(state)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_optimizer":  # not set yet (copy/unpickle): no recursion into the lookup
+            raise AttributeError(name)
+        return getattr(self._optimizer, name)
+
+    # copies carry the wrapper's own fields (the optimizer's __getstate__ would copy only the
+    # optimizer's state and leave a wrapper without the optimizer it wraps)
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         return f"Lightning{self._optimizer!r}"

@@ -528,6 +528,21 @@ class Trainer:
         model, datamodule, dataloaders, model_provided = self._eval_args(
             "predict", model, dataloaders, datamodule
         )
+        if self._must_spawn():
+            args = (model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
+            return self._spawn("predict", args)
+        if getattr(self.strategy, "is_spawn", False) and self.strategy.world_size > 1:
+            # as Lightning: spawned ranks hand no predictions back (checked in each rank)
+            if return_predictions:
+                raise MisconfigurationException(
+                    "`return_predictions` should be set to `False` when using the strategies "
+                    f"that spawn or fork processes. Found {return_predictions} with strategy "
+                    f"{type(self.strategy).__name__}(start_method="
+                    f"{self.strategy.start_method!r}): pass `return_predictions=False` and write "
+                    "the predictions with a `BasePredictionWriter` callback, or use "
+                    "strategy='ddp' (one process per rank, launched as a script)."
+                )
+            return_predictions = False
         key = "predict"
         return loops.run_stage(
             self,
@@ -554,6 +569,9 @@ class Trainer:
         model, datamodule, dataloaders, model_provided = self._eval_args(
             fn, model, dataloaders, datamodule
         )
+        if self._must_spawn():
+            args = (model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+            return self._spawn(fn, args)
         key = "val" if fn == "validate" else "test"
         return loops.run_stage(
             self,

@@ -77,16 +77,20 @@ class EvaluationLoop:
         return self.trainer._data.load_eval(self.stage)
 
     def run(
-        self, loaders: list, counts: list, in_fit: bool
+        self, loaders: list, counts: list, in_fit: bool, resume_from: int = 0
     ) -> tuple[dict[str, Any], dict[str, int | None]]:
         """All of it (hooks included, as Lightning) runs without autograd: ``no_grad`` inside
-        ``fit``, ``inference_mode`` for ``validate``/``test`` unless ``inference_mode=False``."""
+        ``fit``, ``inference_mode`` for ``validate``/``test`` unless ``inference_mode=False``.
+        ``resume_from``: a run interrupted after that many batches (counted over the loaders in
+        order) goes on with the next one; its counters go on from the restored ones."""
         t = self.trainer
         grad_ctx = torch.no_grad if in_fit or not t.inference_mode else torch.inference_mode
         with grad_ctx():
-            return self._run(loaders, counts)
+            return self._run(loaders, counts, resume_from)
 
-    def _run(self, loaders: list, counts: list) -> tuple[dict[str, Any], dict[str, int | None]]:
+    def _run(
+        self, loaders: list, counts: list, resume_from: int = 0
+    ) -> tuple[dict[str, Any], dict[str, int | None]]:
         t = self.trainer
         prefix, eval_hook, train_hook = _EVAL[self.stage]
         model = t.lightning_module
@@ -97,7 +101,8 @@ class EvaluationLoop:
         t._results = self._results = results
         t._data.current_eval_counts = counts
         progress = self.batch_progress
-        progress.reset_on_run()
+        if not resume_from:
+            progress.reset_on_run()
         modes = {m: m.training for m in model.modules()}
         call_lm(t, eval_hook)
         call_both(t, f"on_{prefix}_start")
@@ -114,14 +119,21 @@ class EvaluationLoop:
                 f"argument in `{type(model).__name__}.{prefix}_step()`. Try adding "
                 "`dataloader_idx=0` to its signature."
             )
+        done_before = resume_from
         for dl_idx, (loader, count) in enumerate(zip(loaders, counts)):
             if count == 0:
                 continue
+            if done_before >= count:  # finished before the interruption
+                done_before -= count
+                continue
             for batch_idx, batch in enumerate(loader):
+                if batch_idx < done_before:
+                    continue
                 progress.is_last_batch = batch_idx + 1 >= count
                 self._evaluation_step(batch, batch_idx, dl_idx, None)
                 if batch_idx + 1 >= count:
                     break
+            done_before = 0
         return self._end(results, modes, train_hook)
 
     def _evaluation_step(

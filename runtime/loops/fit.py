@@ -18,6 +18,7 @@ from runtime.checkpoint import (
     _set_rng,
     restore_training_state,
 )
+from runtime.data import parts
 from runtime.loops.dispatch import (
     SKIP_EPOCH,
     _publish_epoch,
@@ -35,6 +36,7 @@ from runtime.loops.progress import (
     Progress,
     _AutomaticOptimization,
     _ManualOptimization,
+    steps_optimizer,
 )
 from runtime.rank_zero import PossibleUserWarning, rank_zero_info, rank_zero_warn
 from runtime.results import Results
@@ -58,7 +60,7 @@ def resolve_limits(t: Any) -> None:
         loop.min_epochs = 1 if loop.min_steps is not None else 0
 
 
-def _fit(t: Any, ckpt: dict[str, Any] | None) -> None:
+def _fit(t: Any, ckpt: dict[str, Any] | None, rng: dict[str, Any] | None = None) -> None:
     t._told_min_not_met = False
     t.training = True
     t._resume_skip = 0
@@ -66,9 +68,12 @@ def _fit(t: Any, ckpt: dict[str, Any] | None) -> None:
     t._validation_ran = False
     call_both(t, "on_fit_start")
     if ckpt is not None:
-        restore_training_state(t, ckpt)
+        restore_training_state(t, ckpt, rng)
     call_lm(t, "zero_grad")
-    run_sanity_check(t)
+    # as Lightning: no sanity check when the loops resume from a checkpoint's state (it would
+    # run validation batches the restored counters do not expect)
+    if not (ckpt is not None and (ckpt.get("loops") or {}).get("fit_loop")):
+        run_sanity_check(t)
     fit_loop(t)
     call_both(t, "on_train_end")
     call_both(t, "on_fit_end")
@@ -117,11 +122,40 @@ def _can_stop_early(t: Any) -> bool:
     return t.current_epoch >= (t.min_epochs or 0) and t.global_step >= (t.min_steps or 0)
 
 
+def _stateful(loader: Any) -> bool:
+    return callable(getattr(loader, "state_dict", None)) and callable(
+        getattr(loader, "load_state_dict", None)
+    )
+
+
+def _loader_states(t: Any) -> list[Any]:
+    data = getattr(t, "_data", None) if t is not None else None
+    loader = getattr(data, "train_loader", None)
+    if loader is None:
+        return []
+    return [p.state_dict() for p in parts(loader) if _stateful(p)]
+
+
+def _load_loader_states(t: Any, loader: Any) -> bool:
+    """Loads the states a resumed checkpoint holds into the stateful train loaders (in order).
+    Those loaders then go on where they were: the resumed epoch draws no batches to skip."""
+    fit = t.fit_loop
+    states, fit._loader_states_to_load = fit._loader_states_to_load, []
+    if not states or loader is None:
+        return False
+    stateful = [p for p in parts(loader) if _stateful(p)]
+    for part, state in zip(stateful, states):
+        part.load_state_dict(state)
+    return bool(stateful)
+
+
 def fit_loop(t: Any) -> None:
     data = t._data
     t._train_results = Results("train", sync=t._sync_fn()) if not t.barebones else None
     t._results = t._train_results
     loader = t.fit_loop.setup_data()
+    # a resumed epoch whose loaders were put back where they were continues from them
+    resumed_loaders = _load_loader_states(t, loader)
     n, every = t.num_training_batches, t.log_every_n_steps
     if t.loggers and every and n != math.inf and n < every and not t.fast_dev_run:
         rank_zero_warn(
@@ -156,10 +190,18 @@ def fit_loop(t: Any) -> None:
             call_both(t, "on_train_epoch_start")
         if first and t._resume_rng is not None:
             rng = t._resume_rng
-            _set_rng(rng["epoch_start"] or rng["now"], loader)
+            # resumed inside the saved epoch: from its start; otherwise from the save
+            resumed_inside = t._resume_skip and rng["epoch_start"] is not None
+            resumed_inside = resumed_inside and not resumed_loaders
+            _set_rng(rng["epoch_start"] if resumed_inside else rng["now"], loader)
         t._epoch_start_rng = {"global": collect_rng_states(), "loader": _loader_gen_states(loader)}
         with profiled(t, "run_training_epoch"):
-            run_train_epoch(t, loader, resume_rng=t._resume_rng if first else None)
+            run_train_epoch(
+                t,
+                loader,
+                resume_rng=t._resume_rng if first else None,
+                loaders_resumed=first and resumed_loaders,
+            )
         first = False
         _train_epoch_end(t)
     if t.fit_loop.max_steps_reached:
@@ -174,8 +216,6 @@ def _val_epoch(t: Any) -> bool:
 
 
 def _set_sampler_epoch(loader: Any, epoch: int) -> None:
-    from runtime.data import parts
-
     for part in parts(loader):
         for obj in (
             getattr(part, "sampler", None),
@@ -204,7 +244,12 @@ def _val_check_batch(t: Any) -> float:
     return float(max(1, int(n * interval)))
 
 
-def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
+def run_train_epoch(
+    t: Any, loader: Any, resume_rng: Any = None, loaders_resumed: bool = False
+) -> None:
+    """One training epoch. Resumed inside it (``trainer._resume_skip`` batches done), the
+    loader is drawn past those batches from the epoch's restored random state, or, when its
+    loaders kept a state of their own (``loaders_resumed``), they go on where they were."""
     n = t.num_training_batches
     progress = t.fit_loop.epoch_loop.batch_progress
     try:
@@ -219,11 +264,33 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
     t._resume_skip = 0
     batch_idx = -1
     pending = None  # the last batch's post-processing, run after the loader is exhausted
-    for batch in loader:
+    resume_at_end = False
+
+    def resume_point(idx: int) -> None:
+        # where the resumed run picks up the saved one: its random state, then what was due
+        # after the saved batch
+        if resume_rng is not None:
+            _set_rng(resume_rng["now"], loader)
+        _skip_validation_due(t, idx, val_epoch, val_every, cvne)
+        _finish_interrupted_validation(t, idx + 1 == n)
+
+    batches: Any = loader
+    if loaders_resumed and skip:
+        batch_idx = skip - 1  # the loaders go on where they were: nothing to draw past
+        skip = 0
+        resume_point(batch_idx)
+        if batch_idx + 1 >= n:
+            batches = ()  # saved after the epoch's last batch: a loader would start its next
+    for batch in batches:
         batch_idx += 1
         if batch_idx < skip:
-            if batch_idx + 1 == skip and resume_rng is not None:
-                _set_rng(resume_rng["now"], loader)
+            if batch_idx + 1 == skip:
+                if skip == n:  # the epoch's last batch: the loader ends first, as it had
+                    resume_at_end = True
+                    if early_break:
+                        break
+                    continue
+                resume_point(batch_idx)
             continue  # counted already: the restored progress holds these batches
         is_last = batch_idx + 1 == n
         progress.is_last_batch = is_last
@@ -237,10 +304,8 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
             if val_epoch:
                 _run_fit_validation(t)
             return
-        total_idx = progress.total.ready - 1
-        idx_for_val = total_idx if cvne is None else batch_idx
         check_val = val_epoch and (
-            (val_every != math.inf and (idx_for_val + 1) % val_every == 0)
+            _val_due_by_count(progress, batch_idx, val_every, cvne)
             or (t.should_stop and _can_stop_early(t))
             or _time_for_val(t)
         )
@@ -252,6 +317,8 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
         _after_batch(t, stepped, check_val)
         if _done_mid_epoch(t) or (early_break and batch_idx + 1 >= n):
             break
+    if resume_at_end:
+        resume_point(skip - 1)
     if pending is None and batch_idx >= 0 and full == math.inf and n == math.inf:
         # no length: the end of the epoch was only known at StopIteration
         progress.is_last_batch = True
@@ -264,6 +331,55 @@ def run_train_epoch(t: Any, loader: Any, resume_rng: Any = None) -> None:
         _after_batch(t, *pending, last=val_epoch and by_batches and val_every == math.inf)
 
 
+def _skip_validation_due(
+    t: Any, batch_idx: int, val_epoch: bool, val_every: Any, cvne: Any
+) -> None:
+    """Resumed from a checkpoint saved in ``on_train_batch_end``: the validation due after
+    that batch (``val_check_interval``) had not run when it was saved. As Lightning, it is not
+    run now; its batch counters move to the end of such a run (the loop state then matches the
+    uninterrupted run's)."""
+    epoch_loop = t.fit_loop.epoch_loop
+    due, epoch_loop._val_due_on_resume = epoch_loop._val_due_on_resume, False
+    progress = epoch_loop.batch_progress
+    if not (due and val_epoch and _val_due_by_count(progress, batch_idx, val_every, cvne)):
+        return
+    val_loop = epoch_loop.val_loop
+    if "val" not in t._data.eval_loaders:
+        val_loop.setup_data()
+    counts = [c for c in t._data.eval_counts["val"] if c != math.inf]
+    if not counts or max(counts) <= 0:
+        return
+    val_loop.batch_progress.reset_on_run()
+    val_loop.batch_progress.increment_by(int(max(counts)))
+    val_loop.batch_progress.is_last_batch = True
+
+
+def _val_due_by_count(progress: Any, batch_idx: int, val_every: float, cvne: Any) -> bool:
+    """``val_check_interval`` as a batch count: due after every ``val_every`` batches, counted
+    over the whole run when ``check_val_every_n_epoch=None``, else within the epoch."""
+    idx = progress.total.ready - 1 if cvne is None else batch_idx
+    return val_every != math.inf and (idx + 1) % val_every == 0
+
+
+def _finish_interrupted_validation(t: Any, is_last: bool) -> None:
+    """Resumed from a checkpoint written while a validation inside the epoch ran (an
+    exception checkpoint): that validation goes on from the batch it stopped at, then what
+    follows a batch (step schedulers, the step count) runs for the batch it followed, as
+    Lightning."""
+    epoch_loop = t.fit_loop.epoch_loop
+    done, epoch_loop._val_resume_from = epoch_loop._val_resume_from, None
+    if done is None:
+        return
+    epoch_loop.batch_progress.is_last_batch = is_last
+    batches = epoch_loop.batch_progress.current.processed
+    stepped = steps_optimizer(batches - 1, t.accumulate_grad_batches, is_last)
+    # the random state saved is the one at the failure, after the validation had drawn what it
+    # draws up front (its loader iterators' seeds, a shuffle): training goes on from that state,
+    # not from one the validation's restart drew again
+    with isolate_rng():
+        _after_batch(t, stepped, check_val=True, val_resume_from=done)
+
+
 def _time_for_val(t: Any) -> bool:
     """Time-based ``val_check_interval``: validate once that long has passed since the last
     validation (or the start of training), at whatever batch that is, as Lightning 2.6."""
@@ -271,9 +387,11 @@ def _time_for_val(t: Any) -> bool:
     return interval is not None and time.monotonic() - t._last_val_time >= interval
 
 
-def _after_batch(t: Any, stepped: bool, check_val: bool, last: bool = False) -> None:
+def _after_batch(
+    t: Any, stepped: bool, check_val: bool, last: bool = False, val_resume_from: int = 0
+) -> None:
     if check_val or last:
-        _run_fit_validation(t, zero_grad=stepped)
+        _run_fit_validation(t, zero_grad=stepped, resume_from=val_resume_from)
     step_schedulers(t, "step", plateau=True)
     if stepped:
         t._batches_that_stepped += 1
@@ -283,7 +401,7 @@ def _done_mid_epoch(t: Any) -> bool:
     return t.fit_loop.max_steps_reached or bool(t.should_stop and _can_stop_early(t))
 
 
-def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:
+def _run_fit_validation(t: Any, zero_grad: bool = True, resume_from: int = 0) -> None:
     data = t._data
     if "val" not in data.eval_loaders:
         t.fit_loop.epoch_loop.val_loop.setup_data()
@@ -294,7 +412,9 @@ def _run_fit_validation(t: Any, zero_grad: bool = True) -> None:
         call_lm(t, "on_validation_model_zero_grad")
     t.validating = True  # and so no longer training
     try:
-        t.fit_loop.epoch_loop.val_loop.run(data.eval_loaders["val"], counts, in_fit=True)
+        t.fit_loop.epoch_loop.val_loop.run(
+            data.eval_loaders["val"], counts, in_fit=True, resume_from=resume_from
+        )
     finally:
         t.training = True
         t._results = t._train_results
@@ -336,6 +456,11 @@ class TrainingEpochLoop:
         self.val_loop = EvaluationLoop()
         self._batches_that_stepped = 0
         self.restarting = False  # loaded from a checkpoint, not yet reset
+        # set by a restore (runtime.checkpoint._restore_progress) for the resumed epoch's
+        # first batch: a validation due after the saved batch that had not run (its counters
+        # move to its end), or one interrupted after this many batches (it is finished)
+        self._val_due_on_resume = False
+        self._val_resume_from: int | None = None
         self.trainer: Any = None  # set by the Trainer that owns this loop
 
     @property
@@ -466,7 +591,9 @@ class FitLoop:
         self.epoch_loop = TrainingEpochLoop(min_steps, max_steps)
         self.restarting = False  # loaded from a checkpoint, not yet reset
         self._trainer: Any = None
-        self._loaded_state: dict[str, Any] = {}  # kept as loaded (the RNG of the saved run)
+        self._loaded_state: dict[str, Any] = {}  # kept as loaded
+        # states of the stateful train loaders, loaded into them when the run sets its data up
+        self._loader_states_to_load: list[Any] = []
 
     def reset(self) -> None:
         """Prepare the epoch counters for a run. Restarting from a checkpoint saved in the last
@@ -535,8 +662,13 @@ class FitLoop:
         return self.max_steps_reached or self.max_epochs_reached
 
     def state_dict(self) -> dict[str, Any]:
-        # checkpoint.dump_checkpoint sets the RNG of the run being saved here
-        out: dict[str, Any] = {"state_dict": dict(self._loaded_state)}
+        inner = dict(self._loaded_state)
+        states = _loader_states(self._trainer)
+        if states:
+            # as Lightning: the train loaders that keep a state of their own (state_dict /
+            # load_state_dict, e.g. torchdata's StatefulDataLoader), in order
+            inner["combined_loader"] = states
+        out: dict[str, Any] = {"state_dict": inner}
         for key, value in self.epoch_loop.state_dict().items():
             out[f"epoch_loop.{key}"] = value
         out["epoch_progress"] = self.epoch_progress.state_dict()
@@ -549,6 +681,7 @@ class FitLoop:
         )
         self.epoch_progress.load_state_dict(state.get("epoch_progress") or {})
         self._loaded_state = dict(state.get("state_dict") or {})
+        self._loader_states_to_load = list(self._loaded_state.pop("combined_loader", None) or [])
         loop = self.epoch_loop
         for owner in (self, loop, loop.automatic_optimization, loop.manual_optimization):
             owner.restarting = True

@@ -20,6 +20,7 @@ from runtime.loops.dispatch import (
     profiled_step,
     transfer,
 )
+from runtime.loops.progress import steps_optimizer
 from runtime.optimization import LightningOptimizer, parse_configure_optimizers
 from runtime.rank_zero import rank_zero_warn, warn_once
 
@@ -124,8 +125,7 @@ def _none_batch(t: Any, batch_idx: int, is_last: bool) -> bool:
     """A train loader that yielded ``None``: no batch-start hooks and no step, the batch-end
     hooks see ``None`` outputs; the counters and schedulers move on (as Lightning)."""
     warn_once("train_dataloader yielded None. If this was on purpose, ignore this warning...")
-    k = t.accumulate_grad_batches
-    stepped = k == 1 or (batch_idx + 1) % k == 0 or is_last
+    stepped = steps_optimizer(batch_idx, t.accumulate_grad_batches, is_last)
     _finish_batch(t, None, None, batch_idx, stepped, is_last)
     return stepped
 
@@ -237,7 +237,7 @@ def _automatic_step(t: Any, batch: Any, batch_idx: int, is_last: bool) -> tuple[
     closure.batch, closure.batch_idx, closure.optimizer = batch, batch_idx, opt
     closure.zero_grad = batch_idx % k == 0
     closure.output, closure.ran = None, False
-    should_step = k == 1 or (batch_idx + 1) % k == 0 or is_last
+    should_step = steps_optimizer(batch_idx, k, is_last)
     if should_step:
         call_lm(t, "optimizer_step", t.current_epoch, batch_idx, opt, closure)
         if not closure.ran:

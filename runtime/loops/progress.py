@@ -18,6 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
+
+def steps_optimizer(batch_idx: int, accumulate: int, is_last: bool) -> bool:
+    """Whether the batch ``batch_idx`` (0-based, within its epoch) ends a gradient
+    accumulation and so steps the optimizer: every ``accumulate`` batches and the last one."""
+    return accumulate == 1 or (batch_idx + 1) % accumulate == 0 or is_last
+
+
 _STAGES = ("ready", "started", "processed", "completed")
 
 
@@ -78,6 +85,12 @@ class Progress:
     def increment_completed(self) -> None:
         self.total.completed += 1
         self.current.completed += 1
+
+    def increment_by(self, n: int) -> None:
+        """``n`` items done at once (every stage, both trackers)."""
+        for tracker in (self.total, self.current):
+            for stage in tracker.stages:
+                setattr(tracker, stage, getattr(tracker, stage) + n)
 
     def reset(self) -> None:
         self.total.reset()

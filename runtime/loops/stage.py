@@ -13,6 +13,7 @@ import torch
 from runtime.checkpoint import (
     load_file,
     restore_module_state,
+    take_rng_state,
 )
 from runtime.errors import _TunerExitException
 from runtime.loops.dispatch import (
@@ -63,7 +64,8 @@ def run_stage(
     )
     t._callback_metrics, t._logged_metrics, t._pbar_metrics = {}, {}, {}
     t._eval_steps = {}  # (stage, dataloader index) -> step of the next eval step logged
-    t._results = None if t.barebones else Results("setup")
+    # predict keeps no results (as Lightning: self.log in its hooks raises)
+    t._results = None if t.barebones or fn == "predict" else Results("setup")
     anomaly = (
         torch.autograd.set_detect_anomaly(True)
         if t.detect_anomaly and fn == "fit"
@@ -108,6 +110,8 @@ def run_stage(
 
 def _interrupt(t: Any, exception: BaseException) -> None:
     t.state.status = TrainerStatus.INTERRUPTED
+    if t._results is not None:
+        t._results.fx = "on_exception"  # no self.log in it (as Lightning)
     t.strategy.on_exception(exception)
     module = t.lightning_module
     for cb in t.callbacks:
@@ -154,7 +158,7 @@ def _run(
     call_lm(t, "setup", stage=stage)
     if overridden(model, "configure_model"):
         call_lm(t, "configure_model")
-    ckpt = None
+    ckpt = rng = None
     # which file ckpt_path names (None: the model as passed, the best checkpoint of the previous
     # fit for an evaluation without a model, the last one under an OnExceptionCheckpoint)
     path = t._checkpoint_connector._parse_ckpt_path(
@@ -162,6 +166,7 @@ def _run(
     )
     if path is not None:
         ckpt = load_file(path, map_location=strategy.root_device, weights_only=weights_only)
+        rng = take_rng_state(ckpt)  # the runtime's own: hooks see Lightning's keys only
         t.ckpt_path = path
         t._resumed_ckpt_path = os.path.realpath(path) if fn == "fit" else None
         restore_module_state(t, ckpt)
@@ -172,7 +177,7 @@ def _run(
     _log_hyperparams(t)
     _prepare_step_fns(t)
     if fn == "fit":
-        result = _fit(t, ckpt)
+        result = _fit(t, ckpt, rng)
     else:
         call_lm(t, "zero_grad")
         result = (

@@ -46,7 +46,25 @@ def _records(path: str) -> Iterator[Any]:
 def run_file(save_dir: str, run_id: str) -> str:
     found = glob.glob(os.path.join(save_dir, "wandb", f"*-{run_id}", f"run-{run_id}.wandb"))
     assert len(found) == 1, f"no single run file for {run_id} under {save_dir}: {found}"
+    _settled(found[0])
     return found[0]
+
+
+def _settled(path: str, quiet: float = 0.5, limit: float = 15.0) -> None:
+    """Waits until ``path`` has stopped growing for ``quiet`` seconds (at most ``limit``):
+    wandb's service process can still be writing the run file when ``wandb.finish()``
+    returns on a loaded machine (a CI run once read it with no history record yet)."""
+    import time
+
+    deadline = time.monotonic() + limit
+    size, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = os.path.getsize(path)
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
 
 
 def _key(item: Any) -> str:

@@ -130,6 +130,29 @@ def test_spawn_strategy(tmp_path):
     assert_params_close(spawned, one)
 
 
+def test_a_finished_spawned_rank_exits_as_a_normal_exit_would_but_without_finalization():
+    """A spawned rank leaves with os._exit (gloo's worker threads can abort a finalizing
+    interpreter): its atexit handlers still run, non-daemon threads are joined, buffered
+    output is flushed, and nothing after the exit runs."""
+    code = (
+        "import atexit, threading, time, sys\n"
+        "from runtime.strategies.launchers import _exit_rank\n"
+        "atexit.register(lambda: print('atexit handler ran'))\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        "    print('thread finished')\n"
+        "threading.Thread(target=late).start()\n"
+        "sys.stdout.write('buffered, no newline')\n"
+        "_exit_rank()\n"
+        "print('after the exit')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "buffered, no newline" in out and "after the exit" not in out
+    assert out.index("thread finished") < out.index("atexit handler ran")
+
+
 def test_fsdp_on_cpu(tmp_path):
     sharded, root = run(tmp_path, "fsdp", "--strategy", "fsdp", "--batch", "4", "--clip", "0.5")
     one, _ = run(tmp_path, "one", "--batch", "8", "--clip", "0.5", devices=1)
@@ -399,6 +422,8 @@ class M(L.LightningModule):
         if mode == "interrupt":
             import time
             time.sleep(0.05)
+        if mode == "fail" and self.global_rank == 1 and self.current_epoch == 1:
+            raise RuntimeError("rank 1 fails")
         return self.layer(batch[0]).pow(2).mean()
 
     def validation_step(self, batch, batch_idx):
@@ -409,6 +434,13 @@ class M(L.LightningModule):
 
     def on_validation_epoch_end(self):
         self.log("late", float(self.global_rank + 1), sync_dist=True, reduce_fx="sum")
+
+    def test_step(self, batch, batch_idx):
+        self.log("seen", float(batch[0].shape[0]), reduce_fx="sum", sync_dist=True)
+        self.log("rank", float(self.global_rank), reduce_fx="max", sync_dist=True)
+
+    def predict_step(self, batch, batch_idx):
+        return self.layer(batch[0])
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)
@@ -433,21 +465,26 @@ if __name__ == "__main__":
     data = DataLoader(TensorDataset(torch.randn(16, 4)), batch_size=4)
     trainer = L.Trainer(
         strategy="ddp_spawn", devices=2, accelerator="cpu",
-        max_epochs={"stop": 50, "sync": 1}.get(mode, 1000),
-        callbacks={"stop": [EarlyStopping("score", patience=1)], "sync": [RankZeroReader()]}.get(
-            mode, []
-        ), logger=False, enable_checkpointing=False,
+        max_epochs={"stop": 50, "stop2": 50, "sync": 1}.get(mode, 1000),
+        callbacks={
+            "stop": [EarlyStopping("score", patience=1)],
+            # two of them (Lightning's test_multiple_early_stopping_callbacks hung this way)
+            "stop2": [EarlyStopping("score", patience=1), EarlyStopping("synced", patience=3)],
+            "sync": [RankZeroReader()],
+        }.get(mode, []), logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
     )
-    if mode == "interrupt":
+    if mode in ("interrupt", "fail"):
         def stop(*_):
             raise KeyboardInterrupt
         signal.signal(signal.SIGALRM, stop)
-        signal.alarm(8)
+        signal.alarm(8 if mode == "interrupt" else 120)
         try:
             trainer.fit(M(), data, data)
         except KeyboardInterrupt:
             pass
+        except Exception as e:  # mode "fail": the rank's error reaches the launching process
+            print("RAISED", type(e).__name__, "rank 1 fails" in str(e))
         # this process lives on (as pytest does after a test timeout): are its ranks gone?
         import time
         pids = [int(open(os.path.join(root, f"pid{r}")).read()) for r in (0, 1)]
@@ -462,6 +499,30 @@ if __name__ == "__main__":
             except (ProcessLookupError, OSError):
                 pass
         print("ALIVE", alive)
+        sys.exit(0)
+    if mode == "eval":
+        from runtime.callbacks import ModelCheckpoint
+        from torch.multiprocessing import ProcessRaisedException
+
+        trainer = L.Trainer(
+            strategy="ddp_spawn", devices=2, accelerator="cpu", max_epochs=2, logger=False,
+            callbacks=[ModelCheckpoint(dirpath=root, monitor="synced")],
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        )
+        model = M()
+        trainer.fit(model, data, data)
+        print("FIT", trainer.state.fn, trainer.state.status, trainer.state.finished)
+        print("BEST", os.path.basename(trainer.checkpoint_callback.best_model_path))
+        # after fit, no model passed: the best checkpoint, in two fresh ranks again
+        tested = trainer.test(dataloaders=data, verbose=False)
+        print("TEST", tested, trainer.state.fn, trainer.state.finished)
+        validated = trainer.validate(model, data, verbose=False)
+        print("VALIDATE", sorted(validated[0]), trainer.state.fn)
+        print("PREDICT", trainer.predict(model, data))
+        try:
+            trainer.predict(model, data, return_predictions=True)
+        except ProcessRaisedException as e:
+            print("RAISED", "`return_predictions` should be set to `False`" in str(e))
         sys.exit(0)
     trainer.fit(M(), data, data)
     print("EPOCH", trainer.current_epoch)
@@ -519,3 +580,37 @@ def test_interrupted_spawn_leaves_no_rank_behind(tmp_path):
     assert "ALIVE []" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
     pids = [int((tmp_path / f"pid{r}").read_text()) for r in (0, 1)]
     assert not any(_alive(p) for p in pids)
+
+
+def test_spawned_evaluation_and_prediction_run_in_their_own_ranks(tmp_path):
+    """validate/test/predict under ddp_spawn start their ranks as fit does (they ran in the
+    launching process and failed there on a missing RANK); the launching trainer ends
+    finished, as rank 0 left it; predictions are not handed back from spawned ranks (None by
+    default; asking for them raises in the ranks, as Lightning)."""
+    proc = _spawn_run(tmp_path, "eval")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "FIT fit finished True" in out, out + proc.stderr[-2000:]
+    assert "TEST [{'seen': 16.0, 'rank': 1.0}] test True" in out, out
+    assert "VALIDATE ['late', 'score', 'synced'] validate" in out, out
+    assert "PREDICT None" in out and "RAISED True" in out, out
+
+
+def test_a_failing_spawned_rank_ends_the_call_and_leaves_no_rank_behind(tmp_path):
+    """One ddp_spawn rank raises in training_step: the launching process gets its error (as
+    torch's ProcessRaisedException, like Lightning) and no rank outlives the call."""
+    proc = _spawn_run(tmp_path, "fail")
+    out = proc.stdout + proc.stderr[-2000:]
+    assert "RAISED ProcessRaisedException True" in proc.stdout, out
+    assert "ALIVE []" in proc.stdout, out
+    pids = [int((tmp_path / f"pid{r}").read_text()) for r in (0, 1)]
+    assert not any(_alive(p) for p in pids)
+
+
+def test_two_early_stopping_callbacks_under_ddp_spawn_stop_every_rank(tmp_path):
+    """Two EarlyStopping callbacks whose decisions differ by rank (Lightning's
+    test_multiple_early_stopping_callbacks left spawned ranks waiting forever): every rank
+    stops at the same epoch and the call returns."""
+    proc = _spawn_run(tmp_path, "stop2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "EPOCH 2" in proc.stdout, proc.stdout[-2000:]

@@ -262,3 +262,32 @@ def test_a_second_run_never_overwrites_the_first_runs_last_checkpoint(engine, tm
         )
         trainer.fit(model, loader())
     assert sorted(os.listdir(tmp_path)) == ["last-v1.ckpt", "last.ckpt"]
+
+
+def test_stateful_callbacks_sharing_a_state_key_are_refused():
+    """Two callbacks that keep a state under one state_key would overwrite each other's entry
+    in a checkpoint: the Trainer refuses them (Lightning's error); stateless ones, or stateful
+    ones with distinct keys (two ModelCheckpoints monitoring different metrics), are fine."""
+
+    class Same(L.Callback):
+        @property
+        def state_key(self):
+            return "same_key"
+
+        def state_dict(self):
+            return {"state": 1}
+
+    with pytest.raises(RuntimeError, match="more than one stateful callback of type `Same`"):
+        L.Trainer(callbacks=[Same(), Same()], logger=False)
+    L.Trainer(callbacks=[L.Callback(), L.Callback()], logger=False)
+    L.Trainer(
+        callbacks=[
+            ModelCheckpoint(monitor="a"),
+            ModelCheckpoint(monitor="b"),
+            EarlyStopping("a"),
+            EarlyStopping("b"),
+        ],
+        logger=False,
+    )
+    with pytest.raises(RuntimeError, match="of type `EarlyStopping`"):
+        L.Trainer(callbacks=[EarlyStopping("a"), EarlyStopping("a")], logger=False)

@@ -630,16 +630,32 @@ def test_resume_with_more_max_steps_continues_the_epoch(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_checkpoint_top_level_keys_are_lightnings(tmp_path):
-    """The exact-resume random state lives inside the fit loop's state, so a checkpoint has
-    exactly Lightning's top-level keys (Lightning's hook tests compare them)."""
-    trainer = L.Trainer(**quiet(max_epochs=1, default_root_dir=str(tmp_path)))
-    trainer.fit(RegModel(), loader(n=16))
-    path = str(tmp_path / "x.ckpt")
-    trainer.save_checkpoint(path)
+def test_checkpoint_hooks_see_lightnings_top_level_keys(tmp_path):
+    """The save and load hooks get exactly Lightning's top-level keys (Lightning's hook tests
+    compare them); the runtime's exact-resume random state is written beside them, under a key
+    of its own, after the save hooks, and taken out before the load hooks."""
+    from runtime.checkpoint import RNG_KEY
     from tests.tests_runtime.test_checkpoint import LIGHTNING_KEYS
 
-    assert set(torch.load(path, weights_only=True)) == LIGHTNING_KEYS
+    seen = {}
+
+    class M(RegModel):
+        def on_save_checkpoint(self, checkpoint):
+            seen["save"] = checkpoint  # by reference: the dict must stay as the hook saw it
+
+        def on_load_checkpoint(self, checkpoint):
+            seen["load"] = set(checkpoint)
+
+    trainer = L.Trainer(**quiet(max_epochs=1, default_root_dir=str(tmp_path)))
+    trainer.fit(M(), loader(n=16))
+    path = str(tmp_path / "x.ckpt")
+    trainer.save_checkpoint(path)
+    assert set(seen["save"]) == LIGHTNING_KEYS
+    assert set(torch.load(path, weights_only=True)) == LIGHTNING_KEYS | {RNG_KEY}
+    L.Trainer(**quiet(max_epochs=2)).fit(M(), loader(n=16), ckpt_path=path)
+    assert seen["load"] == LIGHTNING_KEYS
+    trainer.save_checkpoint(path, weights_only=True)
+    assert RNG_KEY not in torch.load(path, weights_only=True)
 
 
 def test_epoch_end_value_is_not_overwritten_by_the_step_value():
@@ -1238,3 +1254,181 @@ def test_evaluating_without_a_model_needs_a_best_checkpoint(tmp_path):
     with pytest.warns(UserWarning, match="The best model of the previous `fit` call will be used"):
         trainer.validate(dataloaders=loader(n=16))
     assert trainer.ckpt_path == trainer.checkpoint_callback.best_model_path
+
+
+# --------------------------------------------------- gaps found when re-checking issue 11
+def _per_step_run(engine):
+    """A Python float logged per step (and per epoch) from training_step, a scheduler stepped
+    every batch: what callback_metrics holds and the learning rate each on_train_batch_end
+    sees."""
+    Lm = importlib.import_module(engine)
+    seen = {"types": [], "lrs": []}
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            self.log("plain", 1.5, on_step=True, on_epoch=False)
+            self.log("both", float(batch_idx), on_step=True, on_epoch=True)
+            return self.layer(batch[0]).pow(2).mean()
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            cm = self.trainer.callback_metrics
+            seen["types"].append((type(cm["plain"]).__name__, type(cm["both_step"]).__name__))
+            seen["lrs"].append(self.optimizers().param_groups[0]["lr"])
+
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=1.0)
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    data = DataLoader(TensorDataset(torch.randn(12, 4)), batch_size=4)
+    trainer = Lm.Trainer(max_epochs=1, **QUIET)
+    trainer.fit(M(), data)
+    final = {k: type(v).__name__ for k, v in trainer.callback_metrics.items()}
+    return seen, final
+
+
+@pytest.mark.parametrize("engine", engines())
+def test_numbers_logged_per_step_become_tensors_and_step_schedulers_step_before_batch_end(
+    engine,
+):
+    """A Python number logged per step is a tensor in callback_metrics (as Lightning), during
+    the epoch and after it; a step-interval scheduler has stepped when on_train_batch_end runs
+    (Lightning 2.6 steps it before that hook: 0.5, 0.25, 0.125 here)."""
+    seen, final = _per_step_run(engine)
+    assert seen["types"] == [("Tensor", "Tensor")] * 3
+    assert final == dict.fromkeys(["plain", "both", "both_step", "both_epoch"], "Tensor")
+    assert seen["lrs"] == [0.5, 0.25, 0.125]
+
+
+def test_ckpt_path_last_without_a_last_checkpoint_warns_and_starts_fresh(tmp_path):
+    """`fit(ckpt_path="last")` with no last checkpoint in the folder: Lightning's warning, and
+    training starts from the weights as they are (no error)."""
+    cb = ModelCheckpoint(dirpath=tmp_path / "none")
+    trainer = L.Trainer(**{**QUIET, "enable_checkpointing": True}, max_epochs=1, callbacks=[cb])
+    with pytest.warns(UserWarning, match='ckpt_path="last"\\) is set, but there is no last'):
+        trainer.fit(RegModel(), loader(n=16), ckpt_path="last")
+    assert trainer.global_step == 2
+
+
+@pytest.mark.parametrize("engine", engines())
+def test_log_dict_of_a_metric_collection_keeps_its_compute_groups(engine):
+    """`self.log_dict(MetricCollection(..., compute_groups=True))`: the metrics of a group keep
+    sharing one state (Lightning asks the collection not to copy it)."""
+    tm = pytest.importorskip("torchmetrics")
+    Lm = importlib.import_module(engine)
+    shared = []
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 3)
+            self.metrics = tm.MetricCollection(
+                [
+                    tm.classification.MulticlassAccuracy(num_classes=3, average="macro"),
+                    tm.classification.MulticlassRecall(num_classes=3, average="macro"),
+                ],
+                compute_groups=True,
+            )
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            logits = self.layer(x)
+            self.metrics.update(logits.detach(), y)
+            self.log_dict(self.metrics, on_step=False, on_epoch=True)
+            # (_modules: indexing the collection would copy the states itself)
+            acc, rec = (
+                self.metrics._modules["MulticlassAccuracy"],
+                self.metrics._modules["MulticlassRecall"],
+            )
+            shared.append(acc.tp is rec.tp)
+            return torch.nn.functional.cross_entropy(logits, y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    g = torch.Generator().manual_seed(0)
+    data = DataLoader(
+        TensorDataset(torch.randn(24, 4, generator=g), torch.randint(0, 3, (24,), generator=g)),
+        batch_size=8,
+    )
+    torch.manual_seed(0)
+    trainer = Lm.Trainer(max_epochs=1, **QUIET)
+    trainer.fit(M(), data)
+    assert shared[1:] == [True, True]  # grouped once the first update found the group
+    cm = trainer.callback_metrics
+    # macro accuracy is the macro recall: one group, one state, the same value
+    assert float(cm["MulticlassAccuracy"]) == float(cm["MulticlassRecall"]) > 0
+
+
+@pytest.mark.parametrize("engine", engines())
+@pytest.mark.parametrize("stage", ["validate", "test", "predict"])
+def test_callback_states_are_restored_in_every_stage(tmp_path, engine, stage):
+    """Lightning 2.6 restores callback states (and calls their on_load_checkpoint) for
+    validate/test/predict with a ckpt_path too, not only for fit; the connector's restore
+    steps exist by Lightning's names and restore_loops loads only the running stage's loop."""
+    Lm = importlib.import_module(engine)
+    events = []
+
+    class Stateful(Lm.Callback):
+        def __init__(self):
+            self.count = 0
+
+        def state_dict(self):
+            return {"count": self.count}
+
+        def load_state_dict(self, state):
+            self.count = state["count"]
+            events.append("load_state_dict")
+
+        def on_load_checkpoint(self, trainer, pl_module, checkpoint):
+            events.append("on_load_checkpoint")
+
+        def on_train_batch_end(self, *args):
+            self.count += 1
+
+    class M(Lm.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).sum()
+
+        def validation_step(self, batch, batch_idx):
+            self.log("v", self.layer(batch[0]).sum())
+
+        test_step = validation_step
+
+        def predict_step(self, batch, batch_idx):
+            return self.layer(batch[0])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = DataLoader(TensorDataset(torch.randn(12, 4)), batch_size=4)
+    trainer = Lm.Trainer(max_epochs=1, default_root_dir=tmp_path, callbacks=[Stateful()], **QUIET)
+    trainer.fit(M(), data)
+    path = tmp_path / "x.ckpt"
+    trainer.save_checkpoint(path)
+
+    fresh = Stateful()
+    later = Lm.Trainer(default_root_dir=tmp_path, callbacks=[fresh], **QUIET)
+    getattr(later, stage)(M(), data, ckpt_path=path)
+    assert fresh.count == 3 and events == ["on_load_checkpoint", "load_state_dict"]
+
+    connector = later._checkpoint_connector
+    for name in ("restore_model", "restore_datamodule", "restore_callbacks", "restore_loops"):
+        assert callable(getattr(connector, name))
+    loaded = []
+    for loop_stage in ("validate", "test"):
+        loop = getattr(later, f"{loop_stage}_loop")
+        loop.load_state_dict = lambda state, s=loop_stage: loaded.append(s)
+    later.state.fn = type(later.state.fn)("validate") if later.state.fn else "validate"
+    connector.resume_start(path)
+    connector.restore_loops()
+    connector.resume_end()
+    assert loaded == ["validate"]

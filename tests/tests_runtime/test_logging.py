@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import runtime as L
+from runtime.callbacks import ModelCheckpoint
 from runtime.errors import MisconfigurationException
 from tests.helpers.models import RegModel, loader, quiet
 
@@ -149,6 +150,54 @@ def test_log_misuse_is_rejected(hook, kwargs, message):
         MisconfigurationException, match=message.replace("(", r"\(").replace(")", r"\)")
     ):
         L.Trainer(**quiet(max_epochs=1)).fit(M(), loader())
+
+
+def test_log_is_rejected_in_save_exception_and_predict_hooks(tmp_path):
+    """`self.log` in a checkpoint-save hook (also when the save runs inside on_validation_end),
+    in on_exception, and in predict hooks raises, as Lightning; the hook the save ran in
+    (on_train_batch_end) still logs after it."""
+    outcomes = {}
+
+    def attempt(module, where):
+        try:
+            module.log(f"x_{where}", 1.0)
+            outcomes[where] = "logged"
+        except MisconfigurationException as e:
+            outcomes[where] = str(e)
+
+    class Hooks(L.Callback):
+        def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+            attempt(pl_module, "cb_save")
+
+        def on_exception(self, trainer, pl_module, exception):
+            attempt(pl_module, "cb_exception")
+
+    class M(RegModel):
+        def on_save_checkpoint(self, checkpoint):
+            attempt(self, "save")
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            attempt(self, "after_save")
+
+        def on_predict_start(self):
+            attempt(self, "predict")
+
+    ckpt = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1)  # in on_train_batch_end
+    trainer = L.Trainer(**quiet(max_epochs=1, enable_checkpointing=True, callbacks=[ckpt, Hooks()]))
+    trainer.fit(M(), loader(n=16), loader(n=16))
+    trainer.predict(M(), loader(n=16))
+
+    class Failing(M):
+        def training_step(self, batch, batch_idx):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        L.Trainer(**quiet(max_epochs=1, callbacks=[Hooks()])).fit(Failing(), loader(n=16))
+    assert "You can't `self.log()` inside `on_save_checkpoint`" in outcomes["save"]
+    assert "You can't `self.log()` inside `on_save_checkpoint`" in outcomes["cb_save"]
+    assert "You can't `self.log()` inside `on_exception`" in outcomes["cb_exception"]
+    assert "result collection is not registered yet" in outcomes["predict"]
+    assert outcomes["after_save"] == "logged"
 
 
 def test_log_rejects_non_scalars():

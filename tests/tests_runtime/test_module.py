@@ -190,6 +190,37 @@ def test_from_datasets():
     assert t.global_step == 2 and "val_loss" in t.callback_metrics
 
 
+def test_from_datasets_passes_batch_size_and_workers_to_an_init_that_names_them():
+    ds = TensorDataset(torch.randn(10, 8), torch.randn(10, 1))
+
+    class Named(L.LightningDataModule):
+        def __init__(self, batch_size=1, num_workers=0):
+            super().__init__()
+            self.save_hyperparameters()
+
+    dm = Named.from_datasets(ds, batch_size=4, num_workers=2)
+    assert dict(dm.hparams) == {"batch_size": 4, "num_workers": 2}
+
+    class Other(L.LightningDataModule):
+        def __init__(self, other, batch_size=1):
+            super().__init__()
+            self.other, self.batch_size = other, batch_size
+
+    dm = Other.from_datasets(ds, batch_size=4, num_workers=2, other=5)
+    assert (dm.other, dm.batch_size) == (5, 4) and not hasattr(dm, "num_workers")
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'other'"):
+        Other.from_datasets(ds, batch_size=4)
+
+    class Kwargs(L.LightningDataModule):
+        def __init__(self, **kwargs):
+            super().__init__()
+            self.seen = kwargs
+
+    dm = Kwargs.from_datasets(ds, batch_size=10, num_workers=0, another=None)
+    assert dm.seen == {"batch_size": 10, "num_workers": 0, "another": None}
+    assert next(iter(dm.train_dataloader()))[0].shape[0] == 10
+
+
 def test_fit_argument_errors():
     t = L.Trainer(**quiet(max_epochs=1))
     with pytest.raises(MisconfigurationException, match="cannot pass `train_dataloaders`"):

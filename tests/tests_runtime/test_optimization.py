@@ -263,3 +263,42 @@ def test_skipping_the_rest_of_an_epoch_still_steps_epoch_schedulers(engine):
     trainer.fit(model, data)
     assert model.seen == [(0, 0), (1, 0), (2, 0)]
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.125)
+
+
+def test_lightning_optimizer_reads_the_optimizer_state_it_wraps():
+    """The wrapper keeps no copy of the optimizer's state: loading a state dict into the wrapped
+    optimizer (which replaces its ``param_groups`` list) shows through the wrapper, and loading
+    through the wrapper reaches the optimizer."""
+    import copy
+
+    from runtime.optimization import LightningOptimizer
+
+    layer = nn.Linear(3, 4)
+    opt0 = torch.optim.Adam(layer.parameters(), lr=0.1)
+    wrapped0 = LightningOptimizer(opt0)
+    opt0.param_groups[0]["lr"] = 1.0
+    assert wrapped0.param_groups[0]["lr"] == 1.0
+    assert isinstance(wrapped0, torch.optim.Adam)
+    state = copy.deepcopy(opt0.state_dict())
+
+    opt1 = torch.optim.Adam(layer.parameters(), lr=100)
+    wrapped1 = LightningOptimizer(opt1)
+    opt1.load_state_dict(state)
+    assert wrapped1.param_groups[0]["lr"] == 1.0
+    assert wrapped1.param_groups is opt1.param_groups
+
+    opt2 = torch.optim.Adam(layer.parameters(), lr=100)
+    wrapped2 = LightningOptimizer(opt2)
+    wrapped2.load_state_dict(state)
+    assert opt2.param_groups[0]["lr"] == 1.0
+
+    # a param group added through the wrapper lands in the optimizer
+    extra = nn.Parameter(torch.zeros(2))
+    wrapped2.add_param_group({"params": [extra]})
+    assert len(opt2.param_groups) == 2
+    # a plain step outside a run steps the optimizer
+    layer(torch.ones(1, 3)).sum().backward()
+    before = layer.weight.detach().clone()
+    wrapped2.step()
+    assert not torch.equal(before, layer.weight)
+    assert copy.deepcopy(wrapped2).optimizer is not opt2
