@@ -19,16 +19,24 @@ Anything the converter cannot keep exact raises ``CannotConvert`` with the rule 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 import scaffold.migrate.match as m
+from scaffold.migrate import helpers, names
 from scaffold.migrate import rules as R
 from scaffold.migrate.dataflow import declared_global, incoming, written
 from scaffold.migrate.findings import FIXED, MANUAL, CannotConvert, Finding
-from scaffold.migrate.locate import Site, around_block, function_owning, statement_calls
+from scaffold.migrate.locate import (
+    Site,
+    around_block,
+    function_owning,
+    loop_bodies,
+    statement_calls,
+)
 from scaffold.migrate.names import PROGRESS_BARS, PROGRESS_WRAPPERS, qualified
 from scaffold.migrate.step import (
     StepPlan,
@@ -65,6 +73,7 @@ from scaffold.migrate.syntax import (
     with_comments,
 )
 from scaffold.migrate.tensors import trained_tensors, why_not
+from scaffold.migrate.walk import walk
 
 
 @dataclass
@@ -91,6 +100,9 @@ class Roles:
     extra_models: tuple[str, ...] = ()  # further modules the optimizer trains (submodules)
     manual_models: tuple[str, ...] = ()  # manual optimization: every trained module, in order
     manual_opts: tuple[str, ...] = ()  # manual optimization: the optimizers, construction order
+    # those of them that may be None (``... if fine_tune else None``): not handed to the
+    # Trainer, None again in the training step
+    optional_opts: tuple[str, ...] = ()
     synthesized: tuple = ()  # statements defining an optimizer the script wrote by hand
     # the script's own tensors an optimizer trains (``SGD([w, b])``, see ``tensors``): they
     # stay the script's globals; ``model_code`` is None when no module is trained at all
@@ -525,9 +537,10 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
     findings.extend(plan.findings)
     manual_models: list[str] = []
     manual_opts: list[str] = []
+    optional_opts: list[str] = []
     if plan.manual:
         built = {opt_code: construction} if synthesized else {}
-        manual_models, manual_opts, manual_tensors = _manual_roles(
+        manual_models, manual_opts, manual_tensors, optional_opts = _manual_roles(
             module, site, plan, scope_bodies, outer_code, refuse, hints, built
         )
         model_code = manual_models[0] if manual_models else None
@@ -542,6 +555,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         extra_models=tuple(extra_models),
         manual_models=tuple(manual_models),
         manual_opts=tuple(manual_opts),
+        optional_opts=tuple(optional_opts),
         synthesized=tuple(synthesized),
         tensors=tuple(tensors or ()),
     )
@@ -618,7 +632,8 @@ def _may_be_none(name: str, scope_bodies, loop_body: list) -> bool:
 def _manual_roles(
     module, site, plan: StepPlan, scope_bodies, outer_code, refuse, hints=None, built=None
 ):
-    """Manual optimization: (trained modules, optimizers in construction order). Schedulers
+    """Manual optimization: (trained modules, optimizers in construction order, the script's
+    tensors they train, the optimizers that may be None). Schedulers
     stepped by the script stay the script's business (the Trainer never steps them with manual
     optimization); only optimizers are handed over."""
     plan.optimizers = [n for n in plan.optimizers if not _is_scheduler(outer_code(n), scope_bodies)]
@@ -645,6 +660,7 @@ def _manual_roles(
     models: list[str] = []
     opts: list[str] = []
     tensors: list[str] = []  # the script's own tensors some optimizers train (see `tensors`)
+    optional: list[str] = []
     for name in plan.optimizers:
         code = outer_code(name)
         known = (built or {}).get(code)  # an optimizer made here for a hand-written update
@@ -654,11 +670,8 @@ def _manual_roles(
         if not re.fullmatch(r"[A-Za-z_]\w*", code):
             refuse(R.MODEL_UNKNOWN, f"`{code}` must be a plain variable")
         if _may_be_none(code, scope_bodies, plan.body):
-            refuse(
-                R.MODEL_UNKNOWN,
-                f"`{code}` may be None (`... if ... else None`): the Trainer hands over a fixed "
-                "list of optimizers; not converted",
-            )
+            # not handed to the Trainer when None; the step gets None for it again
+            optional.append(code)
         if not found and (hints is None or hints.dist is None):
             own = trained_tensors(value, scope_bodies, module)
             if own:
@@ -674,7 +687,7 @@ def _manual_roles(
                 refuse(R.MODEL_UNKNOWN, f"the model `{model}` must be a plain variable")
             if model not in models:
                 models.append(model)
-    return models, opts, tensors
+    return models, opts, tensors, optional
 
 
 def _schedules(
@@ -1153,28 +1166,63 @@ def _optimizer_of(module, site: Site, code: str, construction, scope_bodies) -> 
 
 def _rebinds(stmts, names: set[str]) -> bool:
     """Whether ``stmts`` bind any of ``names`` to another object (``m = m.to(device)`` and the
-    like return the module itself and do not count)."""
-    for s in stmts:
-        hit = written([s]) & names
-        if not hit:
-            continue
-        small = s.body[0] if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 else None
-        same = (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(small.targets[0].target, cst.Name)
-            and m.matches(
-                small.value,
-                m.Call(
-                    func=m.Attribute(
-                        value=m.Name(small.targets[0].target.value),
-                        attr=m.Name("to") | m.Name("cuda") | m.Name("cpu"),
-                    )
-                ),
+    like return the object itself and do not count, see ``_keeps_objects``)."""
+    return any(written([s]) & names and not _keeps_objects(s, names) for s in stmts)
+
+
+# wrappers whose `.parameters()` are the wrapped module's own: the optimizer built on either
+# trains the same tensors
+_SAME_PARAMETERS = {
+    "torch.nn.DataParallel",
+    "torch.nn.parallel.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel",
+    "torch.compile",
+}
+
+
+def _keeps_objects(stmt, names: set[str]) -> bool:
+    """Whether every binding of ``names`` in ``stmt`` keeps what they hold: ``m = m.to(dev)``
+    (``.cuda()``, ``.cpu()``), ``m = nn.DataParallel(m)`` (the same parameters), and apex's
+    ``model, optimizer = amp.initialize(model, optimizer, ...)`` (both patched in place); an
+    ``if`` whose bindings of them are all such."""
+    if isinstance(stmt, cst.If):
+        suites = [stmt.body]
+        if isinstance(stmt.orelse, cst.Else):
+            suites.append(stmt.orelse.body)
+        elif isinstance(stmt.orelse, cst.If):
+            return _keeps_objects(stmt.orelse, names) and all(
+                _keeps_objects(s, names) for s in _suite(stmt.body) if written([s]) & names
             )
+        return all(
+            _keeps_objects(s, names)
+            for suite in suites
+            for s in _suite(suite)
+            if written([s]) & names
         )
-        if not same:
+    small = (
+        stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+    )
+    if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+        return False
+    target, value = small.targets[0].target, small.value
+    if not isinstance(value, cst.Call):
+        return False
+    if isinstance(target, cst.Name):
+        own = target.value
+        if m.matches(
+            value.func,
+            m.Attribute(value=m.Name(own), attr=m.Name("to") | m.Name("cuda") | m.Name("cpu")),
+        ):
             return True
+        first = value.args[0].value if value.args and value.args[0].keyword is None else None
+        return qualified(value) in _SAME_PARAMETERS and m.matches(first, m.Name(own))
+    if isinstance(target, (cst.Tuple, cst.List)) and qualified(value) in (
+        "apex.amp.initialize",
+        "amp.initialize",
+    ):
+        bound = [code_of(e.value) for e in target.elements]
+        passed = [code_of(a.value) for a in value.args[: len(bound)] if a.keyword is None]
+        return bound == passed
     return False
 
 
@@ -1184,19 +1232,54 @@ def _through_caller(module, fn: cst.FunctionDef, code: str, depth: int = 0) -> l
     ``<optimizer>(<model>.parameters(), ...)`` and passes those models as the same parameters
     of ``fn`` (``train(model_a, opt_a)``, later ``train(model_b, opt_b)``). None when that
     cannot be told (an argument that is not a plain name, a rebinding, calls that disagree)."""
-    calls = statement_calls(module, fn.name.value)
-    if not calls or depth > 3:
+    groups = _caller_groups(module, fn)
+    if not groups or depth > 3:
         return None
     fn_body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else []
     agreed: list[str] | None = None
-    for body, line, call, enclosing in calls:
-        mapped = _passed_models(module, fn, code, body, line, call, enclosing, depth)
-        if not mapped or (agreed is not None and mapped != agreed):
-            return None
-        agreed = mapped
+    for caller, calls in groups:
+        with _reading(caller, module):
+            for body, line, call, enclosing in calls:
+                mapped = _passed_models(caller, fn, code, body, line, call, enclosing, depth)
+                if not mapped or (agreed is not None and mapped != agreed):
+                    return None
+                agreed = mapped
     if agreed is None or _rebinds(fn_body, {code, *agreed}):
         return None
     return agreed
+
+
+def _caller_groups(module, fn: cst.FunctionDef) -> list[tuple] | None:
+    """``(module, its statement calls of fn)`` for every module whose calls of ``fn`` are
+    followed: the script's own, and for a top-level function of the script being converted,
+    those of the modules beside it that import it (``engine.py``'s ``train()``, called by
+    ``train.py`` next to it). None when some call cannot be followed or there is none."""
+    name = fn.name.value
+    groups: list[tuple] = []
+    if calls_of(module, name):
+        calls = statement_calls(module, name)
+        if calls is None:
+            return None
+        groups.append((module, calls))
+    if module is helpers.current_module() and fn in module.body:
+        beside = helpers.callers_beside(name)
+        if beside is None:
+            return None
+        groups += beside
+    return groups or None
+
+
+@contextlib.contextmanager
+def _reading(caller, script):
+    """Names and helpers resolve in ``caller`` while its calls are read (the script's own
+    resolution stays as it is when the caller is the script)."""
+    if caller is script:
+        yield
+        return
+    from libcst.metadata import MetadataWrapper
+
+    with names.using(MetadataWrapper(caller, unsafe_skip_copy=True)), helpers.within(caller):
+        yield
 
 
 def _passed_models(module, fn, code, body, line, call, enclosing, depth) -> list[str] | None:
@@ -1208,7 +1291,14 @@ def _passed_models(module, fn, code, body, line, call, enclosing, depth) -> list
         return None
     idx = next(i for i, st in enumerate(body) if st is line)
     before = [*around_block(module, body)[0], *body[:idx]]
-    writes = [i for i, st in enumerate(before) if arg in written([st])]
+    # in a loop (however deep in it the call sits), the loop's statements run again before
+    # its next call: none of them may bind what the call passes
+    again = _loop_statements_around(module, line)
+    if any(arg in written([st]) and not _keeps_objects(st, {arg}) for st in again):
+        return None
+    writes = [
+        i for i, st in enumerate(before) if arg in written([st]) and not _keeps_objects(st, {arg})
+    ]
     if not writes and enclosing is not None and arg in _param_names(enclosing):
         trained = _through_caller(module, enclosing, arg, depth + 1)
     elif writes:
@@ -1217,7 +1307,7 @@ def _passed_models(module, fn, code, body, line, call, enclosing, depth) -> list
             return None  # rebound conditionally: which build reaches the call is not known
         _, trained, _ = _optimizer_models(arg, None, [[last]])
         roots = {_root(t) for t in trained or []}
-        if _rebinds(before[writes[-1] + 1 :], roots):
+        if _rebinds([*before[writes[-1] + 1 :], *again], roots):
             return None  # the models passed on are not the ones the optimizer was built on
     else:
         return None
@@ -1230,6 +1320,15 @@ def _passed_models(module, fn, code, body, line, call, enclosing, depth) -> list
         if params[0] not in mapped:
             mapped.append(params[0])
     return mapped
+
+
+def _loop_statements_around(module, line) -> list:
+    """The statements of every loop body that holds ``line`` (at any depth)."""
+    found: list = []
+    for body in loop_bodies(module):
+        if any(n is line for st in body for n in walk(st)):
+            found += list(body)
+    return found
 
 
 def _root(code: str) -> str:
@@ -1268,11 +1367,19 @@ def _unknown_model_reason(module, site: Site, opt_code: str, construction, branc
                 "caller's optimizer cannot be followed"
             )
         if not calls:
+            folder = helpers.script_folder()
+            where = "the current folder" if str(folder) in ("", ".") else f"`{folder}`"
+            beside = (
+                f", nor does a module beside it (in {where}) that imports it (or its calls there "
+                "do not all pass an optimizer built on the model they pass)"
+                if folder is not None
+                else " (it is called from another module)"
+            )
             return (
-                f"{head}, which this file never calls (it is called from another module), so "
-                "the optimizer it receives cannot be followed from here; convert by hand (move "
-                f"the epoch loop into the script that builds the optimizer and calls `{name}()`, "
-                "then migrate that script)"
+                f"{head}, which this file never calls{beside}, so the optimizer it receives "
+                "cannot be followed from here; migrate this file where its callers sit beside "
+                f"it, or convert by hand (move the epoch loop into the script that builds the "
+                f"optimizer and calls `{name}()`, then migrate that script)"
             )
         if calls > 1:
             return (

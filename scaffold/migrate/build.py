@@ -331,9 +331,7 @@ class Builder:
         notes that the epoch never ran and returns; UntilBreak then ends the epoch without
         iterating the loader, and on_train_epoch_end returns at once."""
         plan = self.plan
-        self.refuse_epoch_end_work(
-            R.EARLY_CONTROL_FLOW, "`if ...: break` before the batch loop"
-        )
+        self.refuse_epoch_end_work(R.EARLY_CONTROL_FLOW, "`if ...: break` before the batch loop")
         if self.engine == "lightning":
             self.refuse(
                 R.EARLY_CONTROL_FLOW,
@@ -431,7 +429,20 @@ class Builder:
             if index_param not in line or line.split(" = ")[0] in read_in_step | carried
         ]
         unpack = transform_stmts([stmt(line + "\n") for line in unpack_lines], self.renamer)
-        if step.manual:
+        if step.manual and self.plan.roles.optional_opts:
+            # an optimizer that is None was not handed to the Trainer: it is None here too
+            names = ", ".join(step.optimizers)
+            taken = read_in_step | carried | set(step.optimizers)
+            handed = next(n for n in ("handed", "handed_out", "handed_opts") if n not in taken)
+            unpack[0:0] = [
+                stmt(f"{handed} = self.optimizers()\n"),
+                stmt(f"{handed} = iter({handed} if isinstance({handed}, list) else [{handed}])\n"),
+                stmt(
+                    f"{names} = [o if o is None else next({handed}) "
+                    "for o in self.optimizers_list]\n"
+                ),
+            ]
+        elif step.manual:
             # self.optimizers() gives one optimizer, or a list when there are several
             unpack.insert(0, stmt(f"{', '.join(step.optimizers)} = self.optimizers()\n"))
         step_body = [*self.prelude(body + unpack, plan.site.train_fn is not None), *unpack, *body]
@@ -652,6 +663,8 @@ class Builder:
                     "}\n"
                 )
             ]
+        elif roles.manual and roles.optional_opts:
+            conf = [stmt("return [o for o in self.optimizers_list if o is not None]\n")]
         elif roles.manual:
             conf = [stmt("return self.optimizers_list\n")]
         else:
@@ -838,9 +851,27 @@ class Builder:
             # `model.cuda()`, `if use_cuda: model.cuda()`: the device type the script's own
             # placement gave the model (where `.cuda()` is a no-op stand-in, the CPU)
             accelerator = f"next({model_code}.parameters()).device.type"
+        if device is None and cuda is None and self._model_passed_in(model_code):
+            # a function handed the model by its caller, which placed it: the Trainer keeps
+            # it on the device it came on
+            accelerator = f"next({model_code}.parameters()).device.type"
         if device == '"auto"':
             accelerator = device
         return accelerator
+
+    def _model_passed_in(self, model_code: str) -> bool:
+        """Whether the model is a parameter of the function holding the loop, and that
+        function is called (directly or through the script's functions) from another module,
+        which placed the model where this file cannot see."""
+        from scaffold.migrate.locate import function_owning
+
+        site, module = self.plan.site, self.plan.module
+        owner = site.train_fn or function_owning(module, site.scope_body)
+        if owner is None:
+            return False
+        return model_code.split(".")[0] in _param_names(owner) and _called_from_elsewhere(
+            module, owner
+        )
 
     def _amp_applies(self, amp: dict) -> str | None:
         """When the script's autocast changed anything: a CUDA autocast acts on CUDA tensors
@@ -997,9 +1028,7 @@ class Builder:
             # placeholder, not on one more batch drawn (which could run random transforms)
             until = _fresh("UntilBreak", _used([*plan.module.body]) | {self.cls_name})
             at = new.index(cls)
-            new.insert(
-                at, _until_break_class(until, cls.leading_lines, plan.epoch.start_break)
-            )
+            new.insert(at, _until_break_class(until, cls.leading_lines, plan.epoch.start_break))
             new[at + 1] = cls = cls.with_changes(leading_lines=blank)
             loader = f"{until}({loader}, lambda: {inst}.{plan.stop_attr})"
         new.append(stmt(f"{trainer_var}.fit({inst}, {loader}{val_loader})\n"))
@@ -1010,7 +1039,9 @@ class Builder:
             new.append(stmt(line + "\n"))
         if self.ret_attr is not None:
             new.append(
-                stmt(f"if {inst}.{self.ret_attr} is not None:\n    return {inst}.{self.ret_attr}[0]\n")
+                stmt(
+                    f"if {inst}.{self.ret_attr} is not None:\n    return {inst}.{self.ret_attr}[0]\n"
+                )
             )
         return new
 
@@ -1589,3 +1620,17 @@ def _each_epoch_class(name: str, leading_lines) -> cst.ClassDef:
         "        yield from self.make()  # made when the epoch's first batch is drawn\n"
     )
     return cst.parse_statement(code).with_changes(leading_lines=leading_lines)
+
+
+def _called_from_elsewhere(module, fn, depth: int = 0) -> bool:
+    """Whether ``fn`` runs only for another module: this file never calls it, or calls it only
+    from functions that are themselves called from elsewhere."""
+    from scaffold.migrate.locate import statement_calls
+
+    if not calls_of(module, fn.name.value):
+        return True
+    calls = statement_calls(module, fn.name.value) or []
+    return bool(calls) and all(
+        enclosing is not None and depth < 3 and _called_from_elsewhere(module, enclosing, depth + 1)
+        for _, _, _, enclosing in calls
+    )

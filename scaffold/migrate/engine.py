@@ -375,7 +375,9 @@ def _split_training_calls(work: _Work) -> SourceResult | None:
             R.TRAINING_CALL_SPLIT,
             f"`{hoisted.helper}(...)` split out of the expression using its result "
             f"(`{hoisted.result} = {hoisted.helper}(...)` first)",
-            lambda text, called=called: called.search(text) and not text.lstrip().startswith("def "),
+            lambda text, called=called: (
+                called.search(text) and not text.lstrip().startswith("def ")
+            ),
         )
     return None
 
@@ -535,12 +537,73 @@ def _result(work: _Work) -> SourceResult:
         nothing = Finding(
             R.NOTHING_TO_DO, INFO, "no hand-written training loop (zero_grad/backward/step) found"
         )
-        return SourceResult(UNCHANGED, work.code, [*work.findings, nothing])
+        return SourceResult(UNCHANGED, work.code, [*work.findings, nothing, *_loops_beside(work)])
     problem = _check_output(work.code, new_code)
     if problem is not None:
         return SourceResult(NOT_CONVERTED, work.code, [problem])
     work.findings.sort(key=lambda f: (f.line, f.col))
     return SourceResult(MIGRATED, new_code, work.findings)
+
+
+def _loops_beside(work: _Work) -> list[Finding]:
+    """For a script without a loop of its own: the functions it calls from modules beside it
+    that run one (``engine.train(...)`` of ``engine.py``), each reported where the script calls
+    it, with the file to migrate instead."""
+    import libcst as cst
+
+    import scaffold.migrate.match as m
+    from scaffold.migrate import helpers
+    from scaffold.migrate.names import qualified
+
+    found: list[Finding] = []
+    seen: set[str] = set()
+    with helpers.within(work.module):
+        for call in m.findall(work.module, m.Call()):
+            full = qualified(call) if isinstance(call.func, cst.Attribute | cst.Name) else None
+            if full is None or "." not in full or full in seen:
+                continue
+            seen.add(full)  # each function looked up once, however often the script calls it
+            located = helpers.located(call)
+            if located is None or located[1] is work.module:
+                continue
+            fn, module = located
+            if not _trains(fn, module):
+                continue
+            owner = full.rpartition(".")[0]
+            path = owner.replace(".", "/") + ".py"
+            spelled = cst.Module(body=[]).code_for_node(call.func) + "("
+            line, col = _first_line(work.code, lambda t, spelled=spelled: spelled in t)
+            found.append(
+                Finding(
+                    R.NOTHING_TO_DO,
+                    INFO,
+                    f"`{full}()` runs a training loop in {path}, a module beside this script: "
+                    f"migrate that file (`scaffold migrate {path}`); its callers here are read "
+                    "to tell which model the optimizer they pass trains",
+                    line,
+                    col,
+                )
+            )
+    return found
+
+
+def _trains(fn, module, depth: int = 0) -> bool:
+    """Whether ``fn`` holds a loop that calls ``.backward()``, or calls a function of its
+    module that does (two levels deep)."""
+    import libcst as cst
+
+    import scaffold.migrate.match as m
+    from scaffold.migrate.locate import innermost_training_loops
+    from scaffold.migrate.walk import walk
+
+    loops = innermost_training_loops(module)
+    if any(any(n is loop for n in walk(fn)) for loop in loops):
+        return True
+    if depth >= 2:
+        return False
+    defs = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    called = {c.func.value for c in m.findall(fn, m.Call(func=m.Name()))}
+    return any(_trains(defs[n], module, depth + 1) for n in called & set(defs) if defs[n] is not fn)
 
 
 PASSES: tuple[Pass, ...] = (
@@ -566,7 +629,7 @@ PASSES: tuple[Pass, ...] = (
     Pass(
         "unroll-phases",
         _unroll_phases,
-        "a `for phase in [\"train\", \"val\"]` loop around the batch loop is written out per "
+        'a `for phase in ["train", "val"]` loop around the batch loop is written out per '
         "phase, so the training phase is a batch loop the later passes can see; after "
         "trainer-class, whose methods may hold such a loop",
     ),

@@ -24,6 +24,7 @@ from scaffold.migrate.names import qualified
 from scaffold.migrate.walk import run_visitor
 
 _origin: ContextVar[Path | None] = ContextVar("scaffold_migrate_origin", default=None)
+_origin_file: ContextVar[Path | None] = ContextVar("scaffold_migrate_origin_file", default=None)
 _module: ContextVar[cst.Module | None] = ContextVar("scaffold_migrate_module", default=None)
 _parsed: dict[Path, tuple[tuple[int, int], cst.Module | None]] = {}
 
@@ -32,9 +33,11 @@ _parsed: dict[Path, tuple[tuple[int, int], cst.Module | None]] = {}
 def beside(origin: Path | None):
     """Helpers imported from modules are looked for in ``origin``'s folder (the script's)."""
     token = _origin.set(origin.parent if origin is not None else None)
+    file_token = _origin_file.set(origin)
     try:
         yield
     finally:
+        _origin_file.reset(file_token)
         _origin.reset(token)
 
 
@@ -46,6 +49,16 @@ def within(module: cst.Module):
         yield
     finally:
         _module.reset(token)
+
+
+def script_folder() -> Path | None:
+    """The folder of the file being migrated (None for a text migrated on its own)."""
+    return _origin.get()
+
+
+def current_module() -> cst.Module | None:
+    """The script being converted (inside ``within``)."""
+    return _module.get()
 
 
 def _top_level_def(module: cst.Module, name: str) -> cst.FunctionDef | None:
@@ -100,22 +113,86 @@ def _sibling(dotted_module: str, module: cst.Module | None = None) -> cst.Module
         for path in (base.joinpath(*parts).with_suffix(".py"), base.joinpath(*parts, "__init__.py"))
     ]
     for path in candidates:
-        if not path.is_file():
+        if path.is_file():
+            return _parse_file(path)
+    return None
+
+
+def _parse_file(path: Path, text: str | None = None) -> cst.Module | None:
+    """``path`` parsed (cached while the file is unchanged; ``text``: its content, when the
+    caller read it already); None when it cannot be read or parsed."""
+    try:
+        info = path.stat()
+        stamp = (info.st_mtime_ns, info.st_size)
+        cached = _parsed.get(path)
+        if cached is None or cached[0] != stamp:
+            try:
+                tree = cst.parse_module(text if text is not None else path.read_text("utf-8"))
+            except (cst.ParserSyntaxError, UnicodeDecodeError, RecursionError):
+                tree = None
+            _parsed[path] = cached = (stamp, tree)
+        return cached[1]
+    except OSError:
+        return None
+
+
+_MAX_NEIGHBOURS = 200  # modules read when looking for a function's callers beside the script
+
+
+def callers_beside(fn_name: str) -> list[tuple[cst.Module, list[tuple]]] | None:
+    """The calls other modules in the script's folder make of the script's top-level function
+    ``fn_name``, as ``(their module, statement calls)`` (``locate.statement_calls``' shape):
+    ``import engine`` then ``engine.train(...)``, or ``from engine import train`` then
+    ``train(...)``, in a module that ``python other.py`` runs from the same folder (``engine``
+    being the script ``engine.py``). The modules are parsed, never imported or run.
+
+    ``[]`` when no module beside it calls the function (or the text came without a file);
+    None when one does in a way that cannot be followed (a call that is not a statement of its
+    own, the imported name rebound), so what it passes cannot be read."""
+    import scaffold.migrate.match as mt
+    from scaffold.migrate.locate import statement_calls_matching
+    from scaffold.migrate.names import import_table, rebound_names
+
+    script = _origin_file.get()
+    if script is None or not script.stem.isidentifier():
+        return []
+    stem = script.stem
+    found: list[tuple[cst.Module, list[tuple]]] = []
+    try:
+        paths = sorted(script.parent.glob("*.py"))[:_MAX_NEIGHBOURS]
+    except OSError:
+        return []
+    for path in paths:
+        if path.name == script.name:
             continue
         try:
-            info = path.stat()
-            stamp = (info.st_mtime_ns, info.st_size)
-            cached = _parsed.get(path)
-            if cached is None or cached[0] != stamp:
-                try:
-                    tree = cst.parse_module(path.read_text(encoding="utf-8"))
-                except (cst.ParserSyntaxError, UnicodeDecodeError, RecursionError):
-                    tree = None
-                _parsed[path] = cached = (stamp, tree)
-            return cached[1]
-        except OSError:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if stem not in text or fn_name not in text:
+            continue
+        other = _parse_file(path, text)
+        if other is None:
+            continue
+        table = import_table(other)
+        functions = [k for k, v in table.items() if v == f"{stem}.{fn_name}"]
+        modules = [k for k, v in table.items() if v == stem]
+        if not functions and not modules:
+            continue
+        if set(functions + modules) & rebound_names(other):
+            return None  # the imported name is bound to something else too
+        callee = mt.OneOf(
+            *(mt.Name(f) for f in functions),
+            *(mt.Attribute(value=mt.Name(a), attr=mt.Name(fn_name)) for a in modules),
+        )
+        count = len(mt.findall(other, mt.Call(func=callee)))
+        if not count:
+            continue
+        sites = statement_calls_matching(other, mt.Call(func=callee), count)
+        if sites is None:
             return None
-    return None
+        found.append((other, sites))
+    return found
 
 
 def definition(call: cst.Call) -> cst.FunctionDef | None:

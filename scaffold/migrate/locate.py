@@ -495,17 +495,32 @@ def around_block(module: cst.Module, body) -> tuple[list, list]:
     return [], []
 
 
+@by_identity(maxsize=8)
+def loop_bodies(module: cst.Module) -> tuple:
+    """The statement lists of the module's ``for``/``while`` loops (a call made once per
+    epoch sits in one)."""
+    return tuple(
+        node.body.body
+        for node in walk(module)
+        if isinstance(node, (cst.For, cst.While)) and isinstance(node.body, cst.IndentedBlock)
+    )
+
+
 def statement_calls(module: cst.Module, name: str) -> list[tuple] | None:
     """``(statement list, statement, call, enclosing function or None)`` for every
     ``name(...)`` call of the module, each in a simple statement line of its own; None when a
     call sits elsewhere (a loop header, an ``if`` test) or there is none."""
-    count = calls_of(module, name)
+    return statement_calls_matching(module, m.Call(func=m.Name(name)), calls_of(module, name))
+
+
+def statement_calls_matching(module: cst.Module, plain, count: int) -> list[tuple] | None:
+    """``statement_calls`` for the calls ``plain`` (a matcher) matches, of which the module
+    makes ``count`` in all."""
     if not count:
         return None
     found = []
-    plain = m.Call(func=m.Name(name))
     functions = _index(module).functions
-    for body in _bodies(module):
+    for body in (*_bodies(module), *loop_bodies(module)):
         for stmt in body:
             if not isinstance(stmt, cst.SimpleStatementLine):
                 continue

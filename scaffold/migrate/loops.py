@@ -57,7 +57,7 @@ def convert(
                 raise
             # a per-epoch helper that one Trainer for all epochs cannot take over: one Trainer
             # per call (the helper converted on its own, as when it is not called per epoch)
-            per_call = Site(site.batch_for, None, list(site.train_fn.body.body))
+            per_call = Site(site.batch_for, None, site.train_fn.body.body)
             try:
                 return build(analyse(module, per_call, position, hints), engine, tooling)
             except CannotConvert:

@@ -28,7 +28,7 @@ class Resolver:
         self._wrapper = wrapper
         self._meta = None  # resolved on first need: it costs ~0.5 s on a 300-line script
         self._imports = import_table(wrapper.module)
-        self._rebound = _rebound_names(wrapper.module)
+        self._rebound = rebound_names(wrapper.module)
 
     def _lookup(self, node) -> set:
         if self._meta is None:
@@ -83,7 +83,7 @@ def _names_in(node) -> list:
     return []
 
 
-def _rebound_names(module: cst.Module) -> frozenset[str]:
+def rebound_names(module: cst.Module) -> frozenset[str]:
     """Names the script binds other than by importing (assignments, defs, parameters, loop and
     with targets): where one of these shadows an import, only the scope analysis can tell."""
     return _scan(module)[1]

@@ -153,7 +153,9 @@ class _Fold(cst.CSTTransformer):
         if isinstance(op, (cst.Equal, cst.NotEqual)) and isinstance(right, cst.SimpleString):
             same = right.evaluated_value == self.text
             return cst.Name(str(same if isinstance(op, cst.Equal) else not same))
-        if isinstance(op, (cst.In, cst.NotIn)) and isinstance(right, (cst.List, cst.Tuple, cst.Set)):
+        if isinstance(op, (cst.In, cst.NotIn)) and isinstance(
+            right, (cst.List, cst.Tuple, cst.Set)
+        ):
             items = [e.value for e in right.elements]
             if all(isinstance(v, cst.SimpleString) for v in items) and not any(
                 isinstance(e, cst.StarredElement) for e in right.elements

@@ -323,7 +323,7 @@ ENDLESS_LOOP_COUNTED = _rule(
 )
 PHASE_LOOP_UNROLLED = _rule(
     "SCF024",
-    "a `for phase in [\"train\", \"val\"]` loop written out, one copy per phase",
+    'a `for phase in ["train", "val"]` loop written out, one copy per phase',
     """
     Covers: a loop over a literal list (or a variable bound once to one) of phase names around
     a training batch loop, whose body switches on the phase (`if phase == "train"`,
@@ -339,7 +339,9 @@ NOTHING_TO_DO = _rule(
     "SCF100",
     "no hand-written training loop found",
     """
-    Covers: files without zero_grad/backward/step; nothing is written.
+    Covers: files without zero_grad/backward/step; nothing is written. A script that calls a
+    function of a module beside it that runs a training loop (`engine.train(...)`) gets a
+    second SCF100 at that call, naming the module to migrate instead.
 """,
 )
 
@@ -539,14 +541,20 @@ MODEL_UNKNOWN = _rule(
     Covers: optimizers built from a variable or expression that does not lead back to
     `<model>.parameters()` in the same scope; branches that build it from different models (or
     load it); an optimizer built anew every epoch; a helper's optimizer parameter whose caller
-    cannot be followed; an optimizer that may be None (`x if fine_tune else None`, or bound to
-    None and tested against None in the loop); an optimizer over the script's own tensors (`SGD([w, b])`) where a
+    cannot be followed; an optimizer over the script's own tensors (`SGD([w, b])`) where a
     tensor is bound more than once, declared `global` by a function, or not made to require
     grad where it is bound (the message says which).
     Not covered (converted): `SGD([w, b])`, `Adam(params)` with `params = [W1, b1] + [W2]`
     over tensors bound once to `requires_grad=True`/`.requires_grad_()`/`nn.Parameter(...)`
     (or a script helper returning one): the module holds no model and its optimizer trains
-    those very tensors, which the script's functions keep reading.
+    those very tensors, which the script's functions keep reading. Under manual optimization,
+    an optimizer that may be None (`x if fine_tune else None`, or bound to None and tested
+    against None in the loop): `configure_optimizers` hands over those that are not None and
+    the training step gets None for the others, as the script had them. A function of a
+    module that the file never calls (`engine.py`'s `train(model, ..., optimizer)`): the
+    modules beside it (same folder) that import it are read, and when each of their calls
+    passes an optimizer built on the model it passes, the function converts; without such a
+    caller, or with callers that disagree, it stays refused.
 """,
 )
 CALL_ARGUMENTS = _rule(

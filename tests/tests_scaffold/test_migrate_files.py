@@ -281,7 +281,9 @@ def test_an_optimizer_built_by_a_helper_in_a_module_beside_the_script_is_followe
     # a helper training a module it does not receive, or one with two returns: not followed
     for helper in (
         HELPER.replace("def set_optimizer(opt, model):", "def set_optimizer(opt, other):"),
-        HELPER.replace("    return optimizer", "    if opt:\n        return None\n    return optimizer"),
+        HELPER.replace(
+            "    return optimizer", "    if opt:\n        return None\n    return optimizer"
+        ),
     ):
         (tmp_path / "util.py").write_text(helper)
         (tmp_path / "train.py").write_text(TRAIN)

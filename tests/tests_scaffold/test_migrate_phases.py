@@ -67,7 +67,9 @@ def test_a_phase_list_bound_once_to_a_literal_is_followed():
     source = source.replace("import torch\n", 'import torch\nPHASES = ("train", "val")\n')
     # the list is a module global; the loop's scope is the function: not followed
     assert unroll_phase_loop(cst.parse_module(source)) is None
-    inside = source.replace("    for epoch in range(2):", '    PHASES = ("train", "val")\n    for epoch in range(2):')
+    inside = source.replace(
+        "    for epoch in range(2):", '    PHASES = ("train", "val")\n    for epoch in range(2):'
+    )
     assert unroll_phase_loop(cst.parse_module(inside)) is not None
 
 

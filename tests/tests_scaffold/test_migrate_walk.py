@@ -21,7 +21,7 @@ SCRIPTS = sorted(
 # constructs whose fields libcst visits only when set, or in an order other than the
 # dataclass's: f-string format specs, decorators before a def's name, parentheses, lambdas,
 # star-args, walrus, match, async, type hints, global/nonlocal, try/except*/finally
-TRICKY = '''
+TRICKY = """
 @decorator(arg)
 @other
 def f(a, /, b: int = 1, *args, c, d=2, **kw) -> "T":
@@ -61,7 +61,7 @@ class C(Base, metaclass=M):
             nonlocal_value += 1
 
         return inner
-'''
+"""
 
 
 class _Record(cst.CSTVisitor):
@@ -79,7 +79,9 @@ def _trees():
         yield path.name, cst.parse_module(path.read_text())
 
 
-@pytest.mark.parametrize(("name", "tree"), list(_trees()), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "tree"), list(_trees()), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_walk_yields_every_node_a_visitor_sees_in_the_same_order(name, tree) -> None:
     recorder = _Record()
     tree.visit(recorder)

@@ -1,6 +1,7 @@
 """`return` inside the batch loop of a helper the epoch loop calls each epoch: it ends that
 epoch's batches only (the next epoch calls the helper again), so it is not a stop of the
-Trainer; refused (SCF319)."""
+Trainer for the whole run. One Trainer for all epochs is refused (SCF319); the helper is
+converted on its own instead (one Trainer per call, which the `return` stops)."""
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
