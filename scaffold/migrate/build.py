@@ -58,7 +58,6 @@ from scaffold.migrate.syntax import (
     comment_holder,
     comments_of,
     last_assigned_value,
-    loop_target_names,
     own_breaks,
     removed,
     stmt,
@@ -67,6 +66,19 @@ from scaffold.migrate.syntax import (
 )
 from scaffold.migrate.tensors import devices_named
 from scaffold.migrate.walk import run_visitor
+
+
+def _step_param(name: str, bound: set[str], carried: set[str], body_names: set[str]) -> str:
+    """The name of a training_step argument: ``name`` unless the step needs that name for
+    something else (the loop's own variable carried as an attribute, or a name the loop body
+    reads from outside the loop); then the first spare name that is free."""
+    if name in bound and name not in carried:
+        return name  # the loop's own variable (`for batch in loader:`, `for (batch,) in ...`)
+    if name not in bound and name not in body_names:
+        return name
+    taken = carried | body_names | bound
+    spare = ("batch_index", "batch_number") if name == "batch_idx" else (f"{name}_data",)
+    return next(c for c in (*spare, f"{name}_arg", f"{name}_") if c not in taken)
 
 
 def _without_dead_stores(stmts: list, global_names) -> list:
@@ -410,19 +422,17 @@ class Builder:
         # a loop variable the hooks carry as an attribute (read after the loop) is assigned
         # from the step's argument: the argument takes another name when they would collide
         carried = state.shared | state.fn_shared
-        index_name, batch_name = loop_target_names(plan.site.batch_for)
-        index_param = "batch_idx"
-        if index_name == index_param and index_name in carried:
-            index_param = "batch_index"
-        batch_param = "batch"
-        if batch_name == batch_param and batch_name in carried:
-            batch_param = "batch_data"
+        read_in_step = _used(step.body)
+        # ... and so does a name the body takes from outside the loop (`batch = next(iter(
+        # loader))` before `for _ in range(n):`): the argument would hide it
+        bound = _used([plan.site.batch_for.target])
+        index_param = _step_param("batch_idx", bound, carried, read_in_step)
+        batch_param = _step_param("batch", bound, carried, read_in_step | {index_param})
         self.step_params = f"{batch_param}, {index_param}"
         unpack_lines = batch_unpack(plan.site.batch_for, index_param, batch_param)
         if unpack_lines is None:
             self.refuse(R.LOOP_TARGET, "`enumerate` loop target must be `index, batch`")
         # `i = batch_idx` only where the step reads `i`
-        read_in_step = _used(step.body)
         unpack_lines = [
             line
             for line in unpack_lines

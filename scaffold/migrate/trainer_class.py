@@ -47,6 +47,13 @@ def _is_trainer_class(cls: cst.ClassDef) -> bool:
     return "Module" not in bases and bool(m.findall(cls, _TRAINING_CALL))
 
 
+def _loops_training(body: list) -> bool:
+    """Whether a ``for``/``while`` loop of the flattened training method calls backward or
+    step: only then is the class the script's trainer."""
+    loops = m.findall(cst.Module(body=body), m.For() | m.While())
+    return any(m.findall(loop, _TRAINING_CALL) for loop in loops)
+
+
 def _is_self_method_call(node, methods: dict) -> bool:
     return (
         isinstance(node, cst.Call)
@@ -348,6 +355,10 @@ def inline_trainer_class(module: cst.Module) -> ClassPlan | str | None:
             body = _inline_block(body_without_docstring(driver), methods, training, used, 0)
         except _Fail as err:
             reason = str(err)
+            continue
+        if not _loops_training(body):
+            # a helper class whose method calls backward or step once per call (a loss scaler's
+            # `backward(loss)`): the loop that calls it lives elsewhere; the class stays as written
             continue
         taken = _used([*module.body])
         alias = _fresh("runner", taken)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scaffold.migrate.engine import comments, migrate_source
+from scaffold.migrate.engine import MIGRATED, comments, migrate_source
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = sorted((ROOT / "examples" / "legacy").glob("*.py"))
@@ -170,6 +170,26 @@ def test_findings_point_at_the_users_lines_after_methods_are_inlined():
     assert lines[zero.line - 1].strip() == "self.optimizer.zero_grad()"
     assert zero.col == lines[zero.line - 1].index("self") + 1
     assert "`self.optimizer.zero_grad()`" in zero.message
+
+
+def test_a_helper_class_calling_backward_once_per_call_is_not_taken_for_the_trainer():
+    # a loss scaler's `backward(loss)` method calls backward, but no loop of the class does:
+    # the loop that trains is the script's own, and the class stays exactly as written
+    helper = (
+        "import torch\n\n\nclass Scaler:\n    def __init__(self):\n        self.scale = 2.0\n\n"
+        "    def backward(self, loss):\n        scaled = loss * self.scale\n"
+        "        scaled.backward()\n"
+    )
+    source = helper + (
+        "\n\nmodel = torch.nn.Linear(3, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\nscaler = Scaler()\n"
+        "for x in [torch.ones(2, 3)] * 3:\n    opt.zero_grad()\n"
+        "    loss = model(x).sum() * scaler.scale\n    loss.backward()\n    opt.step()\n"
+    )
+    result = migrate_source(source)
+    assert result.status == MIGRATED, result.findings
+    assert result.code.startswith("import runtime as L\n" + helper)
+    assert "runner" not in result.code
 
 
 def test_engine_lightning_emits_lightning_import():

@@ -94,6 +94,7 @@ EXPECT = {
     "critic_repeat_loop.py": MIGRATED,
     "break_before_the_batch_loop.py": MIGRATED,
     "optional_optimizer.py": MIGRATED,
+    "outer_batch_in_step_loop.py": MIGRATED,
     "sam_first_second_step.py": MIGRATED,
 }
 
