@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -24,16 +26,31 @@ def require_git() -> str:
 
 
 def git(*args: str, cwd: str | os.PathLike, check: bool = True, env: dict | None = None) -> str:
-    proc = subprocess.run(
+    """Runs git; an interruption (Ctrl-C) meanwhile ends git and every process it started
+    before it propagates, so that nothing writes into a folder the caller is about to remove."""
+    posix = hasattr(os, "killpg")
+    with subprocess.Popen(
         ["git", *args],
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {}), "GIT_TERMINAL_PROMPT": "0"},
-    )
+        start_new_session=posix,  # its own process group, ended as a whole below
+    ) as proc:
+        try:
+            out, err = proc.communicate()
+        except BaseException:
+            if posix:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+            proc.wait()
+            raise
     if check and proc.returncode != 0:
-        raise ScaffoldError(f"`git {' '.join(args)}` failed in {cwd}: {proc.stderr.strip()}")
-    return proc.stdout
+        raise ScaffoldError(f"`git {' '.join(args)}` failed in {cwd}: {err.strip()}")
+    return out
 
 
 def work_tree_root(path: str | os.PathLike) -> Path | None:

@@ -177,7 +177,19 @@ def update_project(opts: UpdateOptions) -> UpdateResult:
             # removed even when Ctrl-C arrives meanwhile (then re-raised): an interrupted
             # cleanup would leave a copy of the project in the temporary folder
             with _sigint_deferred():
-                shutil.rmtree(scratch, ignore_errors=True)
+                _remove(scratch)
+
+
+def _remove(folder: Path) -> None:
+    """Removes a scratch folder; tries again a few times while something that was ended a
+    moment ago may still be closing files in it."""
+    import time
+
+    for wait in (0.0, 0.05, 0.2, 0.5, 1.0):
+        time.sleep(wait)
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            return
 
 
 @contextlib.contextmanager

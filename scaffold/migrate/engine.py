@@ -529,9 +529,12 @@ def _restore_distributed(work: _Work) -> SourceResult | None:
 
 def _result(work: _Work) -> SourceResult:
     from scaffold.migrate.imports import add_import
+    from scaffold.migrate.syntax import FoldCommentHolders
 
     for line in work.imports:
         work.module = add_import(work.module, line)
+    if work.module.code != work.code:
+        work.module = work.module.visit(FoldCommentHolders())
     new_code = work.module.code
     if new_code == work.code:
         nothing = Finding(

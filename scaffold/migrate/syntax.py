@@ -630,7 +630,49 @@ def comment_holder(lines: list[cst.EmptyLine]) -> cst.SimpleStatementLine:
 def removed(node):
     """What a removed statement leaves behind: nothing, or its comments on a ``pass``."""
     lines = comments_of(node)
-    return comment_holder(lines) if lines else cst.RemoveFromParent()
+    if not lines:
+        return cst.RemoveFromParent()
+    leading = getattr(node, "leading_lines", ())
+    if leading and leading[0].comment is None:
+        lines = [leading[0], *lines]  # the blank line that set the comments apart stays too
+    return comment_holder(lines)
+
+
+class FoldCommentHolders(cst.CSTTransformer):
+    """The last tidying of a migrated module: a comment holder (a ``pass`` carrying the comments
+    of a statement that went away) followed by another statement of its block hands its comment
+    lines to that statement and goes; at the end of the module they become its footer. A block
+    whose only statement is the holder keeps it (the block needs a statement)."""
+
+    @staticmethod
+    def _holder(s) -> bool:
+        return (
+            m.matches(s, m.SimpleStatementLine(body=[m.Pass()]))
+            and any(ln.comment is not None for ln in s.leading_lines)
+            and s.trailing_whitespace.comment is None
+        )
+
+    def _fold(self, body) -> tuple[list, list]:
+        out, pending = [], []
+        for s in body:
+            if self._holder(s):
+                pending.append(s)
+                continue
+            if pending:
+                carried = [ln for h in pending for ln in h.leading_lines]
+                s = s.with_changes(leading_lines=[*carried, *s.leading_lines])
+                pending = []
+            out.append(s)
+        return out, pending
+
+    def leave_IndentedBlock(self, original, updated):
+        body, pending = self._fold(updated.body)
+        return updated.with_changes(body=[*body, *pending])  # a holder ending a block stays
+
+    def leave_Module(self, original, updated):
+        body, pending = self._fold(updated.body)
+        footer = [ln for h in pending for ln in h.leading_lines]
+        return updated.with_changes(body=body, footer=[*footer, *updated.footer])
 
 
 class KeepBlocksValid(cst.CSTTransformer):

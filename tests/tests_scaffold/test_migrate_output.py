@@ -162,3 +162,24 @@ def test_data_a_function_builds_is_passed_to_the_top_level_class():
     assert result.status == "migrated"
     assert "\nclass LitModel(L.LightningModule):" in result.code  # not nested in main()
     assert "def __init__(self, model, x, y, best_loss, best_weights):" in result.code
+
+
+def test_comments_of_removed_lines_go_to_the_next_statement_without_a_pass():
+    source = (
+        "import torch\nimport torch.distributed as dist\n\n"
+        "# step one: the process group\n"
+        "dist.init_process_group(backend='gloo')\n"
+        "rank = dist.get_rank()\n"
+        "# each rank on its own device\n"
+        "torch.cuda.set_device(rank)\n\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "model = torch.nn.parallel.DistributedDataParallel(model)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x in [torch.ones(4, 2)] * 2:\n"
+        "    opt.zero_grad()\n    model(x).sum().backward()\n    opt.step()\n"
+    )
+    result = migrate_source(source)
+    assert result.status == "migrated", result.findings
+    assert "pass" not in result.code
+    assert "\n\n# step one: the process group\nrank = int(os.environ" in result.code
+    assert "# each rank on its own device\n\nmodel = torch.nn.Linear(2, 1)" in result.code
