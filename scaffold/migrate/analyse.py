@@ -1432,11 +1432,82 @@ def _trained_models(construction, scope_bodies, depth: int = 0) -> list[str]:
             for body in scope_bodies:
                 value = _assignment_value(body, arg.value.value)
                 if value is not None:
-                    followed = _trained_models(value, [], depth + 1)
+                    grown = _grown_groups(body, arg.value.value, depth)
+                    followed = _trained_models(value, [], depth + 1) if grown is None else grown
                     if followed:
                         return followed
                     break
+        elif isinstance(arg.value, cst.Call) and depth < 3:
+            # `SGD(model.get_parameters(lr), ...)`: parameter groups from the model's method
+            followed = _built_by_helper(arg.value, depth + 1)
+            if followed:
+                return followed
     return _built_by_helper(construction, depth)
+
+
+_GROWS = m.Call(func=m.Attribute(attr=m.Name("append") | m.Name("extend")))
+
+
+def _grown_groups(body, name: str, depth: int) -> list[str] | None:
+    """``groups = []`` grown by ``groups += [{"params": model.fc.parameters(), ...}]``,
+    ``groups.append(...)`` or ``.extend(...)`` (fine-tuning scripts' per-layer learning rates):
+    the modules the list's first value and those statements take parameters from. A growth
+    under an ``if`` may only add modules the unconditional ones already train (which modules
+    the optimizer trains then does not depend on the branch); any other write to the list
+    gives []. None when the list never grows."""
+    if depth > 3:
+        return None
+    always: list[str] = []
+    sometimes: list[str] = []
+    state = {"started": False, "grew": False}
+
+    def visit(stmts, conditional: bool) -> bool:
+        for st in stmts:
+            if isinstance(st, cst.If):
+                branch = st
+                while isinstance(branch, cst.If):
+                    if not visit(_suite(branch.body), True):
+                        return False
+                    branch = branch.orelse
+                if branch is not None and not visit(_suite(branch.body), True):
+                    return False
+                continue
+            grows = [
+                c for c in m.findall(st, _GROWS) if m.matches(c.func.value, m.Name(name)) and c.args
+            ]
+            smalls = st.body if isinstance(st, cst.SimpleStatementLine) else []
+            augmented = [
+                s
+                for s in smalls
+                if isinstance(s, cst.AugAssign)
+                and m.matches(s.target, m.Name(name))
+                and isinstance(s.operator, cst.AddAssign)
+            ]
+            values = [*(c.args[0].value for c in grows), *(s.value for s in augmented)]
+            if name in written([st]) and not augmented:
+                if state["started"] or conditional or not isinstance(st, cst.SimpleStatementLine):
+                    return False
+                state["started"] = True  # the assignment that starts the list
+                first = _assignment_value([st], name)
+                always.extend(_trained_models(first, [], depth + 1) if first is not None else [])
+                continue
+            for value in values:
+                state["grew"] = True
+                models = _trained_models(value, [], depth + 1)
+                if not models:
+                    return False
+                (sometimes if conditional else always).extend(models)
+        return True
+
+    known = visit(list(body), False)
+    if not state["grew"]:
+        return None
+    if not known or not always:
+        return []
+    roots = {_root(x) for x in always}
+    if any(_root(x) not in roots for x in sometimes):
+        return []
+    return list(dict.fromkeys(always))
 
 
 def _built_by_method(call: cst.Call) -> list[str]:
@@ -1462,7 +1533,7 @@ def _built_by_method(call: cst.Call) -> list[str]:
             or not isinstance(ret, cst.Return)
             or not isinstance(ret.value, (cst.Name, cst.Call))
             or not sources
-            or any(not m.matches(c.func.value, m.Name("self")) for c in sources)
+            or any(_root(code_of(c.func.value)) != "self" for c in sources)
         ):
             return []
     return [call.func.value.value] if candidates else []

@@ -870,18 +870,22 @@ class Builder:
         return accelerator
 
     def _model_passed_in(self, model_code: str) -> bool:
-        """Whether the model is a parameter of the function holding the loop, and that
-        function is called (directly or through the script's functions) from another module,
-        which placed the model where this file cannot see."""
+        """Whether the model is a parameter of the function holding the loop: its caller (in
+        this file, through the script's functions or in another module) placed it, maybe on a
+        device only known at run time (`net = Net().to(DEVICE)` in `main()`)."""
         from scaffold.migrate.locate import function_owning
 
         site, module = self.plan.site, self.plan.module
         owner = site.train_fn or function_owning(module, site.scope_body)
-        if owner is None:
+        if owner is None or model_code.split(".")[0] not in _param_names(owner):
             return False
-        return model_code.split(".")[0] in _param_names(owner) and _called_from_elsewhere(
-            module, owner
-        )
+        if _called_from_elsewhere(module, owner):
+            return True
+        # called in this file: where the script places anything outside this function (a
+        # `.to(...)`/`.cuda()`), the model it passes may be among it
+        placing = m.Call(func=m.Attribute(attr=m.Name("to") | m.Name("cuda")))
+        inside = {id(c) for c in m.findall(owner, placing)}
+        return any(id(c) not in inside for c in m.findall(module, placing))
 
     def _amp_applies(self, amp: dict) -> str | None:
         """When the script's autocast changed anything: a CUDA autocast acts on CUDA tensors

@@ -258,6 +258,9 @@ def _visible_classes() -> dict[str, cst.ClassDef]:
     return {c.name.value: c for c in classes}
 
 
+_RETURN_THE_MODULE = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval"}
+
+
 def classes_bound_to(name: str) -> set[str] | None:
     """The classes whose instances the script binds to ``name`` (``model = GPT(conf)``,
     ``model = GPT.from_pretrained(...)``), anywhere in the script; wrapping the same object
@@ -273,6 +276,14 @@ def classes_bound_to(name: str) -> set[str] | None:
         if not any(mt.matches(t.target, mt.Name(name)) for t in node.targets):
             continue
         value = node.value
+        # `Net().to(device)`, `Net().cuda()`: nn.Module's placement methods return the module
+        while (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in _RETURN_THE_MODULE
+            and isinstance(value.func.value, cst.Call)
+        ):
+            value = value.func.value
         if not isinstance(value, cst.Call):
             return None
         func = value.func

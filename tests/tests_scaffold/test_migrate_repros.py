@@ -95,6 +95,7 @@ EXPECT = {
     "break_before_the_batch_loop.py": MIGRATED,
     "optional_optimizer.py": MIGRATED,
     "outer_batch_in_step_loop.py": MIGRATED,
+    "param_groups_grown.py": MIGRATED,
     "sam_first_second_step.py": MIGRATED,
 }
 
@@ -1187,3 +1188,46 @@ def test_the_optimizer_hand_out_does_not_take_a_name_the_step_reads():
     step = result.code[result.code.index("def training_step") :]
     assert "handed_out = self.optimizers()" in step
     assert "handed = " not in step and "* handed" in step
+
+
+GROWN = (HERE / "param_groups_grown.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # a group of a module the training function is not handed
+        (
+            '    param_group += [{"params": model.classifier_layer.parameters(), "lr": learning_rate * 10}]\n',
+            '    param_group += [{"params": head.parameters(), "lr": learning_rate * 10}]\n',
+        ),
+        # a group added only on one branch, of a module the others do not train
+        (
+            '    param_group += [{"params": model.classifier_layer.parameters(), "lr": learning_rate * 10}]\n',
+            '    if learning_rate > 1:\n        param_group.append({"params": head.parameters()})\n',
+        ),
+        # the list rebound after it started
+        (
+            "    optimizer = torch.optim.SGD(param_group, momentum=0.9)\n",
+            "    param_group = list(model.parameters())\n"
+            "    optimizer = torch.optim.SGD(param_group, momentum=0.9)\n",
+        ),
+    ],
+)
+def test_parameter_groups_of_modules_the_function_is_not_handed_are_refused(old, new):
+    source = GROWN.replace(
+        "    learning_rate = 0.05\n", "    learning_rate = 0.05\n    head = nn.Linear(8, 3)\n"
+    )
+    assert old in source
+    result = migrate_source(source.replace(old, new))
+    assert result.status == NOT_CONVERTED and "SCF311" in {f.code for f in result.findings}
+
+
+def test_groups_grown_under_a_branch_from_the_same_model_still_convert():
+    old = '    param_group += [{"params": model.classifier_layer.parameters(), "lr": learning_rate * 10}]\n'
+    new = (
+        "    if learning_rate > 0:\n"
+        '        param_group.append({"params": model.classifier_layer.parameters(), "lr": 0.5})\n'
+    )
+    result = migrate_source(GROWN.replace(old, new))
+    assert result.status == MIGRATED, result.findings

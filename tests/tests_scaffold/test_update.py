@@ -326,4 +326,5 @@ def test_sigint_during_a_real_update_leaves_old_or_new_never_half(
         proc.returncode,
         out,
         err,
+        sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))[:40],
     )  # the throw-away clone is gone
