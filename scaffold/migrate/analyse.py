@@ -533,7 +533,9 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{opt_code}` trains: {why}")
     trained_names = {model_code} if model_code else set(tensors)
     model_names = trained_names | {p for p, a in fn_map.items() if a in trained_names}
-    plan = plan_step(site, position, model_names, own_steps=tuple(own_steps))
+    plan = plan_step(
+        site, position, model_names, own_steps=tuple(own_steps), varying=_varying(site, fn_map)
+    )
     findings.extend(plan.findings)
     manual_models: list[str] = []
     manual_opts: list[str] = []
@@ -1145,6 +1147,26 @@ def _optimizer_models(code: str, construction, scope_bodies) -> tuple:
         return branches[branch_models.index(known[0])], known[0], []
     same = all(f == branch_models[0] for f in branch_models)
     return branches[0], branch_models[0] if same else [], branch_models
+
+
+def _varying(site: Site, fn_map: dict) -> frozenset[str]:
+    """Names a value read once where the Trainer is built cannot stand for: those the loops
+    bind (their targets, what their bodies assign, what the training function assigns) and the
+    training function's parameters, unless the call passes a plain name or attribute that the
+    epoch loop leaves alone (``train(..., args.clip)``: the Trainer reads ``args.clip``)."""
+    per_epoch = [*site.epoch_pre, *site.epoch_post, *site.fn_pre, *site.fn_post]
+    loops = [site.batch_for, *([site.epoch_for] if site.epoch_for is not None else [])]
+    names = written([*site.batch_for.body.body, *per_epoch])
+    names |= _used([loop.target for loop in loops if isinstance(loop, cst.For)])
+    epoch_writes = written(per_epoch) | (
+        written(list(site.epoch_for.body.body)) if site.epoch_for is not None else set()
+    )
+    if site.train_fn is not None:
+        for p in _param_names(site.train_fn):
+            value = fn_map.get(p)
+            if value is None or not _simple(value) or _root(value) in epoch_writes | names:
+                names.add(p)
+    return frozenset(names)
 
 
 def _param_names(fn: cst.FunctionDef) -> set[str]:

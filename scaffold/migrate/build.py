@@ -869,6 +869,21 @@ class Builder:
             accelerator = device
         return accelerator
 
+    def _at_trainer(self, code: str) -> str:
+        """A value of the training function's code as the Trainer's call reads it: its
+        parameters become what the call passes (``grad_clip`` -> ``args.grad_clip``; the step
+        planner made sure those are plain names the epoch loop leaves alone)."""
+        fn = self.plan.site.train_fn
+        if fn is None:
+            return code
+        expr = cst.parse_expression(code)
+        mapping = {
+            p: cst.parse_expression(self.plan.fn_map[p])
+            for p in _param_names(fn) & _used([expr])
+            if p in self.plan.fn_map and self.plan.fn_map[p] != p
+        }
+        return code_of(expr.visit(_Renamer(mapping))) if mapping else code
+
     def _model_passed_in(self, model_code: str) -> bool:
         """Whether the model is a parameter of the function holding the loop: its caller (in
         this file, through the script's functions or in another module) placed it, maybe on a
@@ -940,7 +955,7 @@ class Builder:
             args.append(f"max_steps={budget}")
         if step.clip:
             args += [
-                f"gradient_clip_val={step.clip[0]}",
+                f"gradient_clip_val={self._at_trainer(step.clip[0])}",
                 f'gradient_clip_algorithm="{step.clip[1]}"',
             ]
         if plan.val is not None:

@@ -514,11 +514,17 @@ def _stateless_helper(call: cst.Call, per_batch: set[str] | None) -> bool:
 
 
 def manual_reason(
-    stmts: list, model_names: set[str], batch_names: set[str] = frozenset()
+    stmts: list,
+    model_names: set[str],
+    batch_names: set[str] = frozenset(),
+    varying: frozenset[str] = frozenset(),
 ) -> str | None:
     """Why the batch's statements cannot become an automatic-optimization ``training_step``
     (which the Trainer follows with backward, clipping, step and zero_grad, in that order), or
-    None. Manual optimization keeps the script's own order and is exact in all these cases."""
+    None. Manual optimization keeps the script's own order and is exact in all these cases.
+    ``varying``: names whose value may change while training runs or that the Trainer's call
+    cannot read (a clipping value reading one cannot become ``gradient_clip_val``, which the
+    Trainer reads once)."""
     for s_ in stmts:
         if isinstance(s_, cst.SimpleStatementLine):
             continue
@@ -549,8 +555,17 @@ def manual_reason(
         if back < i < first_step:
             return "`zero_grad()` between backward() and step()"
     for s_ in stmts[back + 1 : first_step]:
-        if _clip_call(s_) is None and _method_call(s_, "zero_grad") is None:
+        clipped = _clip_call(s_)
+        if clipped is None and _method_call(s_, "zero_grad") is None:
             return f"`{code_of(s_).strip().splitlines()[0]}` runs between backward() and step()"
+        value = clipped[0].args[1].value if clipped and len(clipped[0].args) > 1 else None
+        changing = _used([value]) & varying if value is not None else set()
+        if changing:
+            return (
+                f"the clipping value `{code_of(value)}` reads `{sorted(changing)[0]}`, which "
+                "changes while training runs or is not known where the Trainer is built "
+                "(Trainer(gradient_clip_val=...) is read once)"
+            )
     # names the body binds to the model, a part of it or its parameters (`w = model[0].weight`,
     # `net = model.module`): reading them after the step reads the updated weights
     aliases = _aliases(stmts, set(model_names) | optimizers)
@@ -950,7 +965,11 @@ def _flatten_closure(stmts: list, loop, position) -> tuple[list, str | None]:
 
 
 def plan_step(
-    site: Site, position, model_names: set[str], own_steps: tuple[str, ...] = ()
+    site: Site,
+    position,
+    model_names: set[str],
+    own_steps: tuple[str, ...] = (),
+    varying: frozenset[str] = frozenset(),
 ) -> StepPlan:
     """The training step for the batch loop: automatic optimization when the loop is the
     textbook zero_grad/backward/step sequence, manual optimization (the script's order kept)
@@ -977,7 +996,9 @@ def plan_step(
         # the calls as written, on the Trainer's wrapper of that optimizer
         called = ", ".join(f"`{n}`" for n in own_steps)
         kept_closure = f"{called} stepped through methods of its own"
-    plan = _plan_step(stmts, loop, position, model_names, amp, findings, accumulate, kept_closure)
+    plan = _plan_step(
+        stmts, loop, position, model_names, amp, findings, accumulate, kept_closure, varying
+    )
     if own_steps:
         plan.optimizers = [*plan.optimizers, *(n for n in own_steps if n not in plan.optimizers)]
     if returns:
@@ -986,12 +1007,14 @@ def plan_step(
     return plan
 
 
-def _plan_step(stmts, loop, position, model_names, amp, findings, accumulate, kept_closure):
+def _plan_step(
+    stmts, loop, position, model_names, amp, findings, accumulate, kept_closure, varying
+):
     backwards = [x for x in stmts if _method_call(x, "backward")]
     owners = {_dotted(_receiver(c)) for x in stmts if (c := _method_call(x, "step")) and not c.args}
     reason = kept_closure
     if reason is None and not (len(backwards) > 1 and len(owners) > 1):
-        reason = manual_reason(stmts, model_names, _target_names(loop.target))
+        reason = manual_reason(stmts, model_names, _target_names(loop.target), varying)
     if (len(backwards) > 1 and len(owners) > 1) or reason is not None:
         if amp is not None and accumulate is None:
             # the script's own autocast and GradScaler stay, as written, in a training_step

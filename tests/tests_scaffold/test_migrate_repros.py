@@ -7,6 +7,7 @@ at a time, ``slow`` marker); the others must be refused with the given rule code
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -96,6 +97,8 @@ EXPECT = {
     "optional_optimizer.py": MIGRATED,
     "outer_batch_in_step_loop.py": MIGRATED,
     "param_groups_grown.py": MIGRATED,
+    "clip_value_changes_per_epoch.py": MIGRATED,
+    "clip_value_from_caller.py": MIGRATED,
     "sam_first_second_step.py": MIGRATED,
 }
 
@@ -1231,3 +1234,24 @@ def test_groups_grown_under_a_branch_from_the_same_model_still_convert():
     )
     result = migrate_source(GROWN.replace(old, new))
     assert result.status == MIGRATED, result.findings
+
+
+CLIP_CALLER = (HERE / "clip_value_from_caller.py").read_text()
+
+
+def test_a_clipping_value_read_once_becomes_the_trainers_and_a_changing_one_stays_in_the_step():
+    result = migrate_source(CLIP_CALLER)
+    assert result.status == MIGRATED, result.findings
+    assert "gradient_clip_val=args.grad_clip," in result.code
+    assert "automatic_optimization = False" not in result.code
+    # the call passes a value that changes per epoch: the step clips as the script did
+    varying = CLIP_CALLER.replace(
+        "train(e, model, optimizer, loader, args.grad_clip)",
+        "train(e, model, optimizer, loader, 0.01 * e)",
+    )
+    assert varying != CLIP_CALLER
+    result = migrate_source(varying)
+    assert result.status == MIGRATED, result.findings
+    assert "gradient_clip_val" not in result.code
+    assert re.search(r"clip_grad_norm_\(self\.\w+\.parameters\(\), grad_clip\)", result.code)
+    assert any("clipping value `grad_clip`" in f.message for f in result.findings)
