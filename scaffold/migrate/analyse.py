@@ -236,7 +236,9 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
     if isinstance(site.epoch_for, cst.For):
         from scaffold.migrate.early_stop import plan_early_stopping
 
-        early = plan_early_stopping(list(epoch_post), [*before, *site.fn_pre], after)
+        early = plan_early_stopping(
+            list(epoch_post), [*before, *site.fn_pre], after, _varying(site, fn_map)
+        )
         if early is not None:
             epoch_post = early.post
             findings.append(

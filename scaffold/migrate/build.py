@@ -23,6 +23,7 @@ from scaffold.migrate.analyse import (
     _names_a_device,
     _param_names,
     _step_budget,
+    _varying,
     attr_of_model,
 )
 from scaffold.migrate.dataflow import declared_global, definitely_bound, written
@@ -870,9 +871,10 @@ class Builder:
         return accelerator
 
     def _at_trainer(self, code: str) -> str:
-        """A value of the training function's code as the Trainer's call reads it: its
-        parameters become what the call passes (``grad_clip`` -> ``args.grad_clip``; the step
-        planner made sure those are plain names the epoch loop leaves alone)."""
+        """A value of the training function's code (a clipping value, an accumulation count)
+        as the Trainer's call reads it: its parameters become what the call passes
+        (``grad_clip`` -> ``args.grad_clip``; the step planner made sure those are plain names
+        the epoch loop leaves alone)."""
         fn = self.plan.site.train_fn
         if fn is None:
             return code
@@ -947,12 +949,15 @@ class Builder:
                 )
             args.append(f"precision={precision}")
         if step.accumulate is not None:
-            args.append(f"accumulate_grad_batches={step.accumulate}")
+            args.append(f"accumulate_grad_batches={self._at_trainer(step.accumulate)}")
         budget = None
         if step.accumulate is None and not step.manual:
             budget = _step_budget(step.body, list(plan.state.before))
-        if budget is not None:
-            args.append(f"max_steps={budget}")
+        if budget is not None and not _used([cst.parse_expression(budget)]) & _varying(
+            plan.site, plan.fn_map
+        ):
+            # (a bound the loop changes stays the script's own break, exact on its own)
+            args.append(f"max_steps={self._at_trainer(budget)}")
         if step.clip:
             args += [
                 f"gradient_clip_val={self._at_trainer(step.clip[0])}",

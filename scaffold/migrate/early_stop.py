@@ -80,7 +80,9 @@ def _stop_check(node, counter: str) -> str | None:
     return None
 
 
-def plan_early_stopping(epoch_post: list, before: list, after: list) -> EarlyStopPlan | None:
+def plan_early_stopping(
+    epoch_post: list, before: list, after: list, varying: frozenset[str] = frozenset()
+) -> EarlyStopPlan | None:
     """``before``: statements before the loop (initial values); ``after``: statements after it."""
     if not epoch_post:
         return None
@@ -190,6 +192,12 @@ def plan_early_stopping(epoch_post: list, before: list, after: list) -> EarlySto
     if counter in _used([*rest, *kept, *after]) or counter in _assigned(rest):
         return None
     if not all(c.isidentifier() or c in ".+ " for c in patience):
+        return None
+    # EarlyStopping reads patience and min_delta once: values the loop changes stay a counter
+    read = _used([cst.parse_expression(patience)])
+    if min_delta is not None:
+        read |= _used([cst.parse_expression(min_delta)])
+    if read & varying:
         return None
     log = stmt(f'self.log("{metric.value}", {metric.value})\n')
     if kept:

@@ -363,9 +363,13 @@ def _accumulation_k(test, loop) -> str | None:
     return None
 
 
-def _flatten_accumulation(stmts: list, loop) -> tuple[list, str | None]:
+def _flatten_accumulation(
+    stmts: list, loop, varying: frozenset[str] = frozenset()
+) -> tuple[list, str | None]:
     """``if (i + 1) % K == 0: optimizer.step(); optimizer.zero_grad()`` -> the statements
-    themselves, and K for ``accumulate_grad_batches``."""
+    themselves, and K for ``accumulate_grad_batches``. A K that reads a name of ``varying``
+    (it changes while training runs; the Trainer reads accumulate_grad_batches once) leaves
+    the ``if`` as written: manual optimization keeps it."""
     out, k = [], None
     for node in stmts:
         if (
@@ -380,6 +384,8 @@ def _flatten_accumulation(stmts: list, loop) -> tuple[list, str | None]:
                 if _method_call(x, "step") or _method_call(x, "zero_grad") or _clip_call(x)
             ]
             candidate = _accumulation_k(node.test, loop)
+            if candidate is not None and _used([cst.parse_expression(candidate)]) & varying:
+                candidate = None
             if (
                 candidate is not None
                 and steps
@@ -977,7 +983,7 @@ def plan_step(
     loop = site.batch_for
     stmts, amp, amp_findings = _flatten_amp(split_lines(loop.body.body), position, loop)
     findings = list(amp_findings)
-    stmts, accumulate = _flatten_accumulation(stmts, loop)
+    stmts, accumulate = _flatten_accumulation(stmts, loop, varying)
     stmts, kept_closure = _flatten_closure(stmts, loop, position)
     stmts, returns, nested = returns_as_breaks(stmts)
     if nested:

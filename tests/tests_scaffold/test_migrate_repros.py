@@ -99,6 +99,8 @@ EXPECT = {
     "param_groups_grown.py": MIGRATED,
     "clip_value_changes_per_epoch.py": MIGRATED,
     "clip_value_from_caller.py": MIGRATED,
+    "accumulation_count_changes.py": MIGRATED,
+    "step_budget_changes.py": MIGRATED,
     "sam_first_second_step.py": MIGRATED,
 }
 
@@ -1255,3 +1257,43 @@ def test_a_clipping_value_read_once_becomes_the_trainers_and_a_changing_one_stay
     assert "gradient_clip_val" not in result.code
     assert re.search(r"clip_grad_norm_\(self\.\w+\.parameters\(\), grad_clip\)", result.code)
     assert any("clipping value `grad_clip`" in f.message for f in result.findings)
+
+
+def test_an_accumulation_count_from_the_caller_becomes_the_trainers_and_a_changing_one_stays():
+    source = (
+        "import torch\nimport torch.nn as nn\n\n\n"
+        "def train(model, optimizer, loader, accum):\n"
+        "    for i, (x, y) in enumerate(loader):\n"
+        "        loss = nn.functional.mse_loss(model(x), y) / accum\n"
+        "        loss.backward()\n"
+        "        if (i + 1) % accum == 0:\n"
+        "            optimizer.step()\n"
+        "            optimizer.zero_grad()\n\n\n"
+        "def main(args):\n"
+        "    model = nn.Linear(4, 1)\n"
+        "    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    loader = torch.utils.data.DataLoader(\n"
+        "        torch.utils.data.TensorDataset(torch.randn(32, 4), torch.randn(32, 1)), batch_size=8\n"
+        "    )\n"
+        "    for epoch in range(3):\n"
+        "        train(model, optimizer, loader, args.accum)\n"
+    )
+    result = migrate_source(source)
+    assert result.status == MIGRATED, result.findings
+    assert "accumulate_grad_batches=args.accum," in result.code
+    varying = source.replace(
+        "train(model, optimizer, loader, args.accum)", "train(model, optimizer, loader, epoch + 1)"
+    )
+    result = migrate_source(varying)
+    assert result.status == MIGRATED, result.findings
+    assert "accumulate_grad_batches" not in result.code
+    assert "automatic_optimization = False" in result.code
+
+
+def test_a_step_budget_the_loop_changes_is_not_the_trainers_max_steps():
+    source = (HERE / "step_budget_changes.py").read_text()
+    result = migrate_source(source)
+    assert result.status == MIGRATED, result.findings
+    assert "max_steps=" not in result.code.split('"""', 2)[2]
+    fixed = migrate_source(source.replace("    limit = 3 + epoch * 4\n", ""))
+    assert fixed.status == MIGRATED and "max_steps=limit," in fixed.code
