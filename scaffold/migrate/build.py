@@ -66,7 +66,7 @@ from scaffold.migrate.syntax import (
     with_comments,
 )
 from scaffold.migrate.tensors import devices_named
-from scaffold.migrate.walk import run_visitor
+from scaffold.migrate.walk import run_visitor, walk
 
 
 def _step_param(name: str, bound: set[str], carried: set[str], body_names: set[str]) -> str:
@@ -1527,6 +1527,8 @@ def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
     ]
     if _assigned(between) & _used(moved):
         return None  # built from something that changes before the loop
+    if _restructured(between, _used(moved)):
+        return None  # `model.fc = nn.Linear(...)` after the optimizer: it holds the old head
     if any(definition(c) is not None for s_ in moved for c in m.findall(s_, m.Call())):
         # a helper of the script's (`set_optimizer(opt, model)`) may do more than build the
         # optimizer (initialise weights, draw random numbers): it runs where the script ran it
@@ -1538,6 +1540,45 @@ def _movable_construction(scope_body, loop_index, opt, sched, model, remaining):
     renamed = transform_stmts(moved, _Renamer(to_self))
     renamed = [s_.with_changes(leading_lines=comments_of(s_)) for s_ in renamed]
     return renamed, wanted, moved
+
+
+_RESTRUCTURING = {"add_module", "register_module", "register_parameter", "register_buffer"}
+
+
+def _restructured(stmts, names: set[str]) -> bool:
+    """Whether ``stmts`` give an object of ``names`` new parts (``model.fc = ...``,
+    ``model[2] = ...``, ``del model.head``, ``setattr(model, ...)``, ``model.add_module(...)``):
+    an optimizer built before them holds other parameters than one built after them."""
+
+    def rooted(expr) -> bool:
+        while isinstance(expr, (cst.Attribute, cst.Subscript)):
+            expr = expr.value
+        return isinstance(expr, cst.Name) and expr.value in names
+
+    for node in (n for s in stmts for n in walk(s)):
+        targets = []
+        if isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.Del)):
+            targets = [node.target]
+        for target in targets:
+            parts = target.elements if isinstance(target, (cst.Tuple, cst.List)) else [target]
+            for part in parts:
+                if isinstance(part, (cst.Element, cst.StarredElement)):
+                    part = part.value
+                if isinstance(part, (cst.Attribute, cst.Subscript)) and rooted(part):
+                    return True
+        if isinstance(node, cst.Call) and node.args:
+            func = node.func
+            if m.matches(func, m.Name("setattr") | m.Name("delattr")) and rooted(
+                node.args[0].value
+            ):
+                return True
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value in _RESTRUCTURING
+                and rooted(func.value)
+            ):
+                return True
+    return False
 
 
 class _Splice(cst.CSTTransformer):

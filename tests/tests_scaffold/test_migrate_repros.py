@@ -101,6 +101,7 @@ EXPECT = {
     "clip_value_from_caller.py": MIGRATED,
     "accumulation_count_changes.py": MIGRATED,
     "step_budget_changes.py": MIGRATED,
+    "head_replaced_after_optimizer.py": MIGRATED,
     "sam_first_second_step.py": MIGRATED,
 }
 
@@ -1297,3 +1298,16 @@ def test_a_step_budget_the_loop_changes_is_not_the_trainers_max_steps():
     assert "max_steps=" not in result.code.split('"""', 2)[2]
     fixed = migrate_source(source.replace("    limit = 3 + epoch * 4\n", ""))
     assert fixed.status == MIGRATED and "max_steps=limit," in fixed.code
+
+
+def test_an_optimizer_built_before_the_model_changes_shape_is_handed_over_as_built():
+    source = (HERE / "head_replaced_after_optimizer.py").read_text()
+    result = migrate_source(source)
+    assert result.status == MIGRATED, result.findings
+    assert "opt = torch.optim.SGD(model.parameters(), lr=0.1)" in result.code
+    assert "torch.optim.SGD(self.model.parameters()" not in result.code
+    # without the new head the construction moves into configure_optimizers as usual
+    plain = migrate_source(
+        source.replace("model[2] = nn.Linear(4, 1)  # a new head the optimizer does not hold\n", "")
+    )
+    assert "return torch.optim.SGD(self.model.parameters(), lr=0.1)" in plain.code
