@@ -348,18 +348,31 @@ def amp_precision(amp: dict, applies: str | None = None) -> str | None:
 
 
 def _accumulation_k(test, loop) -> str | None:
-    """K when ``test`` is ``(i + 1) % K == 0`` (enumerate from 0) or ``i % K == 0`` (from 1)."""
-    _, enumerated, start = _unwrap_loader(loop.iter)
+    """K when ``test`` steps every K batches and on the epoch's last one, as
+    ``Trainer(accumulate_grad_batches=K)`` does: ``(i + 1) % K == 0 or (i + 1) == len(loader)``
+    (enumerate from 0; ``i % K == 0 or i == len(loader)`` from 1). A test without the last
+    batch (``(i + 1) % K == 0`` alone) is not K: where len(loader) is no multiple of K the
+    script carries the last batches' gradients into the next epoch and the Trainer would step
+    on them; manual optimization keeps that."""
+    loader, enumerated, start = _unwrap_loader(loop.iter)
     if not enumerated or not isinstance(loop.target, cst.Tuple):
         return None
-    index = code_of(loop.target.elements[0].value)
+    index = re.escape(code_of(loop.target.elements[0].value))
     text = code_of(test).replace(" ", "")
-    found = re.fullmatch(rf"\({re.escape(index)}\+1\)%(.+)==0", text)
-    if found and start in (None, "0"):
-        return found.group(1)
-    found = re.fullmatch(rf"{re.escape(index)}%(.+)==0", text)
-    if found and start == "1":
-        return found.group(1)
+    length = re.escape(f"len({code_of(loader).replace(' ', '')})")
+    if start in (None, "0"):
+        shapes = [
+            rf"\({index}\+1\)%(.+)==0or\({index}\+1\)=={length}",
+            rf"\({index}\+1\)%(.+)==0or{index}=={length}-1",
+        ]
+    elif start == "1":
+        shapes = [rf"{index}%(.+)==0or{index}=={length}"]
+    else:
+        return None
+    for shape in shapes:
+        found = re.fullmatch(shape, text)
+        if found:
+            return found.group(1)
     return None
 
 
@@ -1247,10 +1260,10 @@ class _AutoStep:
             body, loss = _undo_loss_division(body, loss, accumulate, position, loop)
             self.fixed(
                 R.ACCUMULATION_MAPPED,
-                f"gradient accumulation mapped to Trainer(accumulate_grad_batches={accumulate}); "
-                "the manual loss division is kept for what the script prints, the Trainer "
-                "divides the returned loss. If len(loader) is not a multiple of "
-                f"{accumulate}, the Trainer also steps on each epoch's last batch",
+                f"gradient accumulation mapped to Trainer(accumulate_grad_batches={accumulate}) "
+                "(the script steps on each epoch's last batch too, as the Trainer does); the "
+                "manual loss division is kept for what the script prints, the Trainer divides "
+                "the returned loss",
                 where,
             )
         return StepPlan(

@@ -102,6 +102,7 @@ EXPECT = {
     "accumulation_count_changes.py": MIGRATED,
     "step_budget_changes.py": MIGRATED,
     "head_replaced_after_optimizer.py": MIGRATED,
+    "accumulation_partial_last_group.py": MIGRATED,
     "sam_first_second_step.py": MIGRATED,
 }
 
@@ -1267,7 +1268,7 @@ def test_an_accumulation_count_from_the_caller_becomes_the_trainers_and_a_changi
         "    for i, (x, y) in enumerate(loader):\n"
         "        loss = nn.functional.mse_loss(model(x), y) / accum\n"
         "        loss.backward()\n"
-        "        if (i + 1) % accum == 0:\n"
+        "        if (i + 1) % accum == 0 or (i + 1) == len(loader):\n"
         "            optimizer.step()\n"
         "            optimizer.zero_grad()\n\n\n"
         "def main(args):\n"
@@ -1311,3 +1312,15 @@ def test_an_optimizer_built_before_the_model_changes_shape_is_handed_over_as_bui
         source.replace("model[2] = nn.Linear(4, 1)  # a new head the optimizer does not hold\n", "")
     )
     assert "return torch.optim.SGD(self.model.parameters(), lr=0.1)" in plain.code
+
+
+def test_accumulation_maps_to_the_trainer_only_where_the_script_steps_on_the_last_batch_too():
+    source = (HERE / "accumulation_partial_last_group.py").read_text()
+    result = migrate_source(source)
+    assert result.status == MIGRATED, result.findings
+    assert "accumulate_grad_batches" not in result.code.split('"""', 2)[2]
+    assert "automatic_optimization = False" in result.code
+    last = source.replace("if (i + 1) % 2 == 0:", "if (i + 1) % 2 == 0 or (i + 1) == len(data):")
+    assert last != source
+    result = migrate_source(last)
+    assert result.status == MIGRATED and "accumulate_grad_batches=2," in result.code
