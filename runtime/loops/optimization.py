@@ -158,7 +158,20 @@ def run_automatic(t: Any, optimizer: Any, batch_idx: int, kwargs: dict[str, Any]
     step's outputs (``{"loss": ..., **extras}``, ``{}`` when training_step returned None)."""
     closure = make_closure(t, kwargs, optimizer, batch_idx)
     call_lm(t, "optimizer_step", t.current_epoch, batch_idx, closure.optimizer, closure)
+    _check_ran(closure)
     return closure.output or {}
+
+
+def _check_ran(closure: _Closure) -> None:
+    """Lightning's check after each automatic step: an ``optimizer_step`` override, or an
+    optimizer whose ``step(closure)`` never calls the closure, would step on gradients that
+    ``training_step`` never computed."""
+    if not closure.ran:
+        raise MisconfigurationException(
+            "The closure hasn't been executed. HINT: did you call `optimizer_closure()` in your "
+            "`optimizer_step` hook? It could also happen because the "
+            "`optimizer.step(optimizer_closure)` call did not execute it internally."
+        )
 
 
 def _lightning_optimizer(t: Any, optimizer: Any) -> Any:
@@ -240,11 +253,7 @@ def _automatic_step(t: Any, batch: Any, batch_idx: int, is_last: bool) -> tuple[
     should_step = steps_optimizer(batch_idx, k, is_last)
     if should_step:
         call_lm(t, "optimizer_step", t.current_epoch, batch_idx, opt, closure)
-        if not closure.ran:
-            warn_once(
-                "`optimizer_step` did not call `optimizer.step(closure=optimizer_closure)`, "
-                "so `training_step` did not run. Pass the closure to the optimizer."
-            )
+        _check_ran(closure)
     else:
         with t.strategy.block_sync():
             closure()

@@ -535,9 +535,7 @@ def _roles(module, site: Site, position, hints, fn_map, where, refuse, findings)
         refuse(R.MODEL_UNKNOWN, f"cannot tell which model `{opt_code}` trains: {why}")
     trained_names = {model_code} if model_code else set(tensors)
     model_names = trained_names | {p for p, a in fn_map.items() if a in trained_names}
-    plan = plan_step(
-        site, position, model_names, own_steps=tuple(own_steps), varying=_varying(site, fn_map)
-    )
+    plan = _step_of(site, position, model_names, own_steps, fn_map, construction, refuse)
     findings.extend(plan.findings)
     manual_models: list[str] = []
     manual_opts: list[str] = []
@@ -1149,6 +1147,53 @@ def _optimizer_models(code: str, construction, scope_bodies) -> tuple:
         return branches[branch_models.index(known[0])], known[0], []
     same = all(f == branch_models[0] for f in branch_models)
     return branches[0], branch_models[0] if same else [], branch_models
+
+
+def _step_of(site, position, model_names, own_steps, fn_map, construction, refuse):
+    """The step plan, once the optimizer's class is known to take the Trainer's closure."""
+    closure_free = _closure_free_step(construction)
+    if closure_free is not None and closure_free.endswith("takes no closure"):
+        refuse(
+            R.CUSTOM_STEP,
+            f"{closure_free}: the Trainer steps every optimizer with `step(closure=...)`, "
+            "automatic and manual optimization alike; give it a `closure=None` parameter (and "
+            "call the closure when given one), then migrate again",
+        )
+    return plan_step(
+        site,
+        position,
+        model_names,
+        own_steps=tuple(own_steps),
+        varying=_varying(site, fn_map),
+        closure_free=closure_free,
+    )
+
+
+def _closure_free_step(construction) -> str | None:
+    """Why the Trainer cannot step the optimizer ``construction`` builds with a closure: its
+    class, defined in the script or beside it, has a ``step`` that takes no closure or never
+    calls (or hands on) the one it takes; the Trainer's automatic optimization runs
+    training_step inside ``optimizer.step(closure)``. None when the class is not the script's
+    (torch's optimizers, and library ones, run the closure they are given)."""
+    from scaffold.migrate.helpers import visible_class
+
+    if not isinstance(construction, cst.Call) or not isinstance(construction.func, cst.Name):
+        return None
+    cls = visible_class(construction.func.value)
+    body = cls.body.body if cls is not None and isinstance(cls.body, cst.IndentedBlock) else []
+    step = next(
+        (f for f in body if isinstance(f, cst.FunctionDef) and f.name.value == "step"), None
+    )
+    if step is None:
+        return None  # inherited: a library optimizer's step
+    params = [*step.params.params[1:], *step.params.kwonly_params]
+    name = f"`{cls.name.value}.step()`"
+    if not params:
+        return f"{name} takes no closure"
+    closure = params[0].name.value
+    if not any(isinstance(n, cst.Name) and n.value == closure for n in walk(step.body)):
+        return f"{name} never runs the closure it is given"
+    return None
 
 
 def _varying(site: Site, fn_map: dict) -> frozenset[str]:

@@ -236,6 +236,11 @@ def methods_named(name: str, classes: set[str]) -> list[cst.FunctionDef] | None:
     return found
 
 
+def visible_class(name: str) -> cst.ClassDef | None:
+    """The class ``name`` defined in the script or imported from a module beside it."""
+    return _visible_classes().get(name)
+
+
 def _visible_classes() -> dict[str, cst.ClassDef]:
     module = _module.get()
     if module is None:

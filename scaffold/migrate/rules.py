@@ -733,8 +733,11 @@ CUSTOM_STEP = _rule(
     Covers: loops that call backward() and update through a method other than `step()` of an
     object that is not a `torch.optim.Optimizer` subclass (`step_and_update_lr()` of a
     scheduled-optimizer wrapper, or a class the tool cannot read), with no `step()` call:
-    reported so that `--check` flags them; convert by hand with manual optimization.
-    Not covered (converted): `optimizer.first_step()` / `second_step()` where `optimizer` is
+    reported so that `--check` flags them; convert by hand with manual optimization. Also an
+    optimizer class of the script whose `step()` takes no closure: the Trainer steps every
+    optimizer with `step(closure=...)`.
+    Not covered (converted): a script's optimizer class whose `step(closure=None)` never runs
+    the closure (manual optimization: the training step computes the gradients itself); `optimizer.first_step()` / `second_step()` where `optimizer` is
     bound once to a class subclassing `torch.optim.Optimizer` (SAM), defined in the script, in a
     module beside it or in a folder the script adds to `sys.path`: manual optimization keeps the
     calls on the Trainer's wrapper of that optimizer; `scheduler.step()`-style calls next to a

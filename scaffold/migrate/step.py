@@ -989,6 +989,7 @@ def plan_step(
     model_names: set[str],
     own_steps: tuple[str, ...] = (),
     varying: frozenset[str] = frozenset(),
+    closure_free: str | None = None,
 ) -> StepPlan:
     """The training step for the batch loop: automatic optimization when the loop is the
     textbook zero_grad/backward/step sequence, manual optimization (the script's order kept)
@@ -1010,6 +1011,9 @@ def plan_step(
                 pos.column + 1,
             )
         )
+    if closure_free is not None and kept_closure is None:
+        # the Trainer's automatic step runs training_step inside optimizer.step(closure)
+        kept_closure = closure_free
     if own_steps:
         # SAM-style steps (`optimizer.first_step()`, `second_step()`): manual optimization keeps
         # the calls as written, on the Trainer's wrapper of that optimizer

@@ -302,3 +302,31 @@ def test_lightning_optimizer_reads_the_optimizer_state_it_wraps():
     wrapped2.step()
     assert not torch.equal(before, layer.weight)
     assert copy.deepcopy(wrapped2).optimizer is not opt2
+
+
+class _StepWithoutClosure(torch.optim.SGD):
+    def step(self, closure=None):  # forgets the closure: training_step would never run
+        return super().step()
+
+
+class _SkipsTheClosure(RegModel):
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
+        pass  # never calls optimizer_closure()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: with_optimizers(lambda m: _StepWithoutClosure(m.parameters(), lr=0.1)),
+        _SkipsTheClosure,
+    ],
+    ids=["optimizer-step-ignores-closure", "optimizer-step-hook-skips-it"],
+)
+def test_a_step_that_never_runs_the_closure_is_an_error(model):
+    # as in Lightning: stepping on gradients training_step never computed would silently train
+    # on nothing (or on stale gradients), so the first such step raises
+    m = model()
+    before = [p.clone() for p in m.parameters()]
+    with pytest.raises(MisconfigurationException, match="The closure hasn't been executed"):
+        L.Trainer(**quiet(max_epochs=1)).fit(m, loader())
+    assert all(torch.equal(a, b) for a, b in zip(before, m.parameters()))
