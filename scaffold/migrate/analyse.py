@@ -1193,7 +1193,17 @@ def _closure_free_step(construction) -> str | None:
     closure = params[0].name.value
     if not any(isinstance(n, cst.Name) and n.value == closure for n in walk(step.body)):
         return f"{name} never runs the closure it is given"
+    calls = [c for c in m.findall(step.body, m.Call(func=m.Name(closure)))]
+    looped = any(m.findall(loop, m.Call(func=m.Name(closure))) for loop in _loops_in(step.body))
+    if len(calls) > 1 or looped:
+        # a line search or a two-pass step: given the Trainer's closure it would run
+        # training_step again, where the script's own step ran without one
+        return f"{name} may run the closure it is given more than once"
     return None
+
+
+def _loops_in(node) -> list:
+    return [n for n in walk(node) if isinstance(n, (cst.For, cst.While))]
 
 
 def _varying(site: Site, fn_map: dict) -> frozenset[str]:

@@ -1326,3 +1326,30 @@ def test_accumulation_maps_to_the_trainer_only_where_the_script_steps_on_the_las
     assert last != source
     result = migrate_source(last)
     assert result.status == MIGRATED and "accumulate_grad_batches=2," in result.code
+
+
+IGNORES_CLOSURE = (HERE / "optimizer_step_ignores_closure.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("runs", "manual"),
+    [
+        ("", True),  # never runs it
+        ("        if closure is not None:\n            closure()\n", False),  # once: automatic
+        (
+            "        if closure is not None:\n            for _ in range(2):\n"
+            "                closure()\n",
+            True,
+        ),
+        ("        loss = closure() if closure else None\n        closure()\n", True),
+    ],
+    ids=["never", "once", "in-a-loop", "twice"],
+)
+def test_a_script_optimizer_is_stepped_automatically_only_when_it_runs_the_closure_once(
+    runs, manual
+):
+    head = "    def step(self, closure=None):\n"
+    assert head in IGNORES_CLOSURE
+    result = migrate_source(IGNORES_CLOSURE.replace(head, head + runs))
+    assert result.status == MIGRATED, result.findings
+    assert ("automatic_optimization = False" in result.code) is manual
