@@ -99,7 +99,11 @@ def sweep(repos: list[str], mirror: Path, work: Path) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("repos", nargs="+", help="owner/name of each mirrored repository")
+    parser.add_argument(
+        "repos",
+        nargs="+",
+        help="owner/name of each mirrored repository (see corpus/static_sweep_repos.txt)",
+    )
     parser.add_argument(
         "--mirror",
         type=Path,
