@@ -178,6 +178,8 @@ class LoopPlan:
     outer: cst.CSTNode  # the statement the class and the Trainer replace (the original node)
     where: tuple[int, int]
     fn_map: dict  # train() parameter -> the caller's expression
+    # names a value the Trainer reads once cannot stand for (see `_varying`)
+    varying: frozenset[str]
     loader_code: str  # what trainer.fit trains on
     # the loop header's iterable may be a one-shot iterator (a generator, zip, enumerate, an
     # unknown call): the script made it anew each epoch, so the Trainer must too
@@ -232,13 +234,12 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
     if site.train_fn is not None:
         idx = _statement_index(site.scope_body, site.epoch_for)
     before, after = site.scope_body[:idx], site.scope_body[idx + 1 :]
+    varying = _varying(site, fn_map)
     early = None
     if isinstance(site.epoch_for, cst.For):
         from scaffold.migrate.early_stop import plan_early_stopping
 
-        early = plan_early_stopping(
-            list(epoch_post), [*before, *site.fn_pre], after, _varying(site, fn_map)
-        )
+        early = plan_early_stopping(list(epoch_post), [*before, *site.fn_pre], after, varying)
         if early is not None:
             epoch_post = early.post
             findings.append(
@@ -278,6 +279,7 @@ def analyse(module: cst.Module, site: Site, position, hints: Hints | None) -> Lo
         outer=outer,
         where=where,
         fn_map=fn_map,
+        varying=varying,
         loader_code=loader_code,
         loader_each_epoch=epoch_loader is not None
         or not _reiterable(cst.parse_expression(loader_code)),
@@ -1193,8 +1195,9 @@ def _closure_free_step(construction) -> str | None:
     closure = params[0].name.value
     if not any(isinstance(n, cst.Name) and n.value == closure for n in walk(step.body)):
         return f"{name} never runs the closure it is given"
-    calls = [c for c in m.findall(step.body, m.Call(func=m.Name(closure)))]
-    looped = any(m.findall(loop, m.Call(func=m.Name(closure))) for loop in _loops_in(step.body))
+    runs = m.Call(func=m.Name(closure))
+    calls = m.findall(step.body, runs)
+    looped = any(m.findall(loop, runs) for loop in _loops_in(step.body))
     if len(calls) > 1 or looped:
         # a line search or a two-pass step: given the Trainer's closure it would run
         # training_step again, where the script's own step ran without one

@@ -23,7 +23,6 @@ from scaffold.migrate.analyse import (
     _names_a_device,
     _param_names,
     _step_budget,
-    _varying,
     attr_of_model,
 )
 from scaffold.migrate.dataflow import declared_global, definitely_bound, written
@@ -953,9 +952,7 @@ class Builder:
         budget = None
         if step.accumulate is None and not step.manual:
             budget = _step_budget(step.body, list(plan.state.before))
-        if budget is not None and not _used([cst.parse_expression(budget)]) & _varying(
-            plan.site, plan.fn_map
-        ):
+        if budget is not None and not _used([cst.parse_expression(budget)]) & plan.varying:
             # (a bound the loop changes stays the script's own break, exact on its own)
             args.append(f"max_steps={self._at_trainer(budget)}")
         if step.clip:
